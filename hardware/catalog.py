@@ -1,0 +1,162 @@
+"""Load the bundled hardware catalog (and users' YAML files) and resolve names to a `System`."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from hardware.schema import Catalog, Cluster, Device, Link, Node
+from perfmodel.errors import PerfModelError, UnknownNameError, pydantic_message
+
+
+@dataclass(frozen=True)
+class System:
+    """What a plan runs on: one device type, the node that hosts it, optionally a cluster."""
+
+    device: Device
+    node: Node
+    cluster: Cluster | None = None
+    host_cpu: Device | None = None
+
+    @property
+    def id(self) -> str:
+        return self.cluster.id if self.cluster else self.device.id
+
+    @property
+    def max_devices(self) -> int:
+        if self.cluster:
+            return self.cluster.num_nodes * self.node.devices_per_node
+        return self.node.devices_per_node
+
+    def link_for_group(self, group_size: int) -> tuple[Link, str]:
+        """The bottleneck link a collective over `group_size` devices uses, and its topology."""
+        if group_size <= 1:
+            return _LOOPBACK, "single"
+        if group_size <= self.node.scaleup_domain_devices and self.node.topology != "pcie":
+            link = self.device.scaleup_link or self.device.host_link
+            return link, self.node.topology
+        if self.cluster and group_size <= self.cluster.scaleup_domain_devices and self.cluster.scaleup_link:
+            return self.cluster.scaleup_link, "ub_switch"
+        if group_size <= self.node.devices_per_node:
+            link = self.device.host_link or _LOOPBACK
+            return link, "pcie"
+        link = (self.cluster.scaleout if self.cluster and self.cluster.scaleout else None) or self.node.nic
+        if link is None:
+            raise PerfModelError(
+                f"a group of {group_size} devices spans nodes but {self.node.id!r} has no NIC in the catalog"
+            )
+        return link, "scaleout"
+
+
+_LOOPBACK = Link(name="none", bw_per_direction_gb_s=1e6, latency_us=0.0, efficiency=1.0)
+
+
+def _read_yaml(path: Path | str, text: str) -> Catalog:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise PerfModelError(f"{path}:{where} malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise PerfModelError(f"{path}: a hardware file must be a mapping with devices/nodes/clusters, got {type(data).__name__}")
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as exc:
+        raise PerfModelError(pydantic_message(exc, source=str(path))) from None
+
+
+@functools.lru_cache(maxsize=1)
+def bundled() -> Catalog:
+    """All YAML files under hardware/catalog/, merged."""
+    devices, nodes, clusters = [], [], []
+    folder = resources.files("hardware") / "catalog"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            cat = _read_yaml(f"hardware/catalog/{entry.name}", entry.read_text())
+            devices += cat.devices
+            nodes += cat.nodes
+            clusters += cat.clusters
+    return Catalog(devices=devices, nodes=nodes, clusters=clusters)
+
+
+def load_file(path: str | Path) -> Catalog:
+    p = Path(path)
+    if not p.is_file():
+        raise PerfModelError(f"--hardware {path}: no such file")
+    return _read_yaml(p, p.read_text())
+
+
+def _index(items) -> dict[str, object]:
+    out = {}
+    for item in items:
+        for key in [item.id, *item.aliases]:
+            out[key.lower()] = item
+    return out
+
+
+def list_ids(catalog: Catalog | None = None) -> list[str]:
+    cat = catalog or bundled()
+    return [d.id for d in cat.devices] + [n.id for n in cat.nodes] + [c.id for c in cat.clusters]
+
+
+def get_device(name: str, catalog: Catalog | None = None) -> Device:
+    cat = catalog or bundled()
+    dev = _index(cat.devices).get(name.lower())
+    if dev is None:
+        raise UnknownNameError("hardware", name, [d.id for d in cat.devices])
+    return dev  # type: ignore[return-value]
+
+
+def _default_node(device: Device, cat: Catalog) -> Node:
+    candidates = [n for n in cat.nodes if n.device == device.id]
+    for n in candidates:
+        if n.default:
+            return n
+    if candidates:
+        return candidates[0]
+    # A device with no node in the catalog: a single-device "node" on its own host link.
+    return Node(
+        id=f"{device.id}-single", name=f"one {device.name}", device=device.id, devices_per_node=1,
+        topology="single", scaleup_domain_devices=1, cpu_sockets=1,
+    )
+
+
+def resolve(name: str) -> System:
+    """A device, node or cluster id (or alias), or a path to a user's YAML file."""
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        user = load_file(name)
+        base = bundled()
+        cat = Catalog(devices=[*user.devices, *base.devices], nodes=[*user.nodes, *base.nodes],
+                      clusters=[*user.clusters, *base.clusters])
+        first = (user.clusters or user.nodes or user.devices or [None])[0]
+        if first is None:
+            raise PerfModelError(f"--hardware {name}: the file defines no device, node or cluster")
+        return _resolve_in(first.id, cat)
+    return _resolve_in(name, bundled())
+
+
+def _resolve_in(name: str, cat: Catalog) -> System:
+    key = name.lower()
+    clusters, nodes, devices = _index(cat.clusters), _index(cat.nodes), _index(cat.devices)
+    if key in clusters:
+        cl: Cluster = clusters[key]  # type: ignore[assignment]
+        node: Node = nodes[cl.node.lower()]  # type: ignore[assignment]
+        return _system(devices[node.device.lower()], node, cl, devices)  # type: ignore[arg-type]
+    if key in nodes:
+        node = nodes[key]  # type: ignore[assignment]
+        return _system(devices[node.device.lower()], node, None, devices)  # type: ignore[arg-type]
+    if key in devices:
+        dev: Device = devices[key]  # type: ignore[assignment]
+        return _system(dev, _default_node(dev, cat), None, devices)
+    raise UnknownNameError("hardware", name, list_ids(cat))
+
+
+def _system(dev: Device, node: Node, cluster: Cluster | None, devices: dict) -> System:
+    cpu = devices.get(node.host_cpu.lower()) if node.host_cpu else None
+    return System(device=dev, node=node, cluster=cluster, host_cpu=cpu)  # type: ignore[arg-type]
