@@ -1,0 +1,80 @@
+"""`perfmodel hardware list|show` and `perfmodel models list|show`."""
+
+from __future__ import annotations
+
+import typer
+
+import hardware
+from perfmodel.cli._common import JsonOpt, console, print_json, table
+from specs import load_model, preset_names
+
+
+def register(app: typer.Typer) -> None:
+    hw = typer.Typer(no_args_is_help=True, help="Devices, nodes and clusters in the catalog.")
+    models = typer.Typer(no_args_is_help=True, help="Model presets and config.json files.")
+    app.add_typer(hw, name="hardware")
+    app.add_typer(models, name="models")
+
+    @hw.command("list")
+    def hw_list(json_out: JsonOpt = False) -> None:
+        """List catalog devices, nodes and clusters."""
+        cat = hardware.bundled()
+        rows = [[d.id, d.kind, d.name, d.peak_dense_tflops.get("bf16"), d.peak_dense_tflops.get("fp8"),
+                 d.memory_gb, d.memory_bw_gb_s] for d in cat.devices]
+        if json_out:
+            print_json({"devices": [d.model_dump(exclude={"sources"}) for d in cat.devices],
+                        "nodes": [n.id for n in cat.nodes], "clusters": [c.id for c in cat.clusters]})
+            return
+        console.print(table("devices", ["id", "kind", "name", "bf16 TFLOPS", "fp8 TFLOPS", "memory GB", "GB/s"], rows))
+        console.print(table("nodes", ["id", "device", "devices", "topology"],
+                            [[n.id, n.device, n.devices_per_node, n.topology] for n in cat.nodes]))
+        if cat.clusters:
+            console.print(table("clusters", ["id", "node", "nodes", "scale-up domain"],
+                                [[c.id, c.node, c.num_nodes, c.scaleup_domain_devices] for c in cat.clusters]))
+
+    @hw.command("show")
+    def hw_show(name: str, json_out: JsonOpt = False) -> None:
+        """Show one device/node/cluster with the source of every number."""
+        system = hardware.resolve(name)
+        data = {"device": system.device.model_dump(), "node": system.node.model_dump(),
+                "cluster": system.cluster.model_dump() if system.cluster else None}
+        if json_out:
+            print_json(data)
+            return
+        dev = system.device
+        rows = []
+        for key, value in dev.model_dump(exclude={"sources", "aliases"}).items():
+            src = dev.sources.get(key, "")
+            if isinstance(value, dict) and key not in ("host_link", "scaleup_link"):
+                for k, v in value.items():
+                    rows.append([f"{key}.{k}", v, dev.sources.get(f"{key}.{k}", src)])
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    rows.append([f"{key}.{k}", v, dev.sources.get(f"{key}.{k}", src)])
+            else:
+                rows.append([key, value, src])
+        console.print(table(f"{dev.id}: {dev.name}", ["field", "value", "source"], rows))
+        node = system.node
+        console.print(table(f"node {node.id}", ["field", "value"],
+                            [[k, v] for k, v in node.model_dump(exclude={"sources"}).items()]))
+
+    @models.command("list")
+    def models_list(json_out: JsonOpt = False) -> None:
+        """List bundled model presets."""
+        specs = [load_model(n) for n in preset_names()]
+        if json_out:
+            print_json([m.summary() for m in specs])
+            return
+        rows = [[m.name, m.family, m.params_total / 1e9, m.params_active / 1e9, m.num_layers, m.attention,
+                 m.kv_bytes_per_token(2.0) / 1024] for m in specs]
+        console.print(table("models", ["name", "family", "params (B)", "active (B)", "layers", "attention",
+                                       "KV KiB/token (bf16)"], rows))
+
+    @models.command("show")
+    def models_show(name: str, json_out: JsonOpt = False) -> None:
+        """Show one model: parameters, layers, attention, KV bytes per token."""
+        m = load_model(name)
+        if json_out:
+            print_json({**m.summary(), "spec": m.model_dump()})
+            return
+        console.print(table(m.name, ["field", "value"], [[k, v] for k, v in m.summary().items()]))
