@@ -25,6 +25,8 @@ def _numeric_paths(model: BaseModel, prefix: str = "") -> list[str]:
     """Dotted paths of every number set on a model (recursing into dicts and sub-models)."""
     out: list[str] = []
     for name in type(model).model_fields:
+        if name not in model.model_fields_set:
+            continue  # defaults are documented (with their source) in the schema itself
         value = getattr(model, name)
         path = f"{prefix}{name}"
         if isinstance(value, bool) or value is None:
@@ -89,6 +91,14 @@ class Device(Sourced):
     kernel_overhead_us: float = Field(ge=0, description="fixed cost per kernel: launch + prologue/tail")
     gemm_tile_m: int = Field(default=128, gt=0, description="largest tensor-core tile rows (wave model)")
     gemm_tile_n: int = Field(default=128, gt=0, description="largest tensor-core tile cols (wave model)")
+    # Attention kernels relative to the device's own GEMM/bandwidth roofs. Defaults from the
+    # FlashAttention-2 paper (fwd reaches 50-73% of A100 peak, i.e. ~0.8 of a tuned GEMM) and
+    # FlashAttention-3 (up to 75% of H100 bf16 peak); decode attention (FlashDecoding/paged) streams
+    # KV at close to the GEMV bandwidth. Calibration profiles override them per device.
+    attn_prefill_efficiency: float = Field(default=0.8, gt=0, le=1,
+                                           description="flash attention FLOP rate / best GEMM FLOP rate")
+    attn_decode_efficiency: float = Field(default=0.9, gt=0, le=1,
+                                          description="paged decode attention KV read rate / achievable bandwidth")
     aliases: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
