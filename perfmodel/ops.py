@@ -40,6 +40,13 @@ def ceil_div(a, b):
     return -(-a // b)
 
 
+def present(x):
+    """1.0 where there is work, else 0.0 (absent work reads no weights and launches nothing)."""
+    if isinstance(x, (int, float)):
+        return 1.0 if x > 0 else 0.0
+    return (np.asarray(x) > 0) * 1.0
+
+
 @dataclass(slots=True)
 class OpCost:
     """One operator on one device: work, bytes and the three candidate times (seconds)."""
@@ -154,18 +161,19 @@ def gemm(name: str, m, n, k, dev: Device, q: Quant, *, groups=1, weight_groups=N
     wbytes = q.weight_bytes if weight_quantized else 2.0
     abytes = q.act_bytes if weight_quantized else 2.0
     dtype = q.gemm_dtype if weight_quantized else "bf16"
+    live = present(m)
     flops = 2.0 * m * n * k * groups
-    weight_b = n * k * wg * wbytes
+    weight_b = n * k * wg * wbytes * live
     act_b = (m * k * abytes + m * n * 2.0) * groups  # outputs written in 16-bit
     util = gemm_utilization(m, n, k, dev, groups)
     rate = dev.peak_flops(dtype) * dev.gemm_fraction(dtype) * util
-    t_c = flops / rate
+    t_c = flops / vmax(rate, 1.0)
     if weight_quantized and q.dequant_ops_per_weight:
         # Each M-tile pass dequantizes the weight tile again on the vector cores.
         passes = ceil_div(m, dev.gemm_tile_m)
         t_c = t_c + n * k * groups * passes * q.dequant_ops_per_weight / _vector_flops(dev)
     t_m = (weight_b + act_b) / _mem_rate(dev)
-    return OpCost(name, "gemm", flops, weight_b, act_b, 0.0, 0.0, t_c, t_m, 0.0, _overhead(dev))
+    return OpCost(name, "gemm", flops, weight_b, act_b, 0.0, 0.0, t_c, t_m, 0.0, _overhead(dev) * live)
 
 
 def elementwise(name: str, elements, dev: Device, *, reads=1.0, writes=1.0, bytes_per_el=2.0,
@@ -190,7 +198,7 @@ def attention_prefill(name: str, pairs, tokens, kv_read_tokens, heads, qk_dim, v
     rate = dev.peak_flops(q.attn_dtype) * dev.gemm_fraction(q.attn_dtype) * dev.attn_prefill_efficiency * util
     t_c = flops / vmax(rate, 1.0)
     t_m = (act_b + kv_b) / _mem_rate(dev)
-    return OpCost(name, "attention", flops, 0.0, act_b, kv_b, 0.0, t_c, t_m, 0.0, _overhead(dev))
+    return OpCost(name, "attention", flops, 0.0, act_b, kv_b, 0.0, t_c, t_m, 0.0, _overhead(dev) * present(tokens))
 
 
 def attention_decode(name: str, seqs, context_tokens, heads, qk_dim, v_dim, kv_elems_per_token, dev: Device,
@@ -210,7 +218,7 @@ def attention_decode(name: str, seqs, context_tokens, heads, qk_dim, v_dim, kv_e
     if q.dequant_ops_per_kv:
         t_c = t_c + kv_elems * q.dequant_ops_per_kv / _vector_flops(dev)
     t_m = (kv_b + act_b) / (_mem_rate(dev) * dev.attn_decode_efficiency)
-    return OpCost(name, "attention", flops, 0.0, act_b, kv_b, 0.0, t_c, t_m, 0.0, _overhead(dev))
+    return OpCost(name, "attention", flops, 0.0, act_b, kv_b, 0.0, t_c, t_m, 0.0, _overhead(dev) * present(seqs))
 
 
 def sample(name: str, seqs, vocab, dev: Device) -> OpCost:

@@ -28,13 +28,6 @@ from perfmodel.quant import Quant, get_quant
 from specs.model import ModelSpec
 
 
-def _present(x):
-    """1.0 where there is work, else 0.0 (so absent ops cost no launch overhead)."""
-    if isinstance(x, (int, float)):
-        return 1.0 if x > 0 else 0.0
-    return (np.asarray(x) > 0) * 1.0
-
-
 def _any(cond) -> bool:
     return bool(np.any(cond))
 
@@ -96,20 +89,16 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
         # Prefill: up-project the latent of new and cached tokens to per-head K/V (naive form).
         up = O.gemm("kv_b_proj", b.prefill_tokens + b.prefill_kv_read, heads * (m.qk_nope_head_dim + m.v_head_dim),
                     m.kv_lora_rank, dev, q)
-        up.t_overhead *= _present(b.prefill_tokens)
         out.append(up)
         pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
                                   heads, qk, m.v_head_dim, kv_elems, dev, q)
         # Decode: absorbed form (DeepSeek-V2 s2.1.2): W_UK folded into q, W_UV applied after.
         absorb = O.gemm("mla_absorb", b.decode_seqs, heads * (m.qk_nope_head_dim + m.v_head_dim),
                         m.kv_lora_rank, dev, q)
-        absorb.t_overhead *= _present(b.decode_seqs)
         out.append(absorb)
         dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads, m.qk_rope_head_dim,
                                  m.kv_lora_rank, kv_elems, dev, q, latent_dim=m.kv_lora_rank)
         o_in = heads * m.v_head_dim
-    pre.t_overhead *= _present(b.prefill_tokens)
-    dec.t_overhead *= _present(b.decode_seqs)
     out += [pre, dec]
     out.append(O.gemm("o_proj", T, h, o_in, dev, q))
     out.append(collective("attn_all_reduce", "all_reduce", T * h * 2.0, tp, system))
