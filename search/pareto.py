@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def front_2d(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def front_2d(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None,
+             prefer: np.ndarray | None = None) -> np.ndarray:
     """Indices of the non-dominated points maximizing x and y, sorted by x descending. Of several
-    points with equal (x, y) the first (lowest index) is kept. O(n log n)."""
+    points with equal (x, y) the one with the highest `prefer` (then the lowest index) is kept.
+    O(n log n)."""
     idx = np.arange(len(x)) if mask is None else np.nonzero(mask)[0]
     idx = idx[np.isfinite(x[idx]) & np.isfinite(y[idx])]
     if not len(idx):
         return idx
-    order = idx[np.lexsort((idx, -y[idx], -x[idx]))]
+    tie = np.zeros(len(idx)) if prefer is None else -prefer[idx]
+    order = idx[np.lexsort((idx, tie, -y[idx], -x[idx]))]
     ys = y[order]
     prev_best = np.concatenate([[-np.inf], np.maximum.accumulate(ys)[:-1]])
     return order[ys > prev_best]
