@@ -14,6 +14,7 @@ from search.plan_file import PlanFile
 QUANT = {"bf16": None, "fp16": None, "fp8": "fp8", "w4a16": "awq", "w8a8": "compressed-tensors"}
 DTYPE = {"bf16": "bfloat16", "fp16": "float16"}
 KV_CONNECTOR = {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
+NIXL_SIDE_CHANNEL_PORT = 5600  # one per server on a host (vLLM NixlConnector guide uses 5600, 5601, ...)
 DECODE_MIN_BATCHED_TOKENS = 2048  # decode servers still admit chunked work (vLLM V1 default 2048 floor)
 
 
@@ -64,9 +65,11 @@ class VllmExporter(Exporter):
                                        *self.args(plan, pool, dp_inside=True)))
             return ex
         conn = json.dumps(KV_CONNECTOR, separators=(",", ":"))
+        side_port = NIXL_SIDE_CHANNEL_PORT
         for role, pool in (("prefill", plan.pool("prefill")), ("decode", plan.pool("decode"))):
             for inst in instances(plan, {"prefill": 8100, "decode": 8200})[role]:
-                env = {"CUDA_VISIBLE_DEVICES": inst.visible, "VLLM_NIXL_SIDE_CHANNEL_PORT": str(5600 + inst.port % 100)}
+                env = {"CUDA_VISIBLE_DEVICES": inst.visible, "VLLM_NIXL_SIDE_CHANNEL_PORT": str(side_port)}
+                side_port += 1
                 ex.commands.append(env_cmd(env, "vllm", "serve", plan.model_id, "--port", inst.port,
                                            *self.args(plan, pool, dp_inside=False), "--kv-transfer-config", conn) + " &")
         ex.notes.append("route requests prefill -> decode with a P/D proxy (vLLM examples/disaggregated); "
