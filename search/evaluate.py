@@ -155,7 +155,7 @@ class _Context:
             C = C + np.where(is_comp, t, 0.0)
             M = M + np.where(~is_net & ~is_comp, t, 0.0)
             N = N + np.where(is_net, t, 0.0)
-        stage = nano_step_time(C, M, N, k)
+        stage = nano_step_time(C, M, N, k, layers=np.ceil(self.model.num_layers / pp))
         if self.woff or self.kvoff:
             kv_moved = (micro.decode_context + micro.prefill_kv_read + micro.prefill_tokens + micro.decode_seqs) * k
             stream = (self.woff * weights_dev * k + self.kvoff * kv_moved * kvb_dev * share) / self.host_rate
