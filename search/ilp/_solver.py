@@ -28,6 +28,14 @@ class Solve:
         return self.status == "optimal"
 
 
+def var(prob: pulp.LpProblem, name: str, *, low: float | None = None, up: float | None = None,
+        cat: str = "Continuous") -> pulp.LpVariable:
+    """A variable owned by `prob` (PuLP >= 3.3 `add_variable`; older PuLP: LpVariable)."""
+    if hasattr(prob, "add_variable"):
+        return prob.add_variable(name, low, up, cat)
+    return pulp.LpVariable(name, lowBound=low, upBound=up, cat=cat)
+
+
 def available(name: str) -> bool:
     if name == "cbc":
         return pulp.PULP_CBC_CMD(msg=False).available()

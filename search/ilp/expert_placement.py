@@ -41,7 +41,7 @@ import numpy as np
 import pulp
 
 from perfmodel.errors import PerfModelError
-from search.ilp._solver import Solve, solve
+from search.ilp._solver import Solve, solve, var
 from search.routing import RoutingProfile
 
 
@@ -87,9 +87,9 @@ def balance_layer(load: np.ndarray, clusters: int, *, solver: str = "auto",
     if start_obj <= lower + 1e-9:
         return start, start_obj, Solve(status="optimal", objective=start_obj, solver="bound", seconds=0.0)
     prob = pulp.LpProblem("moetuner_balance", pulp.LpMinimize)
-    x = {(c, e): pulp.LpVariable(f"x_{c}_{e}", cat="Binary") for c in range(clusters) for e in range(experts)
+    x = {(c, e): var(prob, f"x_{c}_{e}", cat="Binary") for c in range(clusters) for e in range(experts)
          if c <= rank[e]}
-    u = [pulp.LpVariable(f"u_{c}", lowBound=0) for c in range(clusters)]
+    u = [var(prob, f"u_{c}", low=0) for c in range(clusters)]
     prob += pulp.lpSum(u)
     for e in range(experts):
         prob += pulp.lpSum(x[c, e] for c in range(clusters) if (c, e) in x) == 1
@@ -247,8 +247,8 @@ def assign_layer(traffic: np.ndarray, prev_device_of_cluster: np.ndarray, bandwi
     cluster_on = np.empty(g, dtype=np.int64)     # layer-l cluster on each device
     cluster_on[prev_device_of_cluster] = np.arange(g)
     prob = pulp.LpProblem("moetuner_assign", pulp.LpMinimize)
-    y = {(c, d): pulp.LpVariable(f"y_{c}_{d}", cat="Binary") for c in range(g) for d in range(g)}
-    t = pulp.LpVariable("t", lowBound=0)
+    y = {(c, d): var(prob, f"y_{c}_{d}", cat="Binary") for c in range(g) for d in range(g)}
+    t = var(prob, "t", low=0)
     prob += t
     for c in range(g):
         prob += pulp.lpSum(y[c, d] for d in range(g)) == 1

@@ -43,7 +43,7 @@ import numpy as np
 import pulp
 
 from perfmodel.errors import PerfModelError
-from search.ilp._solver import Solve, solve
+from search.ilp._solver import Solve, solve, var
 from search.nanobatch import perf
 
 CLASSES = ("compute", "memory", "network")
@@ -170,9 +170,9 @@ def stage_one(inst: Instance, k: int = 2, *, granularity: int = 128, solver: str
     nodes = [(o, i) for o in range(n_op) for i in range(k)]
     M = US * _big_m(inst, cand, k)
     prob = pulp.LpProblem("nanoflow_stage1", pulp.LpMinimize)
-    z = [pulp.LpVariable(f"z_{j}", cat="Binary") for j in range(len(cand))]
-    s = {a: pulp.LpVariable(f"s_{a[0]}_{a[1]}", lowBound=0) for a in nodes}
-    cmax = pulp.LpVariable("C", lowBound=0)
+    z = [var(prob, f"z_{j}", cat="Binary") for j in range(len(cand))]
+    s = {a: var(prob, f"s_{a[0]}_{a[1]}", low=0) for a in nodes}
+    cmax = var(prob, "C", low=0)
     prob += cmax
     prob += pulp.lpSum(z) == 1
     dur = {a: pulp.lpSum(US * inst.duration(a[0], cand[j][a[1]]) * z[j] for j in range(len(cand))) for a in nodes}
@@ -182,7 +182,7 @@ def stage_one(inst: Instance, k: int = 2, *, granularity: int = 128, solver: str
         prob += cmax >= s[o, i] + dur[o, i]
     for a, b in itertools.combinations(nodes, 2):
         if inst.classes[a[0]] == inst.classes[b[0]]:
-            q = pulp.LpVariable(f"q_{a[0]}_{a[1]}_{b[0]}_{b[1]}", cat="Binary")
+            q = var(prob, f"q_{a[0]}_{a[1]}_{b[0]}_{b[1]}", cat="Binary")
             prob += s[a] >= s[b] + dur[b] - M * q
             prob += s[b] >= s[a] + dur[a] - M * (1 - q)
     # symmetry: nano-batches with equal sizes are interchangeable; keep batch 0 first on op 0
@@ -206,9 +206,9 @@ def stage_two(inst: Instance, one: StageOne, *, shares=DEFAULT_SHARES, solver: s
     slow = {a: [US * base[a] / float(perf(_PERF_KIND[inst.classes[a[0]]], r)) for r in shares] for a in nodes}
     M = sum(max(v) for v in slow.values()) + 1e-6
     prob = pulp.LpProblem("nanoflow_stage2", pulp.LpMinimize)
-    w = {(a, r): pulp.LpVariable(f"w_{a[0]}_{a[1]}_{r}", cat="Binary") for a in nodes for r in range(len(shares))}
-    s = {a: pulp.LpVariable(f"s_{a[0]}_{a[1]}", lowBound=0) for a in nodes}
-    cmax = pulp.LpVariable("C", lowBound=0)
+    w = {(a, r): var(prob, f"w_{a[0]}_{a[1]}_{r}", cat="Binary") for a in nodes for r in range(len(shares))}
+    s = {a: var(prob, f"s_{a[0]}_{a[1]}", low=0) for a in nodes}
+    cmax = var(prob, "C", low=0)
     prob += cmax
     share = {a: pulp.lpSum(shares[r] * w[a, r] for r in range(len(shares))) for a in nodes}
     dur = {a: pulp.lpSum(slow[a][r] * w[a, r] for r in range(len(shares))) for a in nodes}
@@ -226,9 +226,9 @@ def stage_two(inst: Instance, one: StageOne, *, shares=DEFAULT_SHARES, solver: s
         if inst.classes[a[0]] == inst.classes[b[0]]:
             continue
         tag = f"{a[0]}_{a[1]}_{b[0]}_{b[1]}"
-        ov = pulp.LpVariable(f"o_{tag}", cat="Binary")
-        pab = pulp.LpVariable(f"pab_{tag}", cat="Binary")
-        pba = pulp.LpVariable(f"pba_{tag}", cat="Binary")
+        ov = var(prob, f"o_{tag}", cat="Binary")
+        pab = var(prob, f"pab_{tag}", cat="Binary")
+        pba = var(prob, f"pba_{tag}", cat="Binary")
         prob += ov + pab + pba == 1
         prob += s[a] + dur[a] <= s[b] + M * (1 - pab)
         prob += s[b] + dur[b] <= s[a] + M * (1 - pba)

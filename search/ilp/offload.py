@@ -42,7 +42,7 @@ import pulp
 
 from hardware.catalog import System
 from perfmodel.errors import PerfModelError
-from search.ilp._solver import Solve, solve
+from search.ilp._solver import Solve, solve, var
 from specs.model import ModelSpec
 
 GB = 1e9
@@ -117,11 +117,10 @@ def offload_lp(model: ModelSpec, hw: OffloadHardware, *, prompt: int, gen: int, 
     S = s * bls
     C = s + n / 2
     attn_flops_pre = 4.0 * model.num_heads * model.head_dim * s / 2   # causal QK^T and PV per token
-    v = {k: pulp.LpVariable(k, lowBound=0, upBound=1) for k in ("w_g", "w_c", "w_d", "c_g", "c_c", "c_d",
-                                                                "h_g", "h_c", "h_d")}
-    t_pre = pulp.LpVariable("T_pre", lowBound=0)
-    t_gen = pulp.LpVariable("T_gen", lowBound=0)
     prob = pulp.LpProblem("flexgen_offload", pulp.LpMinimize)
+    v = {k: var(prob, k, low=0, up=1) for k in ("w_g", "w_c", "w_d", "c_g", "c_c", "c_d", "h_g", "h_c", "h_d")}
+    t_pre = var(prob, "T_pre", low=0)
+    t_gen = var(prob, "T_gen", low=0)
     prob += (t_pre * L + t_gen * (n - 1) * L) * (1.0 / bls)
     for a in ("w", "c", "h"):
         prob += v[f"{a}_g"] + v[f"{a}_c"] + v[f"{a}_d"] == 1

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pulp
 
-from search.ilp._solver import Solve, solve
+from search.ilp._solver import Solve, solve, var
 
 
 @dataclass
@@ -71,9 +71,9 @@ class PoolPlan:
 
 
 def _pool_vars(prob, name: str, c: Candidates, limit: int):
-    z = [pulp.LpVariable(f"z{name}_{i}", cat="Binary") for i in range(len(c))]
+    z = [var(prob, f"z{name}_{i}", cat="Binary") for i in range(len(c))]
     ub = [int(min(c.max_replicas[i], limit // max(c.devices[i], 1))) for i in range(len(c))]
-    n = [pulp.LpVariable(f"n{name}_{i}", lowBound=0, upBound=ub[i], cat="Integer") for i in range(len(c))]
+    n = [var(prob, f"n{name}_{i}", low=0, up=ub[i], cat="Integer") for i in range(len(c))]
     prob += pulp.lpSum(z) == 1
     for i in range(len(c)):
         prob += n[i] <= ub[i] * z[i]
@@ -99,7 +99,7 @@ def max_rate(prefill: Candidates, decode: Candidates | None, devices: int, *, so
     if not len(prefill) or (decode is not None and not len(decode)):
         return None
     prob = pulp.LpProblem("pools_max_rate", pulp.LpMaximize)
-    x = pulp.LpVariable("X", lowBound=0)
+    x = var(prob, "X", low=0)
     prob += x
     zp, np_ = _pool_vars(prob, "p", prefill, devices)
     used = pulp.lpSum(int(prefill.devices[i]) * np_[i] for i in range(len(prefill)))

@@ -25,7 +25,7 @@ import numpy as np
 import pulp
 
 from perfmodel.errors import PerfModelError
-from search.ilp._solver import Solve, solve
+from search.ilp._solver import Solve, solve, var
 
 
 @dataclass
@@ -78,8 +78,8 @@ def pack_prompts(lengths, capacity: int, *, solver: str = "auto", time_limit: fl
     order = sorted(range(len(lengths)), key=lambda k: -lengths[k])
     n, nb = len(lengths), len(ffd)
     prob = pulp.LpProblem("prepack", pulp.LpMinimize)
-    y = [pulp.LpVariable(f"y_{b}", cat="Binary") for b in range(nb)]
-    x = {(i, b): pulp.LpVariable(f"x_{i}_{b}", cat="Binary") for rank, i in enumerate(order) for b in range(min(rank + 1, nb))}
+    y = [var(prob, f"y_{b}", cat="Binary") for b in range(nb)]
+    x = {(i, b): var(prob, f"x_{i}_{b}", cat="Binary") for rank, i in enumerate(order) for b in range(min(rank + 1, nb))}
     prob += pulp.lpSum(y)
     for i in range(n):
         prob += pulp.lpSum(x[i, b] for b in range(nb) if (i, b) in x) == 1
