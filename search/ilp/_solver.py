@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 
 import pulp
@@ -38,7 +39,9 @@ def var(prob: pulp.LpProblem, name: str, *, low: float | None = None, up: float 
 
 def available(name: str) -> bool:
     if name == "cbc":
-        return pulp.PULP_CBC_CMD(msg=False).available()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return pulp.PULP_CBC_CMD(msg=False).available()
     if name == "highs":
         try:
             return pulp.HiGHS(msg=False).available()
@@ -56,7 +59,9 @@ def make_solver(name: str = "auto", *, time_limit: float | None = None, gap: flo
         if not available("highs"):
             raise PerfModelError("solver 'highs' needs the highspy package (pip install highspy)")
         return "highs", pulp.HiGHS(msg=False, timeLimit=time_limit, gapRel=gap, threads=1, warmStart=warm_start)
-    return "cbc", pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=gap, threads=1, warmStart=warm_start)
+    with warnings.catch_warnings():  # PuLP 3.3 marks its bundled-CBC class for removal in 4.0
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return "cbc", pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=gap, threads=1, warmStart=warm_start)
 
 
 def solve(prob: pulp.LpProblem, *, solver: str = "auto", time_limit: float | None = None, gap: float = 0.0,

@@ -121,8 +121,8 @@ def balance_layer(load: np.ndarray, clusters: int, *, solver: str = "auto",
                         prob += u[c] >= coef * (x[c, a] + x[c, b] - 1)
     # Warm start: the heuristic assignment mapped onto the symmetry-broken cluster labels.
     relabel = _canonical(start, load, clusters)
-    for (c, e), var in x.items():
-        var.setInitialValue(1 if relabel[e] == c else 0)
+    for (c, e), xv in x.items():
+        xv.setInitialValue(1 if relabel[e] == c else 0)
     t0 = np.bincount(relabel, weights=load, minlength=clusters)
     for c in range(clusters):
         u[c].setInitialValue(abs(t0[c] - mean))
@@ -130,8 +130,8 @@ def balance_layer(load: np.ndarray, clusters: int, *, solver: str = "auto",
     if res.objective is None:
         raise PerfModelError(f"expert balance ILP: {res.status}")
     assign = np.full(experts, -1, dtype=np.int64)
-    for (c, e), var in x.items():
-        if var.value() is not None and var.value() > 0.5:
+    for (c, e), xv in x.items():
+        if xv.value() is not None and xv.value() > 0.5:
             assign[e] = c
     return assign, float(res.objective), res
 
