@@ -22,11 +22,15 @@ class _Strict(BaseModel):
 
 
 def _numeric_paths(model: BaseModel, prefix: str = "") -> list[str]:
-    """Dotted paths of every number set on a model (recursing into dicts and sub-models)."""
+    """Dotted paths of every number set on a model (recursing into dicts and sub-models).
+
+    Only fields the entry sets count: a schema default (e.g. ``gemm_tile_m=128``) is the code's
+    documented choice, not a number the catalog entry claims, so it needs no source.
+    """
     out: list[str] = []
     for name in type(model).model_fields:
         if name not in model.model_fields_set:
-            continue  # defaults are documented (with their source) in the schema itself
+            continue
         value = getattr(model, name)
         path = f"{prefix}{name}"
         if isinstance(value, bool) or value is None:
