@@ -30,7 +30,7 @@ def _device(name: str) -> Device:
 
 def _h100_entry() -> dict:
     """A complete, valid device entry as plain YAML data (a copy of the bundled h100-sxm)."""
-    data = _device("h100-sxm").model_dump(exclude_defaults=False)
+    data = _device("h100-sxm").model_dump(exclude_unset=True)
     data["id"] = "my-h100"
     data["aliases"] = []
     return data
