@@ -265,6 +265,8 @@ class Requests:
                    history of conversation k (available only once the previous turn finished).
     reuse_tokens:  further prompt tokens whose KV exists but not as a prefix (RAG chunks):
                    CacheBlend-style engines recompute only a fraction of them.
+    conversation:  -1, or the conversation a turn belongs to (its history becomes prefix group
+                   conversation + 1 for the next turn once this turn finishes).
     """
 
     arrival_s: np.ndarray      # float64 [n]
@@ -273,13 +275,14 @@ class Requests:
     prefix_tokens: np.ndarray  # int64 [n]
     prefix_group: np.ndarray   # int64 [n]
     reuse_tokens: np.ndarray   # int64 [n]
+    conversation: np.ndarray   # int64 [n]
 
     def __len__(self) -> int:
         return len(self.arrival_s)
 
     @staticmethod
     def build(arrival_s, input_tokens, output_tokens, prefix_tokens=None, prefix_group=None,
-              reuse_tokens=None) -> "Requests":
+              reuse_tokens=None, conversation=None) -> "Requests":
         n = len(arrival_s)
         zeros = np.zeros(n, dtype=np.int64)
         order = np.argsort(arrival_s, kind="stable")
@@ -287,7 +290,8 @@ class Requests:
                 np.asarray(output_tokens, dtype=np.int64),
                 zeros if prefix_tokens is None else np.asarray(prefix_tokens, dtype=np.int64),
                 zeros - 1 if prefix_group is None else np.asarray(prefix_group, dtype=np.int64),
-                zeros if reuse_tokens is None else np.asarray(reuse_tokens, dtype=np.int64)]
+                zeros if reuse_tokens is None else np.asarray(reuse_tokens, dtype=np.int64),
+                zeros - 1 if conversation is None else np.asarray(conversation, dtype=np.int64)]
         return Requests(*(c[order] for c in cols))
 
     def head(self, n: int) -> "Requests":
@@ -362,10 +366,10 @@ class Workload(_Strict):
             for t in range(int(turns[c])):
                 prefix = history
                 group = c + 1 if t > 0 else (0 if self.system_prompt_tokens else -1)
-                rows.append((starts[c] + t * conv.think_time_s, prefix + new[t], out[t], prefix, group))
+                rows.append((starts[c] + t * conv.think_time_s, prefix + new[t], out[t], prefix, group, c))
                 history = prefix + new[t] + out[t]
         a = np.array(rows, dtype=np.float64)
-        req = Requests.build(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4])
+        req = Requests.build(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4], conversation=a[:, 5])
         return req.head(n)
 
 

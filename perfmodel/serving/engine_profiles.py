@@ -1,0 +1,170 @@
+"""Engine profiles: the behaviours that differ between serving engines, each value with its source.
+
+A profile sets the default scheduler and its limits, how KV memory is sized, laid out and
+admitted, what happens when it runs out, and the per-iteration host (CPU) cost. Values marked
+"assumption" have no published measurement behind them; calibrate them when one is available.
+
+Per-iteration host cost model: `cpu_ms = cpu_base_ms + cpu_per_seq_us * sequences / 1000`.
+If `cpu_overlapped` the engine prepares step i+1 while step i runs on the device
+(time = max(device, cpu)), else the two add. Steps that run without CUDA graphs are also bounded
+below by kernel launches: `kernels x launch_us_per_kernel`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from perfmodel.errors import UnknownNameError
+
+Admission = Literal["on_demand", "reserve_max", "reserve_ratio"]
+KVLayout = Literal["paged", "contiguous"]
+
+
+class EngineProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    describes: str
+    scheduler: str = Field(description="default scheduler (perfmodel.serving.schedulers registry key)")
+    max_num_seqs: int = Field(gt=0, description="max sequences in one iteration / running at once")
+    token_budget: int = Field(gt=0, description="max tokens one iteration processes (prefill + decode)")
+    kv_memory_fraction: float = Field(gt=0, le=1)
+    kv_fraction_of: Literal["total", "free"] = Field(
+        description="total: fraction of device memory for weights+KV+... (vLLM); free: fraction of "
+                    "what is left after weights and runtime (TRT-LLM)")
+    kv_layout: KVLayout = Field(default="paged", description="paged blocks, or contiguous virtual memory "
+                                                             "backed on demand by physical pages (vAttention)")
+    block_tokens: int = Field(gt=0, description="paged: tokens per KV block")
+    paged_attention_overhead: float = Field(ge=0, description="extra decode-attention time from block tables")
+    admission: Admission
+    reserve_output_fraction: float = Field(default=0.0, ge=0, le=1,
+                                           description="reserve_ratio: share of the output length reserved")
+    preemption: Literal["recompute", "swap"] = "recompute"
+    prefix_caching: bool = False
+    cuda_graphs: Literal["none", "decode", "all"] = "decode"
+    cuda_graph_max_batch: int = Field(default=256, ge=0)
+    launch_us_per_kernel: float = Field(ge=0)
+    cpu_base_ms: float = Field(ge=0)
+    cpu_per_seq_us: float = Field(ge=0)
+    cpu_overlapped: bool = False
+    sources: dict[str, str]
+
+
+def _p(**kw) -> EngineProfile:
+    return EngineProfile(**kw)
+
+
+# Shared sources.
+_PT_LAUNCH = ("assumption: ~10 us host time per eagerly launched op (PyTorch dispatcher + "
+              "cudaLaunchKernel); the reason engines capture CUDA graphs for decode")
+_V1_ARGS = "vLLM V1 engine/arg_utils.py defaults for H100-class GPUs (OpenAI server)"
+
+ENGINES: dict[str, EngineProfile] = {p.name: p for p in [
+    _p(name="vllm", describes="vLLM V1 (>= 0.8): chunked prefill always on, prefix caching on",
+       scheduler="chunked", max_num_seqs=256, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="total",
+       block_tokens=16, paged_attention_overhead=0.0, admission="on_demand", preemption="recompute",
+       prefix_caching=True, cuda_graphs="all", cuda_graph_max_batch=512, launch_us_per_kernel=10.0,
+       cpu_base_ms=0.5, cpu_per_seq_us=2.0, cpu_overlapped=False,
+       sources={"max_num_seqs": _V1_ARGS, "token_budget": _V1_ARGS + " (max_num_batched_tokens)",
+                "kv_memory_fraction": "vLLM docs: gpu_memory_utilization default 0.9",
+                "block_tokens": "vLLM docs: block_size default 16",
+                "paged_attention_overhead": "V1 uses FlashAttention/FlashInfer with block tables natively; "
+                                            "counted in the step model's decode-attention efficiency",
+                "preemption": "vLLM docs (Optimization and Tuning): V1 preempts by recompute",
+                "prefix_caching": "vLLM V1 release notes: automatic prefix caching on by default",
+                "cuda_graph_max_batch": "vLLM V1 piecewise CUDA graphs, capture sizes up to 512",
+                "launch_us_per_kernel": _PT_LAUNCH,
+                "cpu_base_ms": "assumption: V1 engine-core loop (vLLM V1 blog, Jan 2025: 'near-zero CPU overhead')",
+                "cpu_per_seq_us": "assumption"}),
+    _p(name="vllm-0.5", describes="vLLM v0.5.x (NanoFlow's baseline v0.5.3): prefill-first, synchronous CPU work",
+       scheduler="prefill_first", max_num_seqs=256, token_budget=4096, kv_memory_fraction=0.9,
+       kv_fraction_of="total", block_tokens=16, paged_attention_overhead=0.1, admission="on_demand",
+       preemption="recompute", prefix_caching=False, cuda_graphs="decode", cuda_graph_max_batch=256,
+       launch_us_per_kernel=10.0, cpu_base_ms=3.9, cpu_per_seq_us=36.0, cpu_overlapped=False,
+       sources={"max_num_seqs": "vLLM v0.5 EngineArgs: max_num_seqs default 256",
+                "token_budget": "vLLM v0.5 SchedulerConfig: max_num_batched_tokens = max(max_model_len, 2048) "
+                                "without chunked prefill; 4096 for Llama-2 (max_model_len 4096)",
+                "kv_memory_fraction": "vLLM docs: gpu_memory_utilization default 0.9",
+                "block_tokens": "vLLM docs: block_size default 16",
+                "paged_attention_overhead": "vAttention (Prabhu et al., ASPLOS'25): vLLM's paged decode kernel "
+                                            "is slower than non-paged FlashAttention; 10% is an assumption "
+                                            "within the reported range",
+                "preemption": "vLLM v0 scheduler: PreemptionMode.RECOMPUTE for single-sequence groups",
+                "cuda_graph_max_batch": "vLLM v0 _BATCH_SIZES_TO_CAPTURE up to 256; prefill runs eagerly",
+                "launch_us_per_kernel": _PT_LAUNCH,
+                "cpu_base_ms": "vLLM RFC #6854 (multi-step scheduling, Jul 2024): 5-13 ms GPU bubble per decode "
+                               "step from scheduling, input preparation and output processing; linear fit "
+                               "assuming the range spans 32-256 sequences (assumption)",
+                "cpu_per_seq_us": "same fit as cpu_base_ms"}),
+    _p(name="trtllm", describes="TensorRT-LLM C++ runtime (v0.17, trtllm-bench): in-flight fused batching, "
+                                "GUARANTEED_NO_EVICT",
+       scheduler="inflight", max_num_seqs=2048, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="free",
+       block_tokens=64, paged_attention_overhead=0.0, admission="reserve_max", preemption="recompute",
+       prefix_caching=False, cuda_graphs="none", cuda_graph_max_batch=0, launch_us_per_kernel=2.0,
+       cpu_base_ms=0.2, cpu_per_seq_us=1.0, cpu_overlapped=False,
+       sources={"max_num_seqs": "trtllm-build BuildConfig max_batch_size default 2048",
+                "token_budget": "trtllm-build BuildConfig max_num_tokens default 8192",
+                "kv_memory_fraction": "TRT-LLM KvCacheConfig free_gpu_memory_fraction default 0.9 "
+                                      "(perf-overview runs pass 0.95)",
+                "block_tokens": "trtllm-build --tokens_per_block default 64",
+                "paged_attention_overhead": "XQA/MMHA kernels read paged KV natively (assumption: none)",
+                "admission": "TRT-LLM docs (Useful Runtime Options): capacity scheduler GUARANTEED_NO_EVICT "
+                             "default, reserves KV for the whole request",
+                "scheduler": "TRT-LLM docs (Tuning max batch size and max num tokens): context and generation "
+                             "requests share an iteration up to max_num_tokens; chunked context off by default",
+                "launch_us_per_kernel": "assumption: TensorRT engine enqueue of fused plugin kernels",
+                "cpu_base_ms": "assumption: C++ batch manager per iteration",
+                "cpu_per_seq_us": "assumption"}),
+    _p(name="sglang", describes="SGLang (>= 0.4): prefill-first with chunked prefill, radix cache, overlap scheduler",
+       scheduler="prefill_first_chunked", max_num_seqs=4096, token_budget=8192, kv_memory_fraction=0.88,
+       kv_fraction_of="total", block_tokens=1, paged_attention_overhead=0.0,
+       admission="reserve_ratio", reserve_output_fraction=0.4, preemption="recompute", prefix_caching=True,
+       cuda_graphs="decode", cuda_graph_max_batch=160, launch_us_per_kernel=10.0,
+       cpu_base_ms=0.5, cpu_per_seq_us=2.0, cpu_overlapped=True,
+       sources={"max_num_seqs": "SGLang server_args: max_running_requests derived from memory (no low default)",
+                "token_budget": "SGLang server_args: chunked_prefill_size 8192 on >= 80 GB GPUs",
+                "kv_memory_fraction": "SGLang server_args: mem_fraction_static 0.88 on large GPUs at TP1 "
+                                      "(lower at higher TP)",
+                "block_tokens": "SGLang RadixAttention: token-granular KV pool (page_size 1)",
+                "admission": "SGLang scheduler: admits against an estimated future decode "
+                             "(new_token_ratio, 0.7 decaying to 0.1); 0.4 is an assumption in that range",
+                "preemption": "SGLang retracts (recomputes) decoding requests when KV runs out",
+                "prefix_caching": "SGLang RadixAttention prefix cache on by default",
+                "cuda_graph_max_batch": "SGLang server_args cuda_graph_max_bs 160 (H100, TP1)",
+                "cpu_overlapped": "SGLang v0.4 release: zero-overhead (overlap) batch scheduler on by default",
+                "launch_us_per_kernel": _PT_LAUNCH,
+                "cpu_base_ms": "assumption", "cpu_per_seq_us": "assumption"}),
+    _p(name="fastgen", describes="DeepSpeed-FastGen (MII, v0.2.x): Dynamic SplitFuse",
+       scheduler="splitfuse", max_num_seqs=512, token_budget=768, kv_memory_fraction=0.9, kv_fraction_of="total",
+       block_tokens=64, paged_attention_overhead=0.05, admission="on_demand", preemption="recompute",
+       prefix_caching=False, cuda_graphs="none", cuda_graph_max_batch=0, launch_us_per_kernel=10.0,
+       cpu_base_ms=2.0, cpu_per_seq_us=10.0, cpu_overlapped=False,
+       sources={"max_num_seqs": "DeepSpeed inference v2 DSStateManagerConfig max_ragged_sequence_count 512",
+                "token_budget": "DeepSpeed inference v2 DSStateManagerConfig max_ragged_batch_size 768",
+                "scheduler": "DeepSpeed-FastGen blog (2023): Dynamic SplitFuse fills a fixed token budget with "
+                             "decodes and prompt chunks",
+                "kv_memory_fraction": "assumption", "block_tokens": "assumption (blocked KV cache)",
+                "paged_attention_overhead": "assumption",
+                "launch_us_per_kernel": _PT_LAUNCH,
+                "cpu_base_ms": "assumption: Python ragged-batch bookkeeping per step",
+                "cpu_per_seq_us": "assumption"}),
+    _p(name="ideal", describes="No host overhead, no fragmentation: the device-time bound of a scheduler",
+       scheduler="prefill_first", max_num_seqs=1024, token_budget=8192, kv_memory_fraction=0.9,
+       kv_fraction_of="total", block_tokens=1, paged_attention_overhead=0.0,
+       admission="on_demand", preemption="recompute", prefix_caching=False, cuda_graphs="all",
+       cuda_graph_max_batch=1 << 30, launch_us_per_kernel=0.0, cpu_base_ms=0.0, cpu_per_seq_us=0.0,
+       sources={"*": "reference profile, not an engine"}),
+]}
+
+
+def get_engine(name: str) -> EngineProfile:
+    try:
+        return ENGINES[name.lower()]
+    except KeyError:
+        raise UnknownNameError("engine", name, sorted(ENGINES)) from None
+
+
+def engine_names() -> list[str]:
+    return sorted(ENGINES)
