@@ -54,7 +54,9 @@ def distribution_ms(x_s: np.ndarray) -> dict[str, float]:
     return {"mean": float(x.mean()), **{f"p{p}": float(v) for p, v in zip(PERCENTILES, q)}}
 
 
-def slo_attainment(t: Timeline, ttft_slo_ms: float | None, tpot_slo_ms: float | None) -> float | None:
+def slo_attainment(t: Timeline, ttft_slo_ms: float | None, tpot_slo_ms: float | None, *,
+                   warmup: float = 0.0) -> float | None:
+    """Share of requests meeting both SLOs; `warmup`: leading share of requests (by arrival) left out."""
     if ttft_slo_ms is None and tpot_slo_ms is None:
         return None
     ok = np.ones(len(t.arrival_s), dtype=bool)
@@ -63,6 +65,9 @@ def slo_attainment(t: Timeline, ttft_slo_ms: float | None, tpot_slo_ms: float | 
     if tpot_slo_ms is not None:
         tpot = t.tpot_s
         ok &= np.isnan(tpot) | (tpot * 1e3 <= tpot_slo_ms)
+    if warmup:
+        order = np.argsort(t.arrival_s, kind="stable")
+        ok = ok[order][int(len(ok) * warmup):]
     return float(ok.mean())
 
 

@@ -29,6 +29,7 @@ class Scheduler(ABC):
     name: str = ""
     describes: str = ""
     mixes_prefill_and_decode: bool = False
+    reserves_batch: bool = False  # admission reserves each sequence's whole KV (static batches)
 
     @abstractmethod
     def plan(self, s) -> Plan:
@@ -173,6 +174,7 @@ class StaticBatching(Scheduler):
     describes = ("static batching with padding: a batch of up to max_num_seqs runs to its longest output; "
                  "prompts and contexts padded to the longest (the baseline Prepacking beats)")
     padded_prefill = True
+    reserves_batch = True
 
     def plan(self, s) -> Plan:
         if s.n_run or s.prefilling:

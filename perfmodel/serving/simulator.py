@@ -99,7 +99,8 @@ class Replica:
         self.prefilling: list[int] = []
         self.kv_used = 0.0
         self.sum_remaining = 0
-        self.grows = kv.admission != "reserve_max"
+        # KV grows with every decoded token unless admission reserved it (TRT-LLM, static batches)
+        self.grows = kv.admission != "reserve_max" and not scheduler.reserves_batch
         self.cap_admit = kv.capacity_tokens * (1 - ADMISSION_WATERMARK)
         self.ready: set[int] = set()
         self.next_arrival = 0

@@ -4,8 +4,9 @@ Every operator of a step is affine in the summed decode context (only decode att
 and its compute and bytes are both proportional to it), so for one batch composition the device
 time is `a + b * context`. Two calls of `IterationModel.iteration_time_s` give (a, b); any context,
 and any run of k decode-only steps whose context grows by n per step, then costs no further call.
-Prefill attention pairs, KV re-reads and large prefill token counts are snapped to log grids
-(below) so that chunked-prefill iterations share cache entries.
+Prefill attention pairs and KV re-reads are snapped to a log grid (below) so that chunked-prefill
+iterations share cache entries; token counts stay exact (GEMM wave quantization makes the step
+time jump by a few percent between nearby token counts).
 """
 
 from __future__ import annotations
@@ -15,12 +16,9 @@ import math
 from perfmodel.iteration import BatchShape, IterationModel
 from perfmodel.serving.engine_profiles import EngineProfile
 
-# Snapping grids, points per octave. Prefill attention (pairs, KV re-read) is a minor part of a
-# mixed iteration, so a 1/16-octave grid (+-2.2 % on that part) costs < 0.5 % of the step; token
-# counts drive the GEMMs and get a 1/64-octave grid above 128 (+-0.55 %), exact below.
+# Prefill attention (pairs, KV re-read) is a minor part of a mixed iteration, so a 1/16-octave
+# grid (+-2.2 % on that part) costs < 0.5 % of the step.
 _ATTN_GRID = 16.0
-_TOKEN_GRID = 64.0
-_EXACT_TOKENS = 128
 _CTX_LO, _CTX_HI = 64, 4096  # per-sequence contexts at which the affine fit is taken
 
 
@@ -48,8 +46,6 @@ class StepTimer:
         """(a, b) with device time = a + b * decode_context for this batch composition."""
         kp, rp = _snap(pairs, _ATTN_GRID)
         kr, rr = _snap(kv_read, _ATTN_GRID)
-        if prefill_tokens > _EXACT_TOKENS:
-            prefill_tokens = int(round(_snap(prefill_tokens, _TOKEN_GRID)[1]))
         key = (prefill_tokens, prefill_seqs, kp, kr, decode_seqs)
         hit = self._cache.get(key)
         if hit is not None:
