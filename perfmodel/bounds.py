@@ -388,3 +388,56 @@ def compute_bounds(*, model: str | ModelSpec, system: str | System, plan: Plan, 
     return Bounds(model=spec.name, hardware=sysm.id, plan=plan, isl=isl, osl=osl, optimal_tok_s_per_device=opt,
                   gemm_tflops_at_dense_batch=tflops, bounds=bounds, classification=cls, max_concurrency=conc,
                   kv_capacity_tokens=conc * (isl + osl / 2))
+
+
+# ------------------------------------------------------------------------------------------
+# The plan's predicted throughput (steady-state continuous batching, as NanoFlow's engine runs)
+# ------------------------------------------------------------------------------------------
+def steady_state_batch(concurrency: float, isl: int, osl: int) -> BatchShape:
+    """One iteration of continuous batching with `concurrency` sequences in flight: every
+    sequence advances one token; concurrency / g sequences finish and as many are admitted, their
+    prompts prefilled whole (NanoFlow s1.8 fills the dense batch with prefill tokens). Decoding
+    sequences' mean context is p + g/2. Dense tokens per iteration: B (p + g - 1) / g."""
+    p, g = isl, osl
+    new = concurrency / g
+    dec = concurrency - new
+    return BatchShape(prefill_tokens=new * p, prefill_attn_pairs=new * p * (p + 1) / 2, prefill_kv_read=0,
+                      prefill_seqs=new, decode_seqs=dec, decode_context=dec * (p + g / 2))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    concurrency: float
+    iteration_s: float
+    tok_s_per_device: float          # prefill + decode tokens
+    output_tok_s_per_device: float
+    batch: BatchShape
+
+    def to_dict(self) -> dict:
+        return {"concurrency": self.concurrency, "iteration_ms": self.iteration_s * 1e3,
+                "tok_s_per_device": self.tok_s_per_device, "output_tok_s_per_device": self.output_tok_s_per_device,
+                "dense_tokens_per_iteration": self.batch.tokens}
+
+
+def predict(*, model: str | ModelSpec, system: str | System, plan: Plan, isl: int, osl: int,
+            concurrency: float | None = None, bounds: Bounds | None = None) -> Prediction:
+    """Steady-state throughput of `plan` at `concurrency` sequences per replica (default: the
+    largest that fits, capped by plan.max_batch). The step time comes from `StepModel`, so it
+    includes nano-batch overlap and offload when the plan asks for them."""
+    spec, sysm = _resolve(model, system)
+    check_lengths(isl, osl, spec)
+    b = bounds or compute_bounds(model=spec, system=sysm, plan=plan, isl=isl, osl=osl)
+    conc = b.max_concurrency if concurrency is None else float(concurrency)
+    if plan.max_batch is not None:
+        conc = min(conc, plan.max_batch)
+    if conc > b.max_concurrency * (1 + 1e-9):
+        raise PerfModelError(f"{conc:g} sequences in flight do not fit: at isl={isl} osl={osl} the plan holds at "
+                             f"most {b.max_concurrency:.0f} ({spec.name}, {plan.describe()})")
+    if conc < 1:
+        raise PerfModelError(f"not even one sequence of isl={isl} osl={osl} fits ({spec.name}, {plan.describe()})")
+    shape = steady_state_batch(conc, isl, osl)
+    sm = StepModel.build(model=spec, system=sysm, plan=plan, max_tokens=int(math.ceil(shape.tokens)))
+    t = sm.iteration_time_s(shape)
+    dpr = plan.tp * plan.pp
+    return Prediction(concurrency=conc, iteration_s=t, tok_s_per_device=conc * (isl + osl) / osl / t / dpr,
+                      output_tok_s_per_device=conc / t / dpr, batch=shape)
