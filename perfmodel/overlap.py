@@ -122,11 +122,19 @@ class OverlapResult:
     t_nano_sequential_s: float     # split into nano-batches, back to back, no overlap
     t_simulated_s: float           # the overlapped schedule
     t_head_s: float                # LM head etc. after the layers (in every time above)
+    class_totals_s: tuple[float, float, float] = (0.0, 0.0, 0.0)  # solo seconds per class, all nano-ops
     schedule: list[NanoOp] = field(default_factory=list, repr=False)  # the simulated layers
 
     @property
     def t_overlap_s(self) -> float:
         return min(self.t_simulated_s, self.t_nano_sequential_s)
+
+    @property
+    def t_fluid_s(self) -> float:
+        """The ideal pipeline (NanoFlow stage II in the fluid limit, no dependencies): the least
+        time in which shares with sum <= 1 can run every class's solo work, a small LP over the
+        share grid: min sum_j x_j s.t. sum_j x_j P_c(R_j) >= W_c. A lower bound on any schedule."""
+        return fluid_time(self.class_totals_s)
 
     @property
     def overhead_s(self) -> float:
@@ -141,7 +149,19 @@ class OverlapResult:
         return {"nano_batches": self.nano_batches, "split": list(self.split),
                 "t_sequential_ms": self.t_sequential_s * 1e3, "t_nano_sequential_ms": self.t_nano_sequential_s * 1e3,
                 "t_overlap_ms": self.t_overlap_s * 1e3, "t_simulated_ms": self.t_simulated_s * 1e3,
-                "overhead_ms": self.overhead_s * 1e3, "gain": self.gain}
+                "t_fluid_ms": self.t_fluid_s * 1e3, "overhead_ms": self.overhead_s * 1e3, "gain": self.gain}
+
+
+def fluid_time(work) -> float:
+    """Least time to run solo work W_c of each class with shares from the grid (see t_fluid_s)."""
+    from scipy.optimize import linprog
+
+    w = np.asarray(work, dtype=float)
+    if w.sum() <= 0:
+        return 0.0
+    opts = np.vstack([p for _, p in _share_options().values()])
+    res = linprog(np.ones(len(opts)), A_ub=-opts.T, b_ub=-w, bounds=(0, None), method="highs")
+    return float(res.fun) if res.success else float(w.sum())
 
 
 def split_fractions(plan, k: int | None = None) -> tuple[float, ...]:
@@ -290,8 +310,13 @@ def overlap(sm, batch: BatchShape, *, nano_batches: int | None = None, split: tu
             schedule = sched
         t_layers += n * share * period
     t_sim = (fill or 0.0) + t_layers + head
+    totals = [0.0, 0.0, 0.0]
+    for b in nanos:
+        for op in S.step_ops(*args, b):
+            share_ = 1.0 if op.name in S.HEAD_OPS else share
+            totals[CLASSES.index(op_class(op))] += op.total_s * share_
     return OverlapResult(nano_batches=K, split=tuple(fr), t_sequential_s=t_seq, t_nano_sequential_s=t_nano_seq,
-                         t_simulated_s=t_sim, t_head_s=head, schedule=schedule)
+                         t_simulated_s=t_sim, t_head_s=head, schedule=schedule, class_totals_s=tuple(totals))
 
 
 def stage_time(sm, batch: BatchShape) -> float:
