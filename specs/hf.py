@@ -28,6 +28,10 @@ def from_hf_config(cfg: dict[str, Any], *, name: str, source: str = "config.json
     h = _need(cfg, "hidden_size", source)
     heads = _need(cfg, "num_attention_heads", source)
     kv_heads = cfg.get("num_key_value_heads") or heads
+    if (mtype not in ("deepseek_v2", "deepseek_v3") and isinstance(heads, int) and isinstance(kv_heads, int)
+            and kv_heads > 0 and heads % kv_heads):
+        raise PerfModelError(f"{source}: num_attention_heads={heads} is not divisible by "
+                             f"num_key_value_heads={kv_heads} (each KV head must serve a whole group of query heads)")
     head_dim = cfg.get("head_dim") or (h // heads if isinstance(h, int) and isinstance(heads, int) and heads else 0)
     fields: dict[str, Any] = dict(
         name=name,

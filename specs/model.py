@@ -190,6 +190,10 @@ class ModelSpec(BaseModel):
         return self.num_layers * self.kv_elements_per_token_per_layer * kv_bytes_per_element
 
     def summary(self) -> dict:
+        """One flat record for listings (`perfmodel models list|show`). Keys, always all present:
+        name, family, params_total_b, params_active_b (billions, embeddings included), layers,
+        hidden_size, attention (mha|gqa|mqa|mla), heads, kv_heads (1 for MLA: one latent per token),
+        moe (None, or {experts, active, shared, dense_layers}), kv_bytes_per_token_bf16, max_context."""
         return {
             "name": self.name,
             "family": self.family,

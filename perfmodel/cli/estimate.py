@@ -1,0 +1,68 @@
+"""`perfmodel estimate`: static-batch TTFT, TPOT, throughput, memory and binding resource."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, err_console, print_json, table
+
+TpOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel degree.")]
+PpOpt = Annotated[int, typer.Option("--pp", help="Pipeline-parallel stages.")]
+EpOpt = Annotated[int, typer.Option("--ep", help="Expert-parallel degree (MoE).")]
+DpOpt = Annotated[int, typer.Option("--dp", help="Data-parallel replicas.")]
+QuantOpt = Annotated[str, typer.Option("--quant", help="bf16, fp16, fp8, w8a8, w4a16, w4a8kv4, w4a4kv4, w<N>a16 ...")]
+KvOpt = Annotated[Optional[str], typer.Option("--kv-dtype", help="KV-cache dtype (default: the scheme's).")]
+CalOpt = Annotated[Optional[str], typer.Option("--calibration", help="Calibration profile JSON.")]
+NanoOpt = Annotated[int, typer.Option("--nano-batches", help="Nano-batches overlapped within a step.")]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def estimate(
+        model: ModelOpt,
+        hardware: HardwareOpt,
+        batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Sequences per replica.")],
+        isl: Annotated[int, typer.Option("--isl", help="Input (prompt) tokens per sequence.")],
+        osl: Annotated[int, typer.Option("--osl", help="Output tokens per sequence.")],
+        tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = 1,
+        quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1,
+        calibration: CalOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Static batch: TTFT (one prefill of batch x isl), TPOT (mean decode step), throughput."""
+        from perfmodel.errors import PerfModelError
+        from perfmodel.estimate import estimate as run
+
+        r = run(model=model, hardware=hardware, batch_size=batch_size, isl=isl, osl=osl, tp=tp, pp=pp, ep=ep, dp=dp,
+                quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches, calibration=calibration)
+        if json_out:
+            print_json(r.to_dict())
+        else:
+            _render(r)
+        if not r.fits:
+            m = r.memory
+            raise PerfModelError(
+                f"the plan does not fit: {r.memory_per_device_gb:.1f} GB per device needed "
+                f"(weights {m['weights_gb']:.1f}, KV {m['kv_gb']:.1f}, activations {m['activations_gb']:.1f}, "
+                f"reserved {m['reserved_gb']:.1f}) but {r.memory_capacity_gb:.1f} GB usable")
+
+
+def _render(r) -> None:
+    summary = [
+        ["plan", f"{r.plan.describe()} on {r.plan.devices} x {r.hardware}"],
+        ["batch / isl / osl", f"{r.batch_size} / {r.isl} / {r.osl}"],
+        ["TTFT (ms)", r.ttft_ms], ["TPOT (ms)", r.tpot_ms], ["end-to-end (ms)", r.e2e_ms],
+        ["output tokens/s", r.throughput_tok_s], ["output tokens/s per device", r.throughput_tok_s_per_device],
+        ["memory per device (GB)", f"{r.memory_per_device_gb:.1f} of {r.memory_capacity_gb:.1f} usable"],
+        ["fits", "yes" if r.fits else "NO"],
+        ["bound (prefill / decode)", f"{r.bound['prefill']} / {r.bound['decode']}"],
+    ]
+    console.print(table(f"{r.model} estimate", ["", ""], summary))
+    for phase in ("prefill", "decode"):
+        rows = [[o["name"], o["count"], o["time_ms"], o["flops"] / 1e9, o["bytes"] / 1e6, o["comm_bytes"] / 1e6,
+                 o["bound"]] for o in r.breakdown[phase] if o["time_ms"] > 0]
+        console.print(table(f"{phase} step, per device", ["op", "x", "ms", "GFLOP", "MB", "comm MB", "bound"], rows))
+    if not r.fits:
+        err_console.print("[red]plan does not fit in device memory[/red]")

@@ -1,0 +1,51 @@
+"""Collective communication with alpha-beta costs (Hockney model; Thakur et al., IJHPCA 2005).
+
+time = alpha + volume_factor(n) * bytes / (bandwidth per direction * achievable fraction)
+with the volume factors of bandwidth-optimal ring/tree algorithms (the NCCL "bus bandwidth"
+convention): all-reduce 2(n-1)/n, all-gather and reduce-scatter (n-1)/n of the output size,
+all-to-all (n-1)/n, point-to-point 1. `alpha` is the measured small-message latency of the link
+the group spans (NVSwitch, PCIe, xGMI, HCCS, Ascend UB or the scale-out NIC; see
+`System.link_for_group`). `group` may be a numpy array (vectorized search path).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hardware.catalog import System
+from perfmodel.ops import OpCost
+
+KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "p2p")
+
+
+def _volume(kind: str, n):
+    if kind == "all_reduce":
+        return 2.0 * (n - 1) / n
+    if kind in ("all_gather", "reduce_scatter", "all_to_all"):
+        return (n - 1) / n
+    if kind == "p2p":
+        return 1.0
+    raise ValueError(f"collective kind must be one of {KINDS}, got {kind!r}")
+
+
+def _link(system: System, group: int) -> tuple[float, float]:
+    """(alpha seconds, effective bytes/s) of the bottleneck link for a group size."""
+    link, _ = system.link_for_group(int(group))
+    return link.latency_us * 1e-6, link.bw_per_direction_gb_s * 1e9 * link.efficiency
+
+
+def collective(name: str, kind: str, nbytes, group, system: System, *, count=1.0) -> OpCost:
+    """One collective over `group` devices moving `nbytes` (the per-device message size)."""
+    if isinstance(group, np.ndarray):
+        uniq = np.unique(group)
+        table = {int(g): _link(system, int(g)) if (g > 1 or kind == "p2p") else (0.0, 1.0) for g in uniq}
+        alpha = np.vectorize(lambda g: table[int(g)][0])(group)
+        rate = np.vectorize(lambda g: table[int(g)][1])(group)
+        active = (group > 1) if kind != "p2p" else np.ones_like(group, dtype=bool)
+        vol = _volume(kind, np.maximum(group, 1)) * nbytes
+        return OpCost(name, "comm", comm_bytes=vol * active, t_comm=(alpha + vol / rate) * active, count=count)
+    if group <= 1 and kind != "p2p":
+        return OpCost(name, "comm", count=count)
+    alpha, rate = _link(system, group)
+    vol = _volume(kind, group) * nbytes
+    return OpCost(name, "comm", comm_bytes=vol, t_comm=alpha + vol / rate, count=count)

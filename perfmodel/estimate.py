@@ -1,0 +1,120 @@
+"""Static-batch estimate: TTFT, TPOT, throughput, memory and the binding resource.
+
+Semantics (other parts of the tool rely on them):
+  TTFT = one prefill iteration of batch_size x isl tokens (a cold pipeline with PP);
+  TPOT = mean decode step over the osl - 1 steps with contexts isl+1 .. isl+osl-1. Every operator
+         is affine in the context length, so the mean step equals the step at the mean context
+         isl + osl / 2, computed once;
+  throughput = dp x batch_size x osl / (TTFT + (osl - 1) x TPOT) output tokens/s, whole deployment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hardware.catalog import System
+from perfmodel.errors import PerfModelError
+from perfmodel.iteration import BatchShape
+from perfmodel.ops import OpCost
+from perfmodel.plan import Plan
+from perfmodel.resolve import resolve_model, resolve_system
+from perfmodel.step import StepModel
+from specs.model import ModelSpec
+
+
+@dataclass
+class Estimate:
+    model: str
+    hardware: str
+    plan: Plan
+    batch_size: int
+    isl: int
+    osl: int
+    ttft_ms: float
+    tpot_ms: float
+    e2e_ms: float
+    throughput_tok_s: float
+    throughput_tok_s_per_device: float
+    memory_per_device_gb: float
+    memory_capacity_gb: float
+    fits: bool
+    bound: dict[str, str]
+    memory: dict = field(default_factory=dict)
+    prefill_ops: list[OpCost] = field(default_factory=list, repr=False)
+    decode_ops: list[OpCost] = field(default_factory=list, repr=False)
+
+    @property
+    def breakdown(self) -> dict[str, list[dict]]:
+        """Per operator (one micro-batch on one device): time, FLOPs, bytes, bound."""
+        return {"prefill": [op.to_dict() for op in self.prefill_ops],
+                "decode": [op.to_dict() for op in self.decode_ops]}
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "hardware": self.hardware, "plan": self.plan.model_dump(),
+            "devices": self.plan.devices, "batch_size": self.batch_size, "isl": self.isl, "osl": self.osl,
+            "ttft_ms": self.ttft_ms, "tpot_ms": self.tpot_ms, "e2e_ms": self.e2e_ms,
+            "throughput_tok_s": self.throughput_tok_s,
+            "throughput_tok_s_per_device": self.throughput_tok_s_per_device,
+            "memory_per_device_gb": self.memory_per_device_gb, "memory_capacity_gb": self.memory_capacity_gb,
+            "fits": self.fits, "bound": self.bound, "memory": self.memory, "breakdown": self.breakdown,
+        }
+
+
+def binding_resource(ops: list[OpCost]) -> str:
+    """The resource that the largest share of step time is bound by."""
+    share: dict[str, float] = {}
+    for op in ops:
+        share[op.bound] = share.get(op.bound, 0.0) + op.total_s
+    return max(share, key=share.get) if share else "none"
+
+
+def _check_lengths(batch_size: int, isl: int, osl: int) -> None:
+    for name, v in (("--batch-size", batch_size), ("--isl", isl), ("--osl", osl)):
+        if not isinstance(v, int) or v < 1:
+            raise PerfModelError(f"{name} must be a positive integer, got {v!r}")
+
+
+def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int, isl: int, osl: int,
+             tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1, quant: str = "bf16", kv_dtype: str | None = None,
+             nano_batches: int = 1, memory_utilization: float = 0.9, calibration: str | None = None,
+             plan: Plan | None = None) -> Estimate:
+    """Static-batch estimate for one plan (see module docstring for the exact semantics)."""
+    _check_lengths(batch_size, isl, osl)
+    spec = resolve_model(model)
+    system = resolve_system(hardware, calibration=calibration)
+    if plan is None:
+        try:
+            plan = Plan(tp=tp, pp=pp, ep=ep, dp=dp, quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches,
+                        memory_utilization=memory_utilization)
+        except Exception as exc:  # pydantic bounds (tp >= 1, ...)
+            from perfmodel.errors import pydantic_message
+
+            raise PerfModelError(pydantic_message(exc, source="plan")) from None
+    if isl + osl > spec.max_context:
+        raise PerfModelError(f"--isl + --osl = {isl + osl} exceeds the context length of {spec.name} ({spec.max_context})")
+    sm = StepModel.build(model=spec, system=system, plan=plan, max_tokens=batch_size * isl)
+    prefill = BatchShape.prefill(batch_size, isl)
+    decode = BatchShape.decode(batch_size, isl + osl // 2 if osl % 2 == 0 else isl + osl / 2)
+    ttft_s = sm.cold_time_s(prefill)
+    tpot_s = sm.iteration_time_s(decode) if osl > 1 else 0.0
+    e2e_s = ttft_s + (osl - 1) * tpot_s
+    thr = plan.dp * batch_size * osl / e2e_s
+    mem = sm.memory
+    used = mem.used_gb(batch_size * (isl + osl))
+    pre_ops, dec_ops = sm.ops(_micro(prefill, plan.pp)), sm.ops(_micro(decode, plan.pp))
+    return Estimate(
+        model=spec.name, hardware=system.id, plan=plan, batch_size=batch_size, isl=isl, osl=osl,
+        ttft_ms=ttft_s * 1e3, tpot_ms=tpot_s * 1e3, e2e_ms=e2e_s * 1e3, throughput_tok_s=thr,
+        throughput_tok_s_per_device=thr / plan.devices, memory_per_device_gb=used,
+        memory_capacity_gb=mem.capacity_gb, fits=used <= mem.capacity_gb,
+        bound={"prefill": binding_resource(pre_ops), "decode": binding_resource(dec_ops)},
+        prefill_ops=pre_ops, decode_ops=dec_ops,
+        memory={**mem.to_dict(), "kv_gb": batch_size * (isl + osl) * mem.kv_bytes_per_token_device / 1e9},
+    )
+
+
+def _micro(b: BatchShape, pp: int) -> BatchShape:
+    from perfmodel.step import scale_batch
+
+    return b if pp == 1 else scale_batch(b, 1.0 / pp)

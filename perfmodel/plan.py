@@ -1,0 +1,94 @@
+"""`Plan`: everything a deployment decides. The one object search produces, the model evaluates,
+the executor runs and export turns into launch configs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from perfmodel.errors import PerfModelError
+from specs.model import ModelSpec
+
+PLAN_SCHEMA_VERSION = 1
+
+
+class Plan(BaseModel):
+    """Parallelism, quantization and batching of one deployment (one pool if disaggregated).
+
+    Semantics: `tp` shards attention and dense layers; `pp` splits layers into stages; `dp`
+    replicates the tp x pp group; `ep` splits routed experts. With ep <= tp the experts live inside
+    the TP group (expert TP = tp / ep); with ep > tp the expert group spans ep / tp data-parallel
+    replicas (DeepSeek-style attention-DP + EP: attention is data parallel, experts are not).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tp: int = Field(default=1, ge=1)
+    pp: int = Field(default=1, ge=1)
+    dp: int = Field(default=1, ge=1)
+    ep: int = Field(default=1, ge=1)
+    quant: str = "bf16"
+    kv_dtype: str | None = Field(default=None, description="None: the quantization scheme's KV dtype")
+    max_batch: int | None = Field(default=None, ge=1, description="max concurrent sequences per replica")
+    token_budget: int | None = Field(default=None, ge=1, description="chunked-prefill tokens per iteration")
+    nano_batches: int = Field(default=1, ge=1, description="nano-batches overlapped inside a step")
+    memory_utilization: float = Field(default=0.9, gt=0, le=1,
+                                      description="fraction of device memory the engine may use "
+                                                  "(vLLM gpu_memory_utilization default 0.9)")
+    mode: Literal["aggregated", "prefill", "decode"] = "aggregated"
+
+    @property
+    def devices_per_replica(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def devices(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    @property
+    def moe_tp(self) -> int:
+        return max(1, self.tp // self.ep)
+
+    @property
+    def moe_group(self) -> int:
+        """Devices that share one copy of the routed experts."""
+        return self.ep * self.moe_tp
+
+    def describe(self) -> str:
+        parts = [f"tp{self.tp}"]
+        for name in ("pp", "dp", "ep"):
+            v = getattr(self, name)
+            if v > 1:
+                parts.append(f"{name}{v}")
+        parts.append(self.quant + (f"/kv-{self.kv_dtype}" if self.kv_dtype else ""))
+        if self.nano_batches > 1:
+            parts.append(f"nano{self.nano_batches}")
+        return " ".join(parts)
+
+
+def check_plan(plan: Plan, model: ModelSpec, *, max_devices: int | None = None) -> None:
+    """Raise PerfModelError naming the rule a plan breaks for a model (and device count)."""
+    tp, kvh = plan.tp, model.num_kv_heads
+    if model.num_heads % tp:
+        raise PerfModelError(f"--tp {tp} must divide the number of attention heads ({model.num_heads}) of {model.name}")
+    if model.mla is None and kvh % tp and tp % kvh:
+        raise PerfModelError(f"--tp {tp} must divide, or be a multiple of, the KV heads ({kvh}) of {model.name}")
+    if plan.pp > model.num_layers:
+        raise PerfModelError(f"--pp {plan.pp} exceeds the number of layers ({model.num_layers}) of {model.name}")
+    if model.moe is None and plan.ep > 1:
+        raise PerfModelError(f"--ep {plan.ep} needs a mixture-of-experts model; {model.name} is dense")
+    if model.moe is not None:
+        e = model.moe.num_experts
+        if e % plan.ep:
+            raise PerfModelError(f"--ep {plan.ep} must divide the number of experts ({e}) of {model.name}")
+        if plan.ep <= tp and tp % plan.ep:
+            raise PerfModelError(f"--ep {plan.ep} must divide --tp {tp} when ep <= tp")
+        if plan.ep > tp and (plan.ep % tp or plan.ep > tp * plan.dp):
+            raise PerfModelError(
+                f"--ep {plan.ep} > --tp {tp} spans data-parallel replicas: ep must be a multiple of tp and "
+                f"<= tp * dp ({tp * plan.dp})")
+        if model.moe.expert_intermediate_size % plan.moe_tp:
+            raise PerfModelError(f"expert TP {plan.moe_tp} must divide the expert width {model.moe.expert_intermediate_size}")
+    if max_devices is not None and plan.devices > max_devices:
+        raise PerfModelError(f"the plan needs {plan.devices} devices (tp*pp*dp) but the hardware has {max_devices}")

@@ -1,0 +1,252 @@
+"""One iteration of a model replica as a list of operator costs, and its wall time.
+
+`layer_ops` builds the operators of one transformer layer (attention block + MLP or MoE block)
+for one device of a tensor-parallel group; `head_ops` the embedding, final norm, LM head and
+sampling. Everything takes a `par` object with attributes tp, pp, ep, dp, moe_tp, moe_group
+(a `Plan`, or a namespace of numpy arrays for the vectorized path) and a `BatchShape`.
+
+Pipeline parallelism: a batch is split into `pp` micro-batches kept in flight; one round (every
+sequence advances one iteration) takes pp x (slowest stage time of one micro-batch). A cold
+start (a static batch's prefill) also fills the pipeline: (2 pp - 1) stage times (GPipe,
+Huang et al. 2019: bubble fraction (p-1)/(m+p-1) with m = p micro-batches).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hardware.catalog import System
+from perfmodel import ops as O
+from perfmodel.collectives import collective
+from perfmodel.iteration import BatchShape
+from perfmodel.memory import MemoryBreakdown, memory_breakdown
+from perfmodel.plan import Plan, check_plan
+from perfmodel.quant import Quant, get_quant
+from specs.model import ModelSpec
+
+
+def _any(cond) -> bool:
+    return bool(np.any(cond))
+
+
+def _masked(op: O.OpCost, cond) -> O.OpCost:
+    """Zero an op where `cond` is false (vectorized plans where only some need it)."""
+    if isinstance(cond, (bool, np.bool_)):
+        return op if cond else O.OpCost(op.name, op.kind, count=op.count)
+    f = np.asarray(cond) * 1.0
+    return O.OpCost(op.name, op.kind, op.flops * f, op.weight_bytes * f, op.act_bytes * f, op.kv_bytes * f,
+                    op.comm_bytes * f, op.t_compute * f, op.t_memory * f, op.t_comm * f, op.t_overhead * f, op.count)
+
+
+def _moe_imbalance(mean_tokens_per_device, ep):
+    """Expected max/mean token load over `ep` devices under uniform random routing: the max of ep
+    binomial loads ~ mean + sigma * sqrt(2 ln ep) (Gumbel approximation of the normal maximum)."""
+    if isinstance(ep, (int, float)) and ep <= 1:
+        return 1.0
+    ep_a = np.maximum(ep, 1) if not isinstance(ep, (int, float)) else ep
+    ln = np.log(ep_a) if not isinstance(ep_a, (int, float)) else math.log(ep_a)
+    sd = ((1 - 1 / ep_a) / O.vmax(mean_tokens_per_device, 1e-9)) ** 0.5
+    return 1.0 + sd * (2 * ln) ** 0.5
+
+
+def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> list[O.OpCost]:
+    """Input norm, QKV (or MLA) projections, RoPE, KV write, attention, O projection, all-reduce."""
+    dev = system.device
+    h = model.hidden_size
+    tp = par.tp
+    T = b.prefill_tokens + b.decode_seqs
+    heads = model.num_heads / tp
+    out: list[O.OpCost] = []
+    norm = O.elementwise("norm", T * h, dev, reads=2, writes=2, flops_per_el=4)
+    out.append(norm)
+
+    if model.mla is None:
+        d = model.head_dim
+        kvh = O.vmax(model.num_kv_heads / tp, 1)
+        kv_elems = 2 * kvh * d
+        out.append(O.gemm("qkv_proj", T, (heads + 2 * kvh) * d, h, dev, q))
+        out.append(O.elementwise("rope", T * (heads + kvh) * d, dev, flops_per_el=3))
+        out.append(O.elementwise("kv_write", T * kv_elems, dev, reads=1, writes=1, bytes_per_el=q.kv_bytes))
+        pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
+                                  heads, d, d, kv_elems, dev, q)
+        dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads, d, d, kv_elems, dev, q)
+        o_in = heads * d
+    else:
+        m = model.mla
+        qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+        kv_elems = m.kv_lora_rank + m.qk_rope_head_dim  # latent KV is replicated on every TP rank
+        if m.q_lora_rank:
+            out.append(O.gemm("q_a_proj", T, m.q_lora_rank, h, dev, q))
+            out.append(O.gemm("q_b_proj", T, heads * qk, m.q_lora_rank, dev, q))
+        else:
+            out.append(O.gemm("q_proj", T, heads * qk, h, dev, q))
+        out.append(O.gemm("kv_a_proj", T, kv_elems, h, dev, q))
+        out.append(O.elementwise("rope", T * (heads + 1) * m.qk_rope_head_dim, dev, flops_per_el=3))
+        out.append(O.elementwise("kv_write", T * kv_elems, dev, bytes_per_el=q.kv_bytes))
+        # Prefill: up-project the latent of new and cached tokens to per-head K/V (naive form).
+        up = O.gemm("kv_b_proj", b.prefill_tokens + b.prefill_kv_read, heads * (m.qk_nope_head_dim + m.v_head_dim),
+                    m.kv_lora_rank, dev, q)
+        out.append(up)
+        pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
+                                  heads, qk, m.v_head_dim, kv_elems, dev, q)
+        # Decode: absorbed form (DeepSeek-V2 s2.1.2): W_UK folded into q, W_UV applied after.
+        absorb = O.gemm("mla_absorb", b.decode_seqs, heads * (m.qk_nope_head_dim + m.v_head_dim),
+                        m.kv_lora_rank, dev, q)
+        out.append(absorb)
+        dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads, m.qk_rope_head_dim,
+                                 m.kv_lora_rank, kv_elems, dev, q, latent_dim=m.kv_lora_rank)
+        o_in = heads * m.v_head_dim
+    out += [pre, dec]
+    out.append(O.gemm("o_proj", T, h, o_in, dev, q))
+    out.append(collective("attn_all_reduce", "all_reduce", T * h * 2.0, tp, system))
+    return out
+
+
+def mlp_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> list[O.OpCost]:
+    """Post-attention norm and gated MLP (tensor parallel) with its all-reduce."""
+    dev, h, tp = system.device, model.hidden_size, par.tp
+    T = b.prefill_tokens + b.decode_seqs
+    inter = model.intermediate_size / tp
+    return [
+        O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4),
+        O.gemm("gate_up_proj", T, 2 * inter, h, dev, q),
+        O.elementwise("silu_mul", T * inter, dev, reads=2, writes=1, flops_per_el=5),
+        O.gemm("down_proj", T, h, inter, dev, q),
+        collective("mlp_all_reduce", "all_reduce", T * h * 2.0, tp, system),
+    ]
+
+
+def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> list[O.OpCost]:
+    """Post-attention norm, router, (all-to-all,) grouped expert GEMMs, shared experts."""
+    dev, h, tp = system.device, model.hidden_size, par.tp
+    T = b.prefill_tokens + b.decode_seqs
+    out = [O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4)]
+    e = model.moe
+    assert e is not None
+    out.append(O.gemm("router", T, e.num_experts, h, dev, q, weight_quantized=False))
+    out.append(O.elementwise("topk", T * e.num_experts, dev, reads=1, writes=0, bytes_per_el=4))
+    # Tokens reaching this device's experts: the expert group spans moe_group / tp attention replicas.
+    t_group = T * par.moe_group / tp
+    routed = t_group * e.experts_per_token
+    local_experts = e.num_experts / par.ep
+    per_expert = routed / e.num_experts
+    skew = _moe_imbalance(routed / par.ep, par.ep)
+    active = local_experts * (1 - (1 - 1 / e.num_experts) ** routed)  # experts that got >= 1 token
+    width = e.expert_intermediate_size / par.moe_tp
+    spans = par.ep > par.tp  # attention-DP + EP: tokens travel to their experts' devices and back
+    sent = T / tp * e.experts_per_token * h
+    if _any(spans):
+        out.append(_masked(collective("moe_dispatch", "all_to_all", sent * q.act_bytes, par.ep, system), spans))
+    out.append(O.gemm("expert_gate_up", per_expert * skew, 2 * width, h, dev, q, groups=local_experts,
+                      weight_groups=active))
+    out.append(O.elementwise("expert_silu_mul", routed / par.ep * skew * width, dev, reads=2, writes=1, flops_per_el=5))
+    out.append(O.gemm("expert_down", per_expert * skew, h, width, dev, q, groups=local_experts, weight_groups=active))
+    if e.shared_intermediate_size:
+        sw = e.shared_intermediate_size / tp
+        out.append(O.gemm("shared_gate_up", T, 2 * sw, h, dev, q))
+        out.append(O.gemm("shared_down", T, h, sw, dev, q))
+    if _any(spans):
+        out.append(_masked(collective("moe_combine", "all_to_all", sent * 2.0, par.ep, system), spans))
+    out.append(collective("moe_all_reduce", "all_reduce", T * h * 2.0, tp, system))
+    return out
+
+
+def head_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> list[O.OpCost]:
+    """Embedding lookup, final norm, LM head (vocab-parallel), logits gather and sampling."""
+    dev = system.device
+    h, tp = model.hidden_size, par.tp
+    T = b.prefill_tokens + b.decode_seqs
+    seqs = b.prefill_seqs + b.decode_seqs  # one logit row per sequence
+    vocab = model.vocab_size
+    return [
+        O.elementwise("embedding", T * h, dev, reads=1, writes=1),
+        O.elementwise("final_norm", T * h, dev, reads=1, writes=1, flops_per_el=4),
+        O.gemm("lm_head", seqs, vocab / tp, h, dev, q, weight_quantized=False),
+        collective("logits_gather", "all_gather", seqs * vocab / tp * 4.0, tp, system),
+        O.sample("sampling", seqs, vocab, dev),
+    ]
+
+
+def step_ops(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape) -> list[O.OpCost]:
+    """All operators of one iteration on one device for one micro-batch, each with `count` = how
+    many times it runs (layers). Pipeline stages are accounted for in `stage_time`."""
+    n_moe = model.num_moe_layers
+    n_dense = model.num_layers - n_moe
+    out = [op.scaled(model.num_layers) for op in attention_ops(model, system, q, par, batch)]
+    if n_dense:
+        out += [op.scaled(n_dense) for op in mlp_ops(model, system, q, par, batch)]
+    if n_moe:
+        out += [op.scaled(n_moe) for op in moe_ops(model, system, q, par, batch)]
+    out += head_ops(model, system, q, par, batch)
+    if _any(par.pp > 1):
+        T = batch.prefill_tokens + batch.decode_seqs
+        send = collective("pp_send", "p2p", T * model.hidden_size * 2.0, 2, system)
+        out.append(_masked(send, par.pp > 1))
+    return out
+
+
+HEAD_OPS = frozenset({"embedding", "final_norm", "lm_head", "logits_gather", "sampling", "pp_send"})
+
+
+def stage_time(ops: list[O.OpCost], model: ModelSpec, pp):
+    """Slowest pipeline stage: ceil(L/pp) of the L layers plus the LM head and the send."""
+    layers = sum(op.total_s for op in ops if op.name not in HEAD_OPS)
+    head = sum(op.total_s for op in ops if op.name in HEAD_OPS)
+    share = (math.ceil(model.num_layers / pp) if isinstance(pp, int) else np.ceil(model.num_layers / pp)) / model.num_layers
+    return layers * share + head
+
+
+def iteration_time(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape, *, cold: bool = False):
+    """Steady state: pp x stage(batch / pp), every sequence advances one iteration. `cold`: a
+    batch started on an empty pipeline, (2 pp - 1) x stage(batch / pp)."""
+    pp = par.pp
+    micro = batch if (isinstance(pp, int) and pp == 1) else scale_batch(batch, 1.0 / pp)
+    stage = stage_time(step_ops(model, system, q, par, micro), model, pp)
+    return stage * ((2 * pp - 1) if cold else pp)
+
+
+def scale_batch(b: BatchShape, f) -> BatchShape:
+    return BatchShape(b.prefill_tokens * f, b.prefill_attn_pairs * f, b.prefill_kv_read * f, b.prefill_seqs * f,
+                      b.decode_seqs * f, b.decode_context * f)
+
+
+@dataclass
+class StepModel:
+    """The cost model for one replica of a plan: implements `perfmodel.iteration.IterationModel`."""
+
+    model: ModelSpec
+    system: System
+    plan: Plan
+    quant: Quant
+    memory: MemoryBreakdown
+    devices: int = field(init=False)
+    kv_capacity_tokens: int = field(init=False)
+    kv_bytes_per_token: float = field(init=False)
+
+    def __post_init__(self):
+        self.devices = self.plan.devices_per_replica
+        self.kv_capacity_tokens = int(self.memory.kv_capacity_tokens)
+        self.kv_bytes_per_token = self.model.kv_bytes_per_token(self.quant.kv_bytes)
+
+    @classmethod
+    def build(cls, *, model: ModelSpec, system: System, plan: Plan, max_tokens: int = 8192) -> "StepModel":
+        """`max_tokens`: the largest number of tokens one iteration processes (sizes workspace)."""
+        check_plan(plan, model, max_devices=system.max_devices)
+        q = get_quant(plan.quant).with_kv(plan.kv_dtype)
+        mem = memory_breakdown(model, system, plan, q, max_tokens=max_tokens)
+        return cls(model=model, system=system, plan=plan, quant=q, memory=mem)
+
+    def ops(self, batch: BatchShape) -> list[O.OpCost]:
+        """Operators of one micro-batch's iteration on one device (see `step_ops`)."""
+        return step_ops(self.model, self.system, self.quant, self.plan, batch)
+
+    def iteration_time_s(self, batch: BatchShape) -> float:
+        """Steady-state time for every sequence in `batch` to advance one iteration."""
+        return iteration_time(self.model, self.system, self.quant, self.plan, batch)
+
+    def cold_time_s(self, batch: BatchShape) -> float:
+        """A batch started on an empty pipeline (static prefill)."""
+        return iteration_time(self.model, self.system, self.quant, self.plan, batch, cold=True)
