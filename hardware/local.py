@@ -40,6 +40,11 @@ ASSUMED_STREAM_GB_S_PER_CORE = 30.0
 ASSUMED_CPU_OP_OVERHEAD_US = 5.0
 # Achievable fraction of the (assumed) streaming bandwidth before calibration: an assumption.
 ASSUMED_CPU_MEM_BW_EFFICIENCY = 0.7
+# GEMM blocking for the cost model's tile/wave utilisation: CPU GEMM micro-kernels block a few
+# rows by a few vector widths of columns (oneDNN brgemm on AVX-512: up to 16-32 rows x 64 fp32
+# columns), far below a GPU's 128x128 tiles; 16 is the smallest tile the cost model uses.
+CPU_GEMM_TILE_M = 16
+CPU_GEMM_TILE_N = 64
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,8 @@ def cpu_device(info: CpuInfo) -> Device:
                           "calibration fits the achievable rate",
         "mem_bw_efficiency": "assumption until calibrated",
         "kernel_overhead_us": "assumption: PyTorch eager CPU dispatch per operator; calibration fits it",
+        "gemm_tile_m": "assumption: CPU GEMM micro-kernel rows (oneDNN AVX-512 brgemm blocking)",
+        "gemm_tile_n": "assumption: CPU GEMM micro-kernel columns (4 x 16 fp32 lanes)",
     }
     clock = info.clock_ghz or 2.0
     sources["clock_ghz"] = info.clock_source or "assumption: 2.0 GHz (no clock in /proc/cpuinfo or sysfs)"
@@ -225,16 +232,24 @@ def cpu_device(info: CpuInfo) -> Device:
         peak["bf16"] = 2 * peak["fp32"]
         sources["peak_dense_tflops.bf16"] = "derived: 2 x fp32 rate (AVX512-BF16 dot products)"
     data = dict(
-        id="local-cpu", name=f"{info.model_name} ({info.cores} cores)", vendor=info.vendor, kind="cpu",
+        id=local_device_id(info), name=f"{info.model_name} ({info.cores} cores)", vendor=info.vendor, kind="cpu",
         peak_dense_tflops=peak, memory_gb=max(info.memory_gb, 0.001),
         memory_bw_gb_s=ASSUMED_STREAM_GB_S_PER_CORE * info.cores, compute_units=info.cores, clock_ghz=clock,
         mem_bw_efficiency=ASSUMED_CPU_MEM_BW_EFFICIENCY, kernel_overhead_us=ASSUMED_CPU_OP_OVERHEAD_US,
-        aliases=["local", "cpu"],
+        gemm_tile_m=CPU_GEMM_TILE_M, gemm_tile_n=CPU_GEMM_TILE_N,
+        aliases=["local-cpu"],
     )
     if info.llc_total_mb:
         data["onchip_cache_mb"] = info.llc_total_mb
         sources["onchip_cache_mb"] = "detected: sysfs cache/index*/size of the last level, per distinct shared_cpu_list"
     return Device(**data, sources=sources)
+
+
+def local_device_id(info: CpuInfo) -> str:
+    """A stable id for this CPU model and core count, e.g. "cpu-amd-epyc-2c" (what calibration
+    profiles are matched by)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", re.sub(r"\((r|tm)\)|cpu|processor|@.*", "", info.model_name.lower())).strip("-")
+    return f"cpu-{slug or 'unknown'}-{info.cores}c"
 
 
 def detect_local_cpu(root: Path | str = "/") -> Device:
@@ -245,6 +260,8 @@ def detect_local_cpu(root: Path | str = "/") -> Device:
 def local_cpu_system(device: Device | None = None) -> System:
     """A single-"device" system for the local CPU, for the cost model."""
     dev = device or detect_local_cpu()
+    one = "this process's cores form one device"
     node = Node(id=f"{dev.id}-host", name=f"this host ({dev.name})", device=dev.id, devices_per_node=1,
-                topology="single", scaleup_domain_devices=1, cpu_sockets=1)
+                topology="single", scaleup_domain_devices=1, cpu_sockets=1,
+                sources={"devices_per_node": one, "scaleup_domain_devices": one, "cpu_sockets": one})
     return System(device=dev, node=node, cluster=None, host_cpu=dev)

@@ -76,22 +76,32 @@ def reduce_spec(spec: ModelSpec, *, layers: int | None = None, width_divisor: in
     return spec.model_copy(update=update)
 
 
+# Region names are the cost model's operator names (perfmodel/step.py), so measured and predicted
+# operators pair up by name. The shared experts' activation has no operator of its own there.
+_MLP_NAMES = {
+    "": ("gate_up_proj", "silu_mul", "down_proj"),
+    "moe_": ("expert_gate_up", "expert_silu_mul", "expert_down"),
+    "shared_": ("shared_gate_up", "shared_silu_mul", "shared_down"),
+}
+
+
 class _MLP:
     """Gated MLP: down(silu(gate(x)) * up(x)) with gate and up fused in one GEMM."""
 
     def __init__(self, w: "_Weights", hidden: int, width: int, prefix: str):
         self.gate_up = kernels.make_linear(w.new(2 * width, hidden))
         self.down = kernels.make_linear(w.new(hidden, width))
-        self.prefix = prefix
+        self.names = _MLP_NAMES[prefix]
 
     def __call__(self, x: Any, rec: OpRecorder) -> Any:
         torch = require_torch()
-        with rec.op(f"{self.prefix}gate_up_proj"):
+        gate_up, act, down = self.names
+        with rec.op(gate_up):
             gu = self.gate_up(x)
-        with rec.op(f"{self.prefix}activation"):
+        with rec.op(act):
             g, u = gu.chunk(2, dim=-1)
             a = torch.nn.functional.silu(g) * u
-        with rec.op(f"{self.prefix}down_proj"):
+        with rec.op(down):
             return self.down(a)
 
 
@@ -145,8 +155,9 @@ class _MoE:
         shape = x.shape
         x = x.reshape(-1, shape[-1])  # [T, h]
         t = x.shape[0]
-        with rec.op("moe_router"):
+        with rec.op("router"):
             logits = self.router(x)
+        with rec.op("topk"):
             weights, ids = torch.topk(torch.softmax(logits.float(), dim=-1), self.k, dim=-1)
             if self.routing.kind != "router":
                 ids = self._assignment(t)
@@ -188,21 +199,20 @@ class _Attention:
         self.k_cache = torch.zeros(max_batch, self.kvh, max_context, d, device=w.device, dtype=w.dtype)
         self.v_cache = torch.zeros_like(self.k_cache)
 
-    def __call__(self, x: Any, pos: int, rope: tuple[Any, Any], rec: OpRecorder) -> Any:
+    def __call__(self, x: Any, pos: int, rope: Any, rec: OpRecorder) -> Any:
         b, s, _ = x.shape
         with rec.op("qkv_proj"):
             qkv = self.qkv(x)
         with rec.op("rope"):
             q, k, v = qkv.split([self.h * self.d, self.kvh * self.d, self.kvh * self.d], dim=-1)
-            q = q.view(b, s, self.h, self.d).transpose(1, 2)     # [B, H, S, D]
-            k = k.view(b, s, self.kvh, self.d).transpose(1, 2)   # [B, KVH, S, D]
+            rot = rope[pos:pos + s]
+            q = kernels.apply_rope(q.view(b, s, self.h, self.d), rot).transpose(1, 2)     # [B, H, S, D]
+            k = kernels.apply_rope(k.view(b, s, self.kvh, self.d), rot).transpose(1, 2)   # [B, KVH, S, D]
             v = v.view(b, s, self.kvh, self.d).transpose(1, 2)
-            cos, sin = rope[0][pos:pos + s], rope[1][pos:pos + s]
-            q, k = kernels.apply_rope(q, cos, sin), kernels.apply_rope(k, cos, sin)
-        with rec.op("kv_cache_write"):
+        with rec.op("kv_write"):
             self.k_cache[:b, :, pos:pos + s] = k
             self.v_cache[:b, :, pos:pos + s] = v
-        with rec.op("attention"):
+        with rec.op("attn_decode" if s == 1 else "attn_prefill"):
             if s == 1:
                 out = kernels.attention_decode(q, self.k_cache[:b, :, :pos + 1], self.v_cache[:b, :, :pos + 1])
             elif pos == 0:
@@ -243,31 +253,39 @@ class _MLAttention:
                                  device=w.device, dtype=w.dtype)
         self.scale = qk ** -0.5
 
-    def __call__(self, x: Any, pos: int, rope: tuple[Any, Any], rec: OpRecorder) -> Any:
+    def __call__(self, x: Any, pos: int, rope: Any, rec: OpRecorder) -> Any:
         torch = require_torch()
         m, b, s = self.m, x.shape[0], x.shape[1]
         nope, rd, r = m.qk_nope_head_dim, m.qk_rope_head_dim, m.kv_lora_rank
-        with rec.op("q_proj"):
-            q = self.q_b(kernels.rms_norm(self.q_a(x), self.q_norm)) if self.q_a else self.q_b(x)
+        if self.q_a is not None:
+            with rec.op("q_a_proj"):
+                q = kernels.rms_norm(self.q_a(x), self.q_norm)
+            with rec.op("q_b_proj"):
+                q = self.q_b(q)
+        else:
+            with rec.op("q_proj"):
+                q = self.q_b(x)
         with rec.op("kv_a_proj"):
             kv = self.kv_a(x)                                          # [B, S, r + rope]
         with rec.op("rope"):
-            q = q.view(b, s, self.h, nope + rd).transpose(1, 2)        # [B, H, S, nope+rope]
-            q_nope, q_rope = q.split([nope, rd], dim=-1)
+            q_nope, q_rope = q.view(b, s, self.h, nope + rd).split([nope, rd], dim=-1)
             latent, k_rope = kv.split([r, rd], dim=-1)
             latent = kernels.rms_norm(latent, self.kv_norm)
-            cos, sin = rope[0][pos:pos + s], rope[1][pos:pos + s]
-            q_rope = kernels.apply_rope(q_rope, cos, sin)
-            k_rope = kernels.apply_rope(k_rope, cos, sin)              # [B, S, rope]
-        with rec.op("kv_cache_write"):
+            rot = rope[pos:pos + s]
+            q_nope = q_nope.transpose(1, 2)                                           # [B, H, S, nope]
+            q_rope = kernels.apply_rope(q_rope, rot).transpose(1, 2)                  # [B, H, S, rope]
+            k_rope = kernels.apply_rope(k_rope.unsqueeze(2), rot).squeeze(2)          # [B, S, rope]
+        with rec.op("kv_write"):
             self.cache[:b, 0, pos:pos + s, :r] = latent
             self.cache[:b, 0, pos:pos + s, r:] = k_rope
         if s == 1:
-            with rec.op("attention"):
-                ctx = self.cache[:b, :, :pos + 1]                       # [B, 1, C, r + rope]
+            with rec.op("mla_absorb"):
                 q_lat = torch.einsum("bhsn,hnr->bhsr", q_nope, self.w_uk)
                 qq = torch.cat([q_lat, q_rope], dim=-1) * (self.scale * (r + rd) ** 0.5)
+            with rec.op("attn_decode"):
+                ctx = self.cache[:b, :, :pos + 1]                       # [B, 1, C, r + rope]
                 o_lat = kernels.attention_decode(qq, ctx, ctx[..., :r])  # [B, H, 1, r]
+            with rec.op("mla_absorb"):
                 out = torch.einsum("bhsr,hvr->bshv", o_lat, self.w_uv).reshape(b, s, self.h * m.v_head_dim)
         else:
             with rec.op("kv_b_proj"):
@@ -277,7 +295,7 @@ class _MLAttention:
                 k_r = full[..., r:].unsqueeze(1).expand(b, self.h, pos + s, rd)
                 k = torch.cat([k_nope, k_r], dim=-1)
                 qq = torch.cat([q_nope, q_rope], dim=-1)
-            with rec.op("attention"):
+            with rec.op("attn_prefill"):
                 out = (kernels.attention_prefill(qq, k, v) if pos == 0
                        else kernels.attention_prefill_cached(qq, k, v))
                 out = out.transpose(1, 2).reshape(b, s, self.h * m.v_head_dim)
@@ -293,13 +311,13 @@ class _Layer:
         self.attn = attn_cls(w, spec, max_batch, max_context)
         self.mlp = _MoE(w, spec, routing) if spec.is_moe_layer(index) else _MLP(w, h, spec.intermediate_size, "")
 
-    def __call__(self, x: Any, pos: int, rope: tuple[Any, Any], rec: OpRecorder) -> Any:
+    def __call__(self, x: Any, pos: int, rope: Any, rec: OpRecorder) -> Any:
         with rec.op("norm"):
             hn = kernels.rms_norm(x, self.attn_norm)
         a = self.attn(hn, pos, rope, rec)
         with rec.op("residual_add"):
             x = x + a
-        with rec.op("norm"):
+        with rec.op("post_norm"):
             hn = kernels.rms_norm(x, self.mlp_norm)
         m = self.mlp(hn, rec)
         with rec.op("residual_add"):
@@ -344,7 +362,9 @@ class SyntheticModel:
             with rec.op("final_norm"):
                 last = kernels.rms_norm(x[:, -1, :], self.final_norm)        # [B, h]: last token of each sequence
             with rec.op("lm_head"):
-                return self.lm_head(last)                                     # [B, vocab]
+                logits = self.lm_head(last)                                   # [B, vocab]
+            with rec.op("sampling"):                                          # greedy over fp32 probabilities
+                return torch.argmax(torch.softmax(logits.float(), dim=-1), dim=-1)
 
     def prefill(self, batch: int, isl: int, cached: int = 0) -> Any:
         """`batch` sequences each processing `isl` prompt tokens after `cached` ones already in KV."""
