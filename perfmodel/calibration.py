@@ -157,6 +157,7 @@ class Sample:
     label: str
     measured_s: float
     predict: Callable[[Device], float]
+    group: str = ""   # samples are weighted so that every group counts as much in the fit
 
 
 @dataclass(frozen=True)
@@ -257,10 +258,16 @@ def fit_overrides(base: Device, samples: list[Sample], *, dtype: str,
     if np.any(meas <= 0):
         raise PerfModelError("measured times must be > 0 to calibrate")
 
+    groups: dict[str, int] = {}
+    for s in samples:
+        groups[s.group] = groups.get(s.group, 0) + 1
+    # sqrt of the weight len(samples) / (n_groups * n_group): each group has the same total say.
+    scale = np.sqrt([len(samples) / (len(groups) * groups[s.group]) for s in samples])
+
     def residuals(x: np.ndarray, active: list[FitParam]) -> np.ndarray:
         dev = device_with(base, overrides_for(base, active, list(np.exp(x))))
         pred = np.array([s.predict(dev) for s in samples])
-        return np.log(np.maximum(pred, 1e-12) / meas)
+        return np.log(np.maximum(pred, 1e-12) / meas) * scale
 
     x0_all = np.log([min(max(p.get(base), p.lower), p.upper) for p in params])
     # Drop knobs no sample depends on (e.g. attention fractions without attention samples).
@@ -284,9 +291,10 @@ def fit_overrides(base: Device, samples: list[Sample], *, dtype: str,
     stats = {
         "method": "scipy.optimize.least_squares(loss='soft_l1', f_scale=0.1) on log(predicted/measured)",
         "samples": len(samples),
+        "groups": groups,
         "parameters": {p.name: v for p, v in zip(act, values)},
         "fixed": [p.name for i, p in enumerate(params) if i not in active],
-        "rms_log_residual": float(np.sqrt(np.mean(res.fun ** 2))) if len(res.fun) else 0.0,
+        "rms_log_residual": float(np.sqrt(np.mean((res.fun / scale) ** 2))),
         "before": before, "after": after, "converged": bool(res.success),
     }
     return _round(overrides), stats

@@ -14,12 +14,14 @@ from typing import Any, Callable, Literal
 
 from perfmodel.executor import kernels
 from perfmodel.executor._torch import Backend, require_torch, torch_dtype
-from perfmodel.executor.timing import Timing, time_fn
+from perfmodel.executor.timing import Case, Timing, run_interleaved, time_fn
 from specs.model import ModelSpec
 
 MicroKind = Literal["gemm", "attn_prefill", "attn_decode", "copy", "small_op", "h2d", "d2h", "all_reduce"]
 # Working set of rotated buffers relative to the on-chip cache, so each call misses the cache.
 ROTATE_CACHE_FACTOR = 2.0
+# Tiny kernels per timed call of the per-kernel overhead benchmark.
+SMALL_OP_LOOP = 100
 
 
 @dataclass(frozen=True)
@@ -91,70 +93,76 @@ def model_gemm_shapes(spec: ModelSpec) -> list[tuple[str, int, int]]:
     return uniq
 
 
-def gemm_sweep(cfg: MicroConfig, shapes: list[tuple[str, int, int]]) -> list[Micro]:
+@dataclass
+class _Pending:
+    """A microbenchmark set up and waiting to be timed."""
+
+    kind: MicroKind
+    params: dict[str, Any]
+    case: Case
+    label: str = ""
+
+
+def gemm_cases(cfg: MicroConfig, shapes: list[tuple[str, int, int]]) -> list[_Pending]:
     """y = x @ W.T for every (n, k) weight shape and every M in `cfg.gemm_m` (small-M = decode)."""
     torch = require_torch()
     dtype, dev = torch_dtype(cfg.quant), torch.device(cfg.backend)
+    elem = torch.tensor([], dtype=dtype).element_size()
     out = []
     for name, n, k in shapes:
-        elem = torch.tensor([], dtype=dtype).element_size()
         copies = _copies(n * k * elem, cfg.cache_mb)
         linears = [kernels.make_linear(torch.randn(n, k, device=dev, dtype=dtype) * 0.02) for _ in range(copies)]
         for m in cfg.gemm_m:
             x = torch.randn(m, k, device=dev, dtype=dtype)
-            fn = _rotating([lambda lin=lin: lin(x) for lin in linears])
-            with torch.inference_mode():
-                timing, _ = time_fn(fn, backend=cfg.backend, warmup=max(cfg.warmup, copies), repeats=cfg.repeats)
-            out.append(Micro("gemm", {"m": m, "n": n, "k": k}, timing, label=name))
-        del linears
+            fn = _rotating([lambda lin=lin, x=x: lin(x) for lin in linears])
+            out.append(_Pending("gemm", {"m": m, "n": n, "k": k}, Case(fn, cfg.repeats, max(cfg.warmup, copies)), name))
     return out
 
 
-def attention_sweep(cfg: MicroConfig, spec: ModelSpec) -> list[Micro]:
+def attention_cases(cfg: MicroConfig, spec: ModelSpec) -> list[_Pending]:
     """Prefill (causal, no cache) and decode (one query over a KV cache) for the model's heads."""
     torch = require_torch()
     dtype, dev = torch_dtype(cfg.quant), torch.device(cfg.backend)
     if spec.mla is not None:  # latent attention is timed inside the model run only
         return []
     h, kvh, d = spec.num_heads, spec.num_kv_heads, spec.head_dim
+    elem = torch.tensor([], dtype=dtype).element_size()
     out = []
-    with torch.inference_mode():
-        for b, s in cfg.attn_prefill:
-            q = torch.randn(b, h, s, d, device=dev, dtype=dtype)
-            k, v = torch.randn(b, kvh, s, d, device=dev, dtype=dtype), torch.randn(b, kvh, s, d, device=dev, dtype=dtype)
-            timing, _ = time_fn(lambda: kernels.attention_prefill(q, k, v), backend=cfg.backend,
-                                warmup=cfg.warmup, repeats=cfg.repeats)
-            out.append(Micro("attn_prefill", {"batch": b, "seq": s, "heads": h, "kv_heads": kvh, "head_dim": d}, timing))
-        for b, c in cfg.attn_decode:
-            elem = torch.tensor([], dtype=dtype).element_size()
-            copies = _copies(2 * b * kvh * c * d * elem, cfg.cache_mb)
-            q = torch.randn(b, h, 1, d, device=dev, dtype=dtype)
-            kvs = [(torch.randn(b, kvh, c, d, device=dev, dtype=dtype), torch.randn(b, kvh, c, d, device=dev, dtype=dtype))
-                   for _ in range(copies)]
-            fn = _rotating([lambda kv=kv: kernels.attention_decode(q, kv[0], kv[1]) for kv in kvs])
-            timing, _ = time_fn(fn, backend=cfg.backend, warmup=max(cfg.warmup, copies), repeats=cfg.repeats)
-            out.append(Micro("attn_decode", {"batch": b, "context": c, "heads": h, "kv_heads": kvh, "head_dim": d}, timing))
-            del kvs
+    for b, s in cfg.attn_prefill:
+        q = torch.randn(b, h, s, d, device=dev, dtype=dtype)
+        k, v = torch.randn(b, kvh, s, d, device=dev, dtype=dtype), torch.randn(b, kvh, s, d, device=dev, dtype=dtype)
+        out.append(_Pending("attn_prefill", {"batch": b, "seq": s, "heads": h, "kv_heads": kvh, "head_dim": d},
+                            Case(lambda q=q, k=k, v=v: kernels.attention_prefill(q, k, v), cfg.repeats, cfg.warmup)))
+    for b, c in cfg.attn_decode:
+        copies = _copies(2 * b * kvh * c * d * elem, cfg.cache_mb)
+        q = torch.randn(b, h, 1, d, device=dev, dtype=dtype)
+        kvs = [(torch.randn(b, kvh, c, d, device=dev, dtype=dtype), torch.randn(b, kvh, c, d, device=dev, dtype=dtype))
+               for _ in range(copies)]
+        fn = _rotating([lambda kv=kv, q=q: kernels.attention_decode(q, kv[0], kv[1]) for kv in kvs])
+        out.append(_Pending("attn_decode", {"batch": b, "context": c, "heads": h, "kv_heads": kvh, "head_dim": d},
+                            Case(fn, cfg.repeats, max(cfg.warmup, copies))))
     return out
 
 
-def memory_sweep(cfg: MicroConfig) -> list[Micro]:
+def memory_cases(cfg: MicroConfig) -> list[_Pending]:
     """Device memory bandwidth (a large copy: read + write) and the fixed cost of a tiny kernel."""
     torch = require_torch()
     dtype, dev = torch_dtype(cfg.quant), torch.device(cfg.backend)
     elem = torch.tensor([], dtype=dtype).element_size()
     n = int(max(cfg.copy_mb, 4 * cfg.cache_mb) * 2**20 / elem)
     src, dst = torch.ones(n, device=dev, dtype=dtype), torch.empty(n, device=dev, dtype=dtype)
-    timing, _ = time_fn(lambda: dst.copy_(src), backend=cfg.backend, warmup=cfg.warmup, repeats=cfg.repeats)
-    out = [Micro("copy", {"elements": n, "bytes_per_el": elem}, timing)]
-    del src, dst
     tiny = torch.ones(16, device=dev, dtype=dtype)
-    timing, _ = time_fn(lambda: tiny.add_(1.0), backend=cfg.backend, warmup=10, repeats=max(cfg.repeats, 50))
-    out.append(Micro("small_op", {"elements": 16, "bytes_per_el": elem}, timing))
-    return out
+
+    def tiny_ops() -> None:  # many launches so the timer's own cost does not count
+        for _ in range(SMALL_OP_LOOP):
+            tiny.add_(1.0)
+
+    return [_Pending("copy", {"elements": n, "bytes_per_el": elem}, Case(lambda: dst.copy_(src), cfg.repeats, cfg.warmup)),
+            _Pending("small_op", {"elements": 16, "bytes_per_el": elem, "loop": SMALL_OP_LOOP},
+                     Case(tiny_ops, cfg.repeats, cfg.warmup))]
 
 
-def host_copy_sweep(cfg: MicroConfig, sizes_mb: tuple[float, ...] = (1.0, 64.0, 256.0)) -> list[Micro]:
+def host_copy_cases(cfg: MicroConfig, sizes_mb: tuple[float, ...] = (1.0, 64.0, 256.0)) -> list[_Pending]:
     """Pinned host <-> device copies (CUDA only)."""
     if cfg.backend != "cuda":
         return []
@@ -164,9 +172,8 @@ def host_copy_sweep(cfg: MicroConfig, sizes_mb: tuple[float, ...] = (1.0, 64.0, 
         n = int(mb * 2**20)
         host = torch.empty(n, dtype=torch.uint8, pin_memory=True)
         dev = torch.empty(n, dtype=torch.uint8, device="cuda")
-        t_h2d, _ = time_fn(lambda: dev.copy_(host, non_blocking=True), backend="cuda", warmup=cfg.warmup, repeats=cfg.repeats)
-        t_d2h, _ = time_fn(lambda: host.copy_(dev, non_blocking=True), backend="cuda", warmup=cfg.warmup, repeats=cfg.repeats)
-        out += [Micro("h2d", {"bytes": n}, t_h2d), Micro("d2h", {"bytes": n}, t_d2h)]
+        out += [_Pending("h2d", {"bytes": n}, Case(lambda d=dev, h=host: d.copy_(h, non_blocking=True), cfg.repeats, cfg.warmup)),
+                _Pending("d2h", {"bytes": n}, Case(lambda d=dev, h=host: h.copy_(d, non_blocking=True), cfg.repeats, cfg.warmup))]
     return out
 
 
@@ -208,7 +215,15 @@ def all_reduce_sweep(cfg: MicroConfig, sizes_mb: tuple[float, ...] = (0.0625, 1.
     return [Micro("all_reduce", {"bytes": n, "devices": world}, t) for n, t in results]
 
 
-def run_all(cfg: MicroConfig, spec: ModelSpec) -> list[Micro]:
-    """Every microbenchmark for `spec`'s shapes on `cfg.backend`."""
-    return (gemm_sweep(cfg, model_gemm_shapes(spec)) + attention_sweep(cfg, spec) + memory_sweep(cfg)
-            + host_copy_sweep(cfg) + all_reduce_sweep(cfg))
+def run_all(cfg: MicroConfig, spec: ModelSpec, progress: Callable[[str], None] | None = None) -> list[Micro]:
+    """Every microbenchmark for `spec`'s shapes on `cfg.backend`, timed in interleaved passes."""
+    pending = (gemm_cases(cfg, model_gemm_shapes(spec)) + attention_cases(cfg, spec) + memory_cases(cfg)
+               + host_copy_cases(cfg))
+    results, _ = run_interleaved([p.case for p in pending], backend=cfg.backend, progress=progress)
+    out = [Micro(p.kind, p.params, r.step if p.kind != "small_op" else _per_call(r.step, SMALL_OP_LOOP), p.label)
+           for p, r in zip(pending, results)]
+    return out + all_reduce_sweep(cfg)
+
+
+def _per_call(t: Timing, n: int) -> Timing:
+    return Timing(t.median_s / n, t.p10_s / n, t.p90_s / n, t.min_s / n, t.n)

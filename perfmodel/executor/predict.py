@@ -48,7 +48,7 @@ def micro_samples(micros: list[Micro], q: Quant) -> list[Sample]:
     for m in micros:
         if m.kind in MICRO_KINDS:
             out.append(Sample(f"{m.kind} {m.label} {m.params}", m.timing.median_s,
-                              lambda dev, m=m: micro_cost(m, dev, q).time_s))  # type: ignore[union-attr]
+                              lambda dev, m=m: micro_cost(m, dev, q).time_s, group="micro"))  # type: ignore[union-attr]
     return out
 
 
@@ -76,7 +76,8 @@ class StepPredictor:
         return out
 
     def step_samples(self, measured: list[StepMeasurement]) -> list[Sample]:
-        return [Sample(m.point.label, m.step.median_s, lambda dev, p=m.point: self.step_s(dev, p)) for m in measured]
+        return [Sample(m.point.label, m.step.median_s, lambda dev, p=m.point: self.step_s(dev, p), group="steps")
+                for m in measured]
 
     def op_samples(self, measured: list[StepMeasurement], *, names: Callable[[str], bool] | None = None) -> list[Sample]:
         """One sample per (grid point, operator the cost model also has)."""
@@ -86,5 +87,5 @@ class StepPredictor:
             for name, timing in m.ops.items():
                 if name in predicted and (names is None or names(name)):
                     out.append(Sample(f"{m.point.label} {name}", timing.median_s,
-                                      lambda dev, p=m.point, n=name: self.ops_s(dev, p).get(n, 0.0)))
+                                      lambda dev, p=m.point, n=name: self.ops_s(dev, p).get(n, 0.0), group="ops"))
         return out

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 from perfmodel.executor.synthetic import SyntheticModel
-from perfmodel.executor.timing import Timing, time_fn
+from perfmodel.executor.timing import Case, PassStats, Timing, run_interleaved, time_fn
 from perfmodel.iteration import BatchShape
 
 Phase = Literal["prefill", "decode"]
@@ -58,26 +58,10 @@ def measure_point(model: SyntheticModel, point: GridPoint, *, warmup: int, repea
 
 def measure_grid(model: SyntheticModel, points: list[GridPoint], *, warmup: int = 1, repeats: int = 3,
                  repeats_for: Callable[[GridPoint], int] | None = None,
-                 progress: Callable[[str], None] | None = None) -> list[StepMeasurement]:
-    """Measure every point in interleaved passes: pass i runs each point once, so a burst of load
-    from other processes on a shared host spreads over many points instead of spoiling one; the
-    median over passes then drops it. `repeats_for(point)` may give fewer repeats to long points."""
-    fns = [_step_fn(model, p) for p in points]
-    reps = [repeats_for(p) if repeats_for else repeats for p in points]
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    steps: list[list[float]] = [[] for _ in points]
-    ops: list[dict[str, list[float]]] = [{} for _ in points]
-    for i in range(max(reps, default=0)):
-        for j, fn in enumerate(fns):
-            if i >= reps[j]:
-                continue
-            step, per_op = time_fn(fn, backend=model.backend, warmup=0, repeats=1, recorder=model.recorder)
-            steps[j].append(step.median_s)
-            for name, t in per_op.items():
-                ops[j].setdefault(name, []).append(t.median_s)
-        if progress:
-            progress(f"pass {i + 1}/{max(reps)} done")
-    return [StepMeasurement(p, Timing.of(steps[j]), {n: Timing.of(v) for n, v in ops[j].items()})
-            for j, p in enumerate(points)]
+                 progress: Callable[[str], None] | None = None) -> tuple[list[StepMeasurement], PassStats]:
+    """Measure every point in interleaved passes (see `run_interleaved`); `repeats_for(point)` may
+    give fewer repeats to long points."""
+    cases = [Case(_step_fn(model, p), repeats_for(p) if repeats_for else repeats, warmup, model.recorder)
+             for p in points]
+    results, stats = run_interleaved(cases, backend=model.backend, progress=progress)
+    return [StepMeasurement(p, r.step, r.ops) for p, r in zip(points, results)], stats

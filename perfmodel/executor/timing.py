@@ -6,11 +6,12 @@ operator) and sums regions of the same name (e.g. `qkv_proj` over all layers).
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from perfmodel.executor._torch import Backend, require_torch, synchronize
@@ -125,3 +126,107 @@ def time_fn(fn: Callable[[], object], *, backend: Backend, warmup: int = 2, repe
             for name, secs in recorder.stop().items():
                 per_op[name].append(secs)
     return Timing.of(samples), {name: Timing.of(v) for name, v in per_op.items()}
+
+
+class HostLoad:
+    """Share of the host's CPU time that other processes used while the block ran (Linux /proc/stat
+    minus this process's own CPU time). Measurements on a shared host are only as good as this
+    number is small; None where /proc/stat is unreadable."""
+
+    def __init__(self) -> None:
+        self.fraction: float | None = None
+
+    @staticmethod
+    def _busy_s() -> float | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+        return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> "HostLoad":
+        self._t0, self._busy0, self._own0 = time.perf_counter(), self._busy_s(), _own_cpu_s()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy1 = self._busy_s()
+        wall = time.perf_counter() - self._t0
+        if busy1 is None or self._busy0 is None or wall <= 0:
+            return
+        foreign = (busy1 - self._busy0) - (_own_cpu_s() - self._own0)
+        self.fraction = max(0.0, foreign) / (wall * (os.cpu_count() or 1))
+
+
+def _own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+@dataclass
+class Case:
+    """One thing to time repeatedly inside `run_interleaved`."""
+
+    fn: Callable[[], object]
+    repeats: int
+    warmup: int = 1
+    recorder: OpRecorder | None = None
+
+
+@dataclass
+class CaseResult:
+    step: Timing
+    ops: dict[str, Timing]
+
+
+@dataclass
+class PassStats:
+    passes: int = 0
+    discarded: int = 0
+    host_load: list[float | None] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        loads = [x for x in self.host_load if x is not None]
+        return {"passes": self.passes, "discarded_passes": self.discarded,
+                "max_host_load": max(loads) if loads else None}
+
+
+def run_interleaved(cases: list[Case], *, backend: Backend, load_limit: float = 0.1, max_redo: int = 3,
+                    progress: Callable[[str], None] | None = None) -> tuple[list[CaseResult], PassStats]:
+    """Time every case once per pass, `max(repeats)` passes. Interleaving spreads a burst of load
+    from other processes over many cases instead of spoiling every repeat of one; a pass during
+    which other processes used more than `load_limit` of the host's CPU is discarded and run
+    again (at most `max_redo` times in all)."""
+    for c in cases:
+        for _ in range(c.warmup):
+            c.fn()
+    synchronize(backend)
+    steps: list[list[float]] = [[] for _ in cases]
+    ops: list[dict[str, list[float]]] = [defaultdict(list) for _ in cases]
+    stats = PassStats()
+    total = max((c.repeats for c in cases), default=0)
+    i = 0
+    while i < total:
+        taken = []
+        with HostLoad() as load:
+            for j, c in enumerate(cases):
+                if i < c.repeats:
+                    step, per_op = time_fn(c.fn, backend=backend, warmup=0, repeats=1, recorder=c.recorder)
+                    taken.append((j, step.median_s, per_op))
+        stats.passes += 1
+        stats.host_load.append(load.fraction)
+        if load.fraction is not None and load.fraction > load_limit and stats.discarded < max_redo:
+            stats.discarded += 1
+            if progress:
+                progress(f"pass {i + 1}/{total}: other processes used {load.fraction:.0%} of the CPU; measuring it again")
+            continue
+        for j, secs, per_op in taken:
+            steps[j].append(secs)
+            for name, t in per_op.items():
+                ops[j][name].append(t.median_s)
+        i += 1
+        if progress:
+            progress(f"pass {i}/{total} done")
+    return [CaseResult(Timing.of(steps[j]), {n: Timing.of(v) for n, v in ops[j].items()})
+            for j in range(len(cases))], stats

@@ -27,6 +27,8 @@ from specs.model import ModelSpec
 from specs.registry import load_model
 
 FitOn = Literal["micro", "micro+ops", "micro+steps"]
+# Above this share of the host's CPU used by other processes, timings are flagged as disturbed.
+HOST_LOAD_WARNING = 0.1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +49,7 @@ class ValidateConfig:
     warmup: int = 2
     repeats: int = 5
     micro: bool = True
-    fit_on: FitOn = "micro+ops"
+    fit_on: FitOn = "micro+steps"
     holdout: bool = True
     threads: int | None = None
     overlap: bool = True                   # CUDA: nano-batch overlap check with streams
@@ -108,6 +110,8 @@ class ValidationResult:
     micros: list[mb.Micro]
     wall_s: float
     overlap: dict | None = None
+    host_load: float | None = None
+    passes: dict = field(default_factory=dict)
 
     def evaluated(self) -> list[PointResult]:
         held = [p for p in self.points if p.holdout]
@@ -129,7 +133,7 @@ class ValidationResult:
             "device": self.device.id, "device_name": self.device.name, "backend": c.backend,
             "model": self.spec.name, "spec": self.spec.model_dump(), "quant": c.quant,
             "evaluated_on": "held-out grid points (not used by the fit)" if c.holdout else "all grid points",
-            "fit_on": c.fit_on, "wall_s": self.wall_s,
+            "fit_on": c.fit_on, "wall_s": self.wall_s, "host_load": self.host_load, "passes": self.passes,
             "calibration": self.calibration.model_dump(),
             "points": [p.to_dict() for p in self.points],
             "microbenchmarks": [m.to_dict() for m in self.micros],
@@ -176,7 +180,7 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
         mcfg = mb.MicroConfig(backend=cfg.backend, quant=cfg.quant, cache_mb=device.onchip_cache_mb or 32.0,
                               gemm_m=(1, 8, 32, 128, 512) if cfg.backend == "cpu" else (1, 8, 32, 128, 512, 2048, 8192),
                               attn_decode=tuple((b, c) for b, c in ((1, 2048), (8, 1024), (32, 512))))
-        micros = mb.run_all(mcfg, spec)
+        micros = mb.run_all(mcfg, spec, progress=lambda s: log(f"  microbenchmarks {s}"))
         log(f"microbenchmarks: {len(micros)} in {time.perf_counter() - t0:.1f} s")
 
     max_batch = max(max(cfg.prefill_batches, default=1), max(cfg.decode_batches, default=1))
@@ -190,8 +194,12 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
         return min(cfg.repeats, 3) if (cfg.backend == "cpu" and tokens >= 1024) else cfg.repeats
 
     t_grid = time.perf_counter()
-    measured = measure_grid(model, points, warmup=cfg.warmup, repeats=cfg.repeats, repeats_for=repeats_for,
-                            progress=log)
+    measured, passes = measure_grid(model, points, warmup=cfg.warmup, repeats=cfg.repeats, repeats_for=repeats_for,
+                                    progress=log)
+    load = max((x for x in passes.host_load if x is not None), default=None)
+    if load is not None and load > HOST_LOAD_WARNING:
+        log(f"warning: other processes used up to {load:.0%} of this host's CPU during the measurement; "
+            "timings are disturbed")
     log(f"executor grid: {len(points)} points in {time.perf_counter() - t_grid:.1f} s")
     del model
     holdout = _holdout_mask(points) if cfg.holdout else [False] * len(points)
@@ -220,7 +228,8 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
         shapes_measured=_shapes_measured(micros, points, spec), overrides=overrides, fit=stats,
     )
     result = ValidationResult(cfg, spec, device, calibrated, profile, results, micros,
-                              wall_s=time.perf_counter() - t0, overlap=overlap)
+                              wall_s=time.perf_counter() - t0, overlap=overlap, host_load=load,
+                              passes=passes.to_dict())
     return result
 
 
