@@ -64,11 +64,11 @@ def default_config(backend: Backend, model: str | None = None, *, quick: bool = 
     CUDA: the full model in bf16. `quick`: a smaller grid for tests."""
     if backend == "cpu":
         base = dict(backend="cpu", model=model or "llama-3.1-8b", quant="fp32", layers=2, width_divisor=4, vocab=8192,
-                    max_experts=8, prefill_batches=(1, 2, 4), prefill_lengths=(64, 192, 384),
-                    decode_batches=(1, 4, 16, 48), decode_lengths=(256, 768, 1536), warmup=1, repeats=5)
+                    max_experts=8, prefill_batches=(1, 2, 4), prefill_lengths=(64, 128, 256, 512),
+                    decode_batches=(1, 4, 16, 64), decode_lengths=(256, 512, 1024, 2048), warmup=1, repeats=5)
         if quick:
-            base.update(layers=1, width_divisor=8, vocab=2048, prefill_batches=(1, 2), prefill_lengths=(32, 96),
-                        decode_batches=(1, 4, 16), decode_lengths=(64, 256), repeats=3)
+            base.update(layers=1, vocab=4096, prefill_batches=(1, 2), prefill_lengths=(32, 128),
+                        decode_batches=(1, 8), decode_lengths=(128, 512), repeats=3)
         return ValidateConfig(**base)
     return ValidateConfig(backend="cuda", model=model or "llama-3.1-8b", quant="bf16",
                           prefill_batches=(1, 4, 16), prefill_lengths=(512, 2048),
