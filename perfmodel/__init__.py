@@ -8,8 +8,8 @@ __version__ = "0.1.0"
 
 
 def estimate(**kwargs):
-    """Static-batch estimate; see `perfmodel.estimate.estimate`."""
-    from perfmodel.estimate import estimate as _estimate
+    """Static-batch estimate; see `perfmodel.estimator.estimate`."""
+    from perfmodel.estimator import estimate as _estimate
 
     return _estimate(**kwargs)
 

@@ -18,7 +18,7 @@ from perfmodel.iteration import BatchShape
 from perfmodel.ops import OpCost
 from perfmodel.plan import Plan
 from perfmodel.resolve import resolve_model, resolve_system
-from perfmodel.step import StepModel
+from perfmodel.step import StepModel, scale_batch, stage_time
 from specs.model import ModelSpec
 
 
@@ -95,14 +95,15 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
         raise PerfModelError(f"--isl + --osl = {isl + osl} exceeds the context length of {spec.name} ({spec.max_context})")
     sm = StepModel.build(model=spec, system=system, plan=plan, max_tokens=batch_size * isl)
     prefill = BatchShape.prefill(batch_size, isl)
-    decode = BatchShape.decode(batch_size, isl + osl // 2 if osl % 2 == 0 else isl + osl / 2)
-    ttft_s = sm.cold_time_s(prefill)
-    tpot_s = sm.iteration_time_s(decode) if osl > 1 else 0.0
+    decode = BatchShape.decode(batch_size, isl + osl / 2)  # mean context of the osl - 1 steps
+    pp = plan.pp
+    pre_ops, dec_ops = sm.ops(_micro(prefill, pp)), sm.ops(_micro(decode, pp))
+    ttft_s = stage_time(pre_ops, spec, pp) * (2 * pp - 1)  # == sm.cold_time_s(prefill)
+    tpot_s = stage_time(dec_ops, spec, pp) * pp if osl > 1 else 0.0  # == sm.iteration_time_s(decode)
     e2e_s = ttft_s + (osl - 1) * tpot_s
     thr = plan.dp * batch_size * osl / e2e_s
     mem = sm.memory
     used = mem.used_gb(batch_size * (isl + osl))
-    pre_ops, dec_ops = sm.ops(_micro(prefill, plan.pp)), sm.ops(_micro(decode, plan.pp))
     return Estimate(
         model=spec.name, hardware=system.id, plan=plan, batch_size=batch_size, isl=isl, osl=osl,
         ttft_ms=ttft_s * 1e3, tpot_ms=tpot_s * 1e3, e2e_ms=e2e_s * 1e3, throughput_tok_s=thr,
@@ -115,6 +116,4 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
 
 
 def _micro(b: BatchShape, pp: int) -> BatchShape:
-    from perfmodel.step import scale_batch
-
     return b if pp == 1 else scale_batch(b, 1.0 / pp)
