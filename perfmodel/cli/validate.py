@@ -93,7 +93,9 @@ def _render(result, files: dict) -> None:
     console.print(f"wall time {result.wall_s:.1f} s{load}")
     if result.overlap:
         o = result.overlap
-        console.print(f"nano-batch overlap: measured {o['measured_ms']:.2f} ms vs predicted {o['predicted_ms']:.2f} ms "
-                      f"(sequential {o['sequential_ms']:.2f} ms)")
+        console.print(f"nano-batch overlap ({o['nano_batches']} streams, decode b={o['batch']} ctx={o['context']}): "
+                      f"{o['measured_ms']:.2f} ms measured vs {o['sequential_ms']:.2f} ms one after another; "
+                      f"model bounds {o['predicted_ideal_overlap_ms']:.2f} (ideal) to "
+                      f"{o['predicted_no_overlap_ms']:.2f} ms (none)")
     for k, v in files.items():
         console.print(f"{k}: {v}")

@@ -199,7 +199,7 @@ class _Attention:
         self.k_cache = torch.zeros(max_batch, self.kvh, max_context, d, device=w.device, dtype=w.dtype)
         self.v_cache = torch.zeros_like(self.k_cache)
 
-    def __call__(self, x: Any, pos: int, rope: Any, rec: OpRecorder) -> Any:
+    def __call__(self, x: Any, pos: int, rows: slice, rope: Any, rec: OpRecorder) -> Any:
         b, s, _ = x.shape
         with rec.op("qkv_proj"):
             qkv = self.qkv(x)
@@ -210,15 +210,15 @@ class _Attention:
             k = kernels.apply_rope(k.view(b, s, self.kvh, self.d), rot).transpose(1, 2)   # [B, KVH, S, D]
             v = v.view(b, s, self.kvh, self.d).transpose(1, 2)
         with rec.op("kv_write"):
-            self.k_cache[:b, :, pos:pos + s] = k
-            self.v_cache[:b, :, pos:pos + s] = v
+            self.k_cache[rows, :, pos:pos + s] = k
+            self.v_cache[rows, :, pos:pos + s] = v
         with rec.op("attn_decode" if s == 1 else "attn_prefill"):
             if s == 1:
-                out = kernels.attention_decode(q, self.k_cache[:b, :, :pos + 1], self.v_cache[:b, :, :pos + 1])
+                out = kernels.attention_decode(q, self.k_cache[rows, :, :pos + 1], self.v_cache[rows, :, :pos + 1])
             elif pos == 0:
                 out = kernels.attention_prefill(q, k, v)
             else:
-                out = kernels.attention_prefill_cached(q, self.k_cache[:b, :, :pos + s], self.v_cache[:b, :, :pos + s])
+                out = kernels.attention_prefill_cached(q, self.k_cache[rows, :, :pos + s], self.v_cache[rows, :, :pos + s])
             out = out.transpose(1, 2).reshape(b, s, self.h * self.d)
         with rec.op("o_proj"):
             return self.o(out)
@@ -253,7 +253,7 @@ class _MLAttention:
                                  device=w.device, dtype=w.dtype)
         self.scale = qk ** -0.5
 
-    def __call__(self, x: Any, pos: int, rope: Any, rec: OpRecorder) -> Any:
+    def __call__(self, x: Any, pos: int, rows: slice, rope: Any, rec: OpRecorder) -> Any:
         torch = require_torch()
         m, b, s = self.m, x.shape[0], x.shape[1]
         nope, rd, r = m.qk_nope_head_dim, m.qk_rope_head_dim, m.kv_lora_rank
@@ -276,20 +276,20 @@ class _MLAttention:
             q_rope = kernels.apply_rope(q_rope, rot).transpose(1, 2)                  # [B, H, S, rope]
             k_rope = kernels.apply_rope(k_rope.unsqueeze(2), rot).squeeze(2)          # [B, S, rope]
         with rec.op("kv_write"):
-            self.cache[:b, 0, pos:pos + s, :r] = latent
-            self.cache[:b, 0, pos:pos + s, r:] = k_rope
+            self.cache[rows, 0, pos:pos + s, :r] = latent
+            self.cache[rows, 0, pos:pos + s, r:] = k_rope
         if s == 1:
             with rec.op("mla_absorb"):
                 q_lat = torch.einsum("bhsn,hnr->bhsr", q_nope, self.w_uk)
                 qq = torch.cat([q_lat, q_rope], dim=-1) * (self.scale * (r + rd) ** 0.5)
             with rec.op("attn_decode"):
-                ctx = self.cache[:b, :, :pos + 1]                       # [B, 1, C, r + rope]
+                ctx = self.cache[rows, :, :pos + 1]                       # [B, 1, C, r + rope]
                 o_lat = kernels.attention_decode(qq, ctx, ctx[..., :r])  # [B, H, 1, r]
             with rec.op("mla_absorb"):
                 out = torch.einsum("bhsr,hvr->bshv", o_lat, self.w_uv).reshape(b, s, self.h * m.v_head_dim)
         else:
             with rec.op("kv_b_proj"):
-                full = self.cache[:b, 0, :pos + s]
+                full = self.cache[rows, 0, :pos + s]
                 kvb = self.kv_b(full[..., :r]).view(b, pos + s, self.h, nope + m.v_head_dim).transpose(1, 2)
                 k_nope, v = kvb.split([nope, m.v_head_dim], dim=-1)
                 k_r = full[..., r:].unsqueeze(1).expand(b, self.h, pos + s, rd)
@@ -311,10 +311,10 @@ class _Layer:
         self.attn = attn_cls(w, spec, max_batch, max_context)
         self.mlp = _MoE(w, spec, routing) if spec.is_moe_layer(index) else _MLP(w, h, spec.intermediate_size, "")
 
-    def __call__(self, x: Any, pos: int, rope: Any, rec: OpRecorder) -> Any:
+    def __call__(self, x: Any, pos: int, rows: slice, rope: Any, rec: OpRecorder) -> Any:
         with rec.op("norm"):
             hn = kernels.rms_norm(x, self.attn_norm)
-        a = self.attn(hn, pos, rope, rec)
+        a = self.attn(hn, pos, rows, rope, rec)
         with rec.op("residual_add"):
             x = x + a
         with rec.op("post_norm"):
@@ -346,19 +346,20 @@ class SyntheticModel:
         self.tokens = torch.randint(0, spec.vocab_size, (max_batch, max_context), generator=gen).to(device)
         self.recorder = OpRecorder(backend)
 
-    def _check(self, batch: int, end: int) -> None:
-        if batch > self.max_batch or end > self.max_context:
-            raise PerfModelError(f"batch <= {self.max_batch} and context <= {self.max_context} must hold "
-                                 f"(the KV cache size), got batch={batch}, context={end}")
+    def _check(self, batch: int, end: int, first: int) -> slice:
+        if first + batch > self.max_batch or end > self.max_context:
+            raise PerfModelError(f"sequences <= {self.max_batch} and context <= {self.max_context} must hold "
+                                 f"(the KV cache size), got sequences {first}..{first + batch - 1}, context={end}")
+        return slice(first, first + batch)
 
-    def _forward(self, tokens: Any, pos: int) -> Any:
+    def _forward(self, tokens: Any, pos: int, rows: slice) -> Any:
         torch = require_torch()
         rec = self.recorder
         with torch.inference_mode():
             with rec.op("embedding"):
                 x = torch.nn.functional.embedding(tokens, self.embed)        # [B, S, h]
             for layer in self.layers:
-                x = layer(x, pos, self.rope, rec)
+                x = layer(x, pos, rows, self.rope, rec)
             with rec.op("final_norm"):
                 last = kernels.rms_norm(x[:, -1, :], self.final_norm)        # [B, h]: last token of each sequence
             with rec.op("lm_head"):
@@ -366,15 +367,16 @@ class SyntheticModel:
             with rec.op("sampling"):                                          # greedy over fp32 probabilities
                 return torch.argmax(torch.softmax(logits.float(), dim=-1), dim=-1)
 
-    def prefill(self, batch: int, isl: int, cached: int = 0) -> Any:
-        """`batch` sequences each processing `isl` prompt tokens after `cached` ones already in KV."""
-        self._check(batch, cached + isl)
-        return self._forward(self.tokens[:batch, cached:cached + isl], cached)
+    def prefill(self, batch: int, isl: int, cached: int = 0, *, first: int = 0) -> Any:
+        """`batch` sequences (KV rows first..first+batch-1) each processing `isl` prompt tokens
+        after `cached` ones already in KV."""
+        rows = self._check(batch, cached + isl, first)
+        return self._forward(self.tokens[rows, cached:cached + isl], cached, rows)
 
-    def decode(self, batch: int, context: int) -> Any:
+    def decode(self, batch: int, context: int, *, first: int = 0) -> Any:
         """`batch` sequences each producing one token that attends to `context` KV tokens (its own
         included, as `BatchShape.decode` counts them): the new token is written at `context - 1`."""
         if context < 1:
             raise PerfModelError(f"decode context >= 1 must hold, got {context}")
-        self._check(batch, context)
-        return self._forward(self.tokens[:batch, context - 1:context], context - 1)
+        rows = self._check(batch, context, first)
+        return self._forward(self.tokens[rows, context - 1:context], context - 1, rows)
