@@ -8,7 +8,7 @@ runs a prefill pool and a decode pool, each with its own TP and replica count.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -78,10 +78,7 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
             and getattr(wl.arrival, "rate_req_s", None) is None:
         raise PerfModelError(f"workload {wl.name!r} has no request rate: pass --rate R (requests/s) or --offline")
     requests = wl.sample(n, rate=rate, offline=offline, seed=seed)
-    longest = int((requests.input_tokens + requests.output_tokens).max())
-    if longest > spec.max_context:
-        raise PerfModelError(f"a request of {longest} tokens exceeds the context length of {spec.name} "
-                             f"({spec.max_context})")
+    requests, truncated = fit_context(requests, spec.max_context)
     common = dict(quant=quant, kv_dtype=kv_dtype, max_batch=max_batch, token_budget=token_budget, pp=pp, ep=ep)
     pool_opts = dict(model=spec, system=system, engine=eng, kv_fraction=kv_fraction, kv_layout=kv_layout,
                      block_size=block_size, preemption=preemption, prefix_caching=prefix_caching,
@@ -112,7 +109,8 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     config = {"model": spec.name, "hardware": system.id, "engine": eng.name,
               "scheduler": "disagg" if disaggregated else pre.scheduler.name, "workload": wl.name,
               "mode": "offline" if offline else ("rate" if rate is not None else "workload arrivals"),
-              "rate_req_s": rate, "requests": len(requests), "seed": seed, "pools": pools,
+              "rate_req_s": rate, "requests": len(requests), "truncated_to_context": truncated, "seed": seed,
+              "pools": pools,
               "ttft_slo_ms": ttft_slo_ms, "tpot_slo_ms": tpot_slo_ms, "slo_target": slo_target}
     result = ServeResult(config=config, metrics={}, analytic={**est.to_dict(), "wall_ms": analytic_ms},
                          goodput_req_s=None, devices=devices)
@@ -144,6 +142,23 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
             return slo_attainment(tl, ttft_slo_ms, tpot_slo_ms, warmup=goodput.WARMUP)
         result.goodput_req_s = goodput.search(attainment, target=slo_target, guess=est.saturation_req_s)
     return result
+
+
+def fit_context(req: Requests, max_context: int) -> tuple[Requests, int]:
+    """Cut prompts (then outputs) of sampled requests longer than the model's context, as serving
+    benchmarks drop or truncate them; a workload whose every request is too long is an error."""
+    total = req.input_tokens + req.output_tokens
+    over = total > max_context
+    if not over.any():
+        return req, 0
+    if over.all():
+        raise PerfModelError(f"every request exceeds the context length of the model ({max_context} tokens), "
+                             f"e.g. {int(req.input_tokens[0])} + {int(req.output_tokens[0])}")
+    osl = np.minimum(req.output_tokens, max_context - 1)
+    isl = np.minimum(req.input_tokens, max_context - osl)
+    prefix = np.minimum(req.prefix_tokens, isl - 1)
+    reuse = np.minimum(req.reuse_tokens, np.maximum(isl - 1 - prefix, 0))
+    return replace(req, input_tokens=isl, output_tokens=osl, prefix_tokens=prefix, reuse_tokens=reuse), int(over.sum())
 
 
 def workload_moments(req: Requests) -> tuple[float, float, float]:

@@ -72,7 +72,7 @@ def test_malformed_or_empty_trace_is_one_line_exit_1(capsys, tmp_path, content, 
     (["--workload", "nope"], "unknown workload"),
     (["--workload", "fixed:10:10", "--offline", "--engine", "vlm"], "did you mean 'vllm'"),
     (["--workload", "fixed:10:10", "--offline", "--scheduler", "fifo"], "unknown scheduler"),
-    (["--workload", "fixed:200000:10", "--offline"], "context length"),
+    (["--workload", "fixed:200000:10", "--offline"], "exceeds the context length"),
 ])
 def test_user_errors(capsys, args, needle):
     code, out, err = run(capsys, *BASE, *args)
