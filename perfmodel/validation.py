@@ -19,7 +19,11 @@ from pathlib import Path
 
 from perfmodel.errors import PerfModelError
 
-OFFLINE_REQUESTS = 3000   # trtllm-bench perf-overview runs use 3000 requests for 1000/1000
+# Requests per simulated run. trtllm-bench perf-overview runs use 3000 requests of fixed length;
+# trace runs (NanoFlow: 19k-50k requests) need more for the long-output tail not to dominate the
+# end of an offline run.
+OFFLINE_REQUESTS = 3000
+OFFLINE_TRACE_REQUESTS = 10000
 ONLINE_REQUESTS = 2000
 
 
@@ -83,8 +87,9 @@ def parse_parallelism(text: str, devices: int) -> dict:
 
 def parse_engine(system: str, versions: dict[str, str]) -> tuple[str | None, str]:
     """(engine profile, why not) from a system name; a name without a version takes the version the
-    same source gives it elsewhere."""
-    low = system.lower()
+    same source gives it elsewhere. Parenthesised remarks ('NanoFlow (vLLM baseline in same fig.)')
+    do not name the system."""
+    low = re.sub(r"\(.*?\)", "", system).lower()
     if "analytic bound" in low or "not a measurement" in low:
         return None, "an analytic bound, not a measurement"
     if "swiftkv" in low:
@@ -235,8 +240,10 @@ def _case(key, rid, r, engine, base, wl, metric, value) -> Case:
     kw = {**base, **wl, "engine": engine}
     if kw.get("scheduler") == "static":
         kw["num_requests"] = kw.get("max_batch") or OFFLINE_REQUESTS
+    elif kw.get("offline"):
+        kw["num_requests"] = OFFLINE_REQUESTS if kw["workload"].startswith("fixed:") else OFFLINE_TRACE_REQUESTS
     else:
-        kw["num_requests"] = OFFLINE_REQUESTS if kw.get("offline") else ONLINE_REQUESTS
+        kw["num_requests"] = ONLINE_REQUESTS
     mode = "offline" if kw.get("offline") else f"{kw.get('rate')} req/s"
     par = " ".join(f"{k}{kw[k]}" for k in ("tp", "pp", "ep", "dp") if k in kw and (k == "tp" or kw[k] > 1))
     label = (f"{engine}: {kw['model']} {par} {kw['quant']} on {kw['hardware']}; {kw['workload']} {mode}"

@@ -72,6 +72,9 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
                   block_tokens=block_size)
     if kv_layout == "contiguous":  # no block tables in the attention kernel
         engine = engine.model_copy(update={"paged_attention_overhead": 0.0})
+    elif engine.per_query_head_kv_reads:
+        group = 1 if model.mla else model.num_heads // model.num_kv_heads
+        engine = engine.model_copy(update={"paged_attention_overhead": engine.paged_attention_overhead * group})
     kernels = model.num_layers * KERNELS_PER_LAYER + HEAD_KERNELS
     timer = StepTimer(step, engine, kernels_per_step=kernels)
     caching = engine.prefix_caching if prefix_caching is None else prefix_caching
