@@ -38,6 +38,7 @@ class StepTimer:
         self.launch_floor_s = kernels_per_step * engine.launch_us_per_kernel * 1e-6
         self.paged = 1.0 + engine.paged_attention_overhead
         self._cache: dict[tuple, tuple[float, float]] = {}
+        self._slopes: dict[int, float] = {}
         self.calls = 0
 
     # ---- device time ----------------------------------------------------------------------
@@ -59,13 +60,21 @@ class StepTimer:
         if decode_seqs == 0:
             out = (self._call(base), 0.0)
         else:
-            lo, hi = decode_seqs * _CTX_LO, decode_seqs * _CTX_HI
-            t_lo = self._call(_with_ctx(base, lo))
-            t_hi = self._call(_with_ctx(base, hi))
-            b = (t_hi - t_lo) / (hi - lo)
-            out = (t_lo - b * lo, b * self.paged)
+            # The context slope is decode attention's alone, whatever else the batch holds: take it
+            # from the decode-only batch of the same size, then one call fixes the intercept.
+            b = self._slope(decode_seqs)
+            lo = decode_seqs * _CTX_LO
+            out = (self._call(_with_ctx(base, lo)) - b * lo, b * self.paged)
         self._cache[key] = out
         return out
+
+    def _slope(self, n: int) -> float:
+        b = self._slopes.get(n)
+        if b is None:
+            lo, hi = n * _CTX_LO, n * _CTX_HI
+            b = (self._call(BatchShape.decode(n, _CTX_HI)) - self._call(BatchShape.decode(n, _CTX_LO))) / (hi - lo)
+            self._slopes[n] = b
+        return b
 
     def _call(self, shape: BatchShape) -> float:
         self.calls += 1
