@@ -95,6 +95,9 @@ def parse_engine(system: str, versions: dict[str, str]) -> tuple[str | None, str
     if "swiftkv" in low:
         return None, "SwiftKV skips layers for prompt tokens (a modified model)"
     if "tensorrt-llm" in low or "trt-llm" in low:
+        m = re.search(r"v?(\d+)\.(\d+)", low)
+        if m and (int(m.group(1)), int(m.group(2))) < (0, 12):
+            return "trtllm-0.8", ""
         return "trtllm", ""
     if "vllm" in low:
         m = re.search(r"vllm\s*v?(\d+)\.(\d+)", low) or re.search(r"vllm\s*v?(\d+)\.(\d+)", versions.get("vllm", ""))

@@ -43,6 +43,10 @@ def register(app: typer.Typer) -> None:
             console.print(table("not expressible", ["row", "why"], skipped))
 
 
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
 def _pct(x: float | None) -> str:
     return "" if x is None else f"{x:+.1f}%"
 
@@ -51,7 +55,7 @@ def to_markdown(rep: dict) -> str:
     lines = ["| row | what was run | predicted | published | unit | error |", "|---|---|---:|---:|---|---:|"]
     for r in rep["rows"]:
         if r["error_pct"] is not None:
-            lines.append(f"| {r['key']} | {r['run']} | {r['predicted']:,.3g} | {r['published']:,.4g} | {r['unit']} "
+            lines.append(f"| {r['key']} | {r['run']} | {_num(r['predicted'])} | {_num(r['published'])} | {r['unit']} "
                          f"| {_pct(r['error_pct'])} |")
     lines.append("")
     lines.append(f"Median absolute error: **{rep['median_abs_error_pct']:.1f}%** over {rep['expressed']} values.")
