@@ -98,8 +98,12 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
     decode = BatchShape.decode(batch_size, isl + osl / 2)  # mean context of the osl - 1 steps
     pp = plan.pp
     pre_ops, dec_ops = sm.ops(_micro(prefill, pp)), sm.ops(_micro(decode, pp))
-    ttft_s = stage_time(pre_ops, spec, pp) * (2 * pp - 1)  # == sm.cold_time_s(prefill)
-    tpot_s = stage_time(dec_ops, spec, pp) * pp if osl > 1 else 0.0  # == sm.iteration_time_s(decode)
+    if plan.nano_batches > 1 or plan.offloaded:  # overlap / offload models own these plans
+        ttft_s = sm.cold_time_s(prefill)
+        tpot_s = sm.iteration_time_s(decode) if osl > 1 else 0.0
+    else:  # the same numbers as sm.cold_time_s / sm.iteration_time_s, reusing the op lists
+        ttft_s = stage_time(pre_ops, spec, pp) * (2 * pp - 1)
+        tpot_s = stage_time(dec_ops, spec, pp) * pp if osl > 1 else 0.0
     e2e_s = ttft_s + (osl - 1) * tpot_s
     thr = plan.dp * batch_size * osl / e2e_s
     mem = sm.memory

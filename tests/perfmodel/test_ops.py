@@ -22,7 +22,16 @@ def test_large_gemm_is_compute_bound_at_measured_efficiency(h100):
     assert op.t_compute == pytest.approx(expected_tc, rel=1e-9)
     assert 0.9 < util <= 1.0
     assert op.bound == "compute"
-    assert op.time_s == pytest.approx(expected_tc + 2.5e-6, rel=1e-9)
+    soft = (op.t_compute**2 + op.t_memory**2) ** 0.5
+    assert op.time_s == pytest.approx(soft + 2.5e-6, rel=1e-9)
+    assert op.time_s == pytest.approx(expected_tc, rel=0.01)  # far from the ridge: the roofline
+
+
+def test_soft_roofline_at_the_ridge(h100):
+    op = O.OpCost("x", "gemm", t_compute=1e-3, t_memory=1e-3)
+    assert op.time_s == pytest.approx(2**0.5 * 1e-3)
+    far = O.OpCost("x", "gemm", t_compute=1e-3, t_memory=1e-5)
+    assert far.time_s == pytest.approx(1e-3, rel=1e-4)
 
 
 def test_decode_gemv_is_memory_bound_on_weights(h100):
