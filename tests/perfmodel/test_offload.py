@@ -137,7 +137,7 @@ def test_moe_lens_bound_matches_the_plan_bound(a40):
     b = B.compute_bounds(model=model, system=a40, plan=plan, isl=98, osl=256)
     assert b.binding in ("host_link", "cpu_memory_capacity")
     pred = B.predict(model=model, system=a40, plan=plan, isl=98, osl=256, bounds=b)
-    assert 0.8 < pred.tok_s_per_device / b.limit_tok_s_per_device <= 1.0
+    assert 0.9 < pred.tok_s_per_device / b.limit_tok_s_per_device <= 1.0
 
 
 # ---- ShadowKV / top-K ------------------------------------------------------------------------

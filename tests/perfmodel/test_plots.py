@@ -102,3 +102,18 @@ def test_bad_input_is_one_line(capsys, args, msg):
     code, _, err = run(capsys, *BASE, *args)
     assert code == 1
     assert msg in err and err.count("\n") == 1
+
+
+def test_documented_command_runs(capsys):
+    """docs/bounds.md shows a `perfmodel bound` command: it must run and print what the doc lists."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "bounds.md").read_text()
+    line = re.search(r"^perfmodel bound .*$", doc, re.M).group(0)
+    code, out, err = run(capsys, *shlex.split(line)[1:])
+    assert code == 0, err
+    keys = set(json.loads(out))
+    listed = set(re.findall(r"`(\w+)`", doc.split("JSON keys:")[1].split("`--plot FILE`")[0]))
+    assert listed <= keys, listed - keys
