@@ -127,7 +127,7 @@ class OverlapResult:
 
     @property
     def t_overlap_s(self) -> float:
-        return min(self.t_simulated_s, self.t_nano_sequential_s)
+        return float(min(self.t_simulated_s, self.t_nano_sequential_s))
 
     @property
     def t_fluid_s(self) -> float:
@@ -309,7 +309,7 @@ def overlap(sm, batch: BatchShape, *, nano_batches: int | None = None, split: tu
             fill = max(t2 - (SIM_LAYERS - 1) * period, 0.0)
             schedule = sched
         t_layers += n * share * period
-    t_sim = (fill or 0.0) + t_layers + head
+    t_sim = float((fill or 0.0) + t_layers + head)
     totals = [0.0, 0.0, 0.0]
     for b in nanos:
         for op in S.step_ops(*args, b):

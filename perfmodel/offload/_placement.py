@@ -1,4 +1,4 @@
-"""CPU-GPU hybrid execution and offload (issue 4, part 3).
+"""Placement of weights, KV cache and activations between device and host memory.
 
 Placement (FlexGen, Sheng et al. ICML'23, s4.2): a plan keeps fractions `weights_offload`,
 `kv_offload` and `activations_offload` of its weights, KV cache and activations in host memory.
@@ -17,10 +17,6 @@ is the on-device step, exactly.
 
 Host resources per device: the node's CPU sockets, host memory and DRAM bandwidth are shared
 evenly by its accelerators (`Node.devices_per_node`); each device has its own host link.
-
-Also here: MoE-Lens's stage-1 bound and MoE-Lightning's policy throughput (for the reproduction
-in docs/bounds.md), the hierarchical roofline (MoE-Lightning s3.2), and ShadowKV / top-K
-retrieval costs for long-context decode.
 """
 
 from __future__ import annotations
@@ -40,6 +36,10 @@ from specs.model import ModelSpec
 # ------------------------------------------------------------------------------------------
 # Host resources
 # ------------------------------------------------------------------------------------------
+# Share of host memory an engine can pin for offloaded weights and KV (the OS, the engine process
+# and page cache keep the rest). Assumption, like vLLM's 0.9 default for device memory.
+HOST_MEMORY_UTILIZATION = 0.9
+
 @dataclass(frozen=True)
 class Host:
     """One device's share of its host: CPU, DRAM bandwidth and capacity, and its host link."""
@@ -110,7 +110,7 @@ def max_concurrency(model: ModelSpec, system: System, plan: Plan, q: Quant, s, i
     conc = bounds.max_concurrency(s, isl, osl)
     if plan.offloaded and s.kv_host_per_token > 0:
         host = host_of(system)
-        free = host.capacity * plan.memory_utilization - s.weights_host
+        free = host.capacity * HOST_MEMORY_UTILIZATION - s.weights_host
         conc = min(conc, max(free, 0.0) / ((isl + osl / 2) * s.kv_host_per_token))
     return conc
 
@@ -143,7 +143,7 @@ def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: 
                 {"dram_gb_s": host.mem_rate / 1e9, "note": "MoE-Lens eq. 5: B_mem = B_KV + B_IO"}),
     ]
     if s.kv_host_per_token > 0:
-        free = host.capacity * plan.memory_utilization - s.weights_host
+        free = host.capacity * HOST_MEMORY_UTILIZATION - s.weights_host
         b_host = max(free, 0.0) / ((p + g / 2) * s.kv_host_per_token)
         bw = system.device.memory_bw_gb_s * 1e9 * system.device.mem_bw_efficiency
         delta = max(streamed / host.link_rate, w_pass / bw)
@@ -155,7 +155,8 @@ def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: 
     if plan.attention_on_cpu:
         qk, v = B._attn_dims(model)
         flops = 2.0 * reads * plan.kv_offload * model.num_heads / plan.tp * (qk + v) * layers
-        out.append(B.Bound("cpu_compute", (p + g) / (flops / host.flops) / dpr, {"cpu_tflops": host.flops / 1e12}))
+        out.append(B.Bound("cpu_compute", (p + g) / (flops / host.flops) / dpr if flops > 0 else None,
+                           {"cpu_tflops": host.flops / 1e12}))
     else:
         out.append(B.Bound("cpu_compute", None, {"note": "attention on the GPU"}))
     return out
@@ -232,5 +233,5 @@ def kv_capacity_tokens(sm) -> float:
     dev = max(free, 0.0) / s.kv_capacity_per_token if s.kv_capacity_per_token > 0 else float("inf")
     if s.kv_host_per_token > 0:
         host = host_of(sm.system)
-        dev = min(dev, max(host.capacity * plan.memory_utilization - s.weights_host, 0.0) / s.kv_host_per_token)
+        dev = min(dev, max(host.capacity * HOST_MEMORY_UTILIZATION - s.weights_host, 0.0) / s.kv_host_per_token)
     return dev
