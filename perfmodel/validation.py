@@ -111,7 +111,7 @@ def parse_engine(system: str, versions: dict[str, str]) -> tuple[str | None, str
     if "qserve" in low:
         return "qserve", ""
     if "nanoflow" in low:
-        return None, "NanoFlow's intra-device nano-batch overlap is not in the step model"
+        return "nanoflow", ""
     if "cloudmatrix" in low:
         return None, "CloudMatrix-Infer (EP over UB with multi-token prediction) has no engine profile"
     return None, f"no engine profile for {system!r}"
@@ -338,10 +338,10 @@ def read_rows(path: str | Path) -> list[dict]:
 
 
 def report(path: str | Path, *, only: list[str] | None = None) -> dict:
-    rows = read_rows(path)
+    cases, skips = cases_from_rows(read_rows(path))  # all rows: a source names engine versions once
     if only:
-        rows = [r for r in rows if r["id"] in only]
-    cases, skips = cases_from_rows(rows)
+        cases = [c for c in cases if c.row in only]
+        skips = [s for s in skips if s.row in only]
     outcomes = [run_case(c) for c in cases]
     errs = [abs(o.error) for o in outcomes if o.error is not None]
     return {

@@ -58,7 +58,10 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
     budget = plan.token_budget or engine.token_budget
     max_seqs = plan.max_batch or engine.max_num_seqs
     util = fraction if engine.kv_fraction_of == "total" else 1.0
-    sized = plan.model_copy(update={"memory_utilization": util})
+    update = {"memory_utilization": util}
+    if plan.nano_batches == 1 and engine.nano_batches > 1:
+        update["nano_batches"] = engine.nano_batches
+    sized = plan.model_copy(update=update)
     step = StepModel.build(model=model, system=system, plan=sized, max_tokens=budget)
     capacity = step.kv_capacity_tokens * (fraction if engine.kv_fraction_of == "free" else 1.0)
     if preemption is not None:

@@ -53,6 +53,8 @@ class EngineProfile(BaseModel):
     cpu_base_ms: float = Field(ge=0)
     cpu_per_seq_us: float = Field(ge=0)
     cpu_overlapped: bool = False
+    nano_batches: int = Field(default=1, ge=1, description="nano-batches overlapped in a step (perfmodel.overlap); "
+                                                           "used when the plan leaves Plan.nano_batches at 1")
     sources: dict[str, str]
 
 
@@ -185,6 +187,25 @@ ENGINES: dict[str, EngineProfile] = {p.name: p for p in [
                 "kv_memory_fraction": "assumption", "block_tokens": "assumption (paged attention on)",
                 "cuda_graph_max_batch": "assumption", "launch_us_per_kernel": _PT_LAUNCH,
                 "cpu_base_ms": "assumption", "cpu_per_seq_us": "assumption"}),
+    _p(name="nanoflow", describes="NanoFlow (OSDI'25): fixed dense batch filled with decodes and prompt chunks, "
+                                  "asynchronous batch formation, nano-batch overlap",
+       scheduler="chunked", max_num_seqs=4096, token_budget=2048, kv_memory_fraction=0.9, kv_fraction_of="total",
+       block_tokens=16, paged_attention_overhead=0.0, admission="reserve_ratio", reserve_output_fraction=1.0,
+       preemption="swap", prefix_caching=False, cuda_graphs="all", cuda_graph_max_batch=1 << 30,
+       launch_us_per_kernel=0.0, cpu_base_ms=0.5, cpu_per_seq_us=2.0, cpu_overlapped=True, nano_batches=2,
+       sources={"scheduler": "NanoFlow s4.2.1: decode tokens first, prefill chunks fill the dense batch",
+                "token_budget": "NanoFlow s6.2: dense batch 2048 for LLaMA-2-70B (used for every model here)",
+                "max_num_seqs": "NanoFlow: batch size set by KV memory, no sequence cap (assumption: 4096)",
+                "admission": "NanoFlow s4.2.1: admits against predicted peak memory from the average decode "
+                             "length (reserve the output)",
+                "preemption": "NanoFlow: on OOM a request's KV is offloaded to host and reloaded",
+                "cpu_overlapped": "NanoFlow s4.2.1: batch formation for i+1 runs during iteration i",
+                "nano_batches": "NanoFlow s4.1/Fig. 6: 2 nano-batches for the dense operations (assumption for "
+                                "models other than LLaMA-2-70B)",
+                "block_tokens": "NanoFlow uses PagedAttention (s4.2.2); block size assumption",
+                "kv_memory_fraction": "assumption", "cuda_graph_max_batch": "assumption",
+                "launch_us_per_kernel": "assumption: launches are graphed", "cpu_base_ms": "assumption",
+                "cpu_per_seq_us": "assumption"}),
     _p(name="ideal", describes="No host overhead, no fragmentation: the device-time bound of a scheduler",
        scheduler="prefill_first", max_num_seqs=1024, token_budget=8192, kv_memory_fraction=0.9,
        kv_fraction_of="total", block_tokens=1, paged_attention_overhead=0.0,
