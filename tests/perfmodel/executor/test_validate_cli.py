@@ -84,3 +84,18 @@ def test_quick_cuda_validation(tmp_path):
     doc = _json(runner.invoke(app, ["validate", "--device", "cuda", "--quick", "--json", "--out", str(tmp_path)]))
     assert KEYS <= set(doc) and doc["device"] and doc["overlap"]["measured_ms"] > 0
     assert doc["calibration"]["driver_version"]
+
+
+def test_gpu_doc_uses_only_real_options():
+    """docs/gpu-calibration.md shows commands; every option it names exists in `validate --help`
+    (or `estimate --help`, for --calibration)."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "gpu-calibration.md").read_text()
+    help_text = "".join(runner.invoke(app, [cmd, "--help"], terminal_width=200).stdout for cmd in ("validate", "estimate"))
+    used = set(re.findall(r"(--[a-z][a-z-]+)", " ".join(l for l in doc.splitlines() if "perfmodel validate" in l)))
+    used |= set(re.findall(r"`(--[a-z][a-z-]+)", doc))
+    assert used, "the doc shows no options"
+    missing = sorted(o for o in used if o not in help_text)
+    assert not missing, missing
