@@ -17,7 +17,7 @@ from hardware.schema import Device
 from perfmodel import calibration as cal
 from perfmodel.errors import PerfModelError
 from perfmodel.executor import microbench as mb
-from perfmodel.executor._torch import Backend, setup_backend, versions
+from perfmodel.executor._torch import Backend, require_torch, setup_backend, versions
 from perfmodel.executor.devices import executor_system
 from perfmodel.executor.predict import StepPredictor, micro_samples
 from perfmodel.executor.run import GridPoint, StepMeasurement, grid, measure_grid
@@ -214,6 +214,8 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
             "timings are disturbed")
     log(f"executor grid: {len(points)} points in {time.perf_counter() - t_grid:.1f} s")
     del model
+    if cfg.backend == "cuda":
+        require_torch().cuda.empty_cache()
     holdout = _holdout_mask(points) if cfg.holdout else [False] * len(points)
     fit_points = [m for m, h in zip(measured, holdout) if not h]
     samples = _fit_samples(cfg, micros, fit_points, pred)
