@@ -99,21 +99,26 @@ def save_calibration(cal: Calibration, path: str | Path) -> Path:
     return p
 
 
-@functools.lru_cache(maxsize=1)
-def _shipped() -> dict[str, Calibration]:
+def _read_folder(entries, prefix: str) -> dict[str, Calibration]:
     out: dict[str, Calibration] = {}
-    folder = resources.files("perfmodel") / "calibrations"
-    if not folder.is_dir():
-        return out
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+    for entry in sorted(entries, key=lambda e: e.name):
         if entry.name.endswith(".json"):
-            cal = parse_calibration(entry.read_text(), f"perfmodel/calibrations/{entry.name}")
+            cal = parse_calibration(entry.read_text(), f"{prefix}/{entry.name}")
             out[cal.device_id.lower()] = cal
     return out
 
 
-def find_shipped(device_id: str) -> Calibration | None:
-    """The profile bundled in the package for this device id, if any."""
+@functools.lru_cache(maxsize=1)
+def _shipped() -> dict[str, Calibration]:
+    folder = resources.files("perfmodel") / "calibrations"
+    return _read_folder(folder.iterdir(), "perfmodel/calibrations") if folder.is_dir() else {}
+
+
+def find_shipped(device_id: str, folder: str | Path | None = None) -> Calibration | None:
+    """The profile bundled in the package (or found in `folder`) for this device id, if any."""
+    if folder is not None:
+        p = Path(folder)
+        return _read_folder(p.iterdir(), str(p)).get(device_id.lower()) if p.is_dir() else None
     return _shipped().get(device_id.lower())
 
 
@@ -121,12 +126,12 @@ def apply_to_device(device: Device, cal: Calibration) -> Device:
     """`device` with the profile's overrides (validated by the schema; sources say 'calibration')."""
     if cal.device_id.lower() != device.id.lower():
         raise PerfModelError(f"calibration {cal.source or ''} is for device {cal.device_id!r}, not {device.id!r}".replace("  ", " "))
-    data = device.model_dump()
-    sources = dict(data.pop("sources"))
+    data = device.model_dump(exclude_unset=True)  # schema defaults stay defaults (they need no source)
+    sources = dict(data.pop("sources", {}))
     note = f"calibration {cal.device_id} {cal.created[:10]}"
     for key, value in cal.overrides.items():
         if key in _MERGED:
-            data[key] = {**data.get(key, {}), **value}
+            data[key] = {**getattr(device, key), **value}
             for sub in value:
                 sources[f"{key}.{sub}"] = note
         else:

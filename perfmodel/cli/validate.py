@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
         vocab: Annotated[Optional[int], typer.Option("--vocab", help="Cap the vocabulary (reduced model).")] = None,
         repeats: Annotated[Optional[int], typer.Option("--repeats", help="Timed repeats per grid point.")] = None,
         fit_on: Annotated[Optional[str], typer.Option("--fit-on", help="micro, micro+steps or micro+ops.")] = None,
+        routing: Annotated[Optional[str], typer.Option("--routing", help="MoE routing: balanced, uniform, zipf or router.")] = None,
         quick: Annotated[bool, typer.Option("--quick", help="A small model and grid (seconds; for tests).")] = False,
         save_calibration: Annotated[Optional[Path], typer.Option("--save-calibration", help="Also write the profile here.")] = None,
         ship: Annotated[bool, typer.Option("--ship", help="Write the profile to perfmodel/calibrations/<device-id>.json (bundled).")] = False,
@@ -39,6 +40,8 @@ def register(app: typer.Typer) -> None:
             raise PerfModelError(f"--device must be cpu or cuda, got {device!r}")
         if fit_on is not None and fit_on not in ("micro", "micro+steps", "micro+ops"):
             raise PerfModelError(f"--fit-on must be micro, micro+steps or micro+ops, got {fit_on!r}")
+        if routing is not None and routing not in ("balanced", "uniform", "zipf", "router"):
+            raise PerfModelError(f"--routing must be balanced, uniform, zipf or router, got {routing!r}")
         require_torch()
         from perfmodel.executor.validate import default_config, run_validation
 
@@ -46,6 +49,10 @@ def register(app: typer.Typer) -> None:
         cfg = default_config(backend, model, quick=quick)
         updates = {k: v for k, v in dict(hardware=hardware, quant=quant, layers=layers, width_divisor=width_divisor,
                                           vocab=vocab, repeats=repeats, fit_on=fit_on).items() if v is not None}
+        if routing is not None:
+            from perfmodel.executor.synthetic import Routing
+
+            updates["routing"] = Routing(kind=routing)  # type: ignore[arg-type]
         cfg = dataclasses.replace(cfg, **updates)
         log = (lambda s: err_console.print(s, highlight=False)) if not json_out else (lambda s: None)
         result = run_validation(cfg, log=log)

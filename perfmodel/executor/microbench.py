@@ -215,11 +215,13 @@ def all_reduce_sweep(cfg: MicroConfig, sizes_mb: tuple[float, ...] = (0.0625, 1.
     return [Micro("all_reduce", {"bytes": n, "devices": world}, t) for n, t in results]
 
 
-def run_all(cfg: MicroConfig, spec: ModelSpec, progress: Callable[[str], None] | None = None) -> list[Micro]:
+def run_all(cfg: MicroConfig, spec: ModelSpec, progress: Callable[[str], None] | None = None,
+            max_wait_s: float = 0.0) -> list[Micro]:
     """Every microbenchmark for `spec`'s shapes on `cfg.backend`, timed in interleaved passes."""
     pending = (gemm_cases(cfg, model_gemm_shapes(spec)) + attention_cases(cfg, spec) + memory_cases(cfg)
                + host_copy_cases(cfg))
-    results, _ = run_interleaved([p.case for p in pending], backend=cfg.backend, progress=progress)
+    results, _ = run_interleaved([p.case for p in pending], backend=cfg.backend, progress=progress,
+                                 max_wait_s=max_wait_s)
     out = [Micro(p.kind, p.params, r.step if p.kind != "small_op" else _per_call(r.step, SMALL_OP_LOOP), p.label)
            for p, r in zip(pending, results)]
     return out + all_reduce_sweep(cfg)

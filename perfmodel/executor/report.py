@@ -87,13 +87,10 @@ def write_plot(result: ValidationResult, path: Path) -> None:
 
 
 def write_hardware_yaml(result: ValidationResult, path: Path) -> None:
-    """The device as measured (uncalibrated) and its one-device node in catalog form, usable with
-    `--hardware FILE` (and `--calibration calibration.json`)."""
-    from hardware.local import local_cpu_system
-
+    """The device as detected (uncalibrated) in catalog form, usable with `--hardware FILE` (and
+    `--calibration calibration.json`)."""
     data = result.device.model_dump(exclude_unset=True, exclude_none=True)
-    node = local_cpu_system(result.device).node.model_dump(exclude_unset=True, exclude_none=True)
-    path.write_text(yaml.safe_dump({"devices": [data], "nodes": [node]}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"devices": [data]}, sort_keys=False))
 
 
 def write_all(result: ValidationResult, out: Path) -> dict[str, str]:

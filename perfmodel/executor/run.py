@@ -58,10 +58,11 @@ def measure_point(model: SyntheticModel, point: GridPoint, *, warmup: int, repea
 
 def measure_grid(model: SyntheticModel, points: list[GridPoint], *, warmup: int = 1, repeats: int = 3,
                  repeats_for: Callable[[GridPoint], int] | None = None,
-                 progress: Callable[[str], None] | None = None) -> tuple[list[StepMeasurement], PassStats]:
+                 progress: Callable[[str], None] | None = None,
+                 max_wait_s: float = 0.0) -> tuple[list[StepMeasurement], PassStats]:
     """Measure every point in interleaved passes (see `run_interleaved`); `repeats_for(point)` may
     give fewer repeats to long points."""
     cases = [Case(_step_fn(model, p), repeats_for(p) if repeats_for else repeats, warmup, model.recorder)
              for p in points]
-    results, stats = run_interleaved(cases, backend=model.backend, progress=progress)
+    results, stats = run_interleaved(cases, backend=model.backend, progress=progress, max_wait_s=max_wait_s)
     return [StepMeasurement(p, r.step, r.ops) for p, r in zip(points, results)], stats

@@ -111,11 +111,11 @@ class _Weights:
     def __init__(self, *, device: Any, dtype: Any, seed: int):
         torch = require_torch()
         self.torch, self.device, self.dtype = torch, device, dtype
-        self.gen = torch.Generator(device="cpu").manual_seed(seed)
+        self.gen = torch.Generator(device=device).manual_seed(seed)  # on the device: GPU models are large
 
     def new(self, *shape: int, std: float = 0.02) -> Any:
-        t = self.torch.randn(*shape, generator=self.gen, dtype=self.torch.float32) * std
-        return t.to(device=self.device, dtype=self.dtype)
+        t = self.torch.randn(*shape, generator=self.gen, device=self.device, dtype=self.dtype)
+        return t.mul_(std)
 
     def ones(self, n: int) -> Any:
         return self.torch.ones(n, device=self.device, dtype=self.dtype)

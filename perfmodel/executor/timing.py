@@ -159,6 +159,23 @@ class HostLoad:
         self.fraction = max(0.0, foreign) / (wall * (os.cpu_count() or 1))
 
 
+def wait_for_quiet(*, limit: float = 0.1, window_s: float = 1.0, max_wait_s: float = 30.0,
+                   progress: Callable[[str], None] | None = None) -> float | None:
+    """Wait (at most `max_wait_s`) until other processes use at most `limit` of the host's CPU over
+    `window_s`; returns the last measured share (None where /proc/stat is unreadable)."""
+    deadline = time.perf_counter() + max_wait_s
+    told = False
+    while True:
+        with HostLoad() as load:
+            time.sleep(window_s)
+        if load.fraction is None or load.fraction <= limit or time.perf_counter() >= deadline:
+            return load.fraction
+        if progress and not told:
+            progress(f"other processes use {load.fraction:.0%} of this host's CPU; waiting up to "
+                     f"{max_wait_s:.0f} s for a quiet moment")
+            told = True
+
+
 def _own_cpu_s() -> float:
     t = os.times()
     return t.user + t.system
@@ -184,20 +201,28 @@ class CaseResult:
 class PassStats:
     passes: int = 0
     discarded: int = 0
-    host_load: list[float | None] = field(default_factory=list)
+    waited_s: float = 0.0
+    host_load: list[float | None] = field(default_factory=list)   # per pass, kept or not
+    kept_load: list[float | None] = field(default_factory=list)   # per kept pass
+
+    @property
+    def max_kept_load(self) -> float | None:
+        loads = [x for x in self.kept_load if x is not None]
+        return max(loads) if loads else None
 
     def to_dict(self) -> dict:
-        loads = [x for x in self.host_load if x is not None]
-        return {"passes": self.passes, "discarded_passes": self.discarded,
-                "max_host_load": max(loads) if loads else None}
+        return {"passes": self.passes, "discarded_passes": self.discarded, "waited_s": self.waited_s,
+                "max_host_load_kept": self.max_kept_load}
 
 
-def run_interleaved(cases: list[Case], *, backend: Backend, load_limit: float = 0.1, max_redo: int = 3,
+def run_interleaved(cases: list[Case], *, backend: Backend, load_limit: float = 0.1, max_redo: int = 6,
+                    max_wait_s: float = 0.0,
                     progress: Callable[[str], None] | None = None) -> tuple[list[CaseResult], PassStats]:
     """Time every case once per pass, `max(repeats)` passes. Interleaving spreads a burst of load
     from other processes over many cases instead of spoiling every repeat of one; a pass during
     which other processes used more than `load_limit` of the host's CPU is discarded and run
-    again (at most `max_redo` times in all)."""
+    again (at most `max_redo` times in all) after waiting for a quiet moment (at most `max_wait_s`
+    in all)."""
     for c in cases:
         for _ in range(c.warmup):
             c.fn()
@@ -220,7 +245,11 @@ def run_interleaved(cases: list[Case], *, backend: Backend, load_limit: float = 
             stats.discarded += 1
             if progress:
                 progress(f"pass {i + 1}/{total}: other processes used {load.fraction:.0%} of the CPU; measuring it again")
+            t0 = time.perf_counter()
+            wait_for_quiet(limit=load_limit, max_wait_s=max(0.0, max_wait_s - stats.waited_s), progress=progress)
+            stats.waited_s += time.perf_counter() - t0
             continue
+        stats.kept_load.append(load.fraction)
         for j, secs, per_op in taken:
             steps[j].append(secs)
             for name, t in per_op.items():

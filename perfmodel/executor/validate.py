@@ -17,11 +17,12 @@ from hardware.schema import Device
 from perfmodel import calibration as cal
 from perfmodel.errors import PerfModelError
 from perfmodel.executor import microbench as mb
-from perfmodel.executor._torch import Backend, setup_backend, versions
+from perfmodel.executor._torch import Backend, require_torch, setup_backend, versions
 from perfmodel.executor.devices import executor_system
 from perfmodel.executor.predict import StepPredictor, micro_samples
 from perfmodel.executor.run import GridPoint, StepMeasurement, grid, measure_grid
 from perfmodel.executor.synthetic import Routing, SyntheticModel, reduce_spec
+from perfmodel.executor.timing import wait_for_quiet
 from perfmodel.plan import Plan
 from specs.model import ModelSpec
 from specs.registry import load_model
@@ -53,6 +54,7 @@ class ValidateConfig:
     holdout: bool = True
     threads: int | None = None
     overlap: bool = True                   # CUDA: nano-batch overlap check with streams
+    max_wait_s: float = 30.0               # CPU: total time to wait for other processes to go quiet
 
     def points(self) -> list[GridPoint]:
         return (grid("prefill", self.prefill_batches, self.prefill_lengths)
@@ -68,11 +70,15 @@ def default_config(backend: Backend, model: str | None = None, *, quick: bool = 
                     decode_batches=(1, 4, 16, 64), decode_lengths=(256, 512, 1024, 2048), warmup=1, repeats=5)
         if quick:
             base.update(layers=1, vocab=4096, prefill_batches=(1, 2), prefill_lengths=(32, 128),
-                        decode_batches=(1, 8), decode_lengths=(128, 512), repeats=3)
+                        decode_batches=(1, 8), decode_lengths=(128, 512), repeats=3, max_wait_s=3.0)
         return ValidateConfig(**base)
+    if quick:
+        return ValidateConfig(backend="cuda", model=model or "llama-3.1-8b", quant="bf16", layers=4,
+                              prefill_batches=(1, 4), prefill_lengths=(256, 1024), decode_batches=(1, 16),
+                              decode_lengths=(512, 2048), repeats=5)
     return ValidateConfig(backend="cuda", model=model or "llama-3.1-8b", quant="bf16",
-                          prefill_batches=(1, 4, 16), prefill_lengths=(512, 2048),
-                          decode_batches=(1, 8, 32, 128), decode_lengths=(512, 2048))
+                          prefill_batches=(1, 4, 16), prefill_lengths=(512, 1024, 2048),
+                          decode_batches=(1, 8, 32, 128), decode_lengths=(512, 1024, 2048), repeats=10)
 
 
 @dataclass
@@ -122,9 +128,11 @@ class ValidationResult:
         calib = cal.error_stats([(p.predicted_cal_s, p.measured.step.median_s) for p in ev])
         uncal = cal.error_stats([(p.predicted_uncal_s, p.measured.step.median_s) for p in ev])
         every = cal.error_stats([(p.predicted_cal_s, p.measured.step.median_s) for p in self.points])
+        disturbed = self.host_load is not None and self.host_load > HOST_LOAD_WARNING
         return {"n": calib["n"], "median_ape": calib["median_ape"], "p90_ape": calib["p90_ape"],
                 "uncalibrated_median_ape": uncal["median_ape"], "uncalibrated_p90_ape": uncal["p90_ape"],
-                "all_points_median_ape": every["median_ape"], "n_measured": len(self.points)}
+                "all_points_median_ape": every["median_ape"], "n_measured": len(self.points),
+                "disturbed": disturbed}
 
     def to_dict(self) -> dict:
         c = self.config
@@ -175,12 +183,16 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
     log(f"device {device.id} ({device.name}); model {spec.name}: {spec.num_layers} layers, hidden {spec.hidden_size}, "
         f"{cfg.quant}")
 
+    # Waiting for a quiet host (other processes' bursts): a third of the budget before starting, a
+    # third while timing the microbenchmarks, a third while timing the grid.
+    wait_s = (cfg.max_wait_s if cfg.backend == "cpu" else 0.0) / 3
+    wait_for_quiet(limit=HOST_LOAD_WARNING, max_wait_s=wait_s, progress=log)
     micros: list[mb.Micro] = []
     if cfg.micro:
         mcfg = mb.MicroConfig(backend=cfg.backend, quant=cfg.quant, cache_mb=device.onchip_cache_mb or 32.0,
                               gemm_m=(1, 8, 32, 128, 512) if cfg.backend == "cpu" else (1, 8, 32, 128, 512, 2048, 8192),
                               attn_decode=tuple((b, c) for b, c in ((1, 2048), (8, 1024), (32, 512))))
-        micros = mb.run_all(mcfg, spec, progress=lambda s: log(f"  microbenchmarks {s}"))
+        micros = mb.run_all(mcfg, spec, progress=lambda s: log(f"  microbenchmarks {s}"), max_wait_s=wait_s)
         log(f"microbenchmarks: {len(micros)} in {time.perf_counter() - t0:.1f} s")
 
     max_batch = max(max(cfg.prefill_batches, default=1), max(cfg.decode_batches, default=1))
@@ -195,13 +207,15 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
 
     t_grid = time.perf_counter()
     measured, passes = measure_grid(model, points, warmup=cfg.warmup, repeats=cfg.repeats, repeats_for=repeats_for,
-                                    progress=log)
-    load = max((x for x in passes.host_load if x is not None), default=None)
+                                    progress=log, max_wait_s=wait_s)
+    load = passes.max_kept_load
     if load is not None and load > HOST_LOAD_WARNING:
-        log(f"warning: other processes used up to {load:.0%} of this host's CPU during the measurement; "
+        log(f"warning: other processes used up to {load:.0%} of this host's CPU during the kept passes; "
             "timings are disturbed")
     log(f"executor grid: {len(points)} points in {time.perf_counter() - t_grid:.1f} s")
     del model
+    if cfg.backend == "cuda":
+        require_torch().cuda.empty_cache()
     holdout = _holdout_mask(points) if cfg.holdout else [False] * len(points)
     fit_points = [m for m, h in zip(measured, holdout) if not h]
     samples = _fit_samples(cfg, micros, fit_points, pred)
