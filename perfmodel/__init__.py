@@ -3,7 +3,7 @@
 Python API (keyword-only, same names as the CLI options):
     perfmodel.estimate(model=..., hardware=..., tp=..., batch_size=..., isl=..., osl=..., quant=...)
     perfmodel.serve(model=..., hardware=..., workload="sharegpt", rate=10.0, ...)
-    perfmodel.bounds(model=..., hardware=..., plan=Plan(...), isl=..., osl=...)
+    perfmodel.bound(model=spec, system=system, plan=Plan(...), isl=..., osl=...)
     perfmodel.tune(model=..., hardware=..., devices=8, workload="fixed:4000:500", ...)
 Each returns a typed result with `to_dict()` (the `--json` document of the matching command).
 """
@@ -25,7 +25,7 @@ def serve(**kwargs):
     return _serve(**kwargs)
 
 
-def bounds(**kwargs):
+def bound(**kwargs):
     """Per-resource throughput bounds; see `perfmodel.bounds.compute_bounds`."""
     from perfmodel.bounds import compute_bounds
 
@@ -40,4 +40,4 @@ def tune(**kwargs):
     return _tune(**kwargs)
 
 
-__all__ = ["__version__", "bounds", "estimate", "serve", "tune"]
+__all__ = ["__version__", "bound", "estimate", "serve", "tune"]
