@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         repeats: Annotated[Optional[int], typer.Option("--repeats", help="Timed repeats per grid point.")] = None,
         fit_on: Annotated[Optional[str], typer.Option("--fit-on", help="micro, micro+steps or micro+ops.")] = None,
         routing: Annotated[Optional[str], typer.Option("--routing", help="MoE routing: balanced, uniform, zipf or router.")] = None,
+        threads: Annotated[Optional[int], typer.Option("--threads", help="CPU: use (and model) this many cores (default: all this process may use).")] = None,
         quick: Annotated[bool, typer.Option("--quick", help="A small model and grid (seconds; for tests).")] = False,
         save_calibration: Annotated[Optional[Path], typer.Option("--save-calibration", help="Also write the profile here.")] = None,
         ship: Annotated[bool, typer.Option("--ship", help="Write the profile to perfmodel/calibrations/<device-id>.json (bundled).")] = False,
@@ -48,7 +49,7 @@ def register(app: typer.Typer) -> None:
         backend: Literal["cpu", "cuda"] = "cuda" if device == "cuda" else "cpu"
         cfg = default_config(backend, model, quick=quick)
         updates = {k: v for k, v in dict(hardware=hardware, quant=quant, layers=layers, width_divisor=width_divisor,
-                                          vocab=vocab, repeats=repeats, fit_on=fit_on).items() if v is not None}
+                                          vocab=vocab, repeats=repeats, fit_on=fit_on, threads=threads).items() if v is not None}
         if routing is not None:
             from perfmodel.executor.synthetic import Routing
 

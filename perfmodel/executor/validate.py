@@ -52,7 +52,7 @@ class ValidateConfig:
     micro: bool = True
     fit_on: FitOn = "micro+steps"
     holdout: bool = True
-    threads: int | None = None
+    threads: int | None = None            # CPU: run (and describe) this many cores; None: all allowed
     overlap: bool = True                   # CUDA: nano-batch overlap check with streams
     max_wait_s: float = 30.0               # CPU: total time to wait for other processes to go quiet
 
@@ -171,7 +171,7 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
     """Microbenchmarks, executor grid, calibration fit, and predicted vs measured."""
     t0 = time.perf_counter()
     setup_backend(cfg.backend, threads=cfg.threads)
-    system: System = executor_system(cfg.backend, cfg.hardware)
+    system: System = executor_system(cfg.backend, cfg.hardware, cpu_cores=cfg.threads)
     device = system.device
     spec = reduce_spec(load_model(cfg.model), layers=cfg.layers, width_divisor=cfg.width_divisor, vocab=cfg.vocab,
                        max_experts=cfg.max_experts)
