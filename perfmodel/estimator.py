@@ -98,17 +98,31 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
     decode = BatchShape.decode(batch_size, isl + osl / 2)  # mean context of the osl - 1 steps
     pp = plan.pp
     pre_ops, dec_ops = sm.ops(_micro(prefill, pp)), sm.ops(_micro(decode, pp))
-    ttft_s = stage_time(pre_ops, spec, pp) * (2 * pp - 1)  # == sm.cold_time_s(prefill)
-    tpot_s = stage_time(dec_ops, spec, pp) * pp if osl > 1 else 0.0  # == sm.iteration_time_s(decode)
+    if plan.nano_batches > 1 or plan.offloaded:  # overlap / offload models own these plans
+        ttft_s = sm.cold_time_s(prefill)
+        tpot_s = sm.iteration_time_s(decode) if osl > 1 else 0.0
+    else:  # the same numbers as sm.cold_time_s / sm.iteration_time_s, reusing the op lists
+        ttft_s = stage_time(pre_ops, spec, pp) * (2 * pp - 1)
+        tpot_s = stage_time(dec_ops, spec, pp) * pp if osl > 1 else 0.0
     e2e_s = ttft_s + (osl - 1) * tpot_s
     thr = plan.dp * batch_size * osl / e2e_s
     mem = sm.memory
-    used = mem.used_gb(batch_size * (isl + osl))
+    kv_tokens = batch_size * (isl + osl)
+    used = mem.used_gb(kv_tokens)
+    fits = used <= mem.capacity_gb
+    if plan.offloaded:  # device part only; the host holds the rest (perfmodel.offload)
+        from perfmodel.offload import staging_bytes
+
+        w = mem.weights_gb * 1e9
+        used = (w * (1 - plan.weights_offload) + staging_bytes(spec, plan, w)) / 1e9 \
+            + mem.activations_gb * (1 - plan.activations_offload) + mem.reserved_gb \
+            + kv_tokens * mem.kv_bytes_per_token_device * (1 - plan.kv_offload) / 1e9
+        fits = kv_tokens <= sm.kv_capacity_tokens and used <= mem.capacity_gb
     return Estimate(
         model=spec.name, hardware=system.id, plan=plan, batch_size=batch_size, isl=isl, osl=osl,
         ttft_ms=ttft_s * 1e3, tpot_ms=tpot_s * 1e3, e2e_ms=e2e_s * 1e3, throughput_tok_s=thr,
         throughput_tok_s_per_device=thr / plan.devices, memory_per_device_gb=used,
-        memory_capacity_gb=mem.capacity_gb, fits=used <= mem.capacity_gb,
+        memory_capacity_gb=mem.capacity_gb, fits=fits,
         bound={"prefill": binding_resource(pre_ops), "decode": binding_resource(dec_ops)},
         prefill_ops=pre_ops, decode_ops=dec_ops,
         memory={**mem.to_dict(), "kv_gb": batch_size * (isl + osl) * mem.kv_bytes_per_token_device / 1e9},

@@ -1,0 +1,109 @@
+"""The searcher extension point: one small base class and one registry.
+
+Contract of `Searcher.run(problem)`:
+  * returns a `SearchResult` whose `table` holds only plans of `problem.space` (structurally valid;
+    rows from `ResolvedSpace.enumerate`), with `metrics` = `search.evaluate.evaluate` of that table;
+  * `best` is the row with the highest `metrics["score"]` among those evaluated (-1 if none meets
+    the constraints) and `front` the Pareto front (tokens/s/device, tokens/s/user) of the plans
+    that fit and meet the SLOs;
+  * the same problem and seed give the same result (tests/search/test_conformance.py).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from perfmodel.errors import PerfModelError, UnknownNameError
+from search.evaluate import Problem
+from search.pareto import best_index, front_2d
+from search.space import PlanTable
+
+Progress = Callable[[int, int | None], None]  # (done, total or None)
+
+
+@dataclass
+class SearchResult:
+    problem: Problem
+    searcher: str
+    table: PlanTable
+    metrics: dict[str, np.ndarray]
+    pruned: dict[str, int]
+    seconds: float
+    trials: int | None = None
+    info: dict = field(default_factory=dict)
+    best: int = field(init=False)
+    front: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        m = self.metrics
+        self.best = best_index(m["score"], m["tok_s"], m["devices"]) if len(self.table) else -1
+        self.front = front_2d(m["tok_s_per_device"], m["tok_s_per_user"], m["meets_slo"], m["tok_s"]) if len(self.table) \
+            else np.zeros(0, dtype=np.int64)
+
+    @property
+    def evaluated(self) -> int:
+        return len(self.table)
+
+
+class Searcher(abc.ABC):
+    """Finds the plan of `problem.space` with the highest score (see module docstring)."""
+
+    name: ClassVar[str]
+
+    def __init__(self, *, seed: int = 0, trials: int | None = None, storage: str | None = None,
+                 study: str | None = None, workers: int = 1, progress: Progress | None = None,
+                 request: dict | None = None):
+        self.seed = seed
+        self.trials = trials
+        self.storage = storage
+        self.study = study
+        self.workers = workers
+        self.progress = progress
+        self.request = request  # the tune() arguments, for worker processes that rebuild the problem
+
+    @abc.abstractmethod
+    def run(self, problem: Problem) -> SearchResult:
+        ...
+
+
+_REGISTRY: dict[str, type[Searcher]] = {}
+
+
+def register(cls: type[Searcher]) -> type[Searcher]:
+    if cls.name in _REGISTRY:
+        raise ValueError(f"searcher {cls.name!r} is registered twice ({_REGISTRY[cls.name].__name__}, {cls.__name__})")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_all() -> None:
+    # Importing the modules registers their searchers.
+    import importlib
+
+    for module in ("grid", "optuna_search", "ilp_search"):
+        try:
+            importlib.import_module(f"search.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"search.{module}":
+                raise
+
+
+def get_searcher(name: str) -> type[Searcher]:
+    _load_all()
+    if name not in _REGISTRY:
+        raise UnknownNameError("searcher", name, sorted(_REGISTRY))
+    return _REGISTRY[name]
+
+
+def searcher_names() -> list[str]:
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def check_trials(trials: int | None) -> None:
+    if trials is not None and trials < 1:
+        raise PerfModelError(f"--trials must be >= 1, got {trials}")

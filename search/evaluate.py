@@ -1,0 +1,338 @@
+"""Evaluate a PlanTable with numpy: TTFT, TPOT, throughput, memory, goodput and cost per plan.
+
+The step times come from the cost model's own operator list (`perfmodel.step.step_ops`, the
+function `perfmodel.vectorized.estimate_grid` uses), so a plan evaluated here with static batches,
+one nano-batch, no offload and uniform expert routing gets exactly the numbers of
+`perfmodel.estimate` (tests/search/test_evaluate.py checks it against `estimate_grid`).
+
+Per plan kind (isl, osl = prompt and output tokens per request):
+
+* Aggregated, static batches (budget 0): TTFT = prefill of batch x isl on a cold pipeline; TPOT =
+  decode step at the mean context isl + osl/2; throughput = dp x batch x osl / (TTFT + (osl-1) TPOT).
+* Aggregated, chunked prefill with token budget tau (Sarathi-Serve stall-free batching, steady
+  state [R]): each iteration runs d decode tokens and c = d x isl / osl prefill tokens (prefill
+  completions keep pace with decode completions), d = min(batch x osl / (n_pre + osl),
+  tau x osl / (isl + osl)), n_pre = ceil(isl / tau) iterations of prefill per request. TPOT = the
+  mixed iteration time t; TTFT = ceil(isl / (tau - d)) x t; throughput = dp x d / t.
+* Disaggregated (DistServe): prefill pool of `dp` replicas running prefill batches of `batch`
+  requests, decode pool of `ddp` replicas at batch `dbatch`. TTFT = cold prefill + KV transfer over
+  the link between pools (`System.link_for_group`, model KV bytes per token); TPOT = decode step;
+  the pools are rate-matched: requests/s = min(prefill capacity, decode capacity).
+
+Nano-batches (`nano` = k > 1) overlap a step's compute-, memory- and network-bound work
+(`search.nanobatch`). Offloaded weights/KV (fractions `woff`, `kvoff`) are streamed over the host
+link each iteration, overlapped with compute (FlexGen's perfect-overlap cost, methods.md s7.2).
+Expert placement scales the routed-expert GEMMs by the placement's load imbalance under the routing
+profile (`search.routing`; uniform routing leaves them as the cost model computes them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Literal
+
+import numpy as np
+
+from perfmodel.iteration import BatchShape
+from perfmodel.memory import RUNTIME_RESERVED_GB, memory_breakdown
+from perfmodel.quant import get_quant
+from perfmodel.step import HEAD_OPS, scale_batch, step_ops
+from search import goodput as G
+from search.nanobatch import nano_step_time
+from search.space import PlanTable, ResolvedSpace
+
+Objective = Literal["throughput", "goodput", "cost"]
+OBJECTIVES: tuple[str, ...] = ("throughput", "goodput", "cost")
+EXPERT_OPS = frozenset({"expert_gate_up", "expert_silu_mul", "expert_down"})
+BOUNDS = ("compute", "memory", "network")
+LIMITERS = ("", "prefill pool", "decode pool")
+GB = 1e9
+
+
+@dataclass(frozen=True)
+class SLO:
+    """Latency targets in ms (None = no target)."""
+
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+
+
+@dataclass
+class Problem:
+    """Everything a searcher needs: the space, the workload, the SLOs and what to maximize."""
+
+    space: ResolvedSpace
+    isl: int
+    osl: int
+    slo: SLO
+    objective: str = "throughput"
+    expert_imbalance: dict | None = None   # (placement index, ep) -> max/mean expert load
+    price_per_device_hour: tuple[float, ...] | None = None  # per hardware entry
+
+    def __post_init__(self):
+        self._cache: dict[tuple, dict[str, np.ndarray]] = {}
+
+
+METRICS = ("ttft_ms", "tpot_ms", "e2e_ms", "tok_s", "tok_s_per_device", "tok_s_per_user", "devices",
+           "memory_gb", "capacity_gb", "fits", "meets_slo", "goodput_tok_s_per_device", "cost_per_mtok",
+           "bound", "limiter", "score")
+
+
+def evaluate(problem: Problem, table: PlanTable) -> dict[str, np.ndarray]:
+    """Metrics for every row of `table` (arrays of len(table)); `score` is the objective to
+    maximize, -inf where the plan does not fit or misses an SLO."""
+    n = len(table)
+    out = {k: np.zeros(n) for k in METRICS}
+    out["fits"] = np.zeros(n, dtype=bool)
+    out["meets_slo"] = np.zeros(n, dtype=bool)
+    out["bound"] = np.zeros(n, dtype=np.int64)
+    out["limiter"] = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return out
+    keys = np.stack([table["hw"], table["quant"], table["kv"], table["place"],
+                     (table["woff"] * 1e6).astype(np.int64), (table["kvoff"] * 1e6).astype(np.int64),
+                     table["mode"]], axis=1)
+    groups, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    for g, key in enumerate(groups):
+        idx = np.nonzero(inverse == g)[0]
+        sub = table.take(idx)
+        ctx = _Context(problem, int(key[0]), int(key[1]), int(key[2]), int(key[3]),
+                       float(sub["woff"][0]), float(sub["kvoff"][0]))
+        res = _disaggregated(ctx, sub) if key[6] == 1 else _aggregated(ctx, sub)
+        for k, v in res.items():
+            out[k][idx] = v
+    _finish(problem, table, out)
+    return out
+
+
+class _Context:
+    """One (hardware, quant, kv dtype, placement, offload) group: shared model/system objects."""
+
+    def __init__(self, problem: Problem, hw: int, q: int, kv: int, place: int, woff: float, kvoff: float):
+        sp = problem.space
+        self.problem = problem
+        self.model = sp.model
+        self.system = sp.systems[hw]
+        self.q = get_quant(sp.quant[q]).with_kv(sp.kv_dtype[kv])
+        self.place = place
+        self.woff, self.kvoff = woff, kvoff
+        self.isl, self.osl = float(problem.isl), float(problem.osl)
+        self.mem_util = sp.memory_utilization
+        link = self.system.device.host_link
+        self.host_rate = link.bw_per_direction_gb_s * GB * link.efficiency if link else 0.0
+        node = self.system.node
+        self.host_gb_per_device = (node.host_memory_gb / node.devices_per_node) if node.host_memory_gb else None
+
+    def par(self, tp, pp, ep, dp):
+        moe_tp = np.maximum(1, tp // ep)
+        return SimpleNamespace(tp=tp, pp=pp, ep=ep, dp=dp, moe_tp=moe_tp, moe_group=ep * moe_tp,
+                               memory_utilization=self.mem_util)
+
+    def expert_scale(self, ep) -> np.ndarray | float:
+        imb = self.problem.expert_imbalance
+        if not imb or self.model.moe is None:
+            return 1.0
+        return np.vectorize(lambda e: imb.get((self.place, int(e)), 1.0), otypes=[float])(ep)
+
+    def step(self, par, batch: BatchShape, *, cold: bool, nano, kvb_dev, weights_dev):
+        """Iteration time (s) and bound code of `batch` on one replica, nano-batched and offloaded."""
+        pp = par.pp
+        k = np.asarray(nano, dtype=float)
+        micro = scale_batch(batch, 1.0 / (pp * k))
+        ops = step_ops(self.model, self.system, self.q, par, micro)
+        share = np.ceil(self.model.num_layers / pp) / self.model.num_layers
+        scale = self.expert_scale(par.ep)
+        C = M = N = 0.0
+        for op in ops:
+            t = op.total_s * (1.0 if op.name in HEAD_OPS else share)
+            if op.name in EXPERT_OPS:
+                t = t * scale
+            c, m, nt = op.t_compute, op.t_memory, op.t_comm
+            is_net = (nt >= c) & (nt >= m) & (nt > 0)
+            is_comp = ~is_net & (c >= m)
+            C = C + np.where(is_comp, t, 0.0)
+            M = M + np.where(~is_net & ~is_comp, t, 0.0)
+            N = N + np.where(is_net, t, 0.0)
+        stage = nano_step_time(C, M, N, k)
+        if self.woff or self.kvoff:
+            kv_moved = (micro.decode_context + micro.prefill_kv_read + micro.prefill_tokens + micro.decode_seqs) * k
+            stream = (self.woff * weights_dev * k + self.kvoff * kv_moved * kvb_dev * share) / self.host_rate
+            stage = np.maximum(stage, stream)
+        bound = np.argmax(np.stack([C, M, N] if np.ndim(C) else [np.full_like(stage, C), M, N]), axis=0)
+        return stage * ((2 * pp - 1) if cold else pp), bound
+
+    def memory(self, par, *, max_tokens, kv_tokens):
+        """(used GB, capacity GB, host GB needed, kv bytes/token/device, weight bytes/device)."""
+        mem = memory_breakdown(self.model, self.system, par, self.q, max_tokens=max_tokens)
+        kvb = mem.kv_bytes_per_token_device
+        weights = mem.weights_gb * (1 - self.woff)
+        used = weights + mem.activations_gb + RUNTIME_RESERVED_GB + kv_tokens * kvb * (1 - self.kvoff) / GB
+        host = mem.weights_gb * self.woff + kv_tokens * kvb * self.kvoff / GB
+        return used, mem.capacity_gb, host, kvb, mem.weights_gb * GB
+
+    def fits(self, used, cap, host):
+        ok = used <= cap
+        if (self.woff or self.kvoff) and self.host_gb_per_device is not None:
+            ok = ok & (host <= self.host_gb_per_device)
+        return ok
+
+
+def _unique(cols: list[np.ndarray]):
+    keys = np.stack(cols, axis=1)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    return [uniq[:, j] for j in range(uniq.shape[1])], inv.ravel()
+
+
+def _aggregated(ctx: _Context, t: PlanTable) -> dict[str, np.ndarray]:
+    (tp, pp, ep, b, budget, nano), inv = _unique([t["tp"], t["pp"], t["ep"], t["batch"], t["budget"], t["nano"]])
+    isl, osl = ctx.isl, ctx.osl
+    bf = b.astype(float)
+    par = ctx.par(tp, pp, ep, np.ones_like(tp))
+    static = budget == 0
+    tau = np.where(static, 1.0, budget).astype(float)
+    # Chunked prefill steady state (module docstring).
+    n_pre = np.ceil(isl / tau)
+    d = np.minimum(bf * osl / (n_pre + osl), tau * osl / (isl + osl))
+    c = d * isl / osl
+    s = np.minimum(np.maximum(tau - d, 1.0), isl)               # prefill chunk of one request
+    running = np.minimum(bf, d + np.ceil(c / isl) + 1)
+    kv_tokens = np.where(static, bf * (isl + osl), running * (isl + osl))
+    max_tokens = np.where(static, bf * isl, tau)
+    used, cap, host, kvb, wdev = ctx.memory(par, max_tokens=max_tokens, kv_tokens=kv_tokens)
+
+    pre = BatchShape(prefill_tokens=bf * isl, prefill_attn_pairs=bf * isl * (isl + 1) / 2, prefill_kv_read=0 * bf,
+                     prefill_seqs=bf)
+    dec = BatchShape(decode_seqs=bf, decode_context=bf * (isl + osl / 2))
+    mix = BatchShape(prefill_tokens=c, prefill_attn_pairs=c * (isl + 1) / 2,
+                     prefill_kv_read=(c / s) * np.maximum(isl - s, 0) / 2, prefill_seqs=c / s,
+                     decode_seqs=d, decode_context=d * (isl + osl / 2))
+    kw = dict(kvb_dev=kvb, weights_dev=wdev)
+    one = np.ones_like(nano)
+    # Static batches: prefill is compute-bound and runs unsplit; decode uses the nano-batches.
+    t_pre, _ = ctx.step(par, pre, cold=True, nano=one, **kw)
+    t_dec, bound_dec = ctx.step(par, dec, cold=False, nano=nano, **kw) if osl > 1 else (0 * t_pre, 0 * nano)
+    t_mix, bound_mix = ctx.step(par, mix, cold=False, nano=nano, **kw)
+    e2e_static = t_pre + (osl - 1) * t_dec
+    ttft = np.where(static, t_pre, np.ceil(isl / s) * t_mix)
+    tpot = np.where(static, t_dec, t_mix)
+    e2e = ttft + (osl - 1) * tpot
+    tok_s_rep = np.where(static, bf * osl / e2e_static, d / t_mix)
+    # DistServe M/D/1 (search.goodput): what a new request waits behind. Static: the running batch;
+    # chunked: one request's prefill (the prefill lane).
+    rho = G.max_utilization(ttft, np.where(static, e2e_static, ttft), ctx.problem.slo.ttft_ms)
+    res = {"ttft_ms": ttft * 1e3, "tpot_ms": tpot * 1e3, "e2e_ms": e2e * 1e3, "rep_tok_s": tok_s_rep,
+           "rep_goodput_tok_s": rho * tok_s_rep, "memory_gb": used, "capacity_gb": cap + 0 * used,
+           "fits": ctx.fits(used, cap, host), "bound": np.where(static, bound_dec, bound_mix)}
+    res = {k: np.asarray(v)[inv] for k, v in res.items()}
+    dp = t["dp"]
+    devices = t["tp"] * t["pp"] * dp
+    res["tok_s"] = res.pop("rep_tok_s") * dp
+    res["goodput_tok_s_per_device"] = res.pop("rep_goodput_tok_s") * dp / devices
+    res["devices"] = devices
+    return res
+
+
+def _disaggregated(ctx: _Context, t: PlanTable) -> dict[str, np.ndarray]:
+    isl, osl = ctx.isl, ctx.osl
+    # Prefill pools (unique tp, pp, ep, batch).
+    (ptp, ppp, pep, pb), pinv = _unique([t["tp"], t["pp"], t["ep"], t["batch"]])
+    pbf = pb.astype(float)
+    par = ctx.par(ptp, ppp, pep, np.ones_like(ptp))
+    used_p, cap_p, host_p, kvb_p, w_p = ctx.memory(par, max_tokens=pbf * isl, kv_tokens=pbf * isl)
+    pre = BatchShape(prefill_tokens=pbf * isl, prefill_attn_pairs=pbf * isl * (isl + 1) / 2,
+                     prefill_kv_read=0 * pbf, prefill_seqs=pbf)
+    one = np.ones_like(ptp)
+    t_cold, bound_p = ctx.step(par, pre, cold=True, nano=one, kvb_dev=kvb_p, weights_dev=w_p)
+    t_steady, _ = ctx.step(par, pre, cold=False, nano=one, kvb_dev=kvb_p, weights_dev=w_p)
+    fits_p = ctx.fits(used_p, cap_p, host_p)
+    # Decode pools (unique tp, pp, ep, batch, nano).
+    (dtp, dpp, dep, db, dn), dinv = _unique([t["dtp"], t["dpp"], t["dep"], t["dbatch"], t["nano"]])
+    dbf = db.astype(float)
+    par = ctx.par(dtp, dpp, dep, np.ones_like(dtp))
+    used_d, cap_d, host_d, kvb_d, w_d = ctx.memory(par, max_tokens=dbf, kv_tokens=dbf * (isl + osl))
+    dec = BatchShape(decode_seqs=dbf, decode_context=dbf * (isl + osl / 2))
+    t_dec, bound_d = ctx.step(par, dec, cold=False, nano=dn, kvb_dev=kvb_d, weights_dev=w_d)
+    fits_d = ctx.fits(used_d, cap_d, host_d)
+
+    # Combine per plan.
+    n_p, n_d = t["dp"].astype(float), t["ddp"].astype(float)
+    dev_p, dev_d = t["tp"] * t["pp"], t["dtp"] * t["dpp"]
+    devices = dev_p * t["dp"] + dev_d * t["ddp"]
+    kv_bytes = t["batch"] * isl * ctx.model.kv_bytes_per_token(ctx.q.kv_bytes)
+    alpha, rate = _link_table(ctx, devices)
+    t_kv = alpha + kv_bytes / (np.minimum(dev_p, dev_d) * rate)
+    ttft = t_cold[pinv] + t_kv
+    tpot = t_dec[dinv] if osl > 1 else 0 * ttft
+    cap_pre = n_p * t["batch"] / np.maximum(t_steady[pinv], t_kv)          # requests/s
+    cap_dec = n_d * t["dbatch"] / (max(osl - 1, 1) * np.maximum(tpot, 1e-12))
+    req_s = np.minimum(cap_pre, cap_dec)
+    rho = G.max_utilization(ttft, t_cold[pinv] + t_kv, ctx.problem.slo.ttft_ms)
+    good_req_s = np.minimum(rho * cap_pre, cap_dec)
+    prefill_limits = cap_pre < cap_dec
+    return {
+        "ttft_ms": ttft * 1e3, "tpot_ms": tpot * 1e3, "e2e_ms": (ttft + (osl - 1) * tpot) * 1e3,
+        "tok_s": req_s * osl, "goodput_tok_s_per_device": good_req_s * osl / devices, "devices": devices,
+        "memory_gb": np.maximum(used_p[pinv], used_d[dinv]), "capacity_gb": np.minimum(cap_p, cap_d) + 0 * ttft,
+        "fits": fits_p[pinv] & fits_d[dinv],
+        "bound": np.where(prefill_limits, bound_p[pinv], bound_d[dinv]),
+        "limiter": np.where(prefill_limits, 1, 2),
+    }
+
+
+def _link_table(ctx: _Context, devices: np.ndarray):
+    """(latency s, effective bytes/s) of the link a KV transfer between the pools crosses: the
+    bottleneck link of a group spanning the whole deployment (NVLink inside a node, else the NIC)."""
+    uniq = np.unique(devices)
+    table = {}
+    for g in uniq:
+        link, _ = ctx.system.link_for_group(int(max(g, 2)))
+        table[int(g)] = (link.latency_us * 1e-6, link.bw_per_direction_gb_s * GB * link.efficiency)
+    alpha = np.vectorize(lambda g: table[int(g)][0], otypes=[float])(devices)
+    rate = np.vectorize(lambda g: table[int(g)][1], otypes=[float])(devices)
+    return alpha, rate
+
+
+def _finish(problem: Problem, table: PlanTable, out: dict[str, np.ndarray]) -> None:
+    devices = out["devices"]
+    out["tok_s_per_device"] = out["tok_s"] / devices
+    with np.errstate(divide="ignore"):
+        out["tok_s_per_user"] = np.where(out["tpot_ms"] > 0, 1e3 / out["tpot_ms"], np.inf)
+    slo = problem.slo
+    ok = out["fits"].copy()
+    if slo.ttft_ms is not None:
+        ok &= out["ttft_ms"] <= slo.ttft_ms
+    if slo.tpot_ms is not None:
+        ok &= out["tpot_ms"] <= slo.tpot_ms
+    out["meets_slo"] = ok
+    out["goodput_tok_s_per_device"] = np.where(ok, out["goodput_tok_s_per_device"], 0.0)
+    price = np.asarray(problem.price_per_device_hour or (1.0,) * len(problem.space.hardware))[table["hw"]]
+    with np.errstate(divide="ignore"):
+        out["cost_per_mtok"] = price * devices / (out["tok_s"] * 3600) * 1e6
+    value = {"throughput": out["tok_s_per_device"], "goodput": out["goodput_tok_s_per_device"],
+             "cost": -out["cost_per_mtok"]}[problem.objective]
+    out["score"] = np.where(ok, value, -np.inf)
+
+
+def nanoflow_bound_tok_s_per_device(problem: Problem, hw: int, quant: int) -> float:
+    """NanoFlow eq. 5 optimal throughput (all tokens, prefill + decode) per device:
+    achievable GEMM FLOP/s / (2 x active parameters) (methods.md s1.4, s9.1)."""
+    sp = problem.space
+    dev = sp.systems[hw].device
+    q = get_quant(sp.quant[quant])
+    flops = dev.peak_flops(q.gemm_dtype) * dev.gemm_fraction(q.gemm_dtype)
+    return flops / (2 * sp.model.params_active)
+
+
+def fraction_of_bound(problem: Problem, table: PlanTable, metrics: dict, idx) -> np.ndarray:
+    """Output tokens/s/device as a fraction of the NanoFlow bound (counted in all tokens)."""
+    idx = np.atleast_1d(idx)
+    total = metrics["tok_s_per_device"][idx] * (problem.isl + problem.osl) / problem.osl
+    bound = np.array([nanoflow_bound_tok_s_per_device(problem, int(table["hw"][i]), int(table["quant"][i]))
+                      for i in idx])
+    return total / bound
+
+
+__all__ = ["BOUNDS", "LIMITERS", "METRICS", "OBJECTIVES", "Objective", "Problem", "SLO", "evaluate",
+           "fraction_of_bound", "nanoflow_bound_tok_s_per_device"]

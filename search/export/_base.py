@@ -1,0 +1,133 @@
+"""The exporter extension point: a plan file in, launch commands and config files out.
+
+Contract of `Exporter.export(plan)`: returns an `Export` whose `commands` are shell command lines
+(each parseable by `shlex.split`, flags named as in the engine's current documentation) and whose
+`files` map file names to their text (YAML must load with `yaml.safe_load`). It raises
+PerfModelError when the plan uses something the engine cannot express.
+"""
+
+from __future__ import annotations
+
+import abc
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from perfmodel.errors import PerfModelError, UnknownNameError
+from perfmodel.plan import Plan
+from search.plan_file import PlanFile
+
+BASE_PORT = 8000
+
+
+@dataclass
+class Instance:
+    """One server process of a pool: its devices and port."""
+
+    role: str          # aggregated | prefill | decode
+    index: int
+    devices: list[int]
+    port: int
+
+    @property
+    def visible(self) -> str:
+        return ",".join(str(d) for d in self.devices)
+
+
+@dataclass
+class Export:
+    engine: str
+    commands: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def script(self) -> str:
+        lines = ["#!/usr/bin/env bash", f"# {self.engine} launch commands written by perfmodel export", "set -euo pipefail"]
+        lines += [f"# {n}" for n in self.notes]
+        lines += self.commands
+        return "\n".join(lines) + "\n"
+
+    def write(self, out: str | Path) -> list[Path]:
+        d = Path(out)
+        d.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, text in {**self.files, "launch.sh": self.script()}.items():
+            p = d / name
+            p.write_text(text)
+            paths.append(p)
+        (d / "launch.sh").chmod(0o755)
+        return paths
+
+    def to_dict(self) -> dict:
+        return {"engine": self.engine, "commands": self.commands, "files": self.files, "notes": self.notes}
+
+
+class Exporter(abc.ABC):
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def export(self, plan: PlanFile) -> Export:
+        ...
+
+
+def instances(plan: PlanFile, ports: dict[str, int] | None = None) -> dict[str, list[Instance]]:
+    """Server processes per pool role: devices assigned in order (pool by pool, replica by
+    replica), ports counting up from `ports[role]` (default BASE_PORT)."""
+    out: dict[str, list[Instance]] = {}
+    next_dev = 0
+    for pool in plan.pools:
+        n = pool.tp * pool.pp
+        port = (ports or {}).get(pool.mode, BASE_PORT)
+        out[pool.mode] = []
+        for r in range(pool.dp):
+            out[pool.mode].append(Instance(pool.mode, r, list(range(next_dev, next_dev + n)), port + r))
+            next_dev += n
+    return out
+
+
+def cmd(*parts) -> str:
+    """A shell command line from words (None and False words dropped)."""
+    return " ".join(shlex.quote(str(p)) for p in parts if p is not None and p is not False)
+
+
+def env_cmd(env: dict[str, str], *parts) -> str:
+    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return (prefix + " " if prefix else "") + cmd(*parts)
+
+
+def attention_dp(pool: Plan) -> bool:
+    """Attention data-parallel with experts spanning the replicas (Plan: ep > tp)."""
+    return pool.ep > pool.tp
+
+
+def kv_tokens_for(plan: PlanFile) -> int:
+    return plan.workload.isl + plan.workload.osl
+
+
+def unsupported(engine: str, what: str) -> PerfModelError:
+    return PerfModelError(f"{engine} cannot express {what}; pick another plan or engine")
+
+
+_REGISTRY: dict[str, type[Exporter]] = {}
+
+
+def register(cls: type[Exporter]) -> type[Exporter]:
+    if cls.name in _REGISTRY:
+        raise ValueError(f"exporter {cls.name!r} is registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_exporter(name: str) -> Exporter:
+    from search.export import json_, sglang, trtllm, vllm  # noqa: F401  (registration)
+
+    if name not in _REGISTRY:
+        raise UnknownNameError("export format", name, sorted(_REGISTRY))
+    return _REGISTRY[name]()
+
+
+def export_formats() -> list[str]:
+    from search.export import json_, sglang, trtllm, vllm  # noqa: F401
+
+    return sorted(_REGISTRY)

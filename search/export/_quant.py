@@ -1,0 +1,55 @@
+"""Quantization and KV-dtype names per engine, and host-offload sizes, shared by the exporters."""
+
+from __future__ import annotations
+
+from perfmodel.errors import PerfModelError
+from perfmodel.plan import Plan
+from perfmodel.quant import get_quant
+from search.plan_file import PlanFile
+
+
+def kv_bits(pool: Plan) -> float:
+    return get_quant(pool.quant).with_kv(pool.kv_dtype).kv_bits
+
+
+def engine_quant(engine: str, pool: Plan, table: dict[str, str | None]) -> str | None:
+    """The engine's --quantization value (None: unquantized, run in the model dtype)."""
+    q = pool.quant.lower()
+    if q not in table:
+        raise PerfModelError(f"{engine} has no quantization for --quant {pool.quant} "
+                             f"(known here: {', '.join(sorted(table))})")
+    return table[q]
+
+
+def engine_kv(engine: str, pool: Plan, fp8_name: str, auto: str = "auto") -> str:
+    bits = kv_bits(pool)
+    if bits >= 16:
+        return auto
+    if bits == 8 and (pool.kv_dtype in (None, "fp8", "kv8") or pool.quant == "fp8"):
+        return fp8_name
+    raise PerfModelError(f"{engine} has no {bits:g}-bit KV cache dtype for kv_dtype {pool.kv_dtype!r}")
+
+
+def offload_gb(plan: PlanFile, pool: Plan) -> float:
+    """Weights kept in host memory per device, GB (weights fraction x weights per device)."""
+    if not plan.offload.weights_fraction:
+        return 0.0
+    from perfmodel.memory import weight_bytes_per_device
+    from perfmodel.resolve import resolve_model
+
+    spec = resolve_model(plan.model)
+    w = weight_bytes_per_device(spec, pool, get_quant(pool.quant)) / 1e9
+    return round(plan.offload.weights_fraction * w, 1)
+
+
+def kv_host_bytes(plan: PlanFile, pool: Plan) -> int:
+    """Host bytes for the offloaded share of the KV cache of `max_batch` sequences per device."""
+    if not plan.offload.kv_fraction:
+        return 0
+    from perfmodel.memory import kv_bytes_per_token_device
+    from perfmodel.resolve import resolve_model
+
+    spec = resolve_model(plan.model)
+    per_tok = kv_bytes_per_token_device(spec, pool, get_quant(pool.quant).with_kv(pool.kv_dtype))
+    tokens = (pool.max_batch or 1) * (plan.workload.isl + plan.workload.osl)
+    return int(plan.offload.kv_fraction * tokens * per_tok)

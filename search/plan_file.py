@@ -1,0 +1,135 @@
+"""The plan file: a versioned JSON document carrying a deployment (one or two pools of `Plan`s),
+the prediction made for it and its provenance (tool version, hardware catalog, calibration).
+
+`perfmodel tune --out DIR` writes `best_plan.json`; `perfmodel export PLAN.json` reads it back.
+A file of another `schema_version` is refused with a one-line error rather than misread.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from perfmodel.errors import PerfModelError, pydantic_message
+from perfmodel.plan import PLAN_SCHEMA_VERSION, Plan
+
+KIND = "perfmodel.plan"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Offload(_Strict):
+    weights_fraction: float = Field(default=0.0, ge=0, lt=1, description="share of weights kept in host memory")
+    kv_fraction: float = Field(default=0.0, ge=0, lt=1, description="share of the KV cache kept in host memory")
+
+
+class Workload(_Strict):
+    isl: int = Field(ge=1)
+    osl: int = Field(ge=1)
+
+
+class Slo(_Strict):
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+
+
+class Prediction(_Strict):
+    ttft_ms: float
+    tpot_ms: float
+    e2e_ms: float
+    output_tok_s: float
+    output_tok_s_per_device: float
+    tok_s_per_user: float | None
+    goodput_tok_s_per_device: float
+    memory_per_device_gb: float
+    devices: int
+    bound: str
+    fraction_of_bound: float | None = None
+
+
+class Provenance(_Strict):
+    tool: str = "perfmodel"
+    version: str
+    catalog: str = Field(description="hardware ids and a digest of the bundled catalog files")
+    calibration: str | None = None
+    searcher: str | None = None
+    objective: str | None = None
+    created: str
+
+
+class PlanFile(_Strict):
+    schema_version: int = PLAN_SCHEMA_VERSION
+    kind: Literal["perfmodel.plan"] = KIND
+    model: str = Field(description="preset name the prediction used")
+    model_id: str = Field(description="what an engine loads (Hugging Face id or path)")
+    hardware: str
+    devices: int = Field(ge=1)
+    mode: Literal["aggregated", "disaggregated"]
+    pools: list[Plan] = Field(min_length=1, max_length=2)
+    offload: Offload = Offload()
+    expert_placement: str = "contiguous"
+    workload: Workload
+    slo: Slo = Slo()
+    prediction: Prediction
+    provenance: Provenance
+
+    def pool(self, role: str) -> Plan | None:
+        return next((p for p in self.pools if p.mode == role), None)
+
+
+def catalog_digest() -> str:
+    h = hashlib.sha256()
+    folder = resources.files("hardware") / "catalog"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            h.update(entry.name.encode())
+            h.update(entry.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def calibration_used(device_id: str, calibration: str | None) -> str | None:
+    if calibration:
+        return calibration
+    try:
+        from perfmodel import calibration as cal
+    except ImportError:
+        return None
+    shipped = cal.find_shipped(device_id)
+    return f"shipped:{getattr(shipped, 'name', device_id)}" if shipped is not None else None
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def load_plan_file(path: str | Path) -> PlanFile:
+    p = Path(path)
+    if not p.is_file():
+        raise PerfModelError(f"{path}: no such plan file")
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise PerfModelError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise PerfModelError(f"{path}: not a perfmodel plan file (kind {data.get('kind') if isinstance(data, dict) else None!r},"
+                             f" expected {KIND!r}); write one with perfmodel tune --out DIR")
+    version = data.get("schema_version")
+    if version != PLAN_SCHEMA_VERSION:
+        raise PerfModelError(f"{path}: plan schema_version {version!r} but this perfmodel reads version "
+                             f"{PLAN_SCHEMA_VERSION}; re-run perfmodel tune to write a current plan")
+    try:
+        return PlanFile.model_validate(data)
+    except ValidationError as exc:
+        raise PerfModelError(pydantic_message(exc, source=str(path))) from None
+
+
+def write_plan_file(plan: PlanFile, path: str | Path) -> None:
+    Path(path).write_text(plan.model_dump_json(indent=2) + "\n")

@@ -1,0 +1,133 @@
+"""Build a search `Problem` from user-facing names: model, hardware (+ device count), workload,
+SLOs, objective and the (partly fixed) search space."""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+
+import yaml
+
+from hardware.catalog import System
+from hardware.schema import Cluster
+from perfmodel.errors import PerfModelError, pydantic_message
+from perfmodel.resolve import resolve_model, resolve_system
+from search.evaluate import OBJECTIVES, SLO, Problem
+from search.space import SearchSpace
+
+_LENGTHS = re.compile(r"^(?:fixed:)?(\d+)[/:x,](\d+)$")
+
+
+def parse_workload(workload: str | None, isl: int | None = None, osl: int | None = None) -> tuple[int, int]:
+    """(isl, osl) from `ISL/OSL`, `fixed:ISL:OSL`, a workload preset or file (mean lengths; needs
+    `specs.workload`), or explicit isl/osl."""
+    if workload is None:
+        if isl is None or osl is None:
+            raise PerfModelError("give --workload ISL/OSL (e.g. 4000/500) or a workload preset")
+        return _check_lengths(int(isl), int(osl))
+    m = _LENGTHS.match(workload.strip())
+    if m:
+        return _check_lengths(int(m.group(1)), int(m.group(2)))
+    try:
+        from specs.workload import load_workload  # the workload module (lengths, arrivals, traces)
+    except ImportError:
+        raise PerfModelError(f"--workload {workload!r}: use ISL/OSL (e.g. 4000/500) or fixed:ISL:OSL") from None
+    w = load_workload(workload)
+    return _check_lengths(max(1, round(w.mean_input)), max(1, round(w.mean_output)))
+
+
+def _check_lengths(isl: int, osl: int) -> tuple[int, int]:
+    if isl < 1 or osl < 1:
+        raise PerfModelError(f"workload lengths must be >= 1, got isl={isl}, osl={osl}")
+    return isl, osl
+
+
+def system_for(name: str, devices: int | None, calibration: str | None = None) -> System:
+    """The system for a hardware id; `devices` beyond one node spans ceil(devices / per node) nodes
+    joined by the node's NIC (a cluster built on the fly)."""
+    system = resolve_system(name, calibration=calibration)
+    if devices is None or devices <= system.max_devices:
+        return system
+    node = system.node
+    if system.cluster is not None or node.nic is None:
+        raise PerfModelError(f"--devices {devices} exceeds the {system.max_devices} devices of {system.id!r}"
+                             + ("" if system.cluster else f" and node {node.id!r} has no NIC to span nodes"))
+    nodes = -(-devices // node.devices_per_node)
+    cluster = Cluster(id=f"{nodes}x{node.id}", name=f"{nodes} x {node.name}", node=node.id, num_nodes=nodes,
+                      scaleup_domain_devices=node.scaleup_domain_devices,
+                      sources={"num_nodes": "perfmodel tune --devices", "scaleup_domain_devices": f"node {node.id}"})
+    return System(device=system.device, node=node, cluster=cluster, host_cpu=system.host_cpu)
+
+
+def _tuple(v):
+    if v is None:
+        return None
+    if isinstance(v, (list, tuple)):
+        return tuple(v)
+    return (v,)
+
+
+def make_space(hardware: tuple[str, ...], devices: int | None, space: SearchSpace | dict | None) -> SearchSpace:
+    if isinstance(space, SearchSpace):
+        return space.model_copy(update={"hardware": hardware, "devices": devices or space.devices})
+    data = {k: _tuple(v) if k not in ("devices", "memory_utilization") else v for k, v in (space or {}).items()
+            if v is not None}
+    data["hardware"] = hardware
+    if devices is not None:
+        data["devices"] = devices
+    try:
+        return SearchSpace(**data)
+    except PerfModelError:
+        raise
+    except Exception as exc:
+        raise PerfModelError(pydantic_message(exc, source="search space")) from None
+
+
+def build_problem(*, model: str, hardware: str | list[str], devices: int | None = None, workload: str | None = None,
+                  isl: int | None = None, osl: int | None = None, ttft_slo: float | None = None,
+                  tpot_slo: float | None = None, objective: str = "throughput", space: SearchSpace | dict | None = None,
+                  routing: str | None = None, price_per_device_hour: float | list[float] | None = None,
+                  calibration: str | None = None) -> Problem:
+    if objective not in OBJECTIVES:
+        raise PerfModelError(f"--objective {objective!r} must be one of {', '.join(OBJECTIVES)}")
+    for name, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo)):
+        if v is not None and not v > 0:
+            raise PerfModelError(f"{name} must be > 0 ms, got {v}")
+    if devices is not None and devices < 1:
+        raise PerfModelError(f"--devices must be >= 1, got {devices}")
+    names = tuple(h.strip() for h in (hardware.split(",") if isinstance(hardware, str) else hardware) if h.strip())
+    if not names:
+        raise PerfModelError("--hardware is empty")
+    spec = resolve_model(model)
+    systems = [system_for(h, devices, calibration) for h in names]
+    i, o = parse_workload(workload, isl, osl)
+    if i + o > spec.max_context:
+        raise PerfModelError(f"isl + osl = {i + o} exceeds the context length of {spec.name} ({spec.max_context})")
+    resolved = make_space(names, devices, space).resolve(spec, systems)
+    prices = _tuple(price_per_device_hour)
+    if prices is not None and len(prices) not in (1, len(names)):
+        raise PerfModelError(f"--price-per-device-hour: give one price or one per hardware ({len(names)})")
+    if prices is not None and len(prices) == 1:
+        prices = prices * len(names)
+    imbalance = None
+    if routing and spec.moe is not None:
+        from search.routing import expert_imbalance_table, load_routing
+
+        imbalance = expert_imbalance_table(load_routing(routing, spec), resolved.expert_placement, resolved.ep)
+    return Problem(space=resolved, isl=i, osl=o, slo=SLO(ttft_slo, tpot_slo), objective=objective,
+                   expert_imbalance=imbalance, price_per_device_hour=prices)
+
+
+@functools.lru_cache(maxsize=1)
+def _alias_table() -> dict[str, list[str]]:
+    return yaml.safe_load((resources.files("specs") / "presets" / "aliases.yaml").read_text()) or {}
+
+
+def serving_model_id(model: str, name: str) -> str:
+    """The id an engine loads: the user's Hugging Face id if given, else the preset's Instruct id."""
+    if "/" in model and not model.endswith(".json"):
+        return model
+    ids = [a for a in _alias_table().get(name, []) if "/" in a]
+    instruct = [a for a in ids if "instruct" in a.lower() or "chat" in a.lower()]
+    return (instruct or ids or [name])[0]

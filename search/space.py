@@ -1,0 +1,376 @@
+"""The search space: every dimension a deployment decides, each a tuple of allowed values.
+
+`SearchSpace` is what users write (pydantic, validated; `None` means "the default values for this
+model and hardware"). `SearchSpace.resolve(model)` turns it into a `ResolvedSpace` of concrete
+value lists, and `ResolvedSpace.enumerate()` into a `PlanTable`: one row per candidate deployment,
+numpy columns, with the rows that break a structural rule removed and counted by reason.
+
+Dimensions: device type (hardware) and count; TP, PP, DP, EP and attention-DP (EP spanning the
+data-parallel replicas, `ep = tp * dp`); aggregated vs disaggregated (prefill and decode pools,
+each with its own TP, PP, batch and replica count); max batch; token budget (chunked-prefill
+tokens per iteration, `None` = static batches); nano-batch count; quantization and KV dtype;
+fractions of weights and KV cache offloaded to host memory; expert placement.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hardware.catalog import System
+from perfmodel.quant import KV_DTYPES, get_quant
+from specs.model import ModelSpec
+
+Mode = Literal["aggregated", "disaggregated"]
+Placement = Literal["contiguous", "balanced"]
+MODES: tuple[str, ...] = ("aggregated", "disaggregated")
+PLACEMENTS: tuple[str, ...] = ("contiguous", "balanced")
+
+# Sequences per replica. Powers of two with midpoints: the throughput/latency curve bends slowly
+# in batch, so a 1.5x grid loses < ~3% against a dense sweep (checked in tests/search).
+DEFAULT_BATCHES = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+# Requests per prefill batch in a disaggregated prefill pool (DistServe forms prefill batches up
+# to the saturation length L_m, a few thousand tokens: 1-8 prompts of typical length).
+DEFAULT_PREFILL_BATCHES = (1, 2, 4, 8)
+# Chunked-prefill token budgets (Sarathi-Serve s4.3 uses 512 strict / 2048 relaxed; vLLM's
+# default max_num_batched_tokens is 8192 for online serving). None = static batches.
+DEFAULT_TOKEN_BUDGETS: tuple[int | None, ...] = (None, 512, 2048, 8192)
+DEFAULT_NANO_BATCHES = (1, 2)
+
+
+def _pow2_upto(n: int) -> tuple[int, ...]:
+    out, v = [], 1
+    while v <= n:
+        out.append(v)
+        v *= 2
+    return tuple(out)
+
+
+class SearchSpace(BaseModel):
+    """Allowed values per dimension. Fixing a dimension = giving it one value (`tp=(4,)`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hardware: tuple[str, ...] = Field(min_length=1, description="device, node or cluster ids")
+    devices: int | None = Field(default=None, ge=1, description="devices available (default: the system's)")
+    device_counts: tuple[int, ...] | None = Field(default=None, description="allowed totals (default: any <= devices)")
+    modes: tuple[Mode, ...] = Field(default=MODES, min_length=1)
+    tp: tuple[int, ...] | None = None
+    pp: tuple[int, ...] | None = None
+    dp: tuple[int, ...] | None = None
+    ep: tuple[int, ...] | None = None
+    attention_dp: tuple[bool, ...] | None = None
+    max_batch: tuple[int, ...] = DEFAULT_BATCHES
+    token_budget: tuple[int | None, ...] = DEFAULT_TOKEN_BUDGETS
+    nano_batches: tuple[int, ...] = DEFAULT_NANO_BATCHES
+    quant: tuple[str, ...] | None = None
+    kv_dtype: tuple[str | None, ...] | None = None
+    offload_weights: tuple[float, ...] = (0.0,)
+    offload_kv: tuple[float, ...] = (0.0,)
+    expert_placement: tuple[Placement, ...] = ("contiguous",)
+    prefill_batch: tuple[int, ...] = DEFAULT_PREFILL_BATCHES
+    prefill_tp: tuple[int, ...] | None = None
+    prefill_pp: tuple[int, ...] | None = None
+    decode_tp: tuple[int, ...] | None = None
+    decode_pp: tuple[int, ...] | None = None
+    prefill_replicas: tuple[int, ...] | None = None
+    decode_replicas: tuple[int, ...] | None = None
+    memory_utilization: float = Field(default=0.9, gt=0, le=1)
+
+    @field_validator("tp", "pp", "dp", "ep", "max_batch", "nano_batches", "prefill_batch", "prefill_tp",
+                     "prefill_pp", "decode_tp", "decode_pp", "prefill_replicas", "decode_replicas",
+                     "device_counts")
+    @classmethod
+    def _positive(cls, v, info):
+        if v is not None:
+            if len(v) == 0:
+                raise ValueError(f"{info.field_name} must list at least one value")
+            bad = [x for x in v if x < 1]
+            if bad:
+                raise ValueError(f"{info.field_name} values must be >= 1, got {bad}")
+        return v
+
+    @field_validator("token_budget")
+    @classmethod
+    def _budgets(cls, v):
+        bad = [x for x in v if x is not None and x < 1]
+        if bad or not v:
+            raise ValueError(f"token budgets must be >= 1 (or None for static batches), got {list(v)}")
+        return v
+
+    @field_validator("offload_weights", "offload_kv")
+    @classmethod
+    def _fractions(cls, v, info):
+        bad = [x for x in v if not 0.0 <= x < 1.0]
+        if bad or not v:
+            raise ValueError(f"{info.field_name} fractions must be in [0, 1), got {list(v)}")
+        return v
+
+    @field_validator("quant")
+    @classmethod
+    def _quants(cls, v):
+        if v is not None:
+            for q in v:
+                get_quant(q)  # raises PerfModelError naming the bad id
+        return v
+
+    @field_validator("kv_dtype")
+    @classmethod
+    def _kv(cls, v):
+        if v is not None:
+            bad = [k for k in v if k is not None and k not in KV_DTYPES]
+            if bad:
+                raise ValueError(f"kv dtypes must be among {', '.join(KV_DTYPES)}, got {bad}")
+        return v
+
+    def resolve(self, model: ModelSpec, systems: list[System]) -> "ResolvedSpace":
+        """Concrete values for every dimension (defaults depend on the model and hardware)."""
+        n = self.devices or max(s.max_devices for s in systems)
+        pow2 = _pow2_upto(n)
+        tp = self.tp or pow2
+        pp = self.pp or tuple(p for p in pow2 if p <= model.num_layers)
+        if model.moe is None:
+            ep = self.ep or (1,)
+            adp = self.attention_dp or (False,)
+        else:
+            ep = self.ep or tuple(e for e in pow2 if model.moe.num_experts % e == 0)
+            adp = self.attention_dp or (False, True)
+        if self.quant:
+            quants = self.quant
+        else:
+            fp8 = all(s.device.has_dtype("fp8") for s in systems)
+            quants = ("bf16", "fp8") if fp8 else ("bf16",)
+        kvs = self.kv_dtype or ((None, "fp8") if all(s.device.has_dtype("fp8") for s in systems) else (None,))
+        placements = self.expert_placement if model.moe is not None else ("contiguous",)
+        return ResolvedSpace(
+            model=model, systems=systems, hardware=self.hardware, devices=n,
+            device_counts=self.device_counts, modes=self.modes, tp=tp, pp=pp, dp=self.dp, ep=ep,
+            attention_dp=adp, max_batch=self.max_batch, token_budget=self.token_budget,
+            nano_batches=self.nano_batches, quant=quants, kv_dtype=kvs, offload_weights=self.offload_weights,
+            offload_kv=self.offload_kv, expert_placement=placements, prefill_batch=self.prefill_batch,
+            prefill_tp=self.prefill_tp or tp, prefill_pp=self.prefill_pp or pp, decode_tp=self.decode_tp or tp,
+            decode_pp=self.decode_pp or pp, prefill_replicas=self.prefill_replicas,
+            decode_replicas=self.decode_replicas, memory_utilization=self.memory_utilization)
+
+
+# Columns of a PlanTable. Pool 1 (tp, pp, ep, dp, batch) is the aggregated pool, or the prefill
+# pool of a disaggregated plan (dp = its replicas, batch = requests per prefill batch); pool 2
+# (dtp, dpp, dep, ddp, dbatch) is the decode pool (zeros for aggregated plans).
+INT_COLUMNS = ("mode", "hw", "quant", "kv", "place", "tp", "pp", "ep", "dp", "batch", "budget", "nano",
+               "dtp", "dpp", "dep", "ddp", "dbatch")
+FLOAT_COLUMNS = ("woff", "kvoff")
+COLUMNS = INT_COLUMNS + FLOAT_COLUMNS
+
+# Pruning reasons, in the order they are checked (a plan is counted under its first reason).
+STRUCTURAL_REASONS = (
+    "tp_not_dividing_heads", "tp_vs_kv_heads", "pp_exceeds_layers", "ep_on_dense_model",
+    "ep_not_dividing_experts", "ep_vs_tp", "expert_tp_not_dividing_width", "too_many_devices",
+    "device_count_not_allowed", "budget_below_batch",
+)
+
+
+@dataclass
+class PlanTable:
+    """Candidate deployments as numpy columns (see COLUMNS). Categorical columns hold indices into
+    the ResolvedSpace's value lists (hw -> hardware, quant, kv -> kv_dtype, place -> placement);
+    budget 0 means static batches (no chunked prefill)."""
+
+    cols: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.cols["mode"])
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.cols[key]
+
+    def take(self, idx) -> "PlanTable":
+        return PlanTable({k: v[idx] for k, v in self.cols.items()})
+
+    @staticmethod
+    def concat(tables: list["PlanTable"]) -> "PlanTable":
+        tables = [t for t in tables if len(t)]
+        if not tables:
+            return PlanTable.empty()
+        return PlanTable({k: np.concatenate([t.cols[k] for t in tables]) for k in COLUMNS})
+
+    @staticmethod
+    def empty() -> "PlanTable":
+        return PlanTable({k: np.zeros(0, dtype=np.int64 if k in INT_COLUMNS else np.float64) for k in COLUMNS})
+
+    @staticmethod
+    def from_rows(rows: list[dict]) -> "PlanTable":
+        cols = {k: np.array([r.get(k, 0) for r in rows], dtype=np.int64 if k in INT_COLUMNS else np.float64)
+                for k in COLUMNS}
+        return PlanTable(cols)
+
+    def row(self, i: int) -> dict:
+        return {k: (int(v[i]) if k in INT_COLUMNS else float(v[i])) for k, v in self.cols.items()}
+
+    def devices(self) -> np.ndarray:
+        return self["tp"] * self["pp"] * self["dp"] + self["dtp"] * self["dpp"] * self["ddp"]
+
+
+@dataclass
+class ResolvedSpace:
+    """Concrete value lists (no None left except `dp`/replica lists meaning "any that fits")."""
+
+    model: ModelSpec
+    systems: list[System]
+    hardware: tuple[str, ...]
+    devices: int
+    device_counts: tuple[int, ...] | None
+    modes: tuple[str, ...]
+    tp: tuple[int, ...]
+    pp: tuple[int, ...]
+    dp: tuple[int, ...] | None
+    ep: tuple[int, ...]
+    attention_dp: tuple[bool, ...]
+    max_batch: tuple[int, ...]
+    token_budget: tuple[int | None, ...]
+    nano_batches: tuple[int, ...]
+    quant: tuple[str, ...]
+    kv_dtype: tuple[str | None, ...]
+    offload_weights: tuple[float, ...]
+    offload_kv: tuple[float, ...]
+    expert_placement: tuple[str, ...]
+    prefill_batch: tuple[int, ...]
+    prefill_tp: tuple[int, ...]
+    prefill_pp: tuple[int, ...]
+    decode_tp: tuple[int, ...]
+    decode_pp: tuple[int, ...]
+    prefill_replicas: tuple[int, ...] | None
+    decode_replicas: tuple[int, ...] | None
+    memory_utilization: float = 0.9
+    prefill_ep: tuple[int, ...] | None = None   # None: `ep`
+    decode_ep: tuple[int, ...] | None = None
+    pruned: dict[str, int] = field(default_factory=dict)
+
+    # ---- structure -------------------------------------------------------------------------------
+    def _replicas(self, fixed: tuple[int, ...] | None) -> tuple[int, ...]:
+        return fixed or tuple(range(1, self.devices + 1))
+
+    def _pool_grid(self, tps, pps, eps, replicas) -> tuple[np.ndarray, ...]:
+        """(tp, pp, ep, replicas) of one pool within the attention-DP choice: ep > tp only when
+        attention-DP is allowed, ep <= tp (with ep > 1) only when it may be off."""
+        g = np.array(list(itertools.product(tps, pps, eps, self._replicas(replicas))), dtype=np.int64).reshape(-1, 4)
+        tp, pp, ep, n = g.T
+        adp = ep > tp
+        keep = np.where(adp, True in self.attention_dp, (False in self.attention_dp) | (ep == 1))
+        return tp[keep], pp[keep], ep[keep], n[keep]
+
+    def pool_reasons(self, tp, pp, ep, dp) -> np.ndarray:
+        """Index into STRUCTURAL_REASONS of the first rule a pool breaks, -1 where none (the rules of
+        `perfmodel.plan.check_plan`, on arrays)."""
+        m = self.model
+        kvh = m.num_kv_heads
+        rules = {
+            "tp_not_dividing_heads": m.num_heads % tp != 0,
+            "tp_vs_kv_heads": (m.mla is None) & (kvh % tp != 0) & (tp % kvh != 0),
+            "pp_exceeds_layers": pp > m.num_layers,
+        }
+        if m.moe is None:
+            rules["ep_on_dense_model"] = ep > 1
+        else:
+            e = m.moe.num_experts
+            moe_tp = np.maximum(1, tp // ep)
+            rules["ep_not_dividing_experts"] = e % ep != 0
+            # Attention-DP (ep > tp): the expert group spans exactly the pool's attention replicas.
+            rules["ep_vs_tp"] = np.where(ep <= tp, tp % ep != 0, (ep % tp != 0) | (ep != tp * dp))
+            rules["expert_tp_not_dividing_width"] = m.moe.expert_intermediate_size % moe_tp != 0
+        code = np.full(len(tp), -1, dtype=np.int64)
+        for name, bad in rules.items():
+            code = np.where((code < 0) & np.asarray(bad), STRUCTURAL_REASONS.index(name), code)
+        return code
+
+    def _count(self, codes: np.ndarray, weight: int) -> None:
+        for i, c in zip(*np.unique(codes[codes >= 0], return_counts=True)):
+            self.pruned[STRUCTURAL_REASONS[int(i)]] += int(c) * weight
+
+    def categorical(self) -> dict[str, tuple]:
+        """Dimensions shared by both pools: values of the categorical columns."""
+        return {"hw": self.hardware, "quant": self.quant, "kv": self.kv_dtype, "place": self.expert_placement,
+                "woff": self.offload_weights, "kvoff": self.offload_kv}
+
+    def enumerate(self) -> PlanTable:
+        """Every structurally valid candidate; `self.pruned` gets the counts of the others (in plans)."""
+        self.pruned = {r: 0 for r in STRUCTURAL_REASONS}
+        tables = []
+        common = list(itertools.product(range(len(self.hardware)), range(len(self.quant)), range(len(self.kv_dtype)),
+                                        range(len(self.expert_placement)), self.offload_weights, self.offload_kv))
+        for hw, q, kv, place, woff, kvoff in common:
+            base = {"hw": hw, "quant": q, "kv": kv, "place": place, "woff": woff, "kvoff": kvoff}
+            limit = min(self.devices, self.systems[hw].max_devices)
+            if "aggregated" in self.modes:
+                tables.append(self._aggregated(base, limit))
+            if "disaggregated" in self.modes:
+                tables.append(self._disaggregated(base, limit))
+        return PlanTable.concat(tables)
+
+    def _device_codes(self, total: np.ndarray, limit: int) -> np.ndarray:
+        code = np.where(total > limit, STRUCTURAL_REASONS.index("too_many_devices"), -1)
+        if self.device_counts:
+            code = np.where((code < 0) & ~np.isin(total, self.device_counts),
+                            STRUCTURAL_REASONS.index("device_count_not_allowed"), code)
+        return code
+
+    def _aggregated(self, base: dict, limit: int) -> PlanTable:
+        budgets = [b or 0 for b in self.token_budget]
+        tp, pp, ep, dp = self._pool_grid(self.tp, self.pp, self.ep, self.dp)
+        inner = np.array(list(itertools.product(self.max_batch, budgets, self.nano_batches)), dtype=np.int64)
+        code = self.pool_reasons(tp, pp, ep, dp)
+        code = np.where(code < 0, self._device_codes(tp * pp * dp, limit), code)
+        self._count(code, len(inner))
+        ok = code < 0
+        tp, pp, ep, dp = tp[ok], pp[ok], ep[ok], dp[ok]
+        n_outer, n_inner = len(tp), len(inner)
+        rep = lambda a: np.repeat(a, n_inner)  # noqa: E731
+        cols = {"mode": np.zeros(n_outer * n_inner, dtype=np.int64), "tp": rep(tp), "pp": rep(pp), "ep": rep(ep),
+                "dp": rep(dp), "batch": np.tile(inner[:, 0], n_outer), "budget": np.tile(inner[:, 1], n_outer),
+                "nano": np.tile(inner[:, 2], n_outer)}
+        # A token budget must hold one decode token per running sequence (Sarathi: budget >= batch).
+        ok = (cols["budget"] == 0) | (cols["budget"] >= cols["batch"])
+        self.pruned["budget_below_batch"] += int((~ok).sum())
+        return _with_base({k: v[ok] for k, v in cols.items()}, base)
+
+    def _disaggregated(self, base: dict, limit: int) -> PlanTable:
+        ptp, ppp, pep, pn = self._pool_grid(self.prefill_tp, self.prefill_pp, self.prefill_ep or self.ep,
+                                             self.prefill_replicas)
+        dtp, dpp, dep, dn = self._pool_grid(self.decode_tp, self.decode_pp, self.decode_ep or self.ep,
+                                             self.decode_replicas)
+        inner = np.array(list(itertools.product(self.prefill_batch, self.max_batch, self.nano_batches)), dtype=np.int64)
+        n_inner = len(inner)
+        pc, dc = self.pool_reasons(ptp, ppp, pep, pn), self.pool_reasons(dtp, dpp, dep, dn)
+        # Plans pruned for the prefill pool's rule, then for the decode pool's, then device totals.
+        self._count(pc, len(dtp) * n_inner)
+        self._count(dc, int((pc < 0).sum()) * n_inner)
+        pv, dv = pc < 0, dc < 0
+        ptp, ppp, pep, pn, dtp, dpp, dep, dn = ptp[pv], ppp[pv], pep[pv], pn[pv], dtp[dv], dpp[dv], dep[dv], dn[dv]
+        total = (ptp * ppp * pn)[:, None] + (dtp * dpp * dn)[None, :]
+        code = self._device_codes(total.ravel(), limit)
+        self._count(code, n_inner)
+        pi, di = np.unravel_index(np.nonzero(code < 0)[0], total.shape)
+        n_outer = len(pi)
+        rep = lambda a: np.repeat(a, n_inner)  # noqa: E731
+        cols = {"mode": np.ones(n_outer * n_inner, dtype=np.int64),
+                "tp": rep(ptp[pi]), "pp": rep(ppp[pi]), "ep": rep(pep[pi]), "dp": rep(pn[pi]),
+                "dtp": rep(dtp[di]), "dpp": rep(dpp[di]), "dep": rep(dep[di]), "ddp": rep(dn[di]),
+                "batch": np.tile(inner[:, 0], n_outer), "dbatch": np.tile(inner[:, 1], n_outer),
+                "nano": np.tile(inner[:, 2], n_outer), "budget": np.zeros(n_outer * n_inner, dtype=np.int64)}
+        return _with_base(cols, base)
+
+
+def _with_base(cols: dict, base: dict) -> PlanTable:
+    n = len(cols["mode"])
+    out = {}
+    for k in COLUMNS:
+        if k in cols:
+            out[k] = cols[k]
+        elif k in base:
+            out[k] = np.full(n, base[k], dtype=np.int64 if k in INT_COLUMNS else np.float64)
+        else:
+            out[k] = np.zeros(n, dtype=np.int64)
+    return PlanTable(out)

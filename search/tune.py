@@ -1,0 +1,299 @@
+"""`tune(...)`: search the deployment space of a model on some hardware for a workload.
+
+    from search import tune
+    r = tune(model="llama-3.1-70b", hardware="h100-sxm", devices=8, workload="4000/500",
+             ttft_slo=1000, tpot_slo=50, space={"quant": "bf16"})
+    r.best_plan()          # PlanFile (export it with search.export)
+    r.to_dict()            # best, pareto, evaluated, pruned, seconds, ...
+
+Raises `NoPlanMeetsSLO` (a PerfModelError carrying the result and the closest plans) when no
+plan fits and meets the SLOs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from perfmodel.errors import PerfModelError
+from perfmodel.plan import Plan
+from search._base import Progress, SearchResult, check_trials, get_searcher
+from search.evaluate import BOUNDS, LIMITERS, Problem, fraction_of_bound
+from search.plan_file import (Offload, PlanFile, Prediction, Provenance, Slo, Workload, calibration_used,
+                              catalog_digest, now, write_plan_file)
+from search.problem import build_problem, serving_model_id
+from search.space import PlanTable, SearchSpace
+
+# `auto` runs the exhaustive search when the space has at most this many plans (about 10 s of
+# numpy on a laptop core), Optuna otherwise or when a shared storage is given.
+AUTO_GRID_LIMIT = 2_000_000
+
+
+class NoPlanMeetsSLO(PerfModelError):
+    """No evaluated plan fits and meets the SLOs; `closest` lists the nearest misses."""
+
+    def __init__(self, message: str, result: "TuneResult"):
+        super().__init__(message)
+        self.result = result
+
+
+def tune(*, model: str, hardware: str | list[str], devices: int | None = None, workload: str | None = None,
+         isl: int | None = None, osl: int | None = None, ttft_slo: float | None = None, tpot_slo: float | None = None,
+         objective: str = "throughput", searcher: str = "auto", trials: int | None = None,
+         storage: str | None = None, study: str | None = None, workers: int = 1, seed: int = 0,
+         space: SearchSpace | dict | None = None, routing: str | None = None,
+         price_per_device_hour: float | list[float] | None = None, calibration: str | None = None,
+         out: str | Path | None = None, progress: Progress | None = None,
+         trial_delay_s: float | None = None) -> "TuneResult":
+    """Search and return a TuneResult (see module docstring). Keyword-only, named as the CLI options."""
+    check_trials(trials)
+    if workers < 1:
+        raise PerfModelError(f"--workers must be >= 1, got {workers}")
+    space_dict = space.model_dump(exclude={"hardware"}) if isinstance(space, SearchSpace) else dict(space or {})
+    problem_args = dict(model=model, hardware=hardware, devices=devices, workload=workload, isl=isl, osl=osl,
+                        ttft_slo=ttft_slo, tpot_slo=tpot_slo, objective=objective, space=space_dict,
+                        routing=routing, price_per_device_hour=price_per_device_hour, calibration=calibration)
+    problem = build_problem(**problem_args)
+    name = searcher
+    if name == "auto":
+        name = "optuna" if storage or len(problem.space.enumerate()) > AUTO_GRID_LIMIT else "grid"
+    cls = get_searcher(name)
+    request = {**problem_args, "searcher": name}
+    if trial_delay_s:
+        request["trial_delay_s"] = trial_delay_s
+    result = cls(seed=seed, trials=trials, storage=storage, study=study, workers=workers, progress=progress,
+                 request=request).run(problem)
+    spec_name = problem.space.model.name
+    tr = TuneResult(result=result, model=spec_name, model_id=serving_model_id(model, spec_name),
+                    calibration=calibration)
+    if out is not None:
+        tr.write(out)
+    if tr.result.best < 0:
+        raise NoPlanMeetsSLO(tr.no_plan_message(), tr)
+    return tr
+
+
+@dataclass
+class TuneResult:
+    result: SearchResult
+    model: str
+    model_id: str
+    calibration: str | None = None
+
+    # ---- plans -----------------------------------------------------------------------------------
+    @property
+    def problem(self) -> Problem:
+        return self.result.problem
+
+    @property
+    def table(self) -> PlanTable:
+        return self.result.table
+
+    @property
+    def metrics(self) -> dict[str, np.ndarray]:
+        return self.result.metrics
+
+    def pools(self, i: int) -> list[Plan]:
+        sp, r = self.problem.space, self.table.row(i)
+        common = dict(quant=sp.quant[r["quant"]], kv_dtype=sp.kv_dtype[r["kv"]],
+                      memory_utilization=sp.memory_utilization)
+        if r["mode"] == 0:
+            return [Plan(tp=r["tp"], pp=r["pp"], dp=r["dp"], ep=r["ep"], max_batch=r["batch"],
+                         token_budget=r["budget"] or None, nano_batches=r["nano"], mode="aggregated", **common)]
+        return [Plan(tp=r["tp"], pp=r["pp"], dp=r["dp"], ep=r["ep"], max_batch=r["batch"],
+                     token_budget=r["batch"] * self.problem.isl, nano_batches=1, mode="prefill", **common),
+                Plan(tp=r["dtp"], pp=r["dpp"], dp=r["ddp"], ep=r["dep"], max_batch=r["dbatch"],
+                     nano_batches=r["nano"], mode="decode", **common)]
+
+    def describe(self, i: int) -> str:
+        """A short plan label: `agg tp2 pp2 x2 b64 chunk512 kv-fp8` / `disagg P[..] D[..]`."""
+        sp, r = self.problem.space, self.table.row(i)
+
+        def pool(tp, pp, ep, n, b, extra=""):
+            parts = [f"tp{tp}"] + ([f"pp{pp}"] if pp > 1 else []) + ([f"ep{ep}"] if ep > 1 else [])
+            return " ".join(parts + [f"x{n}", f"b{b}"]) + extra
+
+        tail = []
+        if len(sp.hardware) > 1:
+            tail.append(sp.hardware[r["hw"]])
+        tail.append(sp.quant[r["quant"]])
+        if sp.kv_dtype[r["kv"]]:
+            tail.append(f"kv-{sp.kv_dtype[r['kv']]}")
+        if r["woff"] or r["kvoff"]:
+            tail.append(f"offload w{r['woff']:.2g}/kv{r['kvoff']:.2g}")
+        if sp.expert_placement[r["place"]] != "contiguous":
+            tail.append(sp.expert_placement[r["place"]])
+        nano = f" nano{r['nano']}" if r["nano"] > 1 else ""
+        if r["mode"] == 0:
+            chunk = f" chunk{r['budget']}" if r["budget"] else ""
+            return f"agg {pool(r['tp'], r['pp'], r['ep'], r['dp'], r['batch'], chunk + nano)} " + " ".join(tail)
+        return (f"disagg P[{pool(r['tp'], r['pp'], r['ep'], r['dp'], r['batch'])}] "
+                f"D[{pool(r['dtp'], r['dpp'], r['dep'], r['ddp'], r['dbatch'], nano)}] " + " ".join(tail))
+
+    def binding(self, i: int) -> str:
+        m = self.metrics
+        b = BOUNDS[int(m["bound"][i])]
+        lim = LIMITERS[int(m["limiter"][i])]
+        return f"{b} ({lim})" if lim else b
+
+    def row_dict(self, i: int) -> dict:
+        m, sp, r = self.metrics, self.problem.space, self.table.row(i)
+        frac = float(fraction_of_bound(self.problem, self.table, m, i)[0])
+        user = float(m["tok_s_per_user"][i])
+        return {
+            "plan": self.describe(i), "mode": "aggregated" if r["mode"] == 0 else "disaggregated",
+            "hardware": sp.hardware[r["hw"]], "devices": int(m["devices"][i]),
+            "pools": [p.model_dump() for p in self.pools(i)],
+            "offload": {"weights_fraction": r["woff"], "kv_fraction": r["kvoff"]},
+            "expert_placement": sp.expert_placement[r["place"]],
+            "output_tok_s_per_device": float(m["tok_s_per_device"][i]), "output_tok_s": float(m["tok_s"][i]),
+            "tok_s_per_user": user if math.isfinite(user) else None,
+            "ttft_ms": float(m["ttft_ms"][i]), "tpot_ms": float(m["tpot_ms"][i]), "e2e_ms": float(m["e2e_ms"][i]),
+            "goodput_tok_s_per_device": float(m["goodput_tok_s_per_device"][i]),
+            "cost_per_mtok": float(m["cost_per_mtok"][i]),
+            "memory_per_device_gb": float(m["memory_gb"][i]), "fits": bool(m["fits"][i]),
+            "meets_slo": bool(m["meets_slo"][i]), "fraction_of_optimal": frac, "binding": self.binding(i),
+        }
+
+    def plan_file(self, i: int) -> PlanFile:
+        d, sp = self.row_dict(i), self.problem.space
+        r = self.table.row(i)
+        system = sp.systems[r["hw"]]
+        return PlanFile(
+            model=self.model, model_id=self.model_id, hardware=sp.hardware[r["hw"]], devices=d["devices"],
+            mode=d["mode"], pools=self.pools(i), offload=Offload(**d["offload"]),
+            expert_placement=d["expert_placement"], workload=Workload(isl=self.problem.isl, osl=self.problem.osl),
+            slo=Slo(ttft_ms=self.problem.slo.ttft_ms, tpot_ms=self.problem.slo.tpot_ms),
+            prediction=Prediction(ttft_ms=d["ttft_ms"], tpot_ms=d["tpot_ms"], e2e_ms=d["e2e_ms"],
+                                  output_tok_s=d["output_tok_s"], output_tok_s_per_device=d["output_tok_s_per_device"],
+                                  tok_s_per_user=d["tok_s_per_user"],
+                                  goodput_tok_s_per_device=d["goodput_tok_s_per_device"],
+                                  memory_per_device_gb=d["memory_per_device_gb"], devices=d["devices"],
+                                  bound=d["binding"], fraction_of_bound=d["fraction_of_optimal"]),
+            provenance=Provenance(version=_version(), catalog=f"{system.id}@{catalog_digest()}",
+                                  calibration=calibration_used(system.device.id, self.calibration),
+                                  searcher=self.result.searcher, objective=self.problem.objective, created=now()),
+        )
+
+    def best_plan(self) -> PlanFile | None:
+        return self.plan_file(self.result.best) if self.result.best >= 0 else None
+
+    def pareto(self) -> list[dict]:
+        return [self.row_dict(int(i)) for i in self.result.front]
+
+    def closest(self, n: int = 5) -> list[dict]:
+        """Plans that fit in memory, nearest to the SLOs (largest relative excess, ascending)."""
+        m, slo = self.metrics, self.problem.slo
+        excess = np.zeros(len(self.table))
+        if slo.ttft_ms:
+            excess = np.maximum(excess, m["ttft_ms"] / slo.ttft_ms - 1)
+        if slo.tpot_ms:
+            excess = np.maximum(excess, m["tpot_ms"] / slo.tpot_ms - 1)
+        excess = np.where(m["fits"], excess, np.inf)
+        order = np.lexsort((-m["tok_s_per_device"], excess))
+        return [{**self.row_dict(int(i)), "slo_excess": float(excess[i])}
+                for i in order[:n] if np.isfinite(excess[i])]
+
+    def slo_violations(self) -> dict[str, int]:
+        m, slo = self.metrics, self.problem.slo
+        fits = m["fits"]
+        out = {}
+        if slo.ttft_ms is not None:
+            out["ttft"] = int((fits & (m["ttft_ms"] > slo.ttft_ms)).sum())
+        if slo.tpot_ms is not None:
+            out["tpot"] = int((fits & (m["tpot_ms"] > slo.tpot_ms)).sum())
+        return out
+
+    def pruned(self) -> dict[str, int]:
+        out = {k: v for k, v in self.result.pruned.items() if v}
+        not_fit = int((~self.metrics["fits"]).sum())
+        if not_fit:
+            out["does_not_fit"] = not_fit
+        return out
+
+    def no_plan_message(self) -> str:
+        slo = self.problem.slo
+        parts = ([f"TTFT <= {slo.ttft_ms:g} ms"] if slo.ttft_ms else []) + \
+                ([f"TPOT <= {slo.tpot_ms:g} ms"] if slo.tpot_ms else [])
+        goal = " and ".join(parts) if parts else "the memory limit"
+        close = self.closest(1)
+        near = (f"; closest: {close[0]['plan']} (TTFT {close[0]['ttft_ms']:.0f} ms, TPOT {close[0]['tpot_ms']:.1f} ms)"
+                if close else "; no plan even fits in memory")
+        return f"no plan meets {goal} among {self.result.evaluated} evaluated{near}"
+
+    def to_dict(self) -> dict:
+        r = self.result
+        best = self.row_dict(r.best) if r.best >= 0 else None
+        if best is not None:
+            best["plan_file"] = json.loads(self.plan_file(r.best).model_dump_json())
+        return {
+            "model": self.model, "hardware": list(self.problem.space.hardware),
+            "devices": self.problem.space.devices,
+            "workload": {"isl": self.problem.isl, "osl": self.problem.osl},
+            "slo": {"ttft_ms": self.problem.slo.ttft_ms, "tpot_ms": self.problem.slo.tpot_ms},
+            "objective": self.problem.objective, "searcher": r.searcher, "trials": r.trials,
+            "best": best, "pareto": self.pareto(), "evaluated": r.evaluated, "pruned": self.pruned(),
+            "slo_violations": self.slo_violations(), "seconds": r.seconds, "info": r.info,
+        }
+
+    # ---- files -----------------------------------------------------------------------------------
+    def write(self, out: str | Path) -> dict[str, Path]:
+        """plans.csv (every evaluated plan), pareto.json, best_plan.json (if any) and pareto.png."""
+        d = Path(out)
+        d.mkdir(parents=True, exist_ok=True)
+        paths = {"plans": d / "plans.csv", "pareto": d / "pareto.json", "plot": d / "pareto.png"}
+        self._write_csv(paths["plans"])
+        paths["pareto"].write_text(json.dumps(_clean(self.pareto()), indent=2) + "\n")
+        if self.result.best >= 0:
+            paths["best"] = d / "best_plan.json"
+            write_plan_file(self.plan_file(self.result.best), paths["best"])
+        from search.plots import pareto_png
+
+        pareto_png(self, paths["plot"])
+        return paths
+
+    def _write_csv(self, path: Path) -> None:
+        m, t, sp = self.metrics, self.table, self.problem.space
+        cols = ["ttft_ms", "tpot_ms", "e2e_ms", "tok_s", "tok_s_per_device", "tok_s_per_user", "devices", "memory_gb",
+                "fits", "meets_slo", "goodput_tok_s_per_device", "cost_per_mtok"]
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["plan", "mode", "hardware", "quant", "kv_dtype", "tp", "pp", "ep", "dp", "batch",
+                        "token_budget", "nano_batches", "decode_tp", "decode_pp", "decode_ep", "decode_replicas",
+                        "decode_batch", "offload_weights", "offload_kv", "expert_placement", *cols, "binding"])
+            for i in range(len(t)):
+                r = t.row(i)
+                w.writerow([self.describe(i), "aggregated" if r["mode"] == 0 else "disaggregated",
+                            sp.hardware[r["hw"]], sp.quant[r["quant"]], sp.kv_dtype[r["kv"]] or "", r["tp"], r["pp"],
+                            r["ep"], r["dp"], r["batch"], r["budget"] or "", r["nano"], r["dtp"] or "",
+                            r["dpp"] or "", r["dep"] or "", r["ddp"] or "", r["dbatch"] or "", r["woff"], r["kvoff"],
+                            sp.expert_placement[r["place"]],
+                            *[_fmt(m[c][i]) for c in cols], self.binding(i)])
+
+
+def _fmt(v):
+    if isinstance(v, (np.bool_, bool)):
+        return int(v)
+    v = float(v)
+    return "" if not math.isfinite(v) else f"{v:.6g}"
+
+
+def _clean(obj):
+    if isinstance(obj, float):
+        return None if not math.isfinite(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _version() -> str:
+    from perfmodel import __version__
+
+    return __version__
