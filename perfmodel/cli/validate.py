@@ -102,8 +102,8 @@ def _render(result, files: dict) -> None:
     if result.overlap:
         o = result.overlap
         console.print(f"nano-batch overlap ({o['nano_batches']} streams, decode b={o['batch']} ctx={o['context']}): "
-                      f"{o['measured_ms']:.2f} ms measured vs {o['sequential_ms']:.2f} ms one after another; "
-                      f"model bounds {o['predicted_ideal_overlap_ms']:.2f} (ideal) to "
-                      f"{o['predicted_no_overlap_ms']:.2f} ms (none)")
+                      f"measured {o['measured_ms']:.2f} ms ({o['sequential_ms']:.2f} one after another), "
+                      f"predicted {o['predicted_ms']:.2f} ms (APE {o['ape']:.1f}%; bounds "
+                      f"{o['predicted_ideal_overlap_ms']:.2f} ideal to {o['predicted_no_overlap_ms']:.2f} none)")
     for k, v in files.items():
         console.print(f"{k}: {v}")
