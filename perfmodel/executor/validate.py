@@ -149,6 +149,17 @@ class ValidationResult:
         }
 
 
+def _micro_config(cfg: ValidateConfig, device: Device) -> mb.MicroConfig:
+    """Microbenchmark shapes: decode-sized to prefill-sized M; attention at the grid's scale."""
+    cache = device.onchip_cache_mb or 32.0
+    if cfg.backend == "cpu":
+        return mb.MicroConfig(backend="cpu", quant=cfg.quant, cache_mb=cache, gemm_m=(1, 8, 32, 128, 512),
+                              attn_prefill=((1, 256), (2, 512)), attn_decode=((1, 2048), (8, 1024), (32, 512)))
+    return mb.MicroConfig(backend="cuda", quant=cfg.quant, cache_mb=cache, repeats=10,
+                          gemm_m=(1, 8, 32, 128, 512, 2048, 8192), attn_prefill=((1, 2048), (8, 1024), (4, 4096)),
+                          attn_decode=((1, 4096), (32, 2048), (128, 1024)), copy_mb=1024.0)
+
+
 def _fit_samples(cfg: ValidateConfig, micros: list[mb.Micro], fit_points: list[StepMeasurement],
                  pred: StepPredictor) -> list[cal.Sample]:
     samples = micro_samples(micros, pred.quant) if cfg.micro else []
@@ -189,10 +200,8 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
     wait_for_quiet(limit=HOST_LOAD_WARNING, max_wait_s=wait_s, progress=log)
     micros: list[mb.Micro] = []
     if cfg.micro:
-        mcfg = mb.MicroConfig(backend=cfg.backend, quant=cfg.quant, cache_mb=device.onchip_cache_mb or 32.0,
-                              gemm_m=(1, 8, 32, 128, 512) if cfg.backend == "cpu" else (1, 8, 32, 128, 512, 2048, 8192),
-                              attn_decode=tuple((b, c) for b, c in ((1, 2048), (8, 1024), (32, 512))))
-        micros = mb.run_all(mcfg, spec, progress=lambda s: log(f"  microbenchmarks {s}"), max_wait_s=wait_s)
+        micros = mb.run_all(_micro_config(cfg, device), spec, progress=lambda s: log(f"  microbenchmarks {s}"),
+                            max_wait_s=wait_s)
         log(f"microbenchmarks: {len(micros)} in {time.perf_counter() - t0:.1f} s")
 
     max_batch = max(max(cfg.prefill_batches, default=1), max(cfg.decode_batches, default=1))
