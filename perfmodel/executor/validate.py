@@ -19,7 +19,7 @@ from perfmodel.errors import PerfModelError
 from perfmodel.executor import microbench as mb
 from perfmodel.executor._torch import Backend, require_torch, setup_backend, versions
 from perfmodel.executor.devices import executor_system
-from perfmodel.executor.predict import StepPredictor, micro_samples
+from perfmodel.executor.predict import StepPredictor, link_overrides, micro_samples
 from perfmodel.executor.run import GridPoint, StepMeasurement, grid, measure_grid
 from perfmodel.executor.synthetic import Routing, SyntheticModel, reduce_spec
 from perfmodel.executor.timing import wait_for_quiet
@@ -229,6 +229,7 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
     fit_points = [m for m, h in zip(measured, holdout) if not h]
     samples = _fit_samples(cfg, micros, fit_points, pred)
     overrides, stats = cal.fit_overrides(device, samples, dtype=pred.quant.gemm_dtype)
+    overrides.update(link_overrides(micros, device))
     stats["fit_points"] = [m.point.label for m in fit_points]
     calibrated = cal.device_with(device, overrides)
     results = [PointResult(m.point, m, pred.step_s(device, m.point), pred.step_s(calibrated, m.point), h,
