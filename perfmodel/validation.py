@@ -338,12 +338,17 @@ def read_rows(path: str | Path) -> list[dict]:
 
 
 def report(path: str | Path, *, only: list[str] | None = None) -> dict:
-    cases, skips = cases_from_rows(read_rows(path))  # all rows: a source names engine versions once
+    rows = read_rows(path)
+    value_of = {r["id"]: _float(r["value"]) for r in rows}
+    cases, skips = cases_from_rows(rows)  # all rows: a source names engine versions once
     if only:
         cases = [c for c in cases if c.row in only]
         skips = [s for s in skips if s.row in only]
     outcomes = [run_case(c) for c in cases]
     errs = [abs(o.error) for o in outcomes if o.error is not None]
+    # The CSV's own `value` column (one figure per row); the other figures come from its notes.
+    primary = [abs(o.error) for o in outcomes if o.error is not None
+               and value_of.get(o.case.row) is not None and math.isclose(o.case.published, value_of[o.case.row])]
     return {
         "csv": str(path),
         "rows": [{"key": o.case.key, "row": o.case.row, "run": o.case.label, "metric": o.case.metric,
@@ -355,4 +360,13 @@ def report(path: str | Path, *, only: list[str] | None = None) -> dict:
                               if o.error is None],
         "median_abs_error_pct": 100 * statistics.median(errs) if errs else math.nan,
         "expressed": len(errs),
+        "median_abs_error_pct_value_column": 100 * statistics.median(primary) if primary else math.nan,
+        "expressed_value_column": len(primary),
     }
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

@@ -38,7 +38,8 @@ def register(app: typer.Typer) -> None:
             console.print(table(f"predicted vs published ({rep['csv']})",
                                 ["row", "what was run", "predicted", "published", "unit", "error"], rows))
             console.print(f"median absolute error: {rep['median_abs_error_pct']:.1f}% over {rep['expressed']} "
-                          f"expressed values")
+                          f"expressed values; {rep['median_abs_error_pct_value_column']:.1f}% over the "
+                          f"{rep['expressed_value_column']} figures of the CSV's value column")
             skipped = [[s["key"], s["reason"]] for s in rep["not_expressible"]]
             console.print(table("not expressible", ["row", "why"], skipped))
 
@@ -58,7 +59,10 @@ def to_markdown(rep: dict) -> str:
             lines.append(f"| {r['key']} | {r['run']} | {_num(r['predicted'])} | {_num(r['published'])} | {r['unit']} "
                          f"| {_pct(r['error_pct'])} |")
     lines.append("")
-    lines.append(f"Median absolute error: **{rep['median_abs_error_pct']:.1f}%** over {rep['expressed']} values.")
+    lines.append(f"Median absolute error: **{rep['median_abs_error_pct']:.1f}%** over {rep['expressed']} values "
+                 f"(each row's figure and the other figures its notes give); "
+                 f"**{rep['median_abs_error_pct_value_column']:.1f}%** over the "
+                 f"{rep['expressed_value_column']} figures of the CSV's value column.")
     lines.append("")
     lines.append("| not expressed | why |")
     lines.append("|---|---|")
