@@ -125,7 +125,8 @@ def find_shipped(device_id: str, folder: str | Path | None = None) -> Calibratio
 def apply_to_device(device: Device, cal: Calibration) -> Device:
     """`device` with the profile's overrides (validated by the schema; sources say 'calibration')."""
     if cal.device_id.lower() != device.id.lower():
-        raise PerfModelError(f"calibration {cal.source or ''} is for device {cal.device_id!r}, not {device.id!r}".replace("  ", " "))
+        where = f" {cal.source}" if cal.source else ""
+        raise PerfModelError(f"calibration{where} is for device {cal.device_id!r}, not {device.id!r}")
     data = device.model_dump(exclude_unset=True)  # schema defaults stay defaults (they need no source)
     sources = dict(data.pop("sources", {}))
     note = f"calibration {cal.device_id} {cal.created[:10]}"

@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         repeats: Annotated[Optional[int], typer.Option("--repeats", help="Timed repeats per grid point.")] = None,
         fit_on: Annotated[Optional[str], typer.Option("--fit-on", help="micro, micro+steps or micro+ops.")] = None,
         routing: Annotated[Optional[str], typer.Option("--routing", help="MoE routing: balanced, uniform, zipf or router.")] = None,
+        threads: Annotated[Optional[int], typer.Option("--threads", help="CPU: use (and model) this many cores (default: all this process may use).")] = None,
         quick: Annotated[bool, typer.Option("--quick", help="A small model and grid (seconds; for tests).")] = False,
         save_calibration: Annotated[Optional[Path], typer.Option("--save-calibration", help="Also write the profile here.")] = None,
         ship: Annotated[bool, typer.Option("--ship", help="Write the profile to perfmodel/calibrations/<device-id>.json (bundled).")] = False,
@@ -48,7 +49,7 @@ def register(app: typer.Typer) -> None:
         backend: Literal["cpu", "cuda"] = "cuda" if device == "cuda" else "cpu"
         cfg = default_config(backend, model, quick=quick)
         updates = {k: v for k, v in dict(hardware=hardware, quant=quant, layers=layers, width_divisor=width_divisor,
-                                          vocab=vocab, repeats=repeats, fit_on=fit_on).items() if v is not None}
+                                          vocab=vocab, repeats=repeats, fit_on=fit_on, threads=threads).items() if v is not None}
         if routing is not None:
             from perfmodel.executor.synthetic import Routing
 
@@ -101,8 +102,8 @@ def _render(result, files: dict) -> None:
     if result.overlap:
         o = result.overlap
         console.print(f"nano-batch overlap ({o['nano_batches']} streams, decode b={o['batch']} ctx={o['context']}): "
-                      f"{o['measured_ms']:.2f} ms measured vs {o['sequential_ms']:.2f} ms one after another; "
-                      f"model bounds {o['predicted_ideal_overlap_ms']:.2f} (ideal) to "
-                      f"{o['predicted_no_overlap_ms']:.2f} ms (none)")
+                      f"measured {o['measured_ms']:.2f} ms ({o['sequential_ms']:.2f} one after another), "
+                      f"predicted {o['predicted_ms']:.2f} ms (APE {o['ape']:.1f}%; bounds "
+                      f"{o['predicted_ideal_overlap_ms']:.2f} ideal to {o['predicted_no_overlap_ms']:.2f} none)")
     for k, v in files.items():
         console.print(f"{k}: {v}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import hardware
 from hardware.catalog import System
-from hardware.local import detect_local_cpu, local_cpu_system
+from hardware.local import cpu_device, local_cpu_system, read_cpu_info
 from perfmodel.errors import PerfModelError
 from perfmodel.executor._torch import Backend, require_torch
 
@@ -35,12 +36,18 @@ def match_cuda_name(name: str, devices: list) -> str | None:
     return best
 
 
-def executor_system(backend: Backend, hardware_name: str | None = None) -> System:
-    """The `System` (uncalibrated) the cost model should use for what the executor measures."""
+def executor_system(backend: Backend, hardware_name: str | None = None, *, cpu_cores: int | None = None) -> System:
+    """The `System` (uncalibrated) the cost model should use for what the executor measures;
+    `cpu_cores`: describe only that many of the local cores (the executor runs that many threads)."""
     if backend == "cpu":
         if hardware_name:
             return hardware.resolve(hardware_name)
-        return local_cpu_system(detect_local_cpu())
+        info = read_cpu_info()
+        if cpu_cores is not None:
+            if not 1 <= cpu_cores <= info.cores:
+                raise PerfModelError(f"--threads must be in 1..{info.cores} (the cores this process may use), got {cpu_cores}")
+            info = dataclasses.replace(info, cores=cpu_cores, threads=cpu_cores)
+        return local_cpu_system(cpu_device(info))
     if hardware_name:
         return hardware.resolve(hardware_name)
     torch = require_torch()

@@ -22,6 +22,8 @@ from specs.model import ModelSpec
 
 # Microbenchmarks predicted by a single operator function (host copies and all-reduce are
 # fitted in closed form on their links instead, see `link_overrides`).
+# Messages at least this large measure a link's bandwidth (smaller ones its latency).
+LINK_BANDWIDTH_BYTES = 32 * 2**20
 MICRO_KINDS = ("gemm", "attn_prefill", "attn_decode", "copy", "small_op")
 
 
@@ -89,3 +91,35 @@ class StepPredictor:
                     out.append(Sample(f"{m.point.label} {name}", timing.median_s,
                                       lambda dev, p=m.point, n=name: self.ops_s(dev, p).get(n, 0.0), group="ops"))
         return out
+
+
+def _link_fit(link, points: list[tuple[float, float]], volume: float) -> dict | None:
+    """Latency from the smallest message, efficiency from the large ones: time = latency +
+    volume * bytes / (bandwidth * efficiency) (the alpha-beta model of `perfmodel.collectives`)."""
+    if link is None or not points:
+        return None
+    points = sorted(points)
+    latency_s = points[0][1] if points[0][0] < LINK_BANDWIDTH_BYTES else link.latency_us * 1e-6
+    rates = [volume * b / max(t - latency_s, 1e-12) for b, t in points if b >= LINK_BANDWIDTH_BYTES]
+    if not rates:
+        return None
+    rates.sort()
+    eff = min(1.0, rates[len(rates) // 2] / (link.bw_per_direction_gb_s * 1e9))
+    return {**link.model_dump(exclude_unset=True), "efficiency": round(eff, 4), "latency_us": round(latency_s * 1e6, 3)}
+
+
+def link_overrides(micros: list[Micro], dev: Device) -> dict:
+    """Host link (pinned host-to-device copies) and scale-up link (all-reduce over every GPU,
+    NCCL's bus-bandwidth volume 2(n-1)/n) fitted from their microbenchmarks, where measured."""
+    out = {}
+    h2d = [(m.params["bytes"], m.timing.median_s) for m in micros if m.kind == "h2d"]
+    host = _link_fit(dev.host_link, h2d, 1.0)
+    if host:
+        out["host_link"] = host
+    ar = [m for m in micros if m.kind == "all_reduce"]
+    if ar:
+        n = ar[0].params["devices"]
+        scale = _link_fit(dev.scaleup_link, [(m.params["bytes"], m.timing.median_s) for m in ar], 2 * (n - 1) / n)
+        if scale:
+            out["scaleup_link"] = scale
+    return out

@@ -311,17 +311,18 @@ class _Layer:
         self.attn = attn_cls(w, spec, max_batch, max_context)
         self.mlp = _MoE(w, spec, routing) if spec.is_moe_layer(index) else _MLP(w, h, spec.intermediate_size, "")
 
-    def __call__(self, x: Any, pos: int, rows: slice, rope: Any, rec: OpRecorder) -> Any:
+    def __call__(self, x: Any, pending: Any, pos: int, rows: slice, rope: Any, rec: OpRecorder) -> tuple[Any, Any]:
+        """Residual adds run inside the following norm's region, as engines fuse them
+        (vLLM fused_add_rms_norm): returns (residual stream, MLP output still to be added)."""
         with rec.op("norm"):
+            if pending is not None:
+                x = x + pending
             hn = kernels.rms_norm(x, self.attn_norm)
         a = self.attn(hn, pos, rows, rope, rec)
-        with rec.op("residual_add"):
-            x = x + a
         with rec.op("post_norm"):
+            x = x + a
             hn = kernels.rms_norm(x, self.mlp_norm)
-        m = self.mlp(hn, rec)
-        with rec.op("residual_add"):
-            return x + m
+        return x, self.mlp(hn, rec)
 
 
 class SyntheticModel:
@@ -358,10 +359,11 @@ class SyntheticModel:
         with torch.inference_mode():
             with rec.op("embedding"):
                 x = torch.nn.functional.embedding(tokens, self.embed)        # [B, S, h]
+            pending = None
             for layer in self.layers:
-                x = layer(x, pos, rows, self.rope, rec)
-            with rec.op("final_norm"):
-                last = kernels.rms_norm(x[:, -1, :], self.final_norm)        # [B, h]: last token of each sequence
+                x, pending = layer(x, pending, pos, rows, self.rope, rec)
+            with rec.op("final_norm"):  # over every token (as vLLM), then the last one of each sequence: [B, h]
+                last = kernels.rms_norm(x + pending, self.final_norm)[:, -1, :]
             with rec.op("lm_head"):
                 logits = self.lm_head(last)                                   # [B, vocab]
             with rec.op("sampling"):                                          # greedy over fp32 probabilities

@@ -19,7 +19,7 @@ from perfmodel.errors import PerfModelError
 from perfmodel.executor import microbench as mb
 from perfmodel.executor._torch import Backend, require_torch, setup_backend, versions
 from perfmodel.executor.devices import executor_system
-from perfmodel.executor.predict import StepPredictor, micro_samples
+from perfmodel.executor.predict import StepPredictor, link_overrides, micro_samples
 from perfmodel.executor.run import GridPoint, StepMeasurement, grid, measure_grid
 from perfmodel.executor.synthetic import Routing, SyntheticModel, reduce_spec
 from perfmodel.executor.timing import wait_for_quiet
@@ -52,7 +52,7 @@ class ValidateConfig:
     micro: bool = True
     fit_on: FitOn = "micro+steps"
     holdout: bool = True
-    threads: int | None = None
+    threads: int | None = None            # CPU: run (and describe) this many cores; None: all allowed
     overlap: bool = True                   # CUDA: nano-batch overlap check with streams
     max_wait_s: float = 30.0               # CPU: total time to wait for other processes to go quiet
 
@@ -149,6 +149,17 @@ class ValidationResult:
         }
 
 
+def _micro_config(cfg: ValidateConfig, device: Device) -> mb.MicroConfig:
+    """Microbenchmark shapes: decode-sized to prefill-sized M; attention at the grid's scale."""
+    cache = device.onchip_cache_mb or 32.0
+    if cfg.backend == "cpu":
+        return mb.MicroConfig(backend="cpu", quant=cfg.quant, cache_mb=cache, gemm_m=(1, 8, 32, 128, 512),
+                              attn_prefill=((1, 256), (2, 512)), attn_decode=((1, 2048), (8, 1024), (32, 512)))
+    return mb.MicroConfig(backend="cuda", quant=cfg.quant, cache_mb=cache, repeats=10,
+                          gemm_m=(1, 8, 32, 128, 512, 2048, 8192), attn_prefill=((1, 2048), (8, 1024), (4, 4096)),
+                          attn_decode=((1, 4096), (32, 2048), (128, 1024)), copy_mb=1024.0)
+
+
 def _fit_samples(cfg: ValidateConfig, micros: list[mb.Micro], fit_points: list[StepMeasurement],
                  pred: StepPredictor) -> list[cal.Sample]:
     samples = micro_samples(micros, pred.quant) if cfg.micro else []
@@ -171,7 +182,7 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
     """Microbenchmarks, executor grid, calibration fit, and predicted vs measured."""
     t0 = time.perf_counter()
     setup_backend(cfg.backend, threads=cfg.threads)
-    system: System = executor_system(cfg.backend, cfg.hardware)
+    system: System = executor_system(cfg.backend, cfg.hardware, cpu_cores=cfg.threads)
     device = system.device
     spec = reduce_spec(load_model(cfg.model), layers=cfg.layers, width_divisor=cfg.width_divisor, vocab=cfg.vocab,
                        max_experts=cfg.max_experts)
@@ -189,10 +200,8 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
     wait_for_quiet(limit=HOST_LOAD_WARNING, max_wait_s=wait_s, progress=log)
     micros: list[mb.Micro] = []
     if cfg.micro:
-        mcfg = mb.MicroConfig(backend=cfg.backend, quant=cfg.quant, cache_mb=device.onchip_cache_mb or 32.0,
-                              gemm_m=(1, 8, 32, 128, 512) if cfg.backend == "cpu" else (1, 8, 32, 128, 512, 2048, 8192),
-                              attn_decode=tuple((b, c) for b, c in ((1, 2048), (8, 1024), (32, 512))))
-        micros = mb.run_all(mcfg, spec, progress=lambda s: log(f"  microbenchmarks {s}"), max_wait_s=wait_s)
+        micros = mb.run_all(_micro_config(cfg, device), spec, progress=lambda s: log(f"  microbenchmarks {s}"),
+                            max_wait_s=wait_s)
         log(f"microbenchmarks: {len(micros)} in {time.perf_counter() - t0:.1f} s")
 
     max_batch = max(max(cfg.prefill_batches, default=1), max(cfg.decode_batches, default=1))
@@ -220,6 +229,7 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
     fit_points = [m for m, h in zip(measured, holdout) if not h]
     samples = _fit_samples(cfg, micros, fit_points, pred)
     overrides, stats = cal.fit_overrides(device, samples, dtype=pred.quant.gemm_dtype)
+    overrides.update(link_overrides(micros, device))
     stats["fit_points"] = [m.point.label for m in fit_points]
     calibrated = cal.device_with(device, overrides)
     results = [PointResult(m.point, m, pred.step_s(device, m.point), pred.step_s(calibrated, m.point), h,

@@ -35,3 +35,29 @@ def test_cpu_microbenchmarks_and_their_predictions():
         assert m.kind in MICRO_KINDS and micro_cost(m, dev, q).time_s > 0
     small = next(m for m in micros if m.kind == "small_op")
     assert small.timing.median_s < 1e-3  # per tiny kernel, not per loop of them
+
+
+def test_link_overrides_from_copies_and_all_reduce():
+    import hardware
+    from perfmodel.calibration import apply_to_device, Calibration, SCHEMA_VERSION
+    from perfmodel.executor.microbench import Micro
+    from perfmodel.executor.predict import link_overrides
+    from perfmodel.executor.timing import Timing
+
+    dev = hardware.resolve("h100-sxm").device
+    mib = 2**20
+
+    def micro(kind, nbytes, secs, **extra):
+        return Micro(kind, {"bytes": nbytes, **extra}, Timing.of([secs]))
+
+    lat = 10e-6
+    micros = [micro("h2d", mib, lat + mib / 40e9), micro("h2d", 256 * mib, lat + 256 * mib / 40e9),
+              micro("all_reduce", mib, 20e-6, devices=8),
+              micro("all_reduce", 128 * mib, 20e-6 + 1.75 * 128 * mib / 350e9, devices=8)]
+    out = link_overrides(micros, dev)
+    assert out["host_link"]["efficiency"] == pytest.approx(40 / 63, rel=0.02)
+    assert out["scaleup_link"]["efficiency"] == pytest.approx(350 / 450, rel=0.02)
+    cal = Calibration(schema_version=SCHEMA_VERSION, device_id=dev.id, device_name=dev.name, created="2025-01-01",
+                      overrides=out)
+    assert apply_to_device(dev, cal).host_link.efficiency == out["host_link"]["efficiency"]
+    assert link_overrides([], dev) == {}
