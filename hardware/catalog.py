@@ -37,14 +37,24 @@ class System:
         """The bottleneck link a collective over `group_size` devices uses, and its topology."""
         if group_size <= 1:
             return _LOOPBACK, "single"
+        if group_size > self.max_devices:
+            where = self.cluster.id if self.cluster else self.node.id
+            raise PerfModelError(
+                f"a group of {group_size} devices does not fit {where!r}, which has {self.max_devices}; "
+                f"name a cluster (e.g. a multi-node entry) to span nodes"
+            )
         if group_size <= self.node.scaleup_domain_devices and self.node.topology != "pcie":
             link = self.device.scaleup_link or self.device.host_link
             return link, self.node.topology
         if self.cluster and group_size <= self.cluster.scaleup_domain_devices and self.cluster.scaleup_link:
             return self.cluster.scaleup_link, "ub_switch"
         if group_size <= self.node.devices_per_node:
-            link = self.device.host_link or _LOOPBACK
-            return link, "pcie"
+            if self.device.host_link is None:
+                raise PerfModelError(
+                    f"a group of {group_size} devices on {self.node.id!r} needs the device's host_link, "
+                    f"but {self.device.id!r} has none in the catalog"
+                )
+            return self.device.host_link, "pcie"
         link = (self.cluster.scaleout if self.cluster and self.cluster.scaleout else None) or self.node.nic
         if link is None:
             raise PerfModelError(
@@ -71,6 +81,39 @@ def _read_yaml(path: Path | str, text: str) -> Catalog:
         raise PerfModelError(pydantic_message(exc, source=str(path))) from None
 
 
+def _check_unique(cat: Catalog, where: str) -> None:
+    """Every id and alias names one entry (clusters, nodes and devices share one namespace)."""
+    seen: dict[str, str] = {}
+    for kind, items in (("device", cat.devices), ("node", cat.nodes), ("cluster", cat.clusters)):
+        for item in items:
+            for key in [item.id, *item.aliases]:
+                owner = f"{kind} {item.id!r}"
+                prev = seen.setdefault(key.lower(), owner)
+                if prev != owner:
+                    raise PerfModelError(f"{where}: name {key!r} is used by both {prev} and {owner}")
+
+
+def _check_references(cat: Catalog, where: str) -> None:
+    """Nodes name existing accelerators and CPU devices; clusters name existing nodes."""
+    devices = _index(cat.devices)
+    nodes = _index(cat.nodes)
+    for node in cat.nodes:
+        dev = devices.get(node.device.lower())
+        if dev is None:
+            raise UnknownNameError("device", node.device, [d.id for d in cat.devices])
+        if dev.kind == "cpu":  # type: ignore[union-attr]
+            raise PerfModelError(f"{where}: node {node.id!r} hosts {node.device!r}, which is a cpu, not an accelerator")
+        if node.host_cpu is not None:
+            cpu = devices.get(node.host_cpu.lower())
+            if cpu is None:
+                raise PerfModelError(f"{where}: node {node.id!r}: host_cpu {node.host_cpu!r} is not a device in the catalog")
+            if cpu.kind != "cpu":  # type: ignore[union-attr]
+                raise PerfModelError(f"{where}: node {node.id!r}: host_cpu {node.host_cpu!r} is a {cpu.kind}, not a cpu")  # type: ignore[union-attr]
+    for cl in cat.clusters:
+        if cl.node.lower() not in nodes:
+            raise PerfModelError(f"{where}: cluster {cl.id!r}: node {cl.node!r} is not in the catalog")
+
+
 @functools.lru_cache(maxsize=1)
 def bundled() -> Catalog:
     """All YAML files under hardware/catalog/, merged."""
@@ -82,7 +125,10 @@ def bundled() -> Catalog:
             devices += cat.devices
             nodes += cat.nodes
             clusters += cat.clusters
-    return Catalog(devices=devices, nodes=nodes, clusters=clusters)
+    cat = Catalog(devices=devices, nodes=nodes, clusters=clusters)
+    _check_unique(cat, "hardware/catalog")
+    _check_references(cat, "hardware/catalog")
+    return cat
 
 
 def load_file(path: str | Path) -> Catalog:
@@ -121,9 +167,11 @@ def _default_node(device: Device, cat: Catalog) -> Node:
     if candidates:
         return candidates[0]
     # A device with no node in the catalog: a single-device "node" on its own host link.
+    why = "synthesized by hardware.catalog: the device has no node in the catalog, so it runs alone"
     return Node(
         id=f"{device.id}-single", name=f"one {device.name}", device=device.id, devices_per_node=1,
         topology="single", scaleup_domain_devices=1, cpu_sockets=1,
+        sources={"devices_per_node": why, "scaleup_domain_devices": why, "cpu_sockets": why},
     )
 
 
@@ -131,9 +179,13 @@ def resolve(name: str) -> System:
     """A device, node or cluster id (or alias), or a path to a user's YAML file."""
     if name.endswith((".yaml", ".yml")) or "/" in name:
         user = load_file(name)
+        _check_unique(user, name)
         base = bundled()
-        cat = Catalog(devices=[*user.devices, *base.devices], nodes=[*user.nodes, *base.nodes],
-                      clusters=[*user.clusters, *base.clusters])
+        # The user's entries come last so that they win over bundled entries with the same id or alias
+        # (`_index` keeps the last entry for a key).
+        cat = Catalog(devices=[*base.devices, *user.devices], nodes=[*base.nodes, *user.nodes],
+                      clusters=[*base.clusters, *user.clusters])
+        _check_references(cat, name)
         first = (user.clusters or user.nodes or user.devices or [None])[0]
         if first is None:
             raise PerfModelError(f"--hardware {name}: the file defines no device, node or cluster")

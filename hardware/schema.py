@@ -22,11 +22,15 @@ class _Strict(BaseModel):
 
 
 def _numeric_paths(model: BaseModel, prefix: str = "") -> list[str]:
-    """Dotted paths of every number set on a model (recursing into dicts and sub-models)."""
+    """Dotted paths of every number set on a model (recursing into dicts and sub-models).
+
+    Only fields the entry sets count: a schema default (e.g. ``gemm_tile_m=128``) is the code's
+    documented choice, not a number the catalog entry claims, so it needs no source.
+    """
     out: list[str] = []
     for name in type(model).model_fields:
         if name not in model.model_fields_set:
-            continue  # defaults are documented (with their source) in the schema itself
+            continue
         value = getattr(model, name)
         path = f"{prefix}{name}"
         if isinstance(value, bool) or value is None:
@@ -63,7 +67,9 @@ class Link(_Strict):
 
     name: str
     bw_per_direction_gb_s: float = Field(gt=0)
-    latency_us: float = Field(ge=0, description="small-message latency of one transfer/collective step")
+    latency_us: float = Field(ge=0, description="small-message latency of a collective over latency_group devices")
+    latency_group: int = Field(default=8, ge=2, description="group size latency_us was measured at; "
+                               "collectives over n devices scale it by log2(n) / log2(latency_group) (tree depth)")
     efficiency: float = Field(gt=0, le=1, description="achievable fraction of bandwidth, large messages")
 
 
@@ -92,10 +98,11 @@ class Device(Sourced):
     gemm_tile_m: int = Field(default=128, gt=0, description="largest tensor-core tile rows (wave model)")
     gemm_tile_n: int = Field(default=128, gt=0, description="largest tensor-core tile cols (wave model)")
     # Attention kernels relative to the device's own GEMM/bandwidth roofs. Defaults from the
-    # FlashAttention-2 paper (fwd reaches 50-73% of A100 peak, i.e. ~0.8 of a tuned GEMM) and
-    # FlashAttention-3 (up to 75% of H100 bf16 peak); decode attention (FlashDecoding/paged) streams
+    # FlashAttention-2 paper (causal fwd 50-73% of A100 peak, ~0.55-0.8 of a tuned GEMM) and
+    # FlashAttention-3 (causal hd128 ~600-660 of 989 TFLOPS on H100, ~0.7 of a tuned GEMM); 0.7 is
+    # the middle of both ranges. Decode attention (FlashDecoding/paged) streams
     # KV at close to the GEMV bandwidth. Calibration profiles override them per device.
-    attn_prefill_efficiency: float = Field(default=0.8, gt=0, le=1,
+    attn_prefill_efficiency: float = Field(default=0.7, gt=0, le=1,
                                            description="flash attention FLOP rate / best GEMM FLOP rate")
     attn_decode_efficiency: float = Field(default=0.9, gt=0, le=1,
                                           description="paged decode attention KV read rate / achievable bandwidth")

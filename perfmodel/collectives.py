@@ -10,6 +10,8 @@ the group spans (NVSwitch, PCIe, xGMI, HCCS, Ascend UB or the scale-out NIC; see
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from hardware.catalog import System
@@ -29,9 +31,12 @@ def _volume(kind: str, n):
 
 
 def _link(system: System, group: int) -> tuple[float, float]:
-    """(alpha seconds, effective bytes/s) of the bottleneck link for a group size."""
+    """(alpha seconds, effective bytes/s) of the bottleneck link for a group size. The latency was
+    measured at `latency_group` devices; tree/ring depth grows with log2(n), so smaller groups are
+    proportionally quicker (NCCL LL protocol small-message latency grows with log2 n)."""
     link, _ = system.link_for_group(int(group))
-    return link.latency_us * 1e-6, link.bw_per_direction_gb_s * 1e9 * link.efficiency
+    depth = max(math.log2(group), 1.0) / math.log2(link.latency_group)
+    return link.latency_us * 1e-6 * depth, link.bw_per_direction_gb_s * 1e9 * link.efficiency
 
 
 def collective(name: str, kind: str, nbytes, group, system: System, *, count=1.0) -> OpCost:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from perfmodel.errors import PerfModelError
 from specs.model import ModelSpec
@@ -37,6 +37,31 @@ class Plan(BaseModel):
                                       description="fraction of device memory the engine may use "
                                                   "(vLLM gpu_memory_utilization default 0.9)")
     mode: Literal["aggregated", "prefill", "decode"] = "aggregated"
+    # --- issue 4 (perfmodel.overlap / perfmodel.offload) --------------------------------------
+    # Relative sizes of the nano-batches (NanoFlow s1.6, e.g. (768, 1280)); None: equal split.
+    nano_split: tuple[float, ...] | None = Field(default=None, description="relative nano-batch sizes")
+    # FlexGen placement fractions (s4.2: w_c, c_c, h_c) of weights, KV cache and activations kept
+    # in host memory; attention_on_cpu runs decode attention over host KV on the CPU (FlexGen
+    # s4.3, MoE-Lightning CGOPipe). All zero: the on-device model, unchanged.
+    weights_offload: float = Field(default=0.0, ge=0, le=1, description="fraction of weights in host memory")
+    kv_offload: float = Field(default=0.0, ge=0, le=1, description="fraction of the KV cache in host memory")
+    activations_offload: float = Field(default=0.0, ge=0, le=1, description="fraction of activations in host memory")
+    attention_on_cpu: bool = Field(default=False, description="decode attention over host KV runs on the CPU")
+
+    @model_validator(mode="after")
+    def _issue4_fields(self):
+        if self.nano_split is not None:
+            if len(self.nano_split) != self.nano_batches:
+                raise ValueError(f"nano_split has {len(self.nano_split)} sizes but nano_batches is {self.nano_batches}")
+            if any(x <= 0 for x in self.nano_split):
+                raise ValueError(f"nano_split sizes must be > 0, got {self.nano_split}")
+        if self.attention_on_cpu and self.kv_offload == 0:
+            raise ValueError("attention_on_cpu needs kv_offload > 0 (the CPU attends over host KV)")
+        return self
+
+    @property
+    def offloaded(self) -> bool:
+        return self.weights_offload > 0 or self.kv_offload > 0 or self.activations_offload > 0
 
     @property
     def devices_per_replica(self) -> int:
@@ -64,6 +89,11 @@ class Plan(BaseModel):
         parts.append(self.quant + (f"/kv-{self.kv_dtype}" if self.kv_dtype else ""))
         if self.nano_batches > 1:
             parts.append(f"nano{self.nano_batches}")
+        for name, short in (("weights_offload", "w"), ("kv_offload", "kv"), ("activations_offload", "act")):
+            if getattr(self, name):
+                parts.append(f"{short}-host{getattr(self, name):g}")
+        if self.attention_on_cpu:
+            parts.append("cpu-attn")
         return " ".join(parts)
 
 

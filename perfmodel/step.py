@@ -230,6 +230,10 @@ class StepModel:
         self.devices = self.plan.devices_per_replica
         self.kv_capacity_tokens = int(self.memory.kv_capacity_tokens)
         self.kv_bytes_per_token = self.model.kv_bytes_per_token(self.quant.kv_bytes)
+        if self.plan.offloaded:  # issue 4 hook: host memory holds part of the KV cache (perfmodel.offload)
+            from perfmodel.offload import kv_capacity_tokens
+
+            self.kv_capacity_tokens = int(min(kv_capacity_tokens(self), 2**62))
 
     @classmethod
     def build(cls, *, model: ModelSpec, system: System, plan: Plan, max_tokens: int = 8192) -> "StepModel":
@@ -245,8 +249,20 @@ class StepModel:
 
     def iteration_time_s(self, batch: BatchShape) -> float:
         """Steady-state time for every sequence in `batch` to advance one iteration."""
+        if self.plan.nano_batches > 1 or self.plan.offloaded:  # issue 4 hook, see _hooked
+            return self._hooked(batch, cold=False)
         return iteration_time(self.model, self.system, self.quant, self.plan, batch)
 
     def cold_time_s(self, batch: BatchShape) -> float:
         """A batch started on an empty pipeline (static prefill)."""
+        if self.plan.nano_batches > 1 or self.plan.offloaded:  # issue 4 hook, see _hooked
+            return self._hooked(batch, cold=True)
         return iteration_time(self.model, self.system, self.quant, self.plan, batch, cold=True)
+
+    def _hooked(self, batch: BatchShape, *, cold: bool) -> float:
+        """Issue 4 hook: plans with nano-batch overlap (perfmodel.overlap) or host offload
+        (perfmodel.offload) take their step time from there; it reduces to `iteration_time`
+        for nano_batches == 1 and zero offload fractions."""
+        from perfmodel.offload import iteration_time as hooked_iteration_time
+
+        return hooked_iteration_time(self, batch, cold=cold)

@@ -8,6 +8,7 @@ DeepSeek-V2/V3, shared experts, leading dense layers).
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -89,7 +90,7 @@ class ModelSpec(BaseModel):
         m = self.moe
         return m is not None and layer >= m.first_dense_layers and (layer - m.first_dense_layers) % m.layer_freq == 0
 
-    @property
+    @functools.cached_property
     def num_moe_layers(self) -> int:
         return sum(self.is_moe_layer(i) for i in range(self.num_layers))
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -52,4 +53,4 @@ def fmt(v: Any) -> str:
         if abs(v) >= 1:
             return f"{v:.2f}"
         return f"{v:.3g}"
-    return "" if v is None else str(v)
+    return "" if v is None else escape(str(v))  # catalog sources contain [brackets]

@@ -54,9 +54,10 @@ def register(app: typer.Typer) -> None:
             else:
                 rows.append([key, value, src])
         console.print(table(f"{dev.id}: {dev.name}", ["field", "value", "source"], rows))
-        node = system.node
-        console.print(table(f"node {node.id}", ["field", "value"],
-                            [[k, v] for k, v in node.model_dump(exclude={"sources"}).items()]))
+        for part in (system.node, system.cluster):
+            if part is not None:
+                rows = [[k, v, part.sources.get(k, "")] for k, v in part.model_dump(exclude={"sources"}).items()]
+                console.print(table(f"{type(part).__name__.lower()} {part.id}", ["field", "value", "source"], rows))
 
     @models.command("list")
     def models_list(json_out: JsonOpt = False) -> None:

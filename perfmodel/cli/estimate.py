@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Static batch: TTFT (one prefill of batch x isl), TPOT (mean decode step), throughput."""
         from perfmodel.errors import PerfModelError
-        from perfmodel.estimate import estimate as run
+        from perfmodel.estimator import estimate as run
 
         r = run(model=model, hardware=hardware, batch_size=batch_size, isl=isl, osl=osl, tp=tp, pp=pp, ep=ep, dp=dp,
                 quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches, calibration=calibration)

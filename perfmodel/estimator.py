@@ -18,7 +18,7 @@ from perfmodel.iteration import BatchShape
 from perfmodel.ops import OpCost
 from perfmodel.plan import Plan
 from perfmodel.resolve import resolve_model, resolve_system
-from perfmodel.step import StepModel
+from perfmodel.step import StepModel, scale_batch, stage_time
 from specs.model import ModelSpec
 
 
@@ -95,19 +95,34 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
         raise PerfModelError(f"--isl + --osl = {isl + osl} exceeds the context length of {spec.name} ({spec.max_context})")
     sm = StepModel.build(model=spec, system=system, plan=plan, max_tokens=batch_size * isl)
     prefill = BatchShape.prefill(batch_size, isl)
-    decode = BatchShape.decode(batch_size, isl + osl // 2 if osl % 2 == 0 else isl + osl / 2)
-    ttft_s = sm.cold_time_s(prefill)
-    tpot_s = sm.iteration_time_s(decode) if osl > 1 else 0.0
+    decode = BatchShape.decode(batch_size, isl + osl / 2)  # mean context of the osl - 1 steps
+    pp = plan.pp
+    pre_ops, dec_ops = sm.ops(_micro(prefill, pp)), sm.ops(_micro(decode, pp))
+    if plan.nano_batches > 1 or plan.offloaded:  # overlap / offload models own these plans
+        ttft_s = sm.cold_time_s(prefill)
+        tpot_s = sm.iteration_time_s(decode) if osl > 1 else 0.0
+    else:  # the same numbers as sm.cold_time_s / sm.iteration_time_s, reusing the op lists
+        ttft_s = stage_time(pre_ops, spec, pp) * (2 * pp - 1)
+        tpot_s = stage_time(dec_ops, spec, pp) * pp if osl > 1 else 0.0
     e2e_s = ttft_s + (osl - 1) * tpot_s
     thr = plan.dp * batch_size * osl / e2e_s
     mem = sm.memory
-    used = mem.used_gb(batch_size * (isl + osl))
-    pre_ops, dec_ops = sm.ops(_micro(prefill, plan.pp)), sm.ops(_micro(decode, plan.pp))
+    kv_tokens = batch_size * (isl + osl)
+    used = mem.used_gb(kv_tokens)
+    fits = used <= mem.capacity_gb
+    if plan.offloaded:  # device part only; the host holds the rest (perfmodel.offload)
+        from perfmodel.offload import staging_bytes
+
+        w = mem.weights_gb * 1e9
+        used = (w * (1 - plan.weights_offload) + staging_bytes(spec, plan, w)) / 1e9 \
+            + mem.activations_gb * (1 - plan.activations_offload) + mem.reserved_gb \
+            + kv_tokens * mem.kv_bytes_per_token_device * (1 - plan.kv_offload) / 1e9
+        fits = kv_tokens <= sm.kv_capacity_tokens and used <= mem.capacity_gb
     return Estimate(
         model=spec.name, hardware=system.id, plan=plan, batch_size=batch_size, isl=isl, osl=osl,
         ttft_ms=ttft_s * 1e3, tpot_ms=tpot_s * 1e3, e2e_ms=e2e_s * 1e3, throughput_tok_s=thr,
         throughput_tok_s_per_device=thr / plan.devices, memory_per_device_gb=used,
-        memory_capacity_gb=mem.capacity_gb, fits=used <= mem.capacity_gb,
+        memory_capacity_gb=mem.capacity_gb, fits=fits,
         bound={"prefill": binding_resource(pre_ops), "decode": binding_resource(dec_ops)},
         prefill_ops=pre_ops, decode_ops=dec_ops,
         memory={**mem.to_dict(), "kv_gb": batch_size * (isl + osl) * mem.kv_bytes_per_token_device / 1e9},
@@ -115,6 +130,4 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
 
 
 def _micro(b: BatchShape, pp: int) -> BatchShape:
-    from perfmodel.step import scale_batch
-
     return b if pp == 1 else scale_batch(b, 1.0 / pp)

@@ -1,0 +1,60 @@
+"""Speed of the foundation: warm API estimate, vectorized plans/s, CLI cold start.
+
+Prints figures and ratios against baselines measured in the same run:
+  - API estimate vs the vectorized path's per-plan cost (how much the full breakdown costs);
+  - CLI cold start vs a bare `python -c pass` (interpreter start-up).
+Targets (issue 2): < 1 ms per warm estimate; >= 10,000 plans/s vectorized; cold CLI < 1 s.
+Run: python benchmarks/bench_estimate.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import hardware
+import perfmodel
+import specs
+from perfmodel.vectorized import estimate_grid
+
+
+def _best_of(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    model, system = specs.load_model("llama-3.1-70b"), hardware.resolve("h100-sxm")
+    args = dict(model=model, hardware=system, tp=4, batch_size=64, isl=2048, osl=256)
+    perfmodel.estimate(**args)  # warm caches
+    n = 200
+    api_s = _best_of(lambda: [perfmodel.estimate(**args) for _ in range(n)], 3) / n
+
+    rng = np.random.default_rng(0)
+    size = 20_000
+    grid = dict(tp=rng.choice([1, 2, 4, 8], size), pp=rng.choice([1, 2], size), ep=1, dp=1,
+                batch_size=rng.choice([1, 2, 4, 8, 16, 32, 64, 128, 256], size), isl=4000, osl=500)
+    estimate_grid(model=model, system=system, quant="bf16", **grid)
+    vec_s = _best_of(lambda: estimate_grid(model=model, system=system, quant="bf16", **grid), 3)
+
+    cmd = [sys.executable, "-m", "perfmodel", "estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
+           "--batch-size", "8", "--isl", "1024", "--osl", "128", "--json"]
+    cli_s = _best_of(lambda: subprocess.run(cmd, check=True, capture_output=True), 3)
+    bare_s = _best_of(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 3)
+
+    print(f"API estimate (warm, full breakdown): {api_s * 1e3:.3f} ms per estimate   (target < 1 ms)")
+    print(f"vectorized path: {size / vec_s:,.0f} plans/s ({vec_s * 1e3:.1f} ms for {size:,})   (target >= 10,000)")
+    print(f"  ratio API per plan / vectorized per plan: {api_s / (vec_s / size):.0f}x")
+    print(f"CLI cold start `perfmodel estimate --json`: {cli_s:.3f} s   (target < 1 s)")
+    print(f"  baseline `python -c pass`: {bare_s:.3f} s; CLI / baseline = {cli_s / bare_s:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

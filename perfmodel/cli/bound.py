@@ -1,0 +1,133 @@
+"""`perfmodel bound`: per-resource throughput bounds, NanoFlow's optimum and classification, and
+the plan's predicted throughput as a fraction of the optimum."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
+from perfmodel.cli.estimate import CalOpt, DpOpt, EpOpt, KvOpt, NanoOpt, PpOpt, QuantOpt, TpOpt
+from perfmodel.errors import PerfModelError
+
+WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL (every request has these lengths).")]
+
+
+def parse_fixed_workload(text: str) -> tuple[int, int]:
+    """`fixed:ISL:OSL` -> (isl, osl)."""
+    parts = text.split(":")
+    if len(parts) != 3 or parts[0] != "fixed":
+        raise PerfModelError(f"--workload {text!r}: expected fixed:ISL:OSL, e.g. fixed:1024:512")
+    try:
+        isl, osl = int(parts[1]), int(parts[2])
+    except ValueError:
+        raise PerfModelError(f"--workload {text!r}: ISL and OSL must be integers") from None
+    if isl < 1 or osl < 1:
+        raise PerfModelError(f"--workload {text!r}: ISL and OSL must be >= 1, got {isl} and {osl}")
+    return isl, osl
+
+
+def parse_split(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise PerfModelError(f"--nano-split {text!r}: expected comma-separated sizes, e.g. 768,1280") from None
+
+
+def run_bound(*, model: str, hardware: str, isl: int, osl: int, plan_kwargs: dict, batch_size: int | None = None,
+              calibration: str | None = None) -> dict:
+    """Everything `perfmodel bound --json` prints (a plain dict)."""
+    from perfmodel import bounds as B
+    from perfmodel.errors import pydantic_message
+    from perfmodel.plan import Plan
+    from perfmodel.resolve import resolve_model, resolve_system
+
+    spec = resolve_model(model)
+    system = resolve_system(hardware, calibration=calibration)
+    try:
+        plan = Plan(**plan_kwargs)
+    except PerfModelError:
+        raise
+    except Exception as exc:  # pydantic bounds and validators
+        raise PerfModelError(pydantic_message(exc, source="plan")) from None
+    b = B.compute_bounds(model=spec, system=system, plan=plan, isl=isl, osl=osl)
+    pred = B.predict(model=spec, system=system, plan=plan, isl=isl, osl=osl, concurrency=batch_size, bounds=b)
+    B.assert_within(b, pred.tok_s_per_device, tokens="total", what="predicted throughput")
+    doc = b.to_dict()
+    doc.update({
+        "predicted_tok_s_per_device": pred.tok_s_per_device,
+        "predicted_output_tok_s_per_device": pred.output_tok_s_per_device,
+        "fraction_of_optimal": pred.tok_s_per_device / b.optimal_tok_s_per_device,
+        "fraction_of_bound": pred.tok_s_per_device / b.limit_tok_s_per_device,
+        "prediction": pred.to_dict(),
+        "within_bounds": True,
+    })
+    if plan.nano_batches > 1:
+        from perfmodel import overlap
+        from perfmodel.step import StepModel
+
+        sm = StepModel.build(model=spec, system=system, plan=plan, max_tokens=int(pred.batch.tokens) + 1)
+        doc["overlap"] = overlap.overlap(sm, pred.batch).to_dict()
+    return doc
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def bound(
+        model: ModelOpt,
+        hardware: HardwareOpt,
+        workload: WorkloadOpt = "fixed:1024:512",
+        tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = 1,
+        quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1,
+        nano_split: Annotated[Optional[str], typer.Option("--nano-split", help="Relative nano-batch sizes, e.g. 768,1280 (sets --nano-batches).")] = None,
+        weights_offload: Annotated[float, typer.Option("--weights-offload", help="Fraction of weights in host memory, streamed each pass.")] = 0.0,
+        kv_offload: Annotated[float, typer.Option("--kv-offload", help="Fraction of the KV cache in host memory.")] = 0.0,
+        activations_offload: Annotated[float, typer.Option("--activations-offload", help="Fraction of activations in host memory.")] = 0.0,
+        attention_on_cpu: Annotated[bool, typer.Option("--attention-on-cpu", help="Decode attention over host KV runs on the CPU.")] = False,
+        batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Sequences in flight per replica (default: the most that fit).")] = None,
+        calibration: CalOpt = None,
+        plot: Annotated[Optional[str], typer.Option("--plot", help="Write roofline, bounds and nano-batch Gantt charts to this file (png/pdf/svg).")] = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Per-resource throughput bounds, NanoFlow's optimum, and the plan's fraction of it."""
+        isl, osl = parse_fixed_workload(workload)
+        split = parse_split(nano_split)
+        if split is not None:
+            nano_batches = len(split)
+        kwargs = dict(tp=tp, pp=pp, ep=ep, dp=dp, quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches,
+                      nano_split=split, weights_offload=weights_offload, kv_offload=kv_offload,
+                      activations_offload=activations_offload, attention_on_cpu=attention_on_cpu)
+        doc = run_bound(model=model, hardware=hardware, isl=isl, osl=osl, plan_kwargs=kwargs, batch_size=batch_size,
+                        calibration=calibration)
+        if plot:
+            from perfmodel.plots import bound_figure
+
+            bound_figure(doc, model=model, hardware=hardware, path=plot, calibration=calibration)
+        if json_out:
+            print_json(doc)
+        else:
+            _render(doc)
+
+
+def _render(doc: dict) -> None:
+    cls = doc["classification"]
+    rows = [
+        ["plan", f"{doc['model']} on {doc['hardware']}, tp{doc['plan']['tp']} pp{doc['plan']['pp']} "
+                 f"{doc['plan']['quant']}, isl {doc['isl']} / osl {doc['osl']}"],
+        ["optimal (NanoFlow eq. 5) tok/s/device", doc["optimal_tok_s_per_device"]],
+        ["GEMM TFLOPS at 2048-token batch", doc["gemm_tflops_at_dense_batch"]],
+        ["predicted tok/s/device", doc["predicted_tok_s_per_device"]],
+        ["fraction of optimal", f"{doc['fraction_of_optimal']:.1%}"],
+        ["binding resource", doc["binding"]],
+        ["T_R / T_net/T_comp (regime)", f"{cls['T_R']:.3f} / {cls['T_net/T_comp']:.3f} ({cls['regime']})"],
+        ["dense batch at max memory (tokens)", cls["dense_batch_tokens"]],
+    ]
+    if "overlap" in doc:
+        ov = doc["overlap"]
+        rows.append(["nano-batch overlap gain", f"{ov['gain']:.3f}x (overhead {ov['overhead_ms']:.2f} ms)"])
+    console.print(table("bounds (tokens = prefill + decode, per device)", ["", ""], rows))
+    brows = [[k, v, doc["bounds_output"][k]] for k, v in doc["bounds"].items() if v is not None]
+    console.print(table("per-resource bounds", ["resource", "tok/s/device", "output tok/s/device"], brows))

@@ -1,0 +1,96 @@
+"""`perfmodel serve`: serve a workload on a deployment (simulated, with the analytic estimate)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
+from perfmodel.cli.estimate import CalOpt, DpOpt, EpOpt, KvOpt, PpOpt, QuantOpt, TpOpt
+
+WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL, a preset (sharegpt, lmsys, "
+                                          "splitwise, burstgpt, burstgpt-sample, chat-multiturn), a workload "
+                                          "YAML or a BurstGPT CSV.")]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        model: ModelOpt,
+        hardware: HardwareOpt,
+        workload: WorkloadOpt,
+        offline: Annotated[bool, typer.Option("--offline", help="All requests arrive at t=0.")] = False,
+        rate: Annotated[Optional[float], typer.Option("--rate", help="Mean request rate (requests/s).")] = None,
+        num_requests: Annotated[Optional[int], typer.Option("--num-requests", "-n",
+                                                            help="Requests to simulate (default 1000; a trace: all rows).")] = None,
+        scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="prefill_first, prefill_first_chunked, "
+                                                         "chunked, splitfuse, inflight, static, prepack, disagg "
+                                                         "(default: the engine's).")] = None,
+        engine: Annotated[str, typer.Option("--engine", help="vllm, vllm-0.5, trtllm, sglang, fastgen, ideal.")] = "vllm",
+        ttft_slo: Annotated[Optional[float], typer.Option("--ttft-slo", help="TTFT SLO (ms).")] = None,
+        tpot_slo: Annotated[Optional[float], typer.Option("--tpot-slo", help="TPOT SLO (ms).")] = None,
+        slo_target: Annotated[float, typer.Option("--slo-target", help="Attainment goodput must keep.")] = 0.9,
+        seed: Annotated[int, typer.Option("--seed", help="Random seed (workload and cache hits).")] = 0,
+        tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = 1,
+        quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, calibration: CalOpt = None,
+        max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Max sequences per replica.")] = None,
+        token_budget: Annotated[Optional[int], typer.Option("--token-budget", help="Max tokens per iteration.")] = None,
+        kv_fraction: Annotated[Optional[float], typer.Option("--kv-fraction", help="Engine memory fraction for KV "
+                                                             "(vLLM gpu_memory_utilization, TRT-LLM free fraction).")] = None,
+        kv_layout: Annotated[Optional[str], typer.Option("--kv-layout", help="paged or contiguous (vAttention).")] = None,
+        block_size: Annotated[Optional[int], typer.Option("--block-size", help="Tokens per KV block (paged).")] = None,
+        preemption: Annotated[Optional[str], typer.Option("--preemption", help="recompute or swap.")] = None,
+        prefix_caching: Annotated[Optional[bool], typer.Option("--prefix-caching/--no-prefix-caching",
+                                                               help="Override the engine's prefix caching.")] = None,
+        prefix_hit_rate: Annotated[float, typer.Option("--prefix-hit-rate", help="Chance a cached prefix is still "
+                                                       "resident.")] = 1.0,
+        cacheblend: Annotated[bool, typer.Option("--cacheblend", help="Reuse non-prefix KV with partial "
+                                                 "recompute (CacheBlend).")] = False,
+        prefill_tp: Annotated[Optional[int], typer.Option("--prefill-tp", help="disagg: prefill pool TP.")] = None,
+        prefill_dp: Annotated[int, typer.Option("--prefill-dp", help="disagg: prefill replicas.")] = 1,
+        decode_tp: Annotated[Optional[int], typer.Option("--decode-tp", help="disagg: decode pool TP.")] = None,
+        decode_dp: Annotated[int, typer.Option("--decode-dp", help="disagg: decode replicas.")] = 1,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Serve a workload: throughput, TTFT / TPOT / end-to-end percentiles, SLO attainment, goodput."""
+        from perfmodel.serve_api import serve as run
+
+        r = run(model=model, hardware=hardware, workload=workload, offline=offline, rate=rate,
+                num_requests=num_requests, scheduler=scheduler, engine=engine, ttft_slo_ms=ttft_slo,
+                tpot_slo_ms=tpot_slo, slo_target=slo_target, seed=seed, tp=tp, pp=pp, ep=ep, dp=dp, quant=quant,
+                kv_dtype=kv_dtype, calibration=calibration, max_batch=max_batch, token_budget=token_budget,
+                kv_fraction=kv_fraction, kv_layout=kv_layout, block_size=block_size, preemption=preemption,
+                prefix_caching=prefix_caching, prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
+                prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp)
+        if json_out:
+            print_json(r.to_dict())
+        else:
+            _render(r.to_dict())
+
+
+def _render(d: dict) -> None:
+    c = d["config"]
+    pools = "; ".join(f"{k}: {v['plan']} x{v['replicas']} ({v['scheduler']})" for k, v in c["pools"].items())
+    rows = [["deployment", f"{c['model']} on {d['devices']} x {c['hardware']}, {pools}"],
+            ["engine / workload", f"{c['engine']} / {c['workload']} ({c['mode']}, {c['requests']} requests)"],
+            ["output tokens/s", d["output_tok_s"]], ["total tokens/s", d["total_tok_s"]],
+            ["output tokens/s per device", d["output_tok_s_per_device"]], ["requests/s", d["request_rate"]]]
+    if d["slo_attainment"] is not None:
+        rows.append(["SLO attainment", f"{d['slo_attainment']:.1%}"])
+    if d["goodput_req_s"] is not None:
+        rows.append(["goodput (req/s, per device)", f"{d['goodput_req_s']:.2f}, {d['goodput_req_s_per_device']:.2f}"])
+    console.print(table("serving (simulated)", ["", ""], rows))
+    lat = [[name, *(d[key][s] for s in ("mean", "p50", "p90", "p99"))]
+           for name, key in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("end-to-end", "e2e_ms"))]
+    console.print(table("latency (ms)", ["", "mean", "p50", "p90", "p99"], lat))
+    a = d["analytic"]
+    arows = [["saturation output tokens/s", a["saturation_output_tok_s"]],
+             ["max sustainable rate (req/s)", a["saturation_req_s"]],
+             ["concurrency per replica (limited by)", f"{a['concurrency']:.0f} ({a['limited_by']})"]]
+    if a["at_rate"]:
+        p = a["at_rate"]
+        arows.append(["at the rate: TTFT / TPOT (ms)", f"{p['ttft_ms']:.1f} / {p['tpot_ms']:.2f}"])
+    if a["max_rate_meeting_slo"] is not None:
+        arows.append(["max rate meeting the SLOs (means)", a["max_rate_meeting_slo"]])
+    console.print(table("analytic steady state", ["", ""], arows))

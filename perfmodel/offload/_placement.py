@@ -1,0 +1,237 @@
+"""Placement of weights, KV cache and activations between device and host memory.
+
+Placement (FlexGen, Sheng et al. ICML'23, s4.2): a plan keeps fractions `weights_offload`,
+`kv_offload` and `activations_offload` of its weights, KV cache and activations in host memory.
+Offloaded weights stream over the host link every pass (FlexGen's layer-by-layer zig-zag;
+MoE-Lightning's paged weights); offloaded KV is either fetched over the link for GPU attention or,
+with `attention_on_cpu`, attended on the CPU where it lives (FlexGen s4.3; MoE-Lightning CGOPipe,
+which sends QKV down and the attention output back instead).
+
+Step time (FlexGen eq. T = max(ctog, gtoc, comp); MoE-Lightning eq. 12 per layer,
+T = max(comm_cpu->gpu, T_cpu, T_gpu)): the GPU work, the host-to-device and device-to-host
+transfers, CPU attention and CPU DRAM traffic overlap perfectly, so one pipeline stage of one
+micro-batch takes the largest of them. Assumed: perfect overlap (CGOPipe's goal; FlexGen's
+released LP charges partial overlap instead), layers are identical, so per-layer maxima sum to
+the maximum of the per-stage sums. With all fractions zero every host term is zero and the step
+is the on-device step, exactly.
+
+Host resources per device: the node's CPU sockets, host memory and DRAM bandwidth are shared
+evenly by its accelerators (`Node.devices_per_node`); each device has its own host link.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from hardware.catalog import System
+from hardware.schema import Device
+from perfmodel.errors import PerfModelError
+from perfmodel.iteration import BatchShape
+from perfmodel.plan import Plan
+from perfmodel.quant import Quant, get_quant
+from specs.model import ModelSpec
+
+
+# ------------------------------------------------------------------------------------------
+# Host resources
+# ------------------------------------------------------------------------------------------
+# Share of host memory an engine can pin for offloaded weights and KV (the OS, the engine process
+# and page cache keep the rest). Assumption, like vLLM's 0.9 default for device memory.
+HOST_MEMORY_UTILIZATION = 0.9
+
+@dataclass(frozen=True)
+class Host:
+    """One device's share of its host: CPU, DRAM bandwidth and capacity, and its host link."""
+
+    cpu: Device
+    link_rate: float      # B/s, host link per direction x achievable fraction
+    mem_rate: float       # B/s, DRAM achievable bandwidth share
+    capacity: float       # bytes of host memory share
+    flops: float          # CPU FLOP/s share (bf16 where the CPU has AMX/AVX512-BF16, else fp32)
+
+    def to_dict(self) -> dict:
+        return {"cpu": self.cpu.id, "link_gb_s": self.link_rate / 1e9, "dram_gb_s": self.mem_rate / 1e9,
+                "capacity_gb": self.capacity / 1e9, "cpu_tflops": self.flops / 1e12}
+
+
+def host_of(system: System) -> Host:
+    cpu, node, dev = system.host_cpu, system.node, system.device
+    if cpu is None:
+        raise PerfModelError(f"offload needs a host CPU, but node {node.id!r} names none in the catalog "
+                             f"(set host_cpu in a hardware YAML)")
+    if dev.host_link is None:
+        raise PerfModelError(f"offload needs a host link, but device {dev.id!r} has none in the catalog")
+    share = 1.0 / node.devices_per_node
+    sockets = node.cpu_sockets
+    capacity_gb = node.host_memory_gb if node.host_memory_gb else cpu.memory_gb * sockets
+    return Host(
+        cpu=cpu,
+        link_rate=dev.host_link.bw_per_direction_gb_s * 1e9 * dev.host_link.efficiency,
+        mem_rate=cpu.memory_bw_gb_s * 1e9 * cpu.mem_bw_efficiency * sockets * share,
+        capacity=capacity_gb * 1e9 * share,
+        flops=cpu.peak_flops("bf16") * cpu.gemm_fraction("bf16") * sockets * share,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Sizes with placement (used by perfmodel.bounds)
+# ------------------------------------------------------------------------------------------
+def staging_bytes(model: ModelSpec, plan: Plan, weights: float) -> float:
+    """Device buffer for streamed weights: two layers' worth of the offloaded part (double
+    buffering, FlexGen's working buffers 2 w_i (1 - w_g))."""
+    layers = -(-model.num_layers // plan.pp)
+    return 2.0 * plan.weights_offload * weights / layers
+
+
+def effective_sizes(model: ModelSpec, system: System, plan: Plan, q: Quant, s):
+    """`perfmodel.bounds._Sizes` with the plan's placement applied (unchanged when nothing is
+    offloaded). Weight traffic on HBM stays the whole weights (streamed weights land in HBM and
+    the GEMMs read them there); KV read from HBM shrinks to the device part when the CPU attends."""
+    if not plan.offloaded:
+        return s
+    kf, wf, hf = plan.kv_offload, plan.weights_offload, plan.activations_offload
+    kv = s.kv_capacity_per_token
+    return dataclasses.replace(
+        s,
+        kv_per_token=kv * (1 - kf) if plan.attention_on_cpu else kv,
+        kv_capacity_per_token=kv * (1 - kf),
+        kv_host_per_token=kv * kf,
+        act_per_token=s.act_per_token * (1 - hf),
+        free_bytes=s.free_bytes + wf * s.weights - staging_bytes(model, plan, s.weights),
+        weights_host=wf * s.weights,
+    )
+
+
+def max_concurrency(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: int, osl: int) -> float:
+    """Sequences per replica at the largest batch that fits device and (for offloaded KV) host memory."""
+    from perfmodel import bounds
+
+    conc = bounds.max_concurrency(s, isl, osl)
+    if plan.offloaded and s.kv_host_per_token > 0:
+        host = host_of(system)
+        free = host.capacity * HOST_MEMORY_UTILIZATION - s.weights_host
+        conc = min(conc, max(free, 0.0) / ((isl + osl / 2) * s.kv_host_per_token))
+    return conc
+
+
+def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: int, osl: int, conc: float):
+    """Bounds on the host link, CPU DRAM bandwidth, host capacity (MoE-Lens stage 1) and CPU
+    compute, total tokens/s per device (None where the plan puts nothing on the host)."""
+    from perfmodel import bounds as B
+
+    names = ("host_link", "cpu_memory_bandwidth", "cpu_memory_capacity", "cpu_compute")
+    if not plan.offloaded:
+        return [B.Bound(n, None, {"note": "nothing offloaded"}) for n in names]
+    if conc <= 0:
+        return [B.Bound(n, 0.0, {"note": "nothing fits"}) for n in names]
+    host = host_of(system)
+    p, g = isl, osl
+    dpr = plan.tp * plan.pp
+    reads = (g - 1) * (p + g / 2)                       # KV tokens one request's decode steps read
+    w_pass = B.weights_read_per_pass(model, plan, s, conc * (p + g - 1) / g)
+    streamed = plan.weights_offload * w_pass            # bytes over the link per pass
+    layers = model.num_layers / plan.pp
+    act = plan.activations_offload * (p + g - 1) * model.hidden_size * 2.0 * layers  # per request, each way
+    kv_link = 0.0 if plan.attention_on_cpu else s.kv_host_per_token * reads
+    link_s = (g * streamed / conc + kv_link + act) / host.link_rate
+    dram_s = (g * streamed / conc + s.kv_host_per_token * reads + act) / host.mem_rate
+    out = [
+        B.Bound("host_link", (p + g) / link_s / dpr if link_s > 0 else None,
+                {"link_gb_s": host.link_rate / 1e9, "streamed_gb_per_pass": streamed / 1e9}),
+        B.Bound("cpu_memory_bandwidth", (p + g) / dram_s / dpr if dram_s > 0 else None,
+                {"dram_gb_s": host.mem_rate / 1e9, "note": "MoE-Lens eq. 5: B_mem = B_KV + B_IO"}),
+    ]
+    if s.kv_host_per_token > 0:
+        free = host.capacity * HOST_MEMORY_UTILIZATION - s.weights_host
+        b_host = max(free, 0.0) / ((p + g / 2) * s.kv_host_per_token)
+        bw = system.device.memory_bw_gb_s * 1e9 * system.device.mem_bw_efficiency
+        delta = max(streamed / host.link_rate, w_pass / bw)
+        out.append(B.Bound("cpu_memory_capacity", (p + g) * b_host / (g * delta) / dpr,
+                           {"host_kv_capacity_tokens": b_host * (p + g / 2), "delta_ms": delta * 1e3,
+                            "pme": B.pme(p, g), "note": "MoE-Lens stage 1: PME x M_host / delta"}))
+    else:
+        out.append(B.Bound("cpu_memory_capacity", None, {"note": "no KV in host memory"}))
+    if plan.attention_on_cpu:
+        qk, v = B._attn_dims(model)
+        flops = 2.0 * reads * plan.kv_offload * model.num_heads / plan.tp * (qk + v) * layers
+        out.append(B.Bound("cpu_compute", (p + g) / (flops / host.flops) / dpr if flops > 0 else None,
+                           {"cpu_tflops": host.flops / 1e12}))
+    else:
+        out.append(B.Bound("cpu_compute", None, {"note": "attention on the GPU"}))
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Step time with placement
+# ------------------------------------------------------------------------------------------
+def _plan_sizes(model: ModelSpec, system: System, plan: Plan):
+    from perfmodel import bounds
+
+    q = get_quant(plan.quant).with_kv(plan.kv_dtype)
+    return effective_sizes(model, system, plan, q, bounds._sizes(model, system, plan, q))
+
+
+def step_parts(sm, micro: BatchShape) -> dict[str, float]:
+    """Seconds of one pipeline stage for one micro-batch, per resource: gpu (on-device work, with
+    nano-batch overlap when the plan asks for it), h2d, d2h (host link each way), cpu (CPU
+    attention) and dram (CPU memory traffic)."""
+    from perfmodel import bounds
+    from perfmodel import overlap
+
+    plan, model = sm.plan, sm.model
+    kf = plan.kv_offload
+    gpu_batch = micro
+    if plan.attention_on_cpu:  # the GPU attends over the device part of the context only
+        gpu_batch = dataclasses.replace(micro, decode_context=micro.decode_context * (1 - kf))
+    parts = {"gpu": overlap.stage_time(sm, gpu_batch)}
+    if not plan.offloaded:
+        return parts
+    s = _plan_sizes(model, sm.system, plan)
+    host = host_of(sm.system)
+    layers = -(-model.num_layers // plan.pp)
+    streamed = plan.weights_offload * bounds.weights_read_per_pass(model, plan, s, micro.tokens)
+    ctx_host = (micro.decode_context + micro.prefill_kv_read) * s.kv_host_per_token
+    new_kv = micro.tokens * s.kv_host_per_token                    # written to host each step
+    act = plan.activations_offload * micro.tokens * model.hidden_size * 2.0 * layers
+    h2d = streamed + act + (0.0 if plan.attention_on_cpu else micro.decode_context * s.kv_host_per_token) \
+        + micro.prefill_kv_read * s.kv_host_per_token
+    d2h = new_kv + act
+    cpu = dram = 0.0
+    if plan.attention_on_cpu:
+        qk, v = bounds._attn_dims(model)
+        heads = model.num_heads / plan.tp
+        # QKV of decoding tokens go down, attention outputs come back (CGOPipe D1/D2)
+        d2h += micro.decode_seqs * heads * (qk + 2 * v) * 2.0 * layers
+        h2d += micro.decode_seqs * heads * v * 2.0 * layers
+        flops = 2.0 * micro.decode_context * kf * heads * (qk + v) * layers
+        cpu = max(micro.decode_context * s.kv_host_per_token / host.mem_rate, flops / host.flops) \
+            + host.cpu.kernel_overhead_us * 1e-6 * layers
+    dram = (streamed + ctx_host + new_kv + act) / host.mem_rate
+    parts.update(h2d=h2d / host.link_rate, d2h=d2h / host.link_rate, cpu=cpu, dram=dram)
+    return parts
+
+
+def iteration_time(sm, batch: BatchShape, *, cold: bool = False) -> float:
+    """`StepModel.iteration_time_s` / `cold_time_s` for plans with nano-batches or offload:
+    pp x (slowest resource of one stage of one micro-batch), (2 pp - 1) x for a cold pipeline."""
+    from perfmodel.step import scale_batch
+
+    pp = sm.plan.pp
+    micro = batch if pp == 1 else scale_batch(batch, 1.0 / pp)
+    stage = max(step_parts(sm, micro).values())
+    return stage * ((2 * pp - 1) if cold else pp)
+
+
+def kv_capacity_tokens(sm) -> float:
+    """KV tokens a replica holds with the plan's placement (device and host limits)."""
+    plan, mem = sm.plan, sm.memory
+    s = _plan_sizes(sm.model, sm.system, plan)
+    weights_dev = mem.weights_gb * 1e9 * (1 - plan.weights_offload) + staging_bytes(sm.model, plan, mem.weights_gb * 1e9)
+    free = mem.capacity_gb * 1e9 - weights_dev - mem.activations_gb * 1e9 * (1 - plan.activations_offload) \
+        - mem.reserved_gb * 1e9
+    dev = max(free, 0.0) / s.kv_capacity_per_token if s.kv_capacity_per_token > 0 else float("inf")
+    if s.kv_host_per_token > 0:
+        host = host_of(sm.system)
+        dev = min(dev, max(host.capacity * HOST_MEMORY_UTILIZATION - s.weights_host, 0.0) / s.kv_host_per_token)
+    return dev

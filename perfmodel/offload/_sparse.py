@@ -1,0 +1,109 @@
+"""Long-context decode with sparse KV: ShadowKV and top-K retrieval, against full attention.
+
+All three return the decode-attention cost of one step for `batch` sequences of `context` tokens
+on one device (all layers of its stage, its TP shard), and the KV bytes per context token they keep
+in device and host memory. The rest of the step (GEMMs, collectives) is unchanged by these
+methods and is not included.
+
+ShadowKV (Sun et al., arXiv 2410.21465; methods.md s8, secondary): the pre-RoPE key cache is kept
+on the GPU as a rank-r factorisation (per token r values, plus an r x d_kv factor per sequence),
+with one landmark (chunk mean key) per chunk of `chunk` tokens and a small share of outlier tokens
+kept whole; values are offloaded to host memory. A step reads the landmarks, picks `budget`
+tokens, rebuilds their keys (2 budget r d_kv FLOPs) and gathers their values; a share `hit_rate`
+of those is already cached on the GPU (paper: about 60% or more), the rest crosses the host link
+(ShadowKV overlaps the fetch with the key rebuild, so the step takes the larger of the two).
+Defaults: rank 160, chunk 8, budget 2048 (Table 1), outliers 0.25% (0.2-0.3%).
+
+Top-K retrieval (A2ATS-style; assumption: keys vector-quantised to `code_bytes` per token and KV
+head kept on the GPU, K and V offloaded): a step scores every context token from its codes, then
+fetches the K and V of the top `top_k` tokens over the host link (a `hit_rate` share cached on the
+GPU; default 0.6, ShadowKV's measured step-to-step locality; with no cache the fetch is PCIe-bound
+and slower than dense attention from HBM).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hardware.catalog import System
+from perfmodel.quant import Quant
+from specs.model import ModelSpec
+
+
+@dataclass(frozen=True)
+class SparseDecode:
+    name: str
+    gpu_kv_bytes_per_token: float
+    host_kv_bytes_per_token: float
+    step_s: float
+    parts: dict
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "gpu_kv_bytes_per_token": self.gpu_kv_bytes_per_token,
+                "host_kv_bytes_per_token": self.host_kv_bytes_per_token, "step_ms": self.step_s * 1e3,
+                **{f"{k}_ms": v * 1e3 for k, v in self.parts.items()}}
+
+
+def _dims(model: ModelSpec, tp: int, pp: int) -> tuple[float, float, float, int]:
+    """(KV heads on this device, head dim, query heads on this device, layers on this device)."""
+    kvh = max(model.num_kv_heads / tp, 1)
+    return kvh, model.head_dim, model.num_heads / tp, -(-model.num_layers // pp)
+
+
+def _rates(system: System, q: Quant) -> tuple[float, float, float]:
+    dev = system.device
+    mem = dev.memory_bw_gb_s * 1e9 * dev.mem_bw_efficiency
+    flops = dev.peak_flops(q.attn_dtype) * dev.gemm_fraction(q.attn_dtype)
+    link = dev.host_link.bw_per_direction_gb_s * 1e9 * dev.host_link.efficiency if dev.host_link else 0.0
+    return mem, flops, link
+
+
+def full_attention_decode(model: ModelSpec, system: System, q: Quant, *, batch: int, context: int, tp: int = 1,
+                          pp: int = 1) -> SparseDecode:
+    """Dense decode attention with the whole KV on the GPU (the baseline)."""
+    kvh, d, heads, layers = _dims(model, tp, pp)
+    mem, flops, _ = _rates(system, q)
+    kv_tok = 2 * kvh * d * q.kv_bytes * layers
+    t_mem = batch * context * kv_tok / mem
+    t_c = 2.0 * batch * context * heads * 2 * d * layers / flops
+    return SparseDecode("full", kv_tok, 0.0, max(t_mem, t_c), {"gpu_memory": t_mem, "gpu_compute": t_c})
+
+
+def shadowkv_decode(model: ModelSpec, system: System, q: Quant, *, batch: int, context: int, tp: int = 1,
+                    pp: int = 1, rank: int = 160, chunk: int = 8, budget: int = 2048, outlier_fraction: float = 0.0025,
+                    hit_rate: float = 0.6) -> SparseDecode:
+    kvh, d, heads, layers = _dims(model, tp, pp)
+    mem, flops, link = _rates(system, q)
+    b = q.kv_bytes
+    kd = kvh * d                                               # K (or V) elements per token per layer
+    budget = min(budget, context)
+    gpu_tok = (rank + kd / chunk + outlier_fraction * 2 * kd) * b * layers
+    host_tok = kd * b * layers
+    factor = rank * kd * b * layers                            # per-sequence right factor
+    read = batch * (context / chunk * kd * b * layers + budget * rank * b * layers + factor
+                    + hit_rate * budget * kd * b * layers)     # landmarks, left factors, cached V
+    rebuild = 2.0 * batch * budget * rank * kd * layers
+    attn = 2.0 * batch * budget * heads * 2 * d * layers
+    t_gpu = max(read / mem, (rebuild + attn) / flops)
+    fetch = batch * budget * (1 - hit_rate) * kd * b * layers
+    t_link = fetch / link if link else float("inf")
+    return SparseDecode("shadowkv", gpu_tok, host_tok, max(t_gpu, t_link),
+                        {"gpu": t_gpu, "host_link": t_link})
+
+
+def topk_retrieval_decode(model: ModelSpec, system: System, q: Quant, *, batch: int, context: int, tp: int = 1,
+                          pp: int = 1, top_k: int = 2048, code_bytes: float = 2.0, hit_rate: float = 0.6
+                          ) -> SparseDecode:
+    kvh, d, heads, layers = _dims(model, tp, pp)
+    mem, flops, link = _rates(system, q)
+    b = q.kv_bytes
+    top_k = min(top_k, context)
+    gpu_tok = kvh * code_bytes * layers
+    host_tok = 2 * kvh * d * b * layers
+    read = batch * (context * kvh * code_bytes * layers + hit_rate * top_k * 2 * kvh * d * b * layers)
+    score = 2.0 * batch * context * heads * layers             # one lookup-add per token and head
+    attn = 2.0 * batch * top_k * heads * 2 * d * layers
+    t_gpu = max(read / mem, (score + attn) / flops)
+    fetch = batch * top_k * (1 - hit_rate) * 2 * kvh * d * b * layers
+    t_link = fetch / link if link else float("inf")
+    return SparseDecode("topk", gpu_tok, host_tok, max(t_gpu, t_link), {"gpu": t_gpu, "host_link": t_link})

@@ -1,0 +1,83 @@
+"""Disaggregated prefill and decode pools (DistServe, Splitwise; CloudMatrix-Infer's PD pools).
+
+Prefill replicas run prompts only (their first token is the TTFT); the KV then travels to a decode
+replica over the link that joins the pools, and decode replicas run continuous decode batches.
+Prefill does not depend on decode, so the two pools are simulated one after the other: decode
+arrivals are prefill completions plus the KV transfer time. (Back-pressure from a full decode
+pool onto prefill memory is not modelled: decode admission waits instead.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hardware.catalog import System
+from perfmodel.serving import analytic
+from perfmodel.serving.deployment import Pool, PoolRun, simulate_pool
+
+
+def kv_transfer_s(system: System, prefill: Pool, decode: Pool, tokens):
+    """Seconds to move `tokens` of KV from a prefill replica to a decode replica: every TP rank of
+    the prefill replica sends its shard in parallel over its own link (DistServe s4.3)."""
+    link, _ = system.link_for_group(prefill.devices + decode.devices)
+    lanes = min(prefill.plan.devices_per_replica, decode.plan.devices_per_replica)
+    bw = link.bw_per_direction_gb_s * 1e9 * link.efficiency * lanes
+    return link.latency_us * 1e-6 + np.asarray(tokens) * prefill.step.kv_bytes_per_token / bw
+
+
+def simulate(system: System, prefill: Pool, decode: Pool, *, arrival_s, input_tokens, output_tokens,
+             prefix_tokens=None, prefix_group=None, conversation=None, reuse_tokens=None,
+             seed: int = 0) -> tuple[PoolRun, PoolRun, np.ndarray]:
+    """Returns the prefill run, the decode run and the per-request finish times."""
+    isl, osl = np.asarray(input_tokens), np.asarray(output_tokens)
+    pre = simulate_pool(prefill, arrival_s=arrival_s, input_tokens=isl, output_tokens=np.ones_like(osl),
+                        prefix_tokens=prefix_tokens, prefix_group=prefix_group, conversation=conversation,
+                        reuse_tokens=reuse_tokens, seed=seed)
+    ready = pre.first_token_s + kv_transfer_s(system, prefill, decode, isl)
+    finish = pre.first_token_s.copy()
+    more = osl > 1
+    dec = simulate_pool(decode, arrival_s=ready[more], input_tokens=isl[more], output_tokens=osl[more],
+                        prefilled=True, seed=seed + 1000)
+    finish[more] = dec.finish_s
+    return pre, dec, finish
+
+
+def estimate(system: System, prefill: Pool, decode: Pool, *, mean_input: float, mean_output: float,
+             decode_context: float | None, rate: float | None, ttft_slo_ms: float | None,
+             tpot_slo_ms: float | None) -> analytic.AnalyticEstimate:
+    pm = analytic.ReplicaModel(timer=prefill.timer, kv=prefill.kv, scheduler="prefill_first",
+                               max_num_seqs=prefill.max_num_seqs, token_budget=prefill.token_budget,
+                               mean_input=mean_input, mean_output=1.0)
+    dm = analytic.ReplicaModel(timer=decode.timer, kv=decode.kv, scheduler="decode_only",
+                               max_num_seqs=decode.max_num_seqs, token_budget=decode.token_budget,
+                               mean_input=mean_input, mean_output=mean_output, decode_context=decode_context)
+    mu_p, mu_d = pm.saturation_req_s(), dm.saturation_req_s()
+    total = min(mu_p * prefill.replicas, mu_d * decode.replicas)
+    transfer = float(kv_transfer_s(system, prefill, decode, mean_input))
+
+    def latency(r: float) -> tuple[float, float, float, float]:
+        ttft, _, _, rho_p = pm.at_rate(r / prefill.replicas, mu_p)
+        _, tpot, b, rho_d = dm.at_rate(r / decode.replicas, mu_d)
+        return ttft + transfer, tpot, b, max(rho_p, rho_d)
+
+    point = None
+    if rate is not None:
+        ttft, tpot, b, rho = latency(rate)
+        point = analytic.Workpoint(rate, rho, b, ttft * 1e3, tpot * 1e3, (ttft + dm.O1 * tpot) * 1e3)
+    best = None
+    if ttft_slo_ms is not None or tpot_slo_ms is not None:
+        def meets(r):
+            ttft, tpot, _, _ = latency(r)
+            return (ttft_slo_ms is None or ttft * 1e3 <= ttft_slo_ms) and (tpot_slo_ms is None or tpot * 1e3 <= tpot_slo_ms)
+        lo, hi = 0.0, total * 0.999
+        if meets(hi):
+            best = hi
+        else:
+            for _ in range(20):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if meets(mid) else (lo, mid)
+            best = lo
+    limited = "prefill pool" if mu_p * prefill.replicas < mu_d * decode.replicas else f"decode pool ({dm.limited_by})"
+    return analytic.AnalyticEstimate(
+        concurrency=dm.B, limited_by=limited, saturation_req_s=total, saturation_output_tok_s=total * dm.O,
+        saturation_total_tok_s=total * (dm.I + dm.O), at_rate=point, max_rate_meeting_slo=best)

@@ -1,0 +1,78 @@
+"""KV-cache memory as the scheduler sees it: capacity, allocation unit, admission rule, swap cost.
+
+Layouts:
+  paged       fixed blocks of `block_tokens` (vLLM PagedAttention, TRT-LLM, SGLang page_size 1);
+              decode attention pays the engine's block-table overhead.
+  contiguous  a virtually contiguous buffer per layer, K/V and shard, backed on demand by physical
+              pages (vAttention, Prabhu et al., ASPLOS'25, CUDA VMM): no block tables in the kernel,
+              but memory is committed a page at a time, so the allocation unit is a page worth of
+              tokens of one buffer: page_bytes / (KV bytes per token per layer per K or V per device).
+
+Both waste on average half an allocation unit per sequence (internal fragmentation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from perfmodel.errors import PerfModelError
+from perfmodel.serving.engine_profiles import EngineProfile
+
+# CUDA VMM physical allocation granularity on NVIDIA GPUs (cuMemGetAllocationGranularity: 2 MiB);
+# vAttention's default page size (it adds 64-256 KiB pages with a driver patch).
+VMM_PAGE_BYTES = 2 * 1024 * 1024
+# vLLM keeps 1 % of KV blocks free when admitting new prompts (SchedulerConfig watermark 0.01).
+ADMISSION_WATERMARK = 0.01
+# Host cost of one cudaMemcpyAsync issue when swapping block by block (assumption: ~5 us). vLLM
+# swaps each block of each layer's K and V separately; FastSwitch (Shen et al., arXiv 2411.18424)
+# shows this block granularity, not PCIe bandwidth, bounds swap speed for small blocks.
+SWAP_COPY_OVERHEAD_S = 5e-6
+
+
+@dataclass(frozen=True)
+class KVConfig:
+    capacity_tokens: int        # per replica, after weights, activations and runtime
+    unit_tokens: int            # allocation unit
+    admission: str              # on_demand | reserve_max | reserve_ratio
+    reserve_output_fraction: float
+    preemption: str             # recompute | swap
+    swap_s_per_token: float     # bandwidth part of moving one token's KV to or from the host
+    copies_per_unit: float      # memcpy calls per allocation unit (layers x K/V)
+
+    @property
+    def frag_tokens(self) -> float:
+        """Expected wasted tokens per sequence (half an allocation unit)."""
+        return (self.unit_tokens - 1) / 2
+
+    def alloc(self, tokens: int) -> int:
+        u = self.unit_tokens
+        return -(-tokens // u) * u
+
+    def swap_time_s(self, tokens: float) -> float:
+        units = math.ceil(tokens / self.unit_tokens)
+        return units * self.copies_per_unit * SWAP_COPY_OVERHEAD_S + tokens * self.swap_s_per_token
+
+
+def build_kv(*, engine: EngineProfile, kv_capacity_tokens: int, kv_bytes_per_token: float, devices: int,
+             num_layers: int, host_bw_bytes_s: float, layout: str | None = None, block_tokens: int | None = None,
+             page_bytes: int = VMM_PAGE_BYTES) -> KVConfig:
+    """`kv_capacity_tokens` is what the step model leaves for KV at the engine's memory fraction;
+    `kv_bytes_per_token` is the whole replica's (all layers, all devices)."""
+    layout = layout or engine.kv_layout
+    if layout == "paged":
+        unit = block_tokens or engine.block_tokens
+        copies = num_layers * 2.0
+    elif layout == "contiguous":
+        per_buffer = kv_bytes_per_token / max(devices, 1) / num_layers / 2  # one layer's K (or V) shard
+        unit = max(1, int(page_bytes // per_buffer))
+        copies = num_layers * 2.0
+    else:
+        raise PerfModelError(f"--kv-layout must be paged or contiguous, got {layout!r}")
+    if kv_capacity_tokens < unit:
+        raise PerfModelError(f"no memory left for the KV cache: {kv_capacity_tokens} tokens fit, "
+                             f"less than one allocation unit ({unit})")
+    return KVConfig(capacity_tokens=int(kv_capacity_tokens), unit_tokens=unit, admission=engine.admission,
+                    reserve_output_fraction=engine.reserve_output_fraction, preemption=engine.preemption,
+                    swap_s_per_token=kv_bytes_per_token / max(devices, 1) / host_bw_bytes_s,
+                    copies_per_unit=copies)

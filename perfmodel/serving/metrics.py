@@ -1,0 +1,93 @@
+"""Serving metrics from per-request timestamps (what vLLM's and SGLang's benchmark scripts report).
+
+TTFT = first token - arrival; TPOT = (finish - first token) / (output tokens - 1), over requests
+with more than one output token; end-to-end = finish - arrival. Throughputs divide by the run's
+duration, first arrival to last finish. SLO attainment is the share of requests meeting both the
+TTFT and the TPOT target (DistServe's definition).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PERCENTILES = (50, 90, 99)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Per-request results of a whole deployment (all replicas)."""
+
+    arrival_s: np.ndarray
+    first_token_s: np.ndarray
+    finish_s: np.ndarray
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+    @property
+    def ttft_s(self) -> np.ndarray:
+        return self.first_token_s - self.arrival_s
+
+    @property
+    def tpot_s(self) -> np.ndarray:
+        """Per request; NaN where only one token was produced."""
+        multi = self.output_tokens > 1
+        out = np.full(len(self.arrival_s), np.nan)
+        out[multi] = (self.finish_s[multi] - self.first_token_s[multi]) / (self.output_tokens[multi] - 1)
+        return out
+
+    @property
+    def e2e_s(self) -> np.ndarray:
+        return self.finish_s - self.arrival_s
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.finish_s.max() - self.arrival_s.min())
+
+
+def distribution_ms(x_s: np.ndarray) -> dict[str, float]:
+    x = x_s[~np.isnan(x_s)] * 1e3
+    if len(x) == 0:
+        return {"mean": float("nan"), **{f"p{p}": float("nan") for p in PERCENTILES}}
+    q = np.percentile(x, PERCENTILES)
+    return {"mean": float(x.mean()), **{f"p{p}": float(v) for p, v in zip(PERCENTILES, q)}}
+
+
+def slo_attainment(t: Timeline, ttft_slo_ms: float | None, tpot_slo_ms: float | None, *,
+                   warmup: float = 0.0) -> float | None:
+    """Share of requests meeting both SLOs; `warmup`: leading share of requests (by arrival) left out."""
+    if ttft_slo_ms is None and tpot_slo_ms is None:
+        return None
+    ok = np.ones(len(t.arrival_s), dtype=bool)
+    if ttft_slo_ms is not None:
+        ok &= t.ttft_s * 1e3 <= ttft_slo_ms
+    if tpot_slo_ms is not None:
+        tpot = t.tpot_s
+        ok &= np.isnan(tpot) | (tpot * 1e3 <= tpot_slo_ms)
+    if warmup:
+        order = np.argsort(t.arrival_s, kind="stable")
+        ok = ok[order][int(len(ok) * warmup):]
+    return float(ok.mean())
+
+
+def summarize(t: Timeline, *, devices: int, ttft_slo_ms: float | None = None,
+              tpot_slo_ms: float | None = None) -> dict:
+    dur = t.duration_s
+    out_tok = float(t.output_tokens.sum())
+    total_tok = out_tok + float(t.input_tokens.sum())
+    rate = len(t.arrival_s) / dur if dur > 0 else float("inf")
+    return {
+        "requests": int(len(t.arrival_s)),
+        "duration_s": dur,
+        "output_tok_s": out_tok / dur,
+        "total_tok_s": total_tok / dur,
+        "output_tok_s_per_device": out_tok / dur / devices,
+        "total_tok_s_per_device": total_tok / dur / devices,
+        "request_rate": rate,
+        "ttft_ms": distribution_ms(t.ttft_s),
+        "tpot_ms": distribution_ms(t.tpot_s),
+        "e2e_ms": distribution_ms(t.e2e_s),
+        "normalized_latency_s_per_token": float((t.e2e_s / t.output_tokens).mean()),
+        "slo_attainment": slo_attainment(t, ttft_slo_ms, tpot_slo_ms),
+    }

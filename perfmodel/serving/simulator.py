@@ -1,0 +1,380 @@
+"""Discrete-event simulation of one replica's iterations.
+
+Each loop turn: take arrivals, make KV room for the running sequences (preempting the newest by
+recompute or swap), ask the scheduler for the iteration's work, advance time by its duration.
+A decode-only iteration is repeated up to the next event (completion, arrival, KV full) in one
+turn: its k steps cost `StepTimer.decode_run` (exact, the step is affine in the context), so the
+loop's work is O(events) rather than O(tokens).
+
+Running sequences all advance one token per decode step, so a global decode-step counter `G`
+gives each one's progress: a sequence that joined at `g0` with context `base` has context
+`base + G - g0` and finishes when `G` reaches `g0 + steps`. Aggregates (count, summed context,
+KV tokens) are kept incrementally.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from perfmodel.errors import PerfModelError
+from perfmodel.serving.kv import ADMISSION_WATERMARK, KVConfig
+from perfmodel.serving.schedulers import Scheduler
+from perfmodel.serving.timing import StepTimer
+
+
+@dataclass(frozen=True)
+class PrefixCache:
+    """Prefix caching: a request whose shared prefix is resident skips computing it. `hit_rate` is
+    the chance the prefix is still resident (eviction); CacheBlend-style engines also reuse the KV
+    of non-prefix chunks, recomputing `recompute_fraction` of those tokens."""
+
+    hit_rate: float = 1.0
+    cacheblend: bool = False
+    recompute_fraction: float = 0.15  # CacheBlend (Yao et al., EuroSys'25): ~15% of tokens recomputed
+
+
+@dataclass
+class ReplicaResult:
+    arrival_s: np.ndarray
+    first_token_s: np.ndarray
+    finish_s: np.ndarray
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    emitted: np.ndarray            # tokens each request produced (padded batches produce extra)
+    prefill_tokens_computed: int
+    cached_tokens: int
+    preemptions: int
+    iterations: int
+    busy_s: float                  # time with work in the replica
+    area_req_s: float              # integral of requests in the replica over time (Little's law)
+    step_model_calls: int
+
+
+class Replica:
+    """State of one replica during a simulation; schedulers read it and call `try_admit`."""
+
+    def __init__(self, *, arrival, isl, osl, timer: StepTimer, kv: KVConfig, scheduler: Scheduler,
+                 max_num_seqs: int, token_budget: int, prefix_tokens=None, prefix_group=None, conversation=None,
+                 reuse_tokens=None, prefilled: bool = False, prefix: PrefixCache | None = None, seed: int = 0):
+        self.arr = [float(x) for x in arrival]
+        self.isl = [int(x) for x in isl]
+        self.osl = [int(x) for x in osl]
+        n = len(self.arr)
+        self.pfx = [0] * n if prefix_tokens is None else [int(x) for x in prefix_tokens]
+        self.grp = [-1] * n if prefix_group is None else [int(x) for x in prefix_group]
+        self.conv = [-1] * n if conversation is None else [int(x) for x in conversation]
+        self.reuse = [0] * n if reuse_tokens is None else [int(x) for x in reuse_tokens]
+        self.prefilled = prefilled
+        self.timer, self.kv, self.sched = timer, kv, scheduler
+        self.max_num_seqs, self.token_budget = max_num_seqs, token_budget
+        self.prefix = prefix
+        self.rng = np.random.default_rng(seed)
+        # per request
+        self.first = [math.nan] * n
+        self.finish = [math.nan] * n
+        self.out = [0] * n          # output tokens emitted so far
+        self.need = [0] * n         # prompt tokens to compute in the current prefill
+        self.cached = [-1] * n      # tokens served from cache (-1: not decided yet)
+        self.done = [0] * n         # prompt tokens computed so far
+        self.kv_adm = [0.0] * n     # KV charged at admission
+        self.g0 = [0] * n
+        self.base = [0] * n
+        self.steps = [0] * n
+        self.epoch = [0] * n
+        self.swap_tokens = [0.0] * n
+        # replica
+        self.now = 0.0
+        self.G = 0
+        self.n_run = 0
+        self.sum_ctx = 0
+        self.running: dict[int, None] = {}
+        self.heap: list[tuple[int, int, int]] = []
+        self.waiting: deque[int] = deque()
+        self.swapped: deque[int] = deque()
+        self.prefilling: list[int] = []
+        self.kv_used = 0.0
+        self.sum_remaining = 0
+        # KV grows with every decoded token unless admission reserved it (TRT-LLM, static batches)
+        self.grows = kv.admission != "reserve_max" and not scheduler.reserves_batch
+        self.cap_admit = kv.capacity_tokens * (1 - ADMISSION_WATERMARK)
+        self.ready: set[int] = set()
+        self.next_arrival = 0
+        self.in_system = 0
+        self.area = 0.0
+        self.busy = 0.0
+        self.overhead = 0.0         # swap time to add to the next iteration
+        self.iterations = 0
+        self.preemptions = 0
+        self.prefill_computed = 0
+        self.cached_total = 0
+        self.pad: tuple[int, int, bool] | None = None
+
+    # ---- what schedulers use --------------------------------------------------------------
+    def prompt_left(self, rid: int) -> int:
+        if self.cached[rid] < 0:
+            self._decide_cache(rid)
+        return self.need[rid] - self.done[rid]
+
+    def _decide_cache(self, rid: int) -> None:
+        """Prefix-cache hit (drawn once per request) and the prompt it leaves to compute."""
+        hit = 0
+        p = self.prefix
+        if p is not None and not self.prefilled:
+            g = self.grp[rid]
+            if self.pfx[rid] and g >= 0 and g in self.ready and self.rng.random() < p.hit_rate:
+                hit = self.pfx[rid]
+            if p.cacheblend and self.reuse[rid] and self.rng.random() < p.hit_rate:
+                hit += int(self.reuse[rid] * (1 - p.recompute_fraction))
+        self.cached[rid] = hit
+        self.need[rid] = self.isl[rid] - hit
+
+    def try_admit(self, rid: int) -> bool:
+        """Admit the head of the waiting queue if batch and KV limits allow; allocate its KV."""
+        if self.swapped or self.n_run + len(self.prefilling) >= self.max_num_seqs:
+            return False
+        kv = self.kv
+        if self.cached[rid] < 0:
+            self._decide_cache(rid)
+        shared = self.cached[rid] if self.grp[rid] == 0 else 0  # system-prompt blocks are shared
+        resumed = self.out[rid]                                    # > 0 after a recompute preemption
+        remaining = self.osl[rid] - resumed
+        if kv.admission == "reserve_max":
+            charge = kv.alloc(self.isl[rid] + self.osl[rid] - shared)
+            ok = self.kv_used + charge <= kv.capacity_tokens
+        else:
+            charge = kv.alloc(self.isl[rid] + resumed - shared) + kv.frag_tokens
+            future = 0.0
+            if kv.admission == "reserve_ratio":
+                future = kv.reserve_output_fraction * (self.sum_remaining + remaining)
+            ok = self.kv_used + charge + future <= self.cap_admit
+        if not ok:
+            return False
+        self.waiting.popleft()
+        self.kv_used += charge
+        self.kv_adm[rid] = charge
+        if self.prefilled:  # disaggregated decode: KV arrived with the request
+            self.out[rid] = max(resumed, 1)
+            self._join(rid, self.isl[rid] + self.out[rid], self.osl[rid] - self.out[rid])
+        else:
+            if resumed:  # recompute the prompt and the tokens generated before preemption
+                self.need[rid] = self.isl[rid] + resumed - self.cached[rid]
+            self.done[rid] = 0
+            self.prefilling.append(rid)
+        return True
+
+    def take_static_batch(self) -> tuple[list[int], int, int]:
+        """Up to max_num_seqs waiting requests whose padded KV (longest prompt + longest output
+        each) fits."""
+        batch: list[int] = []
+        L = O = 0
+        cap = self.kv.capacity_tokens - self.kv_used
+        for rid in self.waiting:
+            if len(batch) == self.max_num_seqs:
+                break
+            l2, o2 = max(L, self.isl[rid]), max(O, self.osl[rid])
+            if (len(batch) + 1) * self.kv.alloc(l2 + o2) > cap:
+                break
+            batch.append(rid)
+            L, O = l2, o2
+        for rid in batch:
+            self.waiting.popleft()
+            self._decide_cache(rid)
+            self.kv_adm[rid] = self.kv.alloc(L + O)
+            self.kv_used += self.kv_adm[rid]
+            self.done[rid] = 0
+            self.prefilling.append(rid)
+        return batch, L, O
+
+    # ---- running set ----------------------------------------------------------------------
+    def _join(self, rid: int, base: int, steps: int) -> None:
+        if steps <= 0:
+            self._finish(rid, ran=False)
+            return
+        self.running[rid] = None
+        self.n_run += 1
+        self.sum_ctx += base
+        self.g0[rid], self.base[rid], self.steps[rid] = self.G, base, steps
+        self.sum_remaining += steps
+        heapq.heappush(self.heap, (self.G + steps, self.epoch[rid], rid))
+
+    def _leave(self, rid: int) -> int:
+        """Remove from the running set; returns the decode steps it ran."""
+        del self.running[rid]
+        ran = self.G - self.g0[rid]
+        self.n_run -= 1
+        self.sum_ctx -= self.base[rid] + ran
+        self.sum_remaining -= self.steps[rid] - ran
+        self.kv_used -= self.kv_adm[rid] + (ran if self.grows else 0)
+        self.epoch[rid] += 1
+        self.out[rid] += ran
+        return ran
+
+    def _finish(self, rid: int, *, ran: bool = True) -> None:
+        if ran:
+            self._leave(rid)
+        else:
+            self.kv_used -= self.kv_adm[rid]
+        self.finish[rid] = self.now
+        self.in_system -= 1
+        if self.conv[rid] >= 0:
+            self.ready.add(self.conv[rid] + 1)
+
+    def _preempt(self) -> None:
+        """Free KV for one more decode step by evicting the newest running sequences."""
+        while self.n_run and self.kv_used + self.n_run > self.kv.capacity_tokens:
+            rid = next(reversed(self.running))
+            if self.n_run == 1:
+                raise PerfModelError(
+                    f"request {rid} ({self.isl[rid]} + {self.osl[rid]} tokens) does not fit in the KV cache "
+                    f"({self.kv.capacity_tokens} tokens): use more devices, a shorter context or a KV dtype")
+            held = self.kv_adm[rid] + (self.G - self.g0[rid])
+            ctx = self.base[rid] + self.G - self.g0[rid]
+            steps_left = self.steps[rid] - (self.G - self.g0[rid])
+            self._leave(rid)
+            self.preemptions += 1
+            if self.kv.preemption == "swap":
+                self.swap_tokens[rid] = held
+                self.base[rid], self.steps[rid] = ctx, steps_left
+                self.overhead += self.kv.swap_time_s(held)
+                self.swapped.appendleft(rid)
+            else:
+                self.cached[rid] = 0
+                self.waiting.appendleft(rid)
+
+    def _swap_in(self) -> None:
+        while self.swapped:
+            rid = self.swapped[0]
+            held = self.swap_tokens[rid]
+            if self.kv_used + held > self.cap_admit or self.n_run >= self.max_num_seqs:
+                return
+            self.swapped.popleft()
+            self.kv_used += held
+            self.kv_adm[rid] = held
+            self.overhead += self.kv.swap_time_s(held)
+            self._join(rid, self.base[rid], self.steps[rid])
+
+    # ---- the loop -------------------------------------------------------------------------
+    def _arrivals(self) -> None:
+        n = len(self.arr)
+        while self.next_arrival < n and self.arr[self.next_arrival] <= self.now:
+            rid = self.next_arrival
+            self.waiting.append(rid)
+            self.area += self.now - self.arr[rid]
+            self.in_system += 1
+            self.next_arrival += 1
+
+    def _advance(self, dt: float, steps: int) -> None:
+        dt += self.overhead
+        self.overhead = 0.0
+        self.area += self.in_system * dt
+        self.busy += dt
+        self.now += dt
+        self.iterations += max(steps, 1)
+        if steps:
+            n = self.n_run
+            self.G += steps
+            self.sum_ctx += n * steps
+            self.sum_remaining -= n * steps
+            if self.grows:
+                self.kv_used += n * steps
+            heap, G = self.heap, self.G
+            while heap and heap[0][0] <= G:
+                _, ep, rid = heapq.heappop(heap)
+                if ep == self.epoch[rid] and rid in self.running:
+                    self._finish(rid)
+
+    def _top(self) -> int:
+        heap = self.heap
+        while heap and (heap[0][1] != self.epoch[heap[0][2]] or heap[0][2] not in self.running):
+            heapq.heappop(heap)
+        return heap[0][0]
+
+    def run(self) -> ReplicaResult:
+        n = len(self.arr)
+        timer = self.timer
+        while True:
+            self._arrivals()
+            if self.swapped:
+                self._swap_in()
+            if self.grows and self.n_run:
+                self._preempt()
+            chunks, decode, pad = self.sched.plan(self)
+            decode = decode and self.n_run > 0
+            if not chunks and not decode:
+                if self.next_arrival < n:
+                    self.now = max(self.now, self.arr[self.next_arrival])
+                    continue
+                if self.waiting or self.swapped or self.prefilling:
+                    rid = (self.waiting or self.swapped or self.prefilling)[0]
+                    raise PerfModelError(
+                        f"request {rid} ({self.isl[rid]} prompt + {self.osl[rid]} output tokens) can never be "
+                        f"scheduled: the replica holds {self.kv.capacity_tokens} KV tokens and "
+                        f"{self.max_num_seqs} sequences")
+                break
+            if chunks:
+                self._mixed(chunks, decode, pad)
+            else:
+                self._decode_run()
+        return self._result()
+
+    def _mixed(self, chunks, decode: bool, pad) -> None:
+        pt = kvr = 0
+        pairs = 0.0
+        for rid, c in chunks:
+            off = self.cached[rid] + self.done[rid]
+            pt += c
+            pairs += c * (off + (c + 1) / 2)
+            kvr += off
+        if pad is not None and pad[2]:  # padded static prefill
+            L, B = pad[0], len(chunks)
+            pt, pairs, kvr = B * L, B * L * (L + 1) / 2, 0
+        n = self.n_run if decode else 0
+        dt = self.timer.step(pt, pairs, kvr, len(chunks), n, self.sum_ctx if decode else 0)
+        self._advance(dt, 1 if decode else 0)
+        self.prefill_computed += pt
+        for rid, c in chunks:
+            self.done[rid] += c
+            if self.done[rid] >= self.need[rid]:
+                self.prefilling.remove(rid)
+                self.cached_total += self.cached[rid]
+                self._prefill_done(rid, pad)
+
+    def _prefill_done(self, rid: int, pad) -> None:
+        """The prefill emits one token; the sequence then decodes (static batches: padded)."""
+        if math.isnan(self.first[rid]):
+            self.first[rid] = self.now
+        self.out[rid] += 1
+        if pad is not None:
+            self._join(rid, pad[0] + 1, pad[1] - 1)
+        else:
+            self._join(rid, self.isl[rid] + self.out[rid], self.osl[rid] - self.out[rid])
+        if self.grp[rid] == 0 and self.pfx[rid]:
+            self.ready.add(0)
+
+    def _decode_run(self) -> None:
+        n = self.n_run
+        k = self._top() - self.G
+        if self.grows:
+            k = min(k, max(1, int((self.kv.capacity_tokens - self.kv_used) // n)))
+        if self.next_arrival < len(self.arr) and k > 1:
+            t1 = self.timer.step(0, 0.0, 0, 0, n, self.sum_ctx)
+            k = min(k, max(1, math.ceil((self.arr[self.next_arrival] - self.now) / t1)))
+        self._advance(self.timer.decode_run(n, self.sum_ctx, k), k)
+
+    def _result(self) -> ReplicaResult:
+        emitted = np.array(self.out, dtype=np.int64)
+        return ReplicaResult(
+            arrival_s=np.array(self.arr), first_token_s=np.array(self.first), finish_s=np.array(self.finish),
+            input_tokens=np.array(self.isl, dtype=np.int64), output_tokens=np.array(self.osl, dtype=np.int64),
+            emitted=emitted, prefill_tokens_computed=self.prefill_computed, cached_tokens=self.cached_total,
+            preemptions=self.preemptions, iterations=self.iterations, busy_s=self.busy, area_req_s=self.area,
+            step_model_calls=self.timer.calls)
+
+
+def simulate_replica(**kwargs) -> ReplicaResult:
+    return Replica(**kwargs).run()

@@ -1,0 +1,79 @@
+"""`perfmodel serve`: JSON keys, tables, workload forms, and one-line errors with exit code 1."""
+
+import json
+
+import pytest
+
+from perfmodel.cli import main
+
+HEADER = "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+BASE = ["serve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm"]
+
+
+def run(capsys, *argv):
+    code = 0
+    try:
+        main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_serve_json_keys(capsys):
+    code, out, err = run(capsys, *BASE, "--workload", "sharegpt", "--rate", "4", "--num-requests", "200",
+                         "--ttft-slo", "500", "--tpot-slo", "50", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    for key in ("output_tok_s", "total_tok_s", "request_rate", "slo_attainment", "goodput_req_s",
+                "goodput_req_s_per_device", "output_tok_s_per_device", "analytic"):
+        assert key in doc
+    for key in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        assert set(doc[key]) == {"mean", "p50", "p90", "p99"}
+    assert 0 <= doc["slo_attainment"] <= 1 and doc["goodput_req_s"] > 0
+
+
+@pytest.mark.parametrize("workload", ["fixed:512:64", "burstgpt-sample", "lmsys"])
+def test_serve_workload_forms(capsys, workload):
+    code, out, err = run(capsys, *BASE, "--workload", workload, "--offline", "--num-requests", "100",
+                         "--engine", "trtllm", "--quant", "fp8")
+    assert code == 0, err
+    assert "output tokens/s" in out and "TTFT" in out and "analytic steady state" in out
+
+
+def test_serve_yaml_and_disagg(capsys, tmp_path):
+    f = tmp_path / "w.yaml"
+    f.write_text("input: {dist: uniform, low: 100, high: 900}\noutput: {dist: fixed, value: 50}\n"
+                 "arrival: {process: gamma, cv: 2.0, rate_req_s: 5}\n")
+    code, out, err = run(capsys, *BASE[:-1], "dgx-h100", "--workload", str(f), "--scheduler", "disagg",
+                         "--prefill-tp", "1", "--decode-tp", "2", "--num-requests", "100", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["devices"] == 3 and set(doc["config"]["pools"]) == {"prefill", "decode"}
+
+
+@pytest.mark.parametrize("content,line", [
+    ("", 1),
+    (HEADER + "1,ChatGPT,5,x,5,API log\n", 2),
+    (HEADER + "1,ChatGPT,5,5,10,API log\n2,ChatGPT,5\n", 3),
+])
+def test_malformed_or_empty_trace_is_one_line_exit_1(capsys, tmp_path, content, line):
+    f = tmp_path / "t.csv"
+    f.write_text(content)
+    code, out, err = run(capsys, *BASE, "--workload", str(f), "--offline")
+    assert code == 1
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert f"line {line}:" in err
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--workload", "sharegpt"], "--rate"),
+    (["--workload", "sharegpt", "--offline", "--rate", "3"], "not both"),
+    (["--workload", "nope"], "unknown workload"),
+    (["--workload", "fixed:10:10", "--offline", "--engine", "vlm"], "did you mean 'vllm'"),
+    (["--workload", "fixed:10:10", "--offline", "--scheduler", "fifo"], "unknown scheduler"),
+    (["--workload", "fixed:200000:10", "--offline"], "exceeds the context length"),
+])
+def test_user_errors(capsys, args, needle):
+    code, out, err = run(capsys, *BASE, *args)
+    assert code == 1 and needle in err and err.count("\n") == 1

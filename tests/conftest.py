@@ -1,0 +1,14 @@
+import pytest
+
+import hardware
+import specs
+
+
+@pytest.fixture(scope="session")
+def h100():
+    return hardware.resolve("h100-sxm")
+
+
+@pytest.fixture(scope="session")
+def llama8b():
+    return specs.load_model("llama-3.1-8b")

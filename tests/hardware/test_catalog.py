@@ -1,0 +1,412 @@
+"""The bundled hardware catalog and the loader: real files, real validation, no mocks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+import hardware
+from hardware.catalog import bundled, load_file, resolve
+from hardware.schema import Device, Sourced, _numeric_paths
+from perfmodel.errors import PerfModelError, UnknownNameError
+
+CATALOG_DIR = Path(hardware.__file__).parent / "catalog"
+
+ACCELERATORS = [
+    "a100-sxm-40gb", "a100-sxm-80gb", "a100-pcie-80gb", "h100-sxm", "h100-pcie", "h200-sxm", "b200",
+    "l40s", "l4", "a10g", "mi300x", "ascend-910b", "ascend-910c",
+]
+CPUS = ["xeon-8480", "xeon-6980p", "epyc-9654", "epyc-9755", "kunpeng-920"]
+PCIE_ONLY = ["a100-pcie-80gb", "h100-pcie", "l40s", "l4", "a10g"]
+
+
+def _device(name: str) -> Device:
+    return hardware.get_device(name)
+
+
+def _h100_entry() -> dict:
+    """A complete, valid device entry as plain YAML data (a copy of the bundled h100-sxm)."""
+    data = _device("h100-sxm").model_dump(exclude_unset=True)
+    data["id"] = "my-h100"
+    data["aliases"] = []
+    return data
+
+
+def _write(tmp_path: Path, data: dict, name: str = "mine.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# ------------------------------------------------------------------ required ids and kinds
+
+@pytest.mark.parametrize("name", ACCELERATORS)
+def test_required_accelerators_resolve_to_their_default_node(name):
+    system = resolve(name)
+    assert system.device.id == name
+    assert system.device.kind in ("gpu", "npu")
+    assert system.node.device == name
+    assert system.node.default is True
+    assert system.node.devices_per_node == 8
+
+
+@pytest.mark.parametrize("name", CPUS + ["epyc-7742"])
+def test_required_cpus_are_cpu_devices(name):
+    dev = _device(name)
+    assert dev.kind == "cpu"
+    assert dev.host_link is None and dev.scaleup_link is None
+    assert dev.clock_ghz is not None
+    # The fp32 peak is cores x GHz x FLOP/cycle: a per-core rate between 16 (NEON) and 64 (AVX-512 x2).
+    per_core_cycle = dev.peak_dense_tflops["fp32"] * 1e3 / (dev.compute_units * dev.clock_ghz)
+    assert 16 <= per_core_cycle <= 64 + 1e-6
+
+
+def test_every_accelerator_has_exactly_one_default_node():
+    cat = bundled()
+    for dev in cat.devices:
+        defaults = [n.id for n in cat.nodes if n.device == dev.id and n.default]
+        if dev.kind == "cpu":
+            assert defaults == [], dev.id
+        else:
+            assert len(defaults) == 1, (dev.id, defaults)
+
+
+def test_a100_40gb_has_its_own_node():
+    assert resolve("a100-sxm-40gb").node.id == "dgx-a100-40gb"
+    assert resolve("a100-sxm-80gb").node.id == "dgx-a100"
+
+
+# ------------------------------------------------------------------ dense, not sparse
+
+@pytest.mark.parametrize(("name", "dtype", "value"), [
+    ("h100-sxm", "bf16", 989.4), ("h100-sxm", "fp8", 1978.9), ("h100-sxm", "tf32", 494.7),
+    ("h100-pcie", "bf16", 756.5), ("h100-pcie", "fp8", 1513),
+    ("h200-sxm", "bf16", 989), ("h200-sxm", "fp8", 1979),
+    ("b200", "bf16", 2250), ("b200", "fp8", 4500), ("b200", "fp4", 9000),
+    ("a100-sxm-80gb", "bf16", 312), ("a100-sxm-40gb", "int8", 624), ("a100-pcie-80gb", "tf32", 156),
+    ("l40s", "bf16", 362.05), ("l40s", "fp8", 733),
+    ("l4", "bf16", 121), ("l4", "fp8", 242),
+    ("a10g", "bf16", 70), ("mi300x", "bf16", 1307.4), ("mi300x", "fp8", 2614.9),
+    ("ascend-910c", "bf16", 752),
+])
+def test_peaks_are_dense(name, dtype, value):
+    assert _device(name).peak_dense_tflops[dtype] == pytest.approx(value)
+
+
+@pytest.mark.parametrize(("name", "has_fp8"), [
+    ("a100-sxm-40gb", False), ("a100-sxm-80gb", False), ("a100-pcie-80gb", False), ("a10g", False),
+    ("ascend-910b", False), ("ascend-910c", False),
+    ("l4", True), ("l40s", True), ("h100-sxm", True), ("h200-sxm", True), ("b200", True), ("mi300x", True),
+])
+def test_fp8_only_where_the_tensor_units_have_it(name, has_fp8):
+    assert _device(name).has_dtype("fp8") is has_fp8
+
+
+def test_fp32_work_does_not_fall_back_to_tensor_rates():
+    # Without an fp32 entry, peak_flops('fp32') would fall back to tf32/bf16: 15x too fast on A10G.
+    assert _device("h200-sxm").peak_flops("fp32") == pytest.approx(67e12)
+    assert _device("a10g").peak_flops("fp32") == pytest.approx(31.2e12)
+    for dev in bundled().devices:
+        if dev.kind == "gpu":
+            assert dev.has_dtype("fp32"), dev.id
+
+
+def test_ascend_910c_is_the_whole_package():
+    dev = _device("ascend-910c")
+    assert (dev.peak_dense_tflops["bf16"], dev.memory_gb, dev.memory_bw_gb_s) == (752, 128, 3200)
+    assert dev.scaleup_link is not None and dev.scaleup_link.bw_per_direction_gb_s == 392
+
+
+# ------------------------------------------------------------------ measured fractions wired right
+
+@pytest.mark.parametrize(("name", "latency", "efficiency"), [
+    ("a100-sxm-80gb", 21, 197 / 300), ("h100-sxm", 15.5, 362 / 450), ("h200-sxm", 16, 367 / 450),
+    ("b200", 25, 422 / 900), ("mi300x", 20, 320 / 448),
+])
+def test_scaleup_link_latency_and_efficiency(name, latency, efficiency):
+    link = _device(name).scaleup_link
+    assert link is not None
+    assert link.latency_us == latency
+    assert link.efficiency == pytest.approx(efficiency, abs=0.006)
+
+
+@pytest.mark.parametrize(("name", "bw"), [
+    ("a100-sxm-80gb", 300), ("h100-sxm", 450), ("h200-sxm", 450), ("b200", 900), ("mi300x", 448),
+])
+def test_scaleup_bandwidth_is_per_direction(name, bw):
+    assert _device(name).scaleup_link.bw_per_direction_gb_s == bw
+
+
+@pytest.mark.parametrize(("name", "dtype", "frac"), [
+    ("h100-sxm", "bf16", 0.87), ("h100-sxm", "fp8", 0.77), ("a100-sxm-80gb", "bf16", 0.93),
+    ("a100-sxm-80gb", "int8", 0.94), ("l40s", "bf16", 0.77), ("l40s", "fp8", 0.60), ("b200", "bf16", 0.76),
+    ("b200", "fp8", 0.71), ("mi300x", "bf16", 0.54), ("mi300x", "fp8", 0.48), ("ascend-910c", "int8", 0.80),
+])
+def test_gemm_efficiency_is_the_measured_best_shape_fraction(name, dtype, frac):
+    assert _device(name).gemm_efficiency[dtype] == pytest.approx(frac)
+
+
+@pytest.mark.parametrize("name", PCIE_ONLY)
+def test_pcie_only_cards_have_no_scaleup_link_and_pcie_nodes(name):
+    system = resolve(name)
+    assert system.device.scaleup_link is None
+    assert system.device.host_link is not None
+    assert system.node.topology == "pcie"
+
+
+# ------------------------------------------------------------------ sources
+
+def _entries():
+    cat = bundled()
+    return [*cat.devices, *cat.nodes, *cat.clusters]
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=lambda e: e.id)
+def test_every_number_in_the_bundled_catalog_has_a_source(entry):
+    paths = _numeric_paths(entry)
+    for path in paths:
+        parts = path.split(".")
+        covering = [".".join(parts[:i]) for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in entry.sources]
+        assert covering, f"{entry.id}: {path} has no source"
+        assert all(entry.sources[c].strip() for c in covering), f"{entry.id}: empty source for {path}"
+
+
+def test_source_keys_are_documented_in_sources_md():
+    documented = (CATALOG_DIR / "SOURCES.md").read_text()
+    # Hyphenated upper-case tokens that are not keys: part names, memory types, ISA features.
+    not_keys = re.compile(r"^(DDR\d|MRDIMM|AVX|AMX|CX|A100|H100|MI300X|TRT|LOW)")
+    missing = set()
+    for entry in _entries():
+        for text in entry.sources.values():
+            for key in re.findall(r"\b[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+\b", text):
+                if not not_keys.match(key) and f"**{key}" not in documented and f"/ {key}" not in documented:
+                    missing.add(key)
+    for bare in ("AIC", "RRZE", "LLMA", "VIDUR", "MYSTREAM"):
+        assert f"**{bare}**" in documented
+    assert not missing, f"source keys used in the catalog but not expanded in SOURCES.md: {sorted(missing)}"
+
+
+def test_entry_missing_one_source_is_rejected_naming_the_field():
+    data = _h100_entry()
+    del data["sources"]["memory_bw_gb_s"]
+    with pytest.raises(ValidationError) as err:
+        Device.model_validate(data)
+    assert "memory_bw_gb_s" in str(err.value)
+
+
+def test_entry_missing_a_nested_link_source_is_rejected(tmp_path):
+    data = _h100_entry()
+    del data["sources"]["scaleup_link.latency_us"]
+    path = _write(tmp_path, {"devices": [data]})
+    with pytest.raises(PerfModelError) as err:
+        load_file(path)
+    msg = str(err.value)
+    assert "scaleup_link.latency_us" in msg and "without a source" in msg
+    assert "\n" not in msg
+
+
+def test_a_parent_key_covers_every_number_below_it():
+    data = _h100_entry()
+    for key in [k for k in data["sources"] if k.startswith("scaleup_link.")]:
+        del data["sources"][key]
+    data["sources"]["scaleup_link"] = "one source for the whole link"
+    assert Device.model_validate(data).scaleup_link.latency_us == 15.5
+
+
+def test_schema_defaults_need_no_source():
+    data = _h100_entry()
+    for key in ("gemm_tile_m", "gemm_tile_n"):
+        del data[key]
+        del data["sources"][key]
+    dev = Device.model_validate(data)
+    assert (dev.gemm_tile_m, dev.gemm_tile_n) == (128, 128)
+
+
+def test_sourced_subclasses_reject_unsourced_nodes():
+    with pytest.raises(ValidationError, match="devices_per_node"):
+        hardware.Node.model_validate({"id": "n", "name": "n", "device": "h100-sxm", "devices_per_node": 8,
+                                      "topology": "nvswitch", "scaleup_domain_devices": 8,
+                                      "sources": {"scaleup_domain_devices": "x"}})
+    assert issubclass(hardware.Node, Sourced)
+
+
+# ------------------------------------------------------------------ users' YAML files
+
+def _user_file(tmp_path: Path) -> Path:
+    dev = _h100_entry()
+    dev["memory_gb"] = 96
+    node = {"id": "my-box", "name": "two of mine", "device": "my-h100", "devices_per_node": 2,
+            "topology": "nvswitch", "scaleup_domain_devices": 2, "host_cpu": "xeon-8480",
+            "sources": {"devices_per_node": "my lab", "scaleup_domain_devices": "my lab"}}
+    return _write(tmp_path, {"devices": [dev], "nodes": [node]})
+
+
+def test_user_yaml_loads_via_load_file(tmp_path):
+    cat = load_file(_user_file(tmp_path))
+    assert [d.id for d in cat.devices] == ["my-h100"]
+    assert [n.id for n in cat.nodes] == ["my-box"]
+
+
+def test_user_yaml_resolves_by_path(tmp_path):
+    system = resolve(str(_user_file(tmp_path)))
+    assert system.node.id == "my-box"
+    assert system.device.id == "my-h100" and system.device.memory_gb == 96
+    assert system.host_cpu is not None and system.host_cpu.id == "xeon-8480"
+    assert system.link_for_group(2)[1] == "nvswitch"
+    with pytest.raises(PerfModelError):
+        system.link_for_group(3)
+
+
+def test_user_entry_overrides_a_bundled_entry_with_the_same_id(tmp_path):
+    dev = _h100_entry()
+    dev["id"] = "h100-sxm"
+    dev["memory_gb"] = 94
+    system = resolve(str(_write(tmp_path, {"devices": [dev]})))
+    assert system.device.memory_gb == 94
+    assert system.node.id == "dgx-h100"  # the bundled default node of that device id
+
+
+def test_user_node_with_unknown_host_cpu_is_rejected(tmp_path):
+    path = _user_file(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["nodes"][0]["host_cpu"] = "pentium-4"
+    with pytest.raises(PerfModelError, match="pentium-4"):
+        resolve(str(_write(tmp_path, data)))
+
+
+def test_user_node_whose_host_cpu_is_a_gpu_is_rejected(tmp_path):
+    data = yaml.safe_load(_user_file(tmp_path).read_text())
+    data["nodes"][0]["host_cpu"] = "h100-sxm"
+    with pytest.raises(PerfModelError, match="not a cpu"):
+        resolve(str(_write(tmp_path, data)))
+
+
+def test_user_file_with_a_name_used_twice_is_rejected(tmp_path):
+    data = yaml.safe_load(_user_file(tmp_path).read_text())
+    data["nodes"][0]["aliases"] = ["my-h100"]
+    with pytest.raises(PerfModelError, match="my-h100"):
+        resolve(str(_write(tmp_path, data)))
+
+
+def test_malformed_yaml_gives_a_one_line_error_with_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("devices:\n  - id: x\n    name: [unclosed\n    vendor: y\n")
+    with pytest.raises(PerfModelError) as err:
+        load_file(path)
+    msg = str(err.value)
+    assert "malformed YAML" in msg and re.search(r"line \d+", msg)
+    assert "\n" not in msg
+
+
+def test_unknown_key_gives_a_one_line_error_naming_the_key(tmp_path):
+    data = _h100_entry()
+    data["hbm_stacks"] = 5
+    with pytest.raises(PerfModelError) as err:
+        resolve(str(_write(tmp_path, {"devices": [data]})))
+    msg = str(err.value)
+    assert "hbm_stacks" in msg and "\n" not in msg
+
+
+def test_missing_file_is_a_perfmodel_error(tmp_path):
+    with pytest.raises(PerfModelError, match="no such file"):
+        resolve(str(tmp_path / "nope.yaml"))
+
+
+# ------------------------------------------------------------------ names
+
+def test_alias_resolves():
+    assert resolve("h100").device.id == "h100-sxm"
+    assert resolve("H100").device.id == "h100-sxm"
+    assert resolve("cm384").id == "cloudmatrix384"
+    assert resolve("cloudmatrix-384").id == "cloudmatrix384"
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(UnknownNameError) as err:
+        resolve("h100-sxn")
+    assert "did you mean" in str(err.value) and "'h100-sxm'" in str(err.value)
+
+
+def test_every_name_in_the_bundled_catalog_is_unique():
+    seen: dict[str, str] = {}
+    for entry in _entries():
+        for key in [entry.id, *entry.aliases]:
+            assert key.lower() not in seen, f"{key!r} names {seen.get(key.lower())} and {entry.id}"
+            seen[key.lower()] = entry.id
+
+
+def test_host_cpus_resolve_to_cpu_devices():
+    cat = bundled()
+    named = [n for n in cat.nodes if n.host_cpu]
+    assert {n.id for n in named} >= {"dgx-h100", "dgx-a100", "cm384-node", "ascend-910b-8npu"}
+    for node in named:
+        cpu = hardware.get_device(node.host_cpu)
+        assert cpu.kind == "cpu", node.id
+        system = resolve(node.id)
+        assert system.host_cpu is not None and system.host_cpu.id == cpu.id
+    assert resolve("cm384-node").host_cpu.id == "kunpeng-920"
+    assert resolve("cm384-node").node.cpu_sockets == 4
+    assert resolve("dgx-a100").host_cpu.id == "epyc-7742"
+
+
+# ------------------------------------------------------------------ link_for_group
+
+def test_eight_gpus_on_dgx_h100_use_nvlink():
+    link, topo = resolve("dgx-h100").link_for_group(8)
+    assert topo == "nvswitch"
+    assert link.bw_per_direction_gb_s == 450 and "NVLink" in link.name
+
+
+def test_eight_gpus_on_an_l40s_node_use_the_pcie_host_link():
+    system = resolve("l40s")
+    link, topo = system.link_for_group(8)
+    assert topo == "pcie"
+    assert link == system.device.host_link and link.bw_per_direction_gb_s == 31.5
+
+
+def test_64_npus_on_cloudmatrix384_use_the_unified_bus():
+    system = resolve("cloudmatrix384")
+    assert system.max_devices == 384
+    link, topo = system.link_for_group(64)
+    assert topo == "ub_switch"
+    assert link == system.cluster.scaleup_link and link.bw_per_direction_gb_s == 392
+    # Crossing nodes on the UB costs <1 us and <3% bandwidth (CM384 paper): the cluster link is
+    # slightly worse than the in-node one, never better.
+    inner, _ = system.link_for_group(8)
+    assert inner == system.device.scaleup_link
+    assert 0 < link.latency_us - inner.latency_us <= 1
+    assert 0.97 * inner.efficiency <= link.efficiency < inner.efficiency
+    assert system.link_for_group(384)[1] == "ub_switch"
+
+
+def test_sixteen_gpus_on_one_dgx_h100_raise():
+    with pytest.raises(PerfModelError, match="16 devices"):
+        resolve("dgx-h100").link_for_group(16)
+
+
+def test_sixteen_gpus_on_two_dgx_h100_use_the_nic():
+    system = resolve("dgx-h100-x2")
+    assert system.max_devices == 16
+    link, topo = system.link_for_group(16)
+    assert topo == "scaleout"
+    assert link.bw_per_direction_gb_s == 50
+    assert system.link_for_group(8)[1] == "nvswitch"
+    with pytest.raises(PerfModelError):
+        system.link_for_group(17)
+
+
+def test_single_device_and_meshes():
+    assert resolve("h100").link_for_group(1)[1] == "single"
+    assert resolve("mi300x").link_for_group(8)[1] == "xgmi_mesh"
+    assert resolve("ascend-910b").link_for_group(8)[1] == "hccs_mesh"
+
+
+def test_a_cpu_alone_cannot_form_a_group():
+    system = resolve("xeon-8480")
+    assert system.max_devices == 1
+    with pytest.raises(PerfModelError):
+        system.link_for_group(2)
