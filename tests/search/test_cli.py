@@ -72,7 +72,7 @@ def test_no_plan_meets_the_slo_json(capsys):
     (["--objective", "speed"], "--objective 'speed' must be one of"),
     (["--searcher", "annealing"], "unknown searcher 'annealing'"),
     (["--tp", "two"], "--tp takes integers"),
-    (["--workload", "lots"], "--workload"),
+    (["--workload", "lots"], "workload 'lots'"),
 ])
 def test_bad_input_is_one_line_exit_1(args, message, capsys):
     code, out, err = run_cli(BASE + args, capsys)
