@@ -40,7 +40,7 @@ class SearchResult:
 
     def __post_init__(self):
         m = self.metrics
-        self.best = best_index(m["score"], m["tok_s"], m["devices"]) if len(self.table) else -1
+        self.best = best_index(m["score"], m["tok_s"], m["devices"], m["tok_s_per_user"]) if len(self.table) else -1
         self.front = front_2d(m["tok_s_per_device"], m["tok_s_per_user"], m["meets_slo"], m["tok_s"]) if len(self.table) \
             else np.zeros(0, dtype=np.int64)
 

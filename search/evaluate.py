@@ -46,7 +46,7 @@ Objective = Literal["throughput", "goodput", "cost"]
 OBJECTIVES: tuple[str, ...] = ("throughput", "goodput", "cost")
 EXPERT_OPS = frozenset({"expert_gate_up", "expert_silu_mul", "expert_down"})
 BOUNDS = ("compute", "memory", "network")
-LIMITERS = ("", "prefill pool", "decode pool")
+LIMITERS = ("", "prefill", "decode")   # which pool limits a disaggregated plan
 GB = 1e9
 
 

@@ -34,14 +34,16 @@ def front_nd(points: np.ndarray) -> np.ndarray:
     return np.array(keep, dtype=np.int64)
 
 
-def best_index(score: np.ndarray, tok_s: np.ndarray, devices: np.ndarray) -> int:
-    """Row with the highest score; ties (1e-9 relative) go to more total tokens/s, then fewer
-    devices, then the lower index. -1 when no score is finite."""
+def best_index(score: np.ndarray, tok_s: np.ndarray, devices: np.ndarray,
+               user: np.ndarray | None = None) -> int:
+    """Row with the highest score; ties (1e-9 relative) go to more total tokens/s, then more
+    tokens/s per user, then fewer devices, then the lower index. -1 when no score is finite."""
     finite = np.isfinite(score)
     if not finite.any():
         return -1
     top = score[finite].max()
     tie = finite & (score >= top - 1e-9 * max(abs(top), 1.0))
     cand = np.nonzero(tie)[0]
-    order = np.lexsort((cand, devices[cand], -tok_s[cand]))
+    speed = np.zeros(len(cand)) if user is None else -np.nan_to_num(user[cand], posinf=1e300)
+    order = np.lexsort((cand, devices[cand], speed, -tok_s[cand]))
     return int(cand[order[0]])

@@ -250,13 +250,15 @@ class ResolvedSpace:
     pruned: dict[str, int] = field(default_factory=dict)
 
     # ---- structure -------------------------------------------------------------------------------
-    def _replicas(self, fixed: tuple[int, ...] | None) -> tuple[int, ...]:
-        return fixed or tuple(range(1, self.devices + 1))
-
     def _pool_grid(self, tps, pps, eps, replicas) -> tuple[np.ndarray, ...]:
         """(tp, pp, ep, replicas) of one pool within the attention-DP choice: ep > tp only when
-        attention-DP is allowed, ep <= tp (with ep > 1) only when it may be off."""
-        g = np.array(list(itertools.product(tps, pps, eps, self._replicas(replicas))), dtype=np.int64).reshape(-1, 4)
+        attention-DP is allowed, ep <= tp (with ep > 1) only when it may be off. Unless fixed,
+        replica counts run from 1 to what the devices hold (devices // (tp * pp), at least 1)."""
+        rows = []
+        for tp, pp, ep in itertools.product(tps, pps, eps):
+            counts = replicas or range(1, max(1, self.devices // (tp * pp)) + 1)
+            rows += [(tp, pp, ep, n) for n in counts]
+        g = np.array(rows, dtype=np.int64).reshape(-1, 4)
         tp, pp, ep, n = g.T
         adp = ep > tp
         keep = np.where(adp, True in self.attention_dp, (False in self.attention_dp) | (ep == 1))

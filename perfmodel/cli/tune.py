@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, err_console, fmt, print_json, table
+from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, err_console, fmt, print_json
 from perfmodel.cli.estimate import CalOpt
 from perfmodel.errors import PerfModelError
 
@@ -189,10 +189,10 @@ def register(app: typer.Typer) -> None:
             if json_out:
                 print_json({**exc.result.to_dict(), "closest": close})
             elif close:
-                err_console.print(table("closest plans (none meets the SLOs)",
-                                        ["plan", "tok/s/device", "TTFT ms", "TPOT ms", "SLO excess"],
-                                        [[escape(c["plan"]), c["output_tok_s_per_device"], c["ttft_ms"], c["tpot_ms"],
-                                          f"{c['slo_excess']:.0%}"] for c in close]))
+                err_console.print(_plain_table("closest plans (none meets the SLOs)",
+                                               ["plan", "tok/s/device", "TTFT ms", "TPOT ms", "SLO excess"],
+                                               [[c["plan"], c["output_tok_s_per_device"], c["ttft_ms"], c["tpot_ms"],
+                                                 f"{c['slo_excess']:.0%}"] for c in close], numeric=4))
             raise
         finally:
             progress.close()
@@ -202,16 +202,20 @@ def register(app: typer.Typer) -> None:
         _render(result, top, out)
 
 
-def _front_table(title: str, rows: list[list]):
+def _plain_table(title: str, columns: list[str], rows: list[list], *, numeric: int = 0):
+    """A rich table whose cells are plain text (plan labels contain brackets): the next `numeric`
+    columns after the first are right-aligned numbers at their header width."""
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title=title, title_justify="left")
-    t.add_column("plan", no_wrap=True)
-    for c in ("tok/s/device", "tok/s/user", "TTFT ms", "TPOT ms", "of optimal"):
-        t.add_column(c, justify="right")
-    t.add_column("binding")
+    t.add_column(columns[0], min_width=20)
+    for c in columns[1:1 + numeric]:
+        t.add_column(c, justify="right", no_wrap=True, min_width=len(c))
+    for c in columns[1 + numeric:]:
+        t.add_column(c, min_width=10)
     for r in rows:
-        t.add_row(*[fmt(v) for v in r])
+        t.add_row(*[Text(v) if isinstance(v, str) else Text(fmt(v)) for v in r])
     return t
 
 
@@ -220,12 +224,17 @@ def _render(r, top: int, out: str | None) -> None:
 
     d = r.to_dict()
     p = r.problem
-    rows = [[escape(f["plan"]), f["output_tok_s_per_device"], f["tok_s_per_user"], f["ttft_ms"], f["tpot_ms"],
+    rows = [[f["plan"], f["output_tok_s_per_device"], f["tok_s_per_user"], f["ttft_ms"], f["tpot_ms"],
              f"{f['fraction_of_optimal']:.0%}", f["binding"]] for f in d["pareto"][:top]]
     slo = " ".join(x for x in (f"TTFT<={p.slo.ttft_ms:g}ms" if p.slo.ttft_ms else "",
                                f"TPOT<={p.slo.tpot_ms:g}ms" if p.slo.tpot_ms else "") if x)
-    console.print(_front_table(f"Pareto front: {r.model} on {p.space.devices} x {', '.join(p.space.hardware)}, "
-                               f"{p.isl}/{p.osl} {slo}".rstrip(), rows))
+    console.print(_plain_table(f"Pareto front: {r.model} on {p.space.devices} x {', '.join(p.space.hardware)}, "
+                               f"{p.isl}/{p.osl} {slo}".rstrip(),
+                               ["plan", "tok/s/dev", "tok/s/user", "TTFT ms", "TPOT ms", "% opt", "binding"],
+                               rows, numeric=5))
+    console.print("tok/s/dev: output tokens/s per device; tok/s/user: 1000 / TPOT; % opt: of the NanoFlow "
+                  "compute bound (all tokens); binding: the resource that bounds the step (the pool that limits)",
+                  style="dim")
     if len(d["pareto"]) > top:
         console.print(f"... {len(d['pareto']) - top} more on the front (--top, --out or --json for all)")
     console.print(pareto_terminal(r, width=min(console.width, 90)))

@@ -60,14 +60,13 @@ def test_pruned_plus_kept_is_the_whole_product():
     t = sp.enumerate()
     pruned = sum(sp.pruned.values())
     n = sp.devices
-    reps = range(1, n + 1)
 
     def pools(tps, pps, eps):
         out = 0
-        for tp, pp, ep, k in itertools.product(tps, pps, eps, reps):
+        for tp, pp, ep in itertools.product(tps, pps, eps):
             adp = ep > tp
             if (adp and True in sp.attention_dp) or (not adp and (False in sp.attention_dp or ep == 1)):
-                out += 1
+                out += max(1, n // (tp * pp))      # replica counts 1 .. what the devices hold
         return out
 
     agg = pools(sp.tp, sp.pp, sp.ep) * len(sp.max_batch) * len(sp.token_budget) * len(sp.nano_batches)
