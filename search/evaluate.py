@@ -155,7 +155,7 @@ class _Context:
             C = C + np.where(is_comp, t, 0.0)
             M = M + np.where(~is_net & ~is_comp, t, 0.0)
             N = N + np.where(is_net, t, 0.0)
-        stage = nano_step_time(C, M, N, k)
+        stage = nano_step_time(C, M, N, k, layers=np.ceil(self.model.num_layers / pp))
         if self.woff or self.kvoff:
             kv_moved = (micro.decode_context + micro.prefill_kv_read + micro.prefill_tokens + micro.decode_seqs) * k
             stream = (self.woff * weights_dev * k + self.kvoff * kv_moved * kvb_dev * share) / self.host_rate
@@ -234,51 +234,76 @@ def _aggregated(ctx: _Context, t: PlanTable) -> dict[str, np.ndarray]:
     return res
 
 
+def prefill_pools(ctx: _Context, tp, pp, ep, batch) -> dict[str, np.ndarray]:
+    """Per prefill replica: cold and steady prefill time of `batch` requests, memory, bound."""
+    bf = np.asarray(batch, dtype=float)
+    isl = ctx.isl
+    par = ctx.par(tp, pp, ep, np.ones_like(tp))
+    used, cap, host, kvb, w = ctx.memory(par, max_tokens=bf * isl, kv_tokens=bf * isl)
+    pre = BatchShape(prefill_tokens=bf * isl, prefill_attn_pairs=bf * isl * (isl + 1) / 2,
+                     prefill_kv_read=0 * bf, prefill_seqs=bf)
+    one = np.ones_like(tp)
+    t_cold, bound = ctx.step(par, pre, cold=True, nano=one, kvb_dev=kvb, weights_dev=w)
+    t_steady, _ = ctx.step(par, pre, cold=False, nano=one, kvb_dev=kvb, weights_dev=w)
+    return {"t_cold": t_cold, "t_steady": t_steady, "used": used, "cap": cap + 0 * used,
+            "fits": ctx.fits(used, cap, host), "bound": bound}
+
+
+def decode_pools(ctx: _Context, tp, pp, ep, batch, nano) -> dict[str, np.ndarray]:
+    """Per decode replica: decode step time at `batch` sequences, memory, bound."""
+    bf = np.asarray(batch, dtype=float)
+    isl, osl = ctx.isl, ctx.osl
+    par = ctx.par(tp, pp, ep, np.ones_like(tp))
+    used, cap, host, kvb, w = ctx.memory(par, max_tokens=bf, kv_tokens=bf * (isl + osl))
+    dec = BatchShape(decode_seqs=bf, decode_context=bf * (isl + osl / 2))
+    t_dec, bound = ctx.step(par, dec, cold=False, nano=nano, kvb_dev=kvb, weights_dev=w)
+    return {"t_dec": t_dec, "used": used, "cap": cap + 0 * used, "fits": ctx.fits(used, cap, host), "bound": bound}
+
+
+def kv_transfer_s(ctx: _Context, batch, dev_p, dev_d, devices) -> np.ndarray:
+    """KV of a prefill batch (batch x isl tokens, whole model) sent from the prefill replica to the
+    decode replica: latency + bytes over min(dev_p, dev_d) parallel links of the bottleneck link of
+    a group spanning the deployment (`System.link_for_group`)."""
+    kv_bytes = np.asarray(batch, dtype=float) * ctx.isl * ctx.model.kv_bytes_per_token(ctx.q.kv_bytes)
+    alpha, rate = _link_table(ctx, np.asarray(devices))
+    return alpha + kv_bytes / (np.minimum(dev_p, dev_d) * rate)
+
+
 def _disaggregated(ctx: _Context, t: PlanTable) -> dict[str, np.ndarray]:
     isl, osl = ctx.isl, ctx.osl
-    # Prefill pools (unique tp, pp, ep, batch).
     (ptp, ppp, pep, pb), pinv = _unique([t["tp"], t["pp"], t["ep"], t["batch"]])
-    pbf = pb.astype(float)
-    par = ctx.par(ptp, ppp, pep, np.ones_like(ptp))
-    used_p, cap_p, host_p, kvb_p, w_p = ctx.memory(par, max_tokens=pbf * isl, kv_tokens=pbf * isl)
-    pre = BatchShape(prefill_tokens=pbf * isl, prefill_attn_pairs=pbf * isl * (isl + 1) / 2,
-                     prefill_kv_read=0 * pbf, prefill_seqs=pbf)
-    one = np.ones_like(ptp)
-    t_cold, bound_p = ctx.step(par, pre, cold=True, nano=one, kvb_dev=kvb_p, weights_dev=w_p)
-    t_steady, _ = ctx.step(par, pre, cold=False, nano=one, kvb_dev=kvb_p, weights_dev=w_p)
-    fits_p = ctx.fits(used_p, cap_p, host_p)
-    # Decode pools (unique tp, pp, ep, batch, nano).
+    P = {k: v[pinv] for k, v in prefill_pools(ctx, ptp, ppp, pep, pb).items()}
     (dtp, dpp, dep, db, dn), dinv = _unique([t["dtp"], t["dpp"], t["dep"], t["dbatch"], t["nano"]])
-    dbf = db.astype(float)
-    par = ctx.par(dtp, dpp, dep, np.ones_like(dtp))
-    used_d, cap_d, host_d, kvb_d, w_d = ctx.memory(par, max_tokens=dbf, kv_tokens=dbf * (isl + osl))
-    dec = BatchShape(decode_seqs=dbf, decode_context=dbf * (isl + osl / 2))
-    t_dec, bound_d = ctx.step(par, dec, cold=False, nano=dn, kvb_dev=kvb_d, weights_dev=w_d)
-    fits_d = ctx.fits(used_d, cap_d, host_d)
-
-    # Combine per plan.
+    Dp = {k: v[dinv] for k, v in decode_pools(ctx, dtp, dpp, dep, db, dn).items()}
     n_p, n_d = t["dp"].astype(float), t["ddp"].astype(float)
     dev_p, dev_d = t["tp"] * t["pp"], t["dtp"] * t["dpp"]
     devices = dev_p * t["dp"] + dev_d * t["ddp"]
-    kv_bytes = t["batch"] * isl * ctx.model.kv_bytes_per_token(ctx.q.kv_bytes)
-    alpha, rate = _link_table(ctx, devices)
-    t_kv = alpha + kv_bytes / (np.minimum(dev_p, dev_d) * rate)
-    ttft = t_cold[pinv] + t_kv
-    tpot = t_dec[dinv] if osl > 1 else 0 * ttft
-    cap_pre = n_p * t["batch"] / np.maximum(t_steady[pinv], t_kv)          # requests/s
-    cap_dec = n_d * t["dbatch"] / (max(osl - 1, 1) * np.maximum(tpot, 1e-12))
+    t_kv = kv_transfer_s(ctx, t["batch"], dev_p, dev_d, devices)
+    ttft = P["t_cold"] + t_kv
+    tpot = Dp["t_dec"] if osl > 1 else 0 * ttft
+    cap_pre = n_p * prefill_capacity(t["batch"], P["t_steady"], t_kv)
+    cap_dec = n_d * decode_capacity(t["dbatch"], tpot, osl)
     req_s = np.minimum(cap_pre, cap_dec)
-    rho = G.max_utilization(ttft, t_cold[pinv] + t_kv, ctx.problem.slo.ttft_ms)
+    rho = G.max_utilization(ttft, ttft, ctx.problem.slo.ttft_ms)
     good_req_s = np.minimum(rho * cap_pre, cap_dec)
     prefill_limits = cap_pre < cap_dec
     return {
         "ttft_ms": ttft * 1e3, "tpot_ms": tpot * 1e3, "e2e_ms": (ttft + (osl - 1) * tpot) * 1e3,
         "tok_s": req_s * osl, "goodput_tok_s_per_device": good_req_s * osl / devices, "devices": devices,
-        "memory_gb": np.maximum(used_p[pinv], used_d[dinv]), "capacity_gb": np.minimum(cap_p, cap_d) + 0 * ttft,
-        "fits": fits_p[pinv] & fits_d[dinv],
-        "bound": np.where(prefill_limits, bound_p[pinv], bound_d[dinv]),
+        "memory_gb": np.maximum(P["used"], Dp["used"]), "capacity_gb": np.minimum(P["cap"], Dp["cap"]),
+        "fits": P["fits"] & Dp["fits"], "bound": np.where(prefill_limits, P["bound"], Dp["bound"]),
         "limiter": np.where(prefill_limits, 1, 2),
     }
+
+
+def prefill_capacity(batch, t_steady, t_kv):
+    """Requests/s of one prefill replica: a batch per steady-state step, KV sends overlapped."""
+    return np.asarray(batch, dtype=float) / np.maximum(t_steady, t_kv)
+
+
+def decode_capacity(batch, tpot, osl: float):
+    """Requests/s of one decode replica: `batch` sequences each needing osl - 1 decode steps."""
+    return np.asarray(batch, dtype=float) / (max(osl - 1, 1) * np.maximum(tpot, 1e-12))
 
 
 def _link_table(ctx: _Context, devices: np.ndarray):

@@ -57,12 +57,13 @@ def overlap_time(C, M, N):
     return hi
 
 
-def nano_step_time(C, M, N, k):
-    """One step split into k nano-batches: C, M, N are the class times of ONE nano-batch. The k
-    copies overlap (overlap_time of kC, kM, kN) plus a fill/drain of one nano-batch's non-dominant
-    work; never slower than running them back to back. k == 1 is the serial sum."""
+def nano_step_time(C, M, N, k, layers: float = 1.0):
+    """One step split into k nano-batches: C, M, N are the class times of ONE nano-batch over the
+    step's `layers` layers. The k copies overlap (overlap_time of kC, kM, kN); the pipeline fills
+    and drains once per step, costing one nano-batch's non-dominant work of one layer. Never
+    slower than running them back to back; k == 1 is the serial sum."""
     C, M, N, k = (np.asarray(x, dtype=float) for x in (C, M, N, k))
     serial = k * (C + M + N)
-    fill = C + M + N - np.maximum(np.maximum(C, M), N)
+    fill = (C + M + N - np.maximum(np.maximum(C, M), N)) / layers
     over = overlap_time(k * C, k * M, k * N) + fill
     return np.where(k > 1, np.minimum(over, serial), serial)
