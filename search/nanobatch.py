@@ -3,8 +3,9 @@ overlap on one device (NanoFlow, Zhu et al. OSDI'25, methods.md s1.6-1.7).
 
 A nano-op given a resource share R runs at normalized performance P(R) of its solo speed
 (duration D_best / P(R)). For GEMMs P(R) = R by definition; GEMV-class (memory-bound) and network
-kernels keep more of their speed at small shares. The curves are NanoFlow Table 3 (A100) with the
-elided middle interpolated linearly [R].
+kernels keep more of their speed at small shares. The curves are the cost model's
+(`perfmodel.overlap.performance`: NanoFlow Table 3, elided middle PCHIP-interpolated), so the
+search and the scalar overlap model use one exchange rate.
 
 `overlap_time(C, M, N)` is the shortest time T in which the three classes can run concurrently:
 the smallest T with R_c + R_m + R_n <= 1, R_c = C / T, R_m = P_gemv^-1(M / T),
@@ -16,30 +17,37 @@ from __future__ import annotations
 
 import numpy as np
 
-# NanoFlow Table 3: resource share R -> normalized performance P (only these columns printed).
-SHARE_POINTS = np.array([0.0, 0.1, 0.2, 0.8, 0.9, 1.0])
-GEMV_PERF = np.array([0.0, 0.2, 0.3, 0.85, 0.95, 1.0])
-NET_PERF = np.array([0.0, 0.3, 0.5, 0.9, 1.0, 1.0])
+from perfmodel.overlap import performance
+
+_CLASS = {"gemm": "compute", "gemv": "memory", "net": "network"}
+_GRID = np.linspace(0.0, 1.0, 2001)      # share grid for inverting the monotone curves
 
 _BISECT_STEPS = 40  # halves [max, sum] 40 times: relative error < 1e-12
 
 
 def perf(kind: str, share):
     """P(R) for 'gemm', 'gemv' (memory-bound) or 'net' kernels."""
-    if kind == "gemm":
-        return np.asarray(share, dtype=float)
-    return np.interp(share, SHARE_POINTS, GEMV_PERF if kind == "gemv" else NET_PERF)
+    return performance(_CLASS[kind], np.asarray(share, dtype=float))
+
+
+def _inverse_table(kind: str) -> tuple[np.ndarray, np.ndarray]:
+    p = np.maximum.accumulate(perf(kind, _GRID))
+    first = np.concatenate([[True], np.diff(p) > 0])   # first share reaching each value
+    return p[first], _GRID[first]
+
+
+_INVERSE = {k: _inverse_table(k) for k in ("gemv", "net")}
 
 
 def share_needed(kind: str, perf_needed):
-    """Smallest share R with P(R) >= perf_needed (inverse of the piecewise-linear curve)."""
+    """Smallest share R with P(R) >= perf_needed (inverse of the monotone curve, on a 1/2000 grid
+    rounded up so that P(R) >= perf_needed holds)."""
     p = np.clip(perf_needed, 0.0, 1.0)
     if kind == "gemm":
         return p
-    curve = GEMV_PERF if kind == "gemv" else NET_PERF
-    # NET_PERF reaches 1 at R = 0.9: the inverse takes the first share reaching each value.
-    last = int(np.argmax(curve >= 1.0))
-    return np.interp(p, curve[: last + 1], SHARE_POINTS[: last + 1])
+    pv, rv = _INVERSE[kind]
+    idx = np.searchsorted(pv, p - 1e-12, side="left")
+    return rv[np.minimum(idx, len(rv) - 1)]
 
 
 def overlap_time(C, M, N):

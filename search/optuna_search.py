@@ -19,6 +19,8 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing
+import os
+import socket
 import time
 import warnings
 
@@ -99,8 +101,13 @@ def _constraints(trial) -> list[float]:
     return trial.user_attrs.get("constraints", [1.0, 1.0, 1.0])
 
 
+NOT_PART_OF_THE_PROBLEM = ("trial_delay_s",)
+
+
 def problem_fingerprint(request: dict | None) -> str:
-    return hashlib.sha256(json.dumps(request or {}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """Digest of what defines the study's problem (model, hardware, workload, SLOs, space, ...)."""
+    data = {k: v for k, v in (request or {}).items() if k not in NOT_PART_OF_THE_PROBLEM}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @register
@@ -170,7 +177,8 @@ class OptunaSearcher(Searcher):
         stored = study.user_attrs.get("perfmodel_problem")
         if stored is None:
             study.set_user_attr("perfmodel_problem", fp)
-            study.set_user_attr("perfmodel_request", json.loads(json.dumps(self.request or {}, default=str)))
+            request = {k: v for k, v in (self.request or {}).items() if k not in NOT_PART_OF_THE_PROBLEM}
+            study.set_user_attr("perfmodel_request", json.loads(json.dumps(request, default=str)))
         elif stored != fp:
             raise PerfModelError(f"--study {name} in {describe(self.storage)} was created for a different tune "
                                  f"request (model, hardware, workload, space or objective); use another --study")
@@ -187,6 +195,7 @@ class OptunaSearcher(Searcher):
                    optuna.trial.TrialState.WAITING)
 
         def objective(trial):
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
             if shared:
                 ahead = [t for t in study.get_trials(deepcopy=False, states=counted) if t.number < trial.number]
                 if len(ahead) >= target:

@@ -26,11 +26,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Offload(_Strict):
-    weights_fraction: float = Field(default=0.0, ge=0, lt=1, description="share of weights kept in host memory")
-    kv_fraction: float = Field(default=0.0, ge=0, lt=1, description="share of the KV cache kept in host memory")
-
-
 class Workload(_Strict):
     isl: int = Field(ge=1)
     osl: int = Field(ge=1)
@@ -73,8 +68,7 @@ class PlanFile(_Strict):
     hardware: str
     devices: int = Field(ge=1)
     mode: Literal["aggregated", "disaggregated"]
-    pools: list[Plan] = Field(min_length=1, max_length=2)
-    offload: Offload = Offload()
+    pools: list[Plan] = Field(min_length=1, max_length=2, description="offload fractions live on each Plan")
     expert_placement: str = "contiguous"
     workload: Workload
     slo: Slo = Slo()
@@ -83,6 +77,14 @@ class PlanFile(_Strict):
 
     def pool(self, role: str) -> Plan | None:
         return next((p for p in self.pools if p.mode == role), None)
+
+    @property
+    def weights_offload(self) -> float:
+        return max(p.weights_offload for p in self.pools)
+
+    @property
+    def kv_offload(self) -> float:
+        return max(p.kv_offload for p in self.pools)
 
 
 def catalog_digest() -> str:

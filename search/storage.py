@@ -38,6 +38,16 @@ def describe(url: str | None) -> str:
         return url.split("@")[-1]
 
 
+def _postgres_driver() -> str:
+    """SQLAlchemy 2.1 maps postgresql:// to psycopg 3; use psycopg2 (our extra) when that is what
+    is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2"
+    return "postgresql"
+
+
 def is_shared(url: str | None) -> bool:
     return url is not None
 
@@ -58,8 +68,8 @@ def open_storage(url: str | None):
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if not scheme.startswith(("sqlite", "postgresql", "postgres", "mysql")):
         raise PerfModelError(f"--storage {url!r} is not a storage URL: {USAGE}")
-    if scheme.startswith("postgres") and scheme in ("postgres",):
-        url = "postgresql" + url[len("postgres"):]
+    if scheme in ("postgres", "postgresql"):
+        url = _postgres_driver() + url[len(scheme):]
     if scheme.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:" and not Path(path).parent.exists():
@@ -73,20 +83,22 @@ def open_storage(url: str | None):
 
     from optuna.storages import RDBStorage
 
-    try:
-        from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
-        retry = {"heartbeat_stale_trial_callback": Retry(max_retry=MAX_RETRY)}
-    except ImportError:  # Optuna < 4.9
-        from optuna.storages import RetryFailedTrialCallback as Retry
-        retry = {"failed_trial_callback": Retry(max_retry=MAX_RETRY)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # heartbeats and the retry callback are marked experimental
+        try:
+            from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
+            retry = {"heartbeat_stale_trial_callback": Retry(max_retry=MAX_RETRY)}
+        except ImportError:  # Optuna < 4.9
+            from optuna.storages import RetryFailedTrialCallback as Retry
+            retry = {"failed_trial_callback": Retry(max_retry=MAX_RETRY)}
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # heartbeats are marked experimental
+            warnings.simplefilter("ignore")
             return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
                               grace_period=GRACE_PERIOD_S, **retry)
-    except ModuleNotFoundError as exc:
-        raise PerfModelError(f"--storage {describe(url)}: needs the Python package {exc.name!r} "
-                             f"(pip install perfmodel[postgres])") from None
+    except (ModuleNotFoundError, ImportError) as exc:
+        raise PerfModelError(f"--storage {describe(url)}: no database driver for it ({exc}); "
+                             f"pip install perfmodel[postgres]") from None
     except Exception as exc:  # sqlalchemy OperationalError / ArgumentError: unreachable or malformed
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PerfModelError(f"--storage {describe(url)}: cannot open the study storage ({first})") from None

@@ -24,8 +24,8 @@ from perfmodel.errors import PerfModelError
 from perfmodel.plan import Plan
 from search._base import Progress, SearchResult, check_trials, get_searcher
 from search.evaluate import BOUNDS, LIMITERS, Problem, fraction_of_bound
-from search.plan_file import (Offload, PlanFile, Prediction, Provenance, Slo, Workload, calibration_used,
-                              catalog_digest, now, write_plan_file)
+from search.plan_file import (PlanFile, Prediction, Provenance, Slo, Workload, calibration_used, catalog_digest,
+                              now, write_plan_file)
 from search.problem import build_problem, serving_model_id
 from search.space import PlanTable, SearchSpace
 
@@ -101,7 +101,7 @@ class TuneResult:
     def pools(self, i: int) -> list[Plan]:
         sp, r = self.problem.space, self.table.row(i)
         common = dict(quant=sp.quant[r["quant"]], kv_dtype=sp.kv_dtype[r["kv"]],
-                      memory_utilization=sp.memory_utilization)
+                      memory_utilization=sp.memory_utilization, weights_offload=r["woff"], kv_offload=r["kvoff"])
         if r["mode"] == 0:
             return [Plan(tp=r["tp"], pp=r["pp"], dp=r["dp"], ep=r["ep"], max_batch=r["batch"],
                          token_budget=r["budget"] or None, nano_batches=r["nano"], mode="aggregated", **common)]
@@ -166,7 +166,7 @@ class TuneResult:
         system = sp.systems[r["hw"]]
         return PlanFile(
             model=self.model, model_id=self.model_id, hardware=sp.hardware[r["hw"]], devices=d["devices"],
-            mode=d["mode"], pools=self.pools(i), offload=Offload(**d["offload"]),
+            mode=d["mode"], pools=self.pools(i),
             expert_placement=d["expert_placement"], workload=Workload(isl=self.problem.isl, osl=self.problem.osl),
             slo=Slo(ttft_ms=self.problem.slo.ttft_ms, tpot_ms=self.problem.slo.tpot_ms),
             prediction=Prediction(ttft_ms=d["ttft_ms"], tpot_ms=d["tpot_ms"], e2e_ms=d["e2e_ms"],

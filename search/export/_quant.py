@@ -32,19 +32,19 @@ def engine_kv(engine: str, pool: Plan, fp8_name: str, auto: str = "auto") -> str
 
 def offload_gb(plan: PlanFile, pool: Plan) -> float:
     """Weights kept in host memory per device, GB (weights fraction x weights per device)."""
-    if not plan.offload.weights_fraction:
+    if not pool.weights_offload:
         return 0.0
     from perfmodel.memory import weight_bytes_per_device
     from perfmodel.resolve import resolve_model
 
     spec = resolve_model(plan.model)
     w = weight_bytes_per_device(spec, pool, get_quant(pool.quant)) / 1e9
-    return round(plan.offload.weights_fraction * w, 1)
+    return round(pool.weights_offload * w, 1)
 
 
 def kv_host_bytes(plan: PlanFile, pool: Plan) -> int:
     """Host bytes for the offloaded share of the KV cache of `max_batch` sequences per device."""
-    if not plan.offload.kv_fraction:
+    if not pool.kv_offload:
         return 0
     from perfmodel.memory import kv_bytes_per_token_device
     from perfmodel.resolve import resolve_model
@@ -52,4 +52,4 @@ def kv_host_bytes(plan: PlanFile, pool: Plan) -> int:
     spec = resolve_model(plan.model)
     per_tok = kv_bytes_per_token_device(spec, pool, get_quant(pool.quant).with_kv(pool.kv_dtype))
     tokens = (pool.max_batch or 1) * (plan.workload.isl + plan.workload.osl)
-    return int(plan.offload.kv_fraction * tokens * per_tok)
+    return int(pool.kv_offload * tokens * per_tok)

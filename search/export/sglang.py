@@ -49,9 +49,9 @@ class SglangExporter(Exporter):
 
     def export(self, plan: PlanFile) -> Export:
         ex = Export(engine="sglang")
-        if plan.offload.kv_fraction:
+        if plan.kv_offload:
             ex.notes.append("KV offload: enable SGLang's hierarchical cache (--enable-hierarchical-cache); "
-                            f"sized for {plan.offload.kv_fraction:.0%} of the KV cache")
+                            f"sized for {plan.kv_offload:.0%} of the KV cache")
         if plan.mode == "aggregated":
             pool = plan.pools[0]
             devices = sorted(d for i in instances(plan)["aggregated"] for d in i.devices)

@@ -51,8 +51,8 @@ class VllmExporter(Exporter):
 
     def export(self, plan: PlanFile) -> Export:
         ex = Export(engine="vllm")
-        if plan.offload.kv_fraction:
-            ex.notes.append(f"KV offload ({plan.offload.kv_fraction:.0%}, {kv_host_bytes(plan, plan.pools[-1]) / 1e9:.1f} GB "
+        if plan.kv_offload:
+            ex.notes.append(f"KV offload ({plan.kv_offload:.0%}, {kv_host_bytes(plan, plan.pools[-1]) / 1e9:.1f} GB "
                             "per device) goes through a KV connector such as LMCache in vLLM; not emitted here")
         if any(attention_dp(p) for p in plan.pools):
             ex.notes.append("attention-DP + EP: vLLM runs EP over data_parallel_size x tensor_parallel_size ranks")

@@ -1,0 +1,252 @@
+"""Exported launch commands parse back against each engine's documented flags; YAML is valid;
+plan files are versioned."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+
+import pytest
+import yaml
+
+from perfmodel.errors import PerfModelError, UnknownNameError
+from perfmodel.plan import PLAN_SCHEMA_VERSION, Plan
+from search.export import export_formats, get_exporter
+from search.plan_file import PlanFile, Prediction, Provenance, Workload, load_plan_file, write_plan_file
+
+# ---- the engines' flags, as their current docs name them --------------------------------------
+# vLLM, docs.vllm.ai/en/latest "Engine Arguments" (`vllm serve --help`) and "NixlConnector Usage
+# Guide" (--kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}').
+VLLM = {
+    "--port": int, "--tensor-parallel-size": int, "--pipeline-parallel-size": int, "--data-parallel-size": int,
+    "--enable-expert-parallel": None, "--max-num-seqs": int, "--max-num-batched-tokens": int,
+    "--enable-chunked-prefill": None, "--quantization": ["aqlm", "awq", "fp8", "gptq", "compressed-tensors",
+                                                         "bitsandbytes", "gptq_marlin", "awq_marlin", "modelopt"],
+    "--dtype": ["auto", "half", "float16", "bfloat16", "float", "float32"],
+    "--kv-cache-dtype": ["auto", "fp8", "fp8_e4m3", "fp8_e5m2"], "--gpu-memory-utilization": float,
+    "--cpu-offload-gb": float, "--kv-transfer-config": json.loads,
+}
+# SGLang, docs.sglang.io "Server Arguments" (`python -m sglang.launch_server --help`) and
+# "PD Disaggregation" (--disaggregation-mode, --disaggregation-transfer-backend; sglang_router).
+SGLANG = {
+    "--model-path": str, "--host": str, "--port": int, "--tp-size": int, "--pp-size": int, "--dp-size": int,
+    "--ep-size": int, "--enable-dp-attention": None, "--max-running-requests": int, "--chunked-prefill-size": int,
+    "--quantization": ["awq", "fp8", "gptq", "w8a8_int8", "w8a8_fp8", "modelopt"],
+    "--kv-cache-dtype": ["auto", "fp8_e5m2", "fp8_e4m3"], "--mem-fraction-static": float, "--cpu-offload-gb": float,
+    "--disaggregation-mode": ["null", "prefill", "decode"],
+    "--disaggregation-transfer-backend": ["mooncake", "nixl", "ascend", "fake"],
+}
+SGLANG_ROUTER = {"--pd-disaggregation": None, "--prefill": "append", "--decode": "append", "--host": str, "--port": int}
+# TensorRT-LLM, nvidia.github.io/TensorRT-LLM "trtllm-serve" (commands/trtllm-serve) and
+# "Disaggregated Serving" (trtllm-serve disaggregated -c disagg_config.yaml).
+TRTLLM = {
+    "--host": str, "--port": int, "--backend": ["pytorch", "tensorrt", "_autodeploy"], "--tp_size": int,
+    "--pp_size": int, "--ep_size": int, "--max_batch_size": int, "--max_num_tokens": int,
+    "--kv_cache_free_gpu_memory_fraction": float, "--extra_llm_api_options": str,
+}
+TRTLLM_YAML = {
+    "enable_chunked_prefill": bool, "enable_attention_dp": bool, "disable_overlap_scheduler": bool,
+    "kv_cache_config": {"free_gpu_memory_fraction": float, "dtype": str, "host_cache_size": int,
+                        "enable_block_reuse": bool},
+    "cuda_graph_config": {"enable_padding": bool, "max_batch_size": int},
+    "cache_transceiver_config": {"backend": ["DEFAULT", "UCX", "NIXL", "MPI"], "max_tokens_in_buffer": int},
+}
+TRTLLM_DISAGG = {"hostname": str, "port": int, "backend": str,
+                 "context_servers": {"num_instances": int, "urls": list},
+                 "generation_servers": {"num_instances": int, "urls": list}}
+
+
+def parser_for(table: dict) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(exit_on_error=False, add_help=False, allow_abbrev=False)
+    for flag, kind in table.items():
+        if kind is None:
+            p.add_argument(flag, action="store_true")
+        elif kind == "append":
+            p.add_argument(flag, action="append")
+        elif isinstance(kind, list):
+            p.add_argument(flag, choices=kind)
+        else:
+            p.add_argument(flag, type=kind)
+    return p
+
+
+def parse_command(line: str) -> tuple[str, list[str], argparse.Namespace]:
+    """(program, positionals, parsed flags) of one exported command; raises on an unknown flag."""
+    words = shlex.split(line.rstrip(" &"))
+    while words and "=" in words[0] and not words[0].startswith("-"):
+        words.pop(0)                                   # VAR=value environment prefixes
+    if words[:2] == ["vllm", "serve"]:
+        return "vllm", words[2:3], _parse(VLLM, words[3:])
+    if words[:3] == ["python", "-m", "sglang.launch_server"]:
+        return "sglang", [], _parse(SGLANG, words[3:])
+    if words[:3] == ["python", "-m", "sglang_router.launch_router"]:
+        return "sglang_router", [], _parse(SGLANG_ROUTER, words[3:])
+    if words[:2] == ["trtllm-serve", "disaggregated"]:
+        assert words[2] == "-c"
+        return "trtllm_disagg", [words[3]], argparse.Namespace()
+    if words[0] == "trtllm-serve":
+        return "trtllm", words[1:2], _parse(TRTLLM, words[2:])
+    if words == ["wait"]:
+        return "wait", [], argparse.Namespace()
+    raise AssertionError(f"unknown program in {line!r}")
+
+
+def _parse(table, words):
+    ns, rest = parser_for(table).parse_known_args(words)
+    assert not rest, f"flags not in the engine's documented set: {rest}"
+    return ns
+
+
+def check_yaml(data, schema, where=""):
+    assert isinstance(data, dict), where
+    for k, v in data.items():
+        assert k in schema, f"{where}{k} is not a documented key"
+        kind = schema[k]
+        if isinstance(kind, dict):
+            check_yaml(v, kind, f"{where}{k}.")
+        elif isinstance(kind, list):
+            assert v in kind, f"{where}{k}={v!r} not in {kind}"
+        elif kind is float:
+            assert isinstance(v, (int, float))
+        else:
+            assert isinstance(v, kind), f"{where}{k}={v!r} is not {kind.__name__}"
+
+
+# ---- plans to export ---------------------------------------------------------------------------
+def _plan_file(pools, mode, *, model="llama-3.1-70b", model_id="meta-llama/Llama-3.1-70B-Instruct", devices=8):
+    return PlanFile(model=model, model_id=model_id, hardware="h100-sxm", devices=devices, mode=mode, pools=pools,
+                    workload=Workload(isl=4000, osl=500),
+                    prediction=Prediction(ttft_ms=300, tpot_ms=30, e2e_ms=15000, output_tok_s=3000,
+                                          output_tok_s_per_device=375, tok_s_per_user=33, goodput_tok_s_per_device=300,
+                                          memory_per_device_gb=60, devices=devices, bound="memory"),
+                    provenance=Provenance(version="0.1.0", catalog="h100-sxm@x", created="2026-01-01T00:00:00+00:00"))
+
+
+PLANS = {
+    "agg_chunked_dp": _plan_file([Plan(tp=2, pp=2, dp=2, max_batch=64, token_budget=2048, kv_dtype="fp8")], "aggregated"),
+    "agg_static_fp8": _plan_file([Plan(tp=8, quant="fp8", max_batch=128)], "aggregated"),
+    "agg_offload": _plan_file([Plan(tp=2, max_batch=32, token_budget=8192, weights_offload=0.5)], "aggregated", devices=2),
+    "disagg": _plan_file([Plan(tp=1, pp=4, dp=1, max_batch=2, token_budget=8000, mode="prefill"),
+                          Plan(tp=2, dp=2, max_batch=128, mode="decode")], "disaggregated"),
+    "moe_adp_disagg": _plan_file([Plan(tp=2, dp=2, ep=4, max_batch=2, token_budget=4000, mode="prefill"),
+                                  Plan(tp=1, dp=4, ep=4, max_batch=64, mode="decode")], "disaggregated",
+                                 model="mixtral-8x7b", model_id="mistralai/Mixtral-8x7B-Instruct-v0.1"),
+    "moe_ep_agg": _plan_file([Plan(tp=4, ep=4, dp=2, max_batch=64, token_budget=4096)], "aggregated",
+                             model="mixtral-8x7b", model_id="mistralai/Mixtral-8x7B-Instruct-v0.1"),
+}
+
+
+def test_formats():
+    assert set(export_formats()) == {"json", "sglang", "trtllm", "vllm"}
+    with pytest.raises(UnknownNameError, match="unknown export format 'vllmm'"):
+        get_exporter("vllmm")
+
+
+@pytest.mark.parametrize("name", PLANS)
+def test_vllm_commands_parse_back(name):
+    pf = PLANS[name]
+    ex = get_exporter("vllm").export(pf)
+    servers = [parse_command(c) for c in ex.commands if c != "wait"]
+    assert all(prog == "vllm" and pos == [pf.model_id] for prog, pos, _ in servers)
+    if pf.mode == "aggregated":
+        (_, _, ns), = servers
+        pool = pf.pools[0]
+        assert ns.tensor_parallel_size == pool.tp
+        assert (ns.pipeline_parallel_size or 1) == pool.pp and (ns.data_parallel_size or 1) == pool.dp
+        assert ns.max_num_seqs == pool.max_batch and ns.enable_expert_parallel == (pool.ep > 1)
+        assert ns.enable_chunked_prefill == bool(pool.token_budget)
+        assert ns.gpu_memory_utilization == pool.memory_utilization
+        assert (ns.cpu_offload_gb or 0) > 0 if pool.weights_offload else ns.cpu_offload_gb is None
+    else:
+        n = sum(p.dp for p in pf.pools)
+        assert len(servers) == n
+        assert all(ns.kv_transfer_config == {"kv_connector": "NixlConnector", "kv_role": "kv_both"} for *_, ns in servers)
+        ports = [ns.port for *_, ns in servers]
+        assert len(set(ports)) == len(ports)
+
+
+@pytest.mark.parametrize("name", PLANS)
+def test_sglang_commands_parse_back(name):
+    pf = PLANS[name]
+    ex = get_exporter("sglang").export(pf)
+    parsed = [parse_command(c) for c in ex.commands]
+    servers = [ns for prog, _, ns in parsed if prog == "sglang"]
+    assert all(ns.model_path == pf.model_id for ns in servers)
+    if pf.mode == "disaggregated":
+        modes = sorted(ns.disaggregation_mode for ns in servers)
+        assert set(modes) == {"prefill", "decode"}
+        (router,) = [ns for prog, _, ns in parsed if prog == "sglang_router"]
+        assert router.pd_disaggregation and len(router.prefill) == len([m for m in modes if m == "prefill"])
+        assert {int(u.rsplit(":", 1)[1]) for u in router.prefill + router.decode} == {ns.port for ns in servers}
+    for pool in pf.pools:
+        mine = [ns for ns in servers if (ns.disaggregation_mode or "aggregated") == pool.mode]
+        if pool.ep > pool.tp:                 # attention-DP: one server over the EP group
+            (ns,) = mine
+            assert ns.enable_dp_attention and ns.tp_size == pool.tp * pool.dp and ns.dp_size == pool.dp
+            assert ns.ep_size == pool.ep
+        elif pf.mode == "disaggregated":
+            assert len(mine) == pool.dp and all(ns.tp_size == pool.tp for ns in mine)
+
+
+@pytest.mark.parametrize("name", PLANS)
+def test_trtllm_commands_and_yaml_parse_back(name):
+    pf = PLANS[name]
+    ex = get_exporter("trtllm").export(pf)
+    parsed = [parse_command(c) for c in ex.commands]
+    servers = [(pos, ns) for prog, pos, ns in parsed if prog == "trtllm"]
+    assert servers and all(pos == [pf.model_id] for pos, _ in servers)
+    for _, ns in servers:
+        assert ns.extra_llm_api_options in ex.files
+        check_yaml(yaml.safe_load(ex.files[ns.extra_llm_api_options]), TRTLLM_YAML)
+    if pf.mode == "disaggregated":
+        (cfg_name,) = [pos[0] for prog, pos, _ in parsed if prog == "trtllm_disagg"]
+        cfg = yaml.safe_load(ex.files[cfg_name])
+        check_yaml(cfg, TRTLLM_DISAGG)
+        urls = cfg["context_servers"]["urls"] + cfg["generation_servers"]["urls"]
+        assert {int(u.rsplit(":", 1)[1]) for u in urls} == {ns.port for _, ns in servers}
+        for pool_yaml in (f for f in ex.files if f != cfg_name):
+            assert "cache_transceiver_config" in yaml.safe_load(ex.files[pool_yaml])
+
+
+def test_json_export_round_trips(tmp_path):
+    ex = get_exporter("json").export(PLANS["disagg"])
+    path = tmp_path / "plan.json"
+    path.write_text(ex.files["plan.json"])
+    assert load_plan_file(path) == PLANS["disagg"]
+
+
+def test_export_writes_files(tmp_path):
+    ex = get_exporter("trtllm").export(PLANS["disagg"])
+    paths = ex.write(tmp_path / "out")
+    names = {p.name for p in paths}
+    assert {"launch.sh", "disagg_config.yaml", "ctx_extra_llm_api_options.yaml"} <= names
+    assert (tmp_path / "out" / "launch.sh").stat().st_mode & 0o100
+
+
+def test_plan_file_versioning(tmp_path):
+    p = tmp_path / "plan.json"
+    write_plan_file(PLANS["agg_static_fp8"], p)
+    assert load_plan_file(p).schema_version == PLAN_SCHEMA_VERSION
+    data = json.loads(p.read_text())
+    data["schema_version"] = PLAN_SCHEMA_VERSION + 1
+    p.write_text(json.dumps(data))
+    with pytest.raises(PerfModelError, match=f"schema_version {PLAN_SCHEMA_VERSION + 1}.*reads version"):
+        load_plan_file(p)
+    p.write_text("{not json")
+    with pytest.raises(PerfModelError, match="malformed JSON"):
+        load_plan_file(p)
+    p.write_text(json.dumps({"kind": "something-else"}))
+    with pytest.raises(PerfModelError, match="not a perfmodel plan file"):
+        load_plan_file(p)
+    data["schema_version"] = PLAN_SCHEMA_VERSION
+    data["pools"][0]["tp"] = 0
+    p.write_text(json.dumps(data))
+    with pytest.raises(PerfModelError, match="pools.0.tp"):
+        load_plan_file(p)
+
+
+def test_unsupported_quant_is_a_one_line_error():
+    pf = _plan_file([Plan(tp=8, quant="w4a4kv4", max_batch=8)], "aggregated")
+    with pytest.raises(PerfModelError, match="vLLM has no quantization for --quant w4a4kv4"):
+        get_exporter("vllm").export(pf)
