@@ -1,11 +1,12 @@
 """Optuna searchers: TPE for one objective (`optuna`), NSGA-II for the tokens/s/device versus
 tokens/s/user front (`nsga2`). Seeded; SLOs and memory are constraints (`constraints_func`).
 
-A trial samples the structure of a plan (mode, parallelism, batch, budget, nano-batches,
-quantization, ...). The replica counts are then rate-matched inside the trial: every replica count
-that fits the devices is evaluated at once (numpy) and the best kept, as DistServe sizes replicas
-after choosing each phase's parallelism (n = ceil(R / goodput), methods.md s5). A trial stores its
-plan row in `user_attrs["row"]`, so any process can rebuild the result from the storage.
+A trial samples the structure of a plan (mode, parallelism, token budget, nano-batches, prefill
+batch, quantization, ...). The two knobs a deployment sizes last are then swept inside the trial
+with numpy, and the best kept: the replica counts (rate matching, as DistServe sizes replicas after
+choosing each phase's parallelism: n = ceil(R / goodput), methods.md s5) and the decode batch (the
+largest batch that still meets the TPOT SLO and fits, Sarathi's rule for the token budget). A trial
+stores its plan row in `user_attrs["row"]`, so any process can rebuild the result from the storage.
 
 Shared storages (`--storage`): each worker process runs the same loop on one study. A trial
 numbered past the target (two workers asked at once) is pruned and marked surplus, so the study
@@ -38,11 +39,9 @@ FINALIZE_TIMEOUT_S = 120  # how long the coordinator waits for a dead worker's t
 
 COMMON = (("hw", "hardware"), ("quant", "quant"), ("kv", "kv_dtype"), ("place", "expert_placement"),
           ("woff", "offload_weights"), ("kvoff", "offload_kv"))
-AGGREGATED = (("tp", "tp"), ("pp", "pp"), ("ep", "ep"), ("batch", "max_batch"), ("budget", "token_budget"),
-              ("nano", "nano_batches"))
+AGGREGATED = (("tp", "tp"), ("pp", "pp"), ("ep", "ep"), ("budget", "token_budget"), ("nano", "nano_batches"))
 DISAGGREGATED = (("p_tp", "prefill_tp"), ("p_pp", "prefill_pp"), ("p_ep", "ep"), ("p_batch", "prefill_batch"),
-                 ("d_tp", "decode_tp"), ("d_pp", "decode_pp"), ("d_ep", "ep"), ("d_batch", "max_batch"),
-                 ("d_nano", "nano_batches"))
+                 ("d_tp", "decode_tp"), ("d_pp", "decode_pp"), ("d_ep", "ep"), ("d_nano", "nano_batches"))
 
 
 def _quiet() -> None:
@@ -69,19 +68,19 @@ def _suggest(trial, space) -> dict:
 
 
 def rows_for(space, s: dict) -> PlanTable:
-    """Every valid plan with structure `s` (all replica counts), with full-space indices."""
+    """Every valid plan with structure `s` (all replica counts and decode batches), with
+    full-space indices."""
     common = dict(hardware=(space.hardware[s["hw"]],), systems=[space.systems[s["hw"]]],
                   quant=(space.quant[s["quant"]],), kv_dtype=(space.kv_dtype[s["kv"]],),
                   expert_placement=(space.expert_placement[s["place"]],), offload_weights=(s["woff"],),
                   offload_kv=(s["kvoff"],), modes=(s["mode"],), pruned={})
     if s["mode"] == "aggregated":
-        sub = dataclasses.replace(space, tp=(s["tp"],), pp=(s["pp"],), ep=(s["ep"],), max_batch=(s["batch"],),
+        sub = dataclasses.replace(space, tp=(s["tp"],), pp=(s["pp"],), ep=(s["ep"],),
                                   token_budget=(s["budget"],), nano_batches=(s["nano"],), **common)
     else:
         sub = dataclasses.replace(space, prefill_tp=(s["p_tp"],), prefill_pp=(s["p_pp"],), prefill_ep=(s["p_ep"],),
                                   prefill_batch=(s["p_batch"],), decode_tp=(s["d_tp"],), decode_pp=(s["d_pp"],),
-                                  decode_ep=(s["d_ep"],), max_batch=(s["d_batch"],), nano_batches=(s["d_nano"],),
-                                  **common)
+                                  decode_ep=(s["d_ep"],), nano_batches=(s["d_nano"],), **common)
     table = sub.enumerate()
     for col in ("hw", "quant", "kv", "place"):
         table.cols[col][:] = s[col]
@@ -154,12 +153,14 @@ class OptunaSearcher(Searcher):
         if self.storage is not None:
             self._finalize(problem, study, target)
         trials = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
-        rows = [t.user_attrs["row"] for t in sorted(trials, key=lambda t: t.number) if t.user_attrs.get("row")]
+        with_row = [t for t in sorted(trials, key=lambda t: t.number) if t.user_attrs.get("row")]
+        rows = [t.user_attrs["row"] for t in with_row]
         table = PlanTable.from_rows(rows) if rows else PlanTable.empty()
         metrics = evaluate(problem, table)
         info = {"study": name, "storage": describe(self.storage), "workers": workers,
                 "rows_evaluated": int(sum(t.user_attrs.get("rows", 0) for t in trials)),
-                "failed_trials": len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))}
+                "failed_trials": len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))),
+                "row_trials": [t.number for t in with_row]}
         return SearchResult(problem=problem, searcher=self.name, table=table, metrics=metrics,
                             pruned=_pruned_counts(trials), seconds=time.perf_counter() - t0, trials=len(trials),
                             info=info)

@@ -45,9 +45,10 @@ def test_journal_file_storage(tmp_path):
 
 def test_a_study_belongs_to_one_problem(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    tune(**ARGS, trials=3, storage=url, study="one")
+    args = {**ARGS, "space": {"quant": "bf16", "tp": [1], "modes": "aggregated"}}
+    tune(**args, trials=3, storage=url, study="one")
     with pytest.raises(PerfModelError, match="different tune request"):
-        tune(**{**ARGS, "workload": "2000/200"}, trials=3, storage=url, study="one")
+        tune(**{**args, "workload": "2000/200"}, trials=3, storage=url, study="one")
 
 
 def test_storage_urls():
