@@ -167,13 +167,13 @@ def gemm(name: str, m, n, k, dev: Device, q: Quant, *, groups=1, weight_groups=N
     matrices are read (experts that received tokens); defaults to `groups`.
     """
     wg = groups if weight_groups is None else weight_groups
-    wbytes = q.weight_bytes if weight_quantized else 2.0
-    abytes = q.act_bytes if weight_quantized else 2.0
-    dtype = q.gemm_dtype if weight_quantized else "bf16"
+    wbytes = q.weight_bytes if weight_quantized else q.base_bytes
+    abytes = q.act_bytes if weight_quantized else q.base_bytes
+    dtype = q.gemm_dtype if weight_quantized else q.base_dtype
     live = present(m)
     flops = 2.0 * m * n * k * groups
     weight_b = n * k * wg * wbytes * live
-    act_b = (m * k * abytes + m * n * 2.0) * groups  # outputs written in 16-bit
+    act_b = (m * k * abytes + m * n * q.base_bytes) * groups  # outputs in the base dtype
     util = gemm_utilization(m, n, k, dev, groups)
     rate = dev.peak_flops(dtype) * dev.gemm_fraction(dtype) * util
     t_c = flops / vmax(rate, 1.0)
@@ -200,7 +200,7 @@ def attention_prefill(name: str, pairs, tokens, kv_read_tokens, heads, qk_dim, v
     materialises scores). pairs: causal query-key pairs; heads: query heads on this device;
     kv_elems_per_token: K+V elements per token on this device."""
     flops = 2.0 * pairs * heads * (qk_dim + v_dim)
-    act_b = tokens * heads * (qk_dim + v_dim) * 2.0  # read Q, write O (16-bit)
+    act_b = tokens * heads * (qk_dim + v_dim) * q.base_bytes  # read Q, write O
     kv_b = (tokens + kv_read_tokens) * kv_elems_per_token * q.kv_bytes  # read K/V once per tile row
     # Query tiles of 128 rows per head are the parallel work units (FA2/FA3 grid).
     util = gemm_utilization(tokens * heads, 128, qk_dim, dev)
@@ -221,7 +221,7 @@ def attention_decode(name: str, seqs, context_tokens, heads, qk_dim, v_dim, kv_e
         flops = 2.0 * context_tokens * heads * (latent_dim + qk_dim + latent_dim)
     kv_elems = context_tokens * kv_elems_per_token
     kv_b = kv_elems * q.kv_bytes
-    act_b = seqs * heads * (qk_dim + v_dim) * 2.0
+    act_b = seqs * heads * (qk_dim + v_dim) * q.base_bytes
     rate = dev.peak_flops(q.attn_dtype) * dev.gemm_fraction(q.attn_dtype) * dev.attn_prefill_efficiency
     t_c = flops / rate
     if q.dequant_ops_per_kv:

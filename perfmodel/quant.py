@@ -36,6 +36,16 @@ class Quant:
     def kv_bytes(self) -> float:
         return self.kv_bits / 8
 
+    @property
+    def base_bytes(self) -> float:
+        """Bytes per element of the unquantized tensors (activations between kernels, LM head,
+        router): 16-bit, or 32-bit when the whole model runs in fp32 (CPU executor runs)."""
+        return 4.0 if self.act_bits == 32 else 2.0
+
+    @property
+    def base_dtype(self) -> str:
+        return "fp32" if self.act_bits == 32 else "bf16"
+
     def with_kv(self, kv_dtype: str | None) -> "Quant":
         if kv_dtype is None:
             return self

@@ -60,7 +60,7 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
     T = b.prefill_tokens + b.decode_seqs
     heads = model.num_heads / tp
     out: list[O.OpCost] = []
-    norm = O.elementwise("norm", T * h, dev, reads=2, writes=2, flops_per_el=4)
+    norm = O.elementwise("norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes)
     out.append(norm)
 
     if model.mla is None:
@@ -68,7 +68,7 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
         kvh = O.vmax(model.num_kv_heads / tp, 1)
         kv_elems = 2 * kvh * d
         out.append(O.gemm("qkv_proj", T, (heads + 2 * kvh) * d, h, dev, q))
-        out.append(O.elementwise("rope", T * (heads + kvh) * d, dev, flops_per_el=3))
+        out.append(O.elementwise("rope", T * (heads + kvh) * d, dev, flops_per_el=3, bytes_per_el=q.base_bytes))
         out.append(O.elementwise("kv_write", T * kv_elems, dev, reads=1, writes=1, bytes_per_el=q.kv_bytes))
         pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
                                   heads, d, d, kv_elems, dev, q)
@@ -84,7 +84,8 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
         else:
             out.append(O.gemm("q_proj", T, heads * qk, h, dev, q))
         out.append(O.gemm("kv_a_proj", T, kv_elems, h, dev, q))
-        out.append(O.elementwise("rope", T * (heads + 1) * m.qk_rope_head_dim, dev, flops_per_el=3))
+        out.append(O.elementwise("rope", T * (heads + 1) * m.qk_rope_head_dim, dev, flops_per_el=3,
+                                 bytes_per_el=q.base_bytes))
         out.append(O.elementwise("kv_write", T * kv_elems, dev, bytes_per_el=q.kv_bytes))
         # Prefill: up-project the latent of new and cached tokens to per-head K/V (naive form).
         up = O.gemm("kv_b_proj", b.prefill_tokens + b.prefill_kv_read, heads * (m.qk_nope_head_dim + m.v_head_dim),
@@ -101,7 +102,7 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
         o_in = heads * m.v_head_dim
     out += [pre, dec]
     out.append(O.gemm("o_proj", T, h, o_in, dev, q))
-    out.append(collective("attn_all_reduce", "all_reduce", T * h * 2.0, tp, system))
+    out.append(collective("attn_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system))
     return out
 
 
@@ -111,11 +112,11 @@ def mlp_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     T = b.prefill_tokens + b.decode_seqs
     inter = model.intermediate_size / tp
     return [
-        O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4),
+        O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes),
         O.gemm("gate_up_proj", T, 2 * inter, h, dev, q),
-        O.elementwise("silu_mul", T * inter, dev, reads=2, writes=1, flops_per_el=5),
+        O.elementwise("silu_mul", T * inter, dev, reads=2, writes=1, flops_per_el=5, bytes_per_el=q.base_bytes),
         O.gemm("down_proj", T, h, inter, dev, q),
-        collective("mlp_all_reduce", "all_reduce", T * h * 2.0, tp, system),
+        collective("mlp_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system),
     ]
 
 
@@ -123,7 +124,7 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     """Post-attention norm, router, (all-to-all,) grouped expert GEMMs, shared experts."""
     dev, h, tp = system.device, model.hidden_size, par.tp
     T = b.prefill_tokens + b.decode_seqs
-    out = [O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4)]
+    out = [O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes)]
     e = model.moe
     assert e is not None
     out.append(O.gemm("router", T, e.num_experts, h, dev, q, weight_quantized=False))
@@ -142,15 +143,16 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
         out.append(_masked(collective("moe_dispatch", "all_to_all", sent * q.act_bytes, par.ep, system), spans))
     out.append(O.gemm("expert_gate_up", per_expert * skew, 2 * width, h, dev, q, groups=local_experts,
                       weight_groups=active))
-    out.append(O.elementwise("expert_silu_mul", routed / par.ep * skew * width, dev, reads=2, writes=1, flops_per_el=5))
+    out.append(O.elementwise("expert_silu_mul", routed / par.ep * skew * width, dev, reads=2, writes=1, flops_per_el=5,
+                             bytes_per_el=q.base_bytes))
     out.append(O.gemm("expert_down", per_expert * skew, h, width, dev, q, groups=local_experts, weight_groups=active))
     if e.shared_intermediate_size:
         sw = e.shared_intermediate_size / tp
         out.append(O.gemm("shared_gate_up", T, 2 * sw, h, dev, q))
         out.append(O.gemm("shared_down", T, h, sw, dev, q))
     if _any(spans):
-        out.append(_masked(collective("moe_combine", "all_to_all", sent * 2.0, par.ep, system), spans))
-    out.append(collective("moe_all_reduce", "all_reduce", T * h * 2.0, tp, system))
+        out.append(_masked(collective("moe_combine", "all_to_all", sent * q.base_bytes, par.ep, system), spans))
+    out.append(collective("moe_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system))
     return out
 
 
@@ -162,8 +164,8 @@ def head_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> 
     seqs = b.prefill_seqs + b.decode_seqs  # one logit row per sequence
     vocab = model.vocab_size
     return [
-        O.elementwise("embedding", T * h, dev, reads=1, writes=1),
-        O.elementwise("final_norm", T * h, dev, reads=1, writes=1, flops_per_el=4),
+        O.elementwise("embedding", T * h, dev, reads=1, writes=1, bytes_per_el=q.base_bytes),
+        O.elementwise("final_norm", T * h, dev, reads=1, writes=1, flops_per_el=4, bytes_per_el=q.base_bytes),
         O.gemm("lm_head", seqs, vocab / tp, h, dev, q, weight_quantized=False),
         collective("logits_gather", "all_gather", seqs * vocab / tp * 4.0, tp, system),
         O.sample("sampling", seqs, vocab, dev),
@@ -183,7 +185,7 @@ def step_ops(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape)
     out += head_ops(model, system, q, par, batch)
     if _any(par.pp > 1):
         T = batch.prefill_tokens + batch.decode_seqs
-        send = collective("pp_send", "p2p", T * model.hidden_size * 2.0, 2, system)
+        send = collective("pp_send", "p2p", T * model.hidden_size * q.base_bytes, 2, system)
         out.append(_masked(send, par.pp > 1))
     return out
 

@@ -17,7 +17,8 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from perfmodel.errors import PerfModelError, UnknownNameError
+from perfmodel.errors import PerfModelError
+from perfmodel.registry import Registry
 from search.evaluate import Problem
 from search.pareto import best_index, front_2d
 from search.space import PlanTable
@@ -70,14 +71,8 @@ class Searcher(abc.ABC):
         ...
 
 
-_REGISTRY: dict[str, type[Searcher]] = {}
-
-
-def register(cls: type[Searcher]) -> type[Searcher]:
-    if cls.name in _REGISTRY:
-        raise ValueError(f"searcher {cls.name!r} is registered twice ({_REGISTRY[cls.name].__name__}, {cls.__name__})")
-    _REGISTRY[cls.name] = cls
-    return cls
+_REGISTRY: Registry[Searcher] = Registry("searcher")
+register = _REGISTRY.register
 
 
 def _load_all() -> None:
@@ -94,14 +89,12 @@ def _load_all() -> None:
 
 def get_searcher(name: str) -> type[Searcher]:
     _load_all()
-    if name not in _REGISTRY:
-        raise UnknownNameError("searcher", name, sorted(_REGISTRY))
-    return _REGISTRY[name]
+    return _REGISTRY.get(name)
 
 
 def searcher_names() -> list[str]:
     _load_all()
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def check_trials(trials: int | None) -> None:

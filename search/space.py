@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hardware.catalog import System
 from perfmodel.quant import KV_DTYPES, get_quant
+from perfmodel.vectorized import feasibility
 from specs.model import ModelSpec
 
 Mode = Literal["aggregated", "disaggregated"]
@@ -268,21 +269,11 @@ class ResolvedSpace:
         """Index into STRUCTURAL_REASONS of the first rule a pool breaks, -1 where none (the rules of
         `perfmodel.plan.check_plan`, on arrays)."""
         m = self.model
-        kvh = m.num_kv_heads
-        rules = {
-            "tp_not_dividing_heads": m.num_heads % tp != 0,
-            "tp_vs_kv_heads": (m.mla is None) & (kvh % tp != 0) & (tp % kvh != 0),
-            "pp_exceeds_layers": pp > m.num_layers,
-        }
-        if m.moe is None:
-            rules["ep_on_dense_model"] = ep > 1
-        else:
-            e = m.moe.num_experts
-            moe_tp = np.maximum(1, tp // ep)
-            rules["ep_not_dividing_experts"] = e % ep != 0
-            # Attention-DP (ep > tp): the expert group spans exactly the pool's attention replicas.
-            rules["ep_vs_tp"] = np.where(ep <= tp, tp % ep != 0, (ep % tp != 0) | (ep != tp * dp))
-            rules["expert_tp_not_dividing_width"] = m.moe.expert_intermediate_size % moe_tp != 0
+        rules = feasibility(m, tp=tp, pp=pp, ep=ep, dp=dp, max_devices=np.iinfo(np.int64).max)
+        del rules["too_many_devices"]  # device budgets are checked per plan, not per pool
+        if m.moe is not None:
+            # A pool is exactly one expert group: with attention-DP (ep > tp) it spans all its replicas.
+            rules["ep_vs_tp"] = rules["ep_vs_tp"] | ((ep > tp) & (ep != tp * dp))
         code = np.full(len(tp), -1, dtype=np.int64)
         for name, bad in rules.items():
             code = np.where((code < 0) & np.asarray(bad), STRUCTURAL_REASONS.index(name), code)

@@ -41,10 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(1)
-    except Exception as exc:  # click usage errors (bad option values) are user errors too
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors (bad option values, missing options) are user errors too
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click/typer usage errors
             print(f"error: {exc.format_message()}", file=sys.stderr)
             sys.exit(1)
         raise

@@ -13,7 +13,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import NamedTuple
 
-from perfmodel.errors import PerfModelError, UnknownNameError
+from perfmodel.errors import PerfModelError
+from perfmodel.registry import Registry
 
 
 class Plan(NamedTuple):
@@ -36,25 +37,16 @@ class Scheduler(ABC):
         """Choose this iteration's work; see the module docstring."""
 
 
-REGISTRY: dict[str, type[Scheduler]] = {}
-
-
-def register(cls: type[Scheduler]) -> type[Scheduler]:
-    if cls.name in REGISTRY:
-        raise ValueError(f"scheduler {cls.name!r} registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
+REGISTRY: Registry[Scheduler] = Registry("scheduler")
+register = REGISTRY.register
 
 
 def get_scheduler(name: str) -> Scheduler:
-    cls = REGISTRY.get(name.lower().replace("-", "_"))
-    if cls is None:
-        raise UnknownNameError("scheduler", name, sorted(REGISTRY))
-    return cls()
+    return REGISTRY.get(name)()
 
 
 def scheduler_names() -> list[str]:
-    return sorted(REGISTRY)
+    return REGISTRY.names()
 
 
 def _whole_prompts(s, budget: int, *, chunk_first: bool) -> list[tuple[int, int]]:

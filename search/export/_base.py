@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from perfmodel.errors import PerfModelError, UnknownNameError
+from perfmodel.errors import PerfModelError
 from perfmodel.plan import Plan
+from perfmodel.registry import Registry
 from search.plan_file import PlanFile
 
 BASE_PORT = 8000
@@ -109,25 +110,17 @@ def unsupported(engine: str, what: str) -> PerfModelError:
     return PerfModelError(f"{engine} cannot express {what}; pick another plan or engine")
 
 
-_REGISTRY: dict[str, type[Exporter]] = {}
-
-
-def register(cls: type[Exporter]) -> type[Exporter]:
-    if cls.name in _REGISTRY:
-        raise ValueError(f"exporter {cls.name!r} is registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
+_REGISTRY: Registry[Exporter] = Registry("export format")
+register = _REGISTRY.register
 
 
 def get_exporter(name: str) -> Exporter:
     from search.export import json_, sglang, trtllm, vllm  # noqa: F401  (registration)
 
-    if name not in _REGISTRY:
-        raise UnknownNameError("export format", name, sorted(_REGISTRY))
-    return _REGISTRY[name]()
+    return _REGISTRY.get(name)()
 
 
 def export_formats() -> list[str]:
     from search.export import json_, sglang, trtllm, vllm  # noqa: F401
 
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()

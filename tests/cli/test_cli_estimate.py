@@ -4,17 +4,7 @@ import json
 
 import pytest
 
-from perfmodel.cli import main
-
-
-def run(capsys, *argv):
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests._cli import run
 
 
 BASE = ["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--batch-size", "8", "--isl", "512",

@@ -4,20 +4,10 @@ import json
 
 import pytest
 
-from perfmodel.cli import main
+from tests._cli import run
 
 HEADER = "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
 BASE = ["serve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm"]
-
-
-def run(capsys, *argv):
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_serve_json_keys(capsys):

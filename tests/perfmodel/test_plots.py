@@ -13,20 +13,10 @@ import specs  # noqa: E402
 from perfmodel import overlap as OV  # noqa: E402
 from perfmodel import plots  # noqa: E402
 from perfmodel.bounds import steady_state_batch  # noqa: E402
-from perfmodel.cli import main  # noqa: E402
+from tests._cli import run  # noqa: E402
 from perfmodel.errors import PerfModelError  # noqa: E402
 from perfmodel.plan import Plan  # noqa: E402
 from perfmodel.step import StepModel  # noqa: E402
-
-
-def run(capsys, *argv):
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 BASE = ["bound", "--model", "llama-2-70b", "--hardware", "dgx-a100", "--tp", "8", "--quant", "fp16",
