@@ -96,7 +96,7 @@ def postgres_url():
 
 
 def _worker(url: str, trials: int, seed: int, delay: float = 0.3) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PERFMODEL_HEARTBEAT_S": "1", "PERFMODEL_GRACE_PERIOD_S": "3"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PERFMODEL_HEARTBEAT_S": "1", "PERFMODEL_GRACE_PERIOD_S": "6"}
     cmd = [sys.executable, "-m", "perfmodel", "tune", "--model", "llama-3.1-8b", "--hardware", "h100-sxm",
            "--devices", "2", "--workload", "1000/200", "--quant", "bf16", "--max-batch", "8,32,128",
            "--searcher", "optuna", "--trials", str(trials), "--storage", url, "--study", STUDY,
@@ -133,7 +133,7 @@ def test_two_workers_one_killed_study_completes_and_resumes(postgres_url):
         if done >= 3 and mine:
             os.kill(b.pid, signal.SIGKILL)
             victim = mine[0].number
-        time.sleep(0.05)
+        time.sleep(0.1)
     assert victim is not None, "worker B never ran a trial"
     b.wait(timeout=10)
     out, err = a.communicate(timeout=60)
