@@ -160,13 +160,48 @@ class TuneResult:
             "meets_slo": bool(m["meets_slo"][i]), "fraction_of_optimal": frac, "binding": self.binding(i),
         }
 
+    def nano_split(self, i: int, pool: Plan) -> tuple[float, ...] | None:
+        """Relative nano-batch sizes for a pool with nano_batches = 2, from NanoFlow's stage-I
+        program (`search.ilp.nanoflow`) on the pool's decode (or mixed) batch; None otherwise."""
+        if pool.nano_batches != 2 or pool.mode == "prefill":
+            return None
+        cache = self.__dict__.setdefault("_splits", {})
+        if i in cache:
+            return cache[i]
+        from search.ilp.nanoflow import Instance, stage_one
+
+        p, sp = self.problem, self.problem.space
+        system = sp.systems[int(self.table["hw"][i])]
+        decode = pool.max_batch or 1
+        prefill = 0
+        if pool.mode == "aggregated" and pool.token_budget:   # the chunked-prefill iteration's mix
+            n_pre = -(-p.isl // pool.token_budget)
+            decode = max(1, round(min(decode * p.osl / (n_pre + p.osl), pool.token_budget * p.osl / (p.isl + p.osl))))
+            prefill = round(decode * p.isl / p.osl)
+        tokens = decode + prefill
+        split = None
+        if tokens >= 4:
+            gran = max(1, tokens // 8)
+            try:
+                inst = Instance.from_plan(model=sp.model, system=system, plan=pool.model_copy(update={"nano_batches": 1}),
+                                          batch=tokens, decode_fraction=decode / tokens,
+                                          context=int(p.isl + p.osl / 2), granularity=gran)
+                one = stage_one(inst, 2, granularity=gran, time_limit=20)
+                split = tuple(float(x) / tokens for x in one.split)
+            except Exception:  # a split is a refinement: the plan stands without it
+                split = None
+        cache[i] = split
+        return split
+
     def plan_file(self, i: int) -> PlanFile:
         d, sp = self.row_dict(i), self.problem.space
         r = self.table.row(i)
         system = sp.systems[r["hw"]]
+        pools = [p.model_copy(update={"nano_split": self.nano_split(i, p)}) if self.nano_split(i, p) else p
+                 for p in self.pools(i)]
         return PlanFile(
             model=self.model, model_id=self.model_id, hardware=sp.hardware[r["hw"]], devices=d["devices"],
-            mode=d["mode"], pools=self.pools(i),
+            mode=d["mode"], pools=pools,
             expert_placement=d["expert_placement"], workload=Workload(isl=self.problem.isl, osl=self.problem.osl),
             slo=Slo(ttft_ms=self.problem.slo.ttft_ms, tpot_ms=self.problem.slo.tpot_ms),
             prediction=Prediction(ttft_ms=d["ttft_ms"], tpot_ms=d["tpot_ms"], e2e_ms=d["e2e_ms"],
