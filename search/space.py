@@ -254,10 +254,16 @@ class ResolvedSpace:
     def _pool_grid(self, tps, pps, eps, replicas) -> tuple[np.ndarray, ...]:
         """(tp, pp, ep, replicas) of one pool within the attention-DP choice: ep > tp only when
         attention-DP is allowed, ep <= tp (with ep > 1) only when it may be off. Unless fixed,
-        replica counts run from 1 to what the devices hold (devices // (tp * pp), at least 1)."""
+        replica counts run from 1 to what the devices hold (devices // (tp * pp), at least 1);
+        with attention-DP the expert group spans the replicas, so their count is ep / tp."""
         rows = []
         for tp, pp, ep in itertools.product(tps, pps, eps):
-            counts = replicas or range(1, max(1, self.devices // (tp * pp)) + 1)
+            if replicas:
+                counts = replicas
+            elif ep > tp:
+                counts = (max(1, ep // tp),)
+            else:
+                counts = range(1, max(1, self.devices // (tp * pp)) + 1)
             rows += [(tp, pp, ep, n) for n in counts]
         g = np.array(rows, dtype=np.int64).reshape(-1, 4)
         tp, pp, ep, n = g.T

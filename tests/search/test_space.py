@@ -54,27 +54,29 @@ def test_rows_obey_check_plan(fixture, request):
 def test_pruned_plus_kept_is_the_whole_product():
     """Every plan of the cartesian product is either kept or counted under exactly one reason."""
     problem = build_problem(model="mixtral-8x7b", hardware="h100-sxm", devices=8, workload="1000/100",
-                            space={"quant": "bf16", "max_batch": [8, 64], "token_budget": [None, 16],
+                            space={"quant": "bf16", "max_batch": [8, 64], "token_budget": [None, 16], "dp": [1, 2, 3],
                                    "nano_batches": [1], "kv_dtype": [None], "prefill_batch": [1]})
     sp = problem.space
     t = sp.enumerate()
     pruned = sum(sp.pruned.values())
     n = sp.devices
 
-    def pools(tps, pps, eps):
+    def pools(tps, pps, eps, fixed):
         out = 0
         for tp, pp, ep in itertools.product(tps, pps, eps):
             adp = ep > tp
             if (adp and True in sp.attention_dp) or (not adp and (False in sp.attention_dp or ep == 1)):
-                out += max(1, n // (tp * pp))      # replica counts 1 .. what the devices hold
+                # replica counts: fixed, else ep / tp with attention-DP, else 1 .. what the devices hold
+                out += len(fixed) if fixed else 1 if adp else max(1, n // (tp * pp))
         return out
 
-    agg = pools(sp.tp, sp.pp, sp.ep) * len(sp.max_batch) * len(sp.token_budget) * len(sp.nano_batches)
-    dis = pools(sp.prefill_tp, sp.prefill_pp, sp.ep) * pools(sp.decode_tp, sp.decode_pp, sp.ep) * \
+    agg = pools(sp.tp, sp.pp, sp.ep, sp.dp) * len(sp.max_batch) * len(sp.token_budget) * len(sp.nano_batches)
+    dis = pools(sp.prefill_tp, sp.prefill_pp, sp.ep, None) * pools(sp.decode_tp, sp.decode_pp, sp.ep, None) * \
         len(sp.prefill_batch) * len(sp.max_batch) * len(sp.nano_batches)
     assert len(t) + pruned == agg + dis
     assert sp.pruned["budget_below_batch"] > 0     # budget 16 < batch 64
-    assert sp.pruned["ep_vs_tp"] > 0
+    assert sp.pruned["ep_vs_tp"] > 0               # attention-DP with dp fixed to 1, 2, 3
+    assert sp.pruned["too_many_devices"] > 0
     assert set(sp.pruned) == set(STRUCTURAL_REASONS)
 
 
