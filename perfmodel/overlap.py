@@ -11,17 +11,24 @@ network; overhead-only ops count as memory). Ops of different classes may overla
 class may not (NanoFlow stage I: one stream per resource class). While several classes run they
 share the device: the GEMM-centric share R of each running class (sum <= 1) gives it a speed
 P(R) relative to running alone (NanoFlow s4.1.1, D = D_best / P(R)): P = R for compute (by
-definition), and NanoFlow Table 3's measured R->P exchange rates for memory-bound (GEMV) and
-network kernels. Table 3 prints R = 0, 0.1, 0.2, 0.8, 0.9, 1 only; the elided middle is filled by
-monotone cubic (PCHIP, Fritsch-Carlson) interpolation through the printed points.
+definition), and NanoFlow's measured R->P exchange rates for memory-bound (GEMV) and network
+kernels (`perfmodel.interference`: Table 3's printed columns R = 0, 0.1, 0.2, 0.8, 0.9, 1 plus the
+R = 0.4 -> P = 0.8 of decode attention in its Fig. 6 pipeline), joined by monotone cubic (PCHIP,
+Fritsch-Carlson) interpolation.
 
-Schedule: a greedy list scheduler (one stream per class; a ready nano-op starts when its stream is
+Schedule: a list scheduler (one stream per class; a ready nano-op starts when its stream is
 free, earliest layer/op/nano-batch first; dependencies: a nano-op waits for the previous op of the
 same nano-batch, NanoFlow's rule that nano-ops depend iff their parents do and their batch ranges
-intersect). At every start or finish the shares are re-chosen so that the running nano-ops finish
-together as early as possible (min over the grid, R in steps of 0.05, of max_c left_c / P_c(R_c));
-NanoFlow's stage II MILP picks R per nano-op for the whole pipeline instead. Instead of an 80-layer simulation, three identical layers
-of each layer kind are simulated and the stage time is fill + layers x the steady per-layer period.
+intersect). Elementwise ops (norms, RoPE, KV append, activation) run fused with the GEMM next to
+them, as NanoFlow's released stage-I program pins them (its fusion equalities for KQV/RoPE-append,
+LayerNorm-FFN and Activation). At every start or finish the shares are re-chosen by a policy:
+either the running nano-ops finish together as early as possible (min over the grid, R in steps
+of 0.05, of max_c left_c / P_c(R_c)), or the GEMM stream keeps a fixed share R_c while the other
+classes split the rest that way. A small pipeline search stands in for NanoFlow's two MILPs
+(stage I: nano-batch sizes; stage II: R per nano-op): it tries the share policies in
+`SHARE_POLICIES` and, unless the plan fixes `nano_split`, the splits of `candidate_splits`, and
+keeps the fastest. Instead of an 80-layer simulation, two and three identical layers of each
+layer kind are simulated and the stage time is fill + layers x the steady per-layer period.
 The LM head, sampling and pipeline send run after the layers, not overlapped.
 
 The iteration takes min(overlapped schedule, nano-batches back to back): an engine's pipeline
@@ -46,16 +53,28 @@ from perfmodel.iteration import BatchShape
 
 CLASSES = ("compute", "memory", "network")
 
-# NanoFlow Table 3 (A100, ~100 GEMM-GEMV pairs; std < 5% of the mean): printed columns only.
-TABLE3_R = (0.0, 0.1, 0.2, 0.8, 0.9, 1.0)
-TABLE3_P = {"memory": (0.0, 0.2, 0.3, 0.85, 0.95, 1.0), "network": (0.0, 0.3, 0.5, 0.9, 1.0, 1.0)}
+from perfmodel.interference import TABLE3_P, TABLE3_R, share_points  # noqa: F401  (re-exported)
+
 SHARE_STEP = 0.05
 SIM_LAYERS = 3
+# GEMM-stream share while other classes run; None = all running nano-ops finish together.
+# NanoFlow Fig. 6 gives its LLaMA-2-70B GEMMs R = 0.6-0.9 next to GEMV/network at 0.1-0.4.
+SHARE_POLICIES: tuple[float | None, ...] = (None, 0.9, 0.8, 0.7)
+# Elementwise ops fused with a neighbouring GEMM in the overlapped pipeline: into the GEMM before
+# them (epilogue) or the one after them (prologue). NanoFlow's released stage I
+# (efeslab/Nanoflow auto_search, methods.md s1.7) pins KQV+RoPE-append, LayerNorm+FFN, Activation.
+# Which ready nano-op a free stream takes first: "layer" (earliest layer, op, nano-batch: the
+# nano-batches move in lockstep) or "staggered" (nano-batch k is ranked k/K of a layer behind its
+# position, so nano-batch 0 runs up to a layer ahead: one nano-batch's attention meets another's
+# FFN, as in NanoFlow's Fig. 6 pipeline).
+ORDERS = ("layer", "staggered")
+FUSE_INTO_PREVIOUS = frozenset({"rope", "kv_write"})
+FUSE_INTO_NEXT = frozenset({"norm", "post_norm", "silu_mul", "expert_silu_mul", "topk"})
 
 
 @functools.lru_cache(maxsize=None)
 def _curve(cls: str) -> PchipInterpolator | None:
-    return None if cls == "compute" else PchipInterpolator(TABLE3_R, TABLE3_P[cls])
+    return None if cls == "compute" else PchipInterpolator(*share_points(cls))
 
 
 def performance(cls: str, r):
@@ -82,14 +101,22 @@ def _share_options() -> dict[tuple[bool, bool, bool], tuple[np.ndarray, np.ndarr
     return out
 
 
-def choose_shares(active: tuple[bool, bool, bool], remaining) -> tuple[np.ndarray, np.ndarray]:
+def choose_shares(active: tuple[bool, bool, bool], remaining, compute_share: float | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """(R, P) for the active classes that let all running nano-ops finish together soonest:
     argmin over the grid of max_c remaining_c / P_c(R_c) (remaining: solo seconds left of the op
     running in class c). Giving every op R_c = its share of the solo work reproduces running them
-    back to back at worst, because P(R) >= R on every curve; so sharing is never slower."""
+    back to back at worst, because P(R) >= R on every curve; so sharing is never slower.
+    `compute_share` fixes the GEMM stream's R while other classes run (a share policy)."""
     r, p = _share_options()[active]
     rem = np.asarray(remaining, dtype=float)
     idx = [i for i in range(3) if active[i]]
+    if compute_share is not None and active[0] and len(idx) > 1:
+        # the GEMM stream keeps `compute_share`; the other classes finish together on the rest
+        keep = np.isclose(r[:, 0], compute_share)
+        if keep.any():
+            r, p = r[keep], p[keep]
+            idx = idx[1:]
     finish = np.max(rem[idx] / np.maximum(p[:, idx], 1e-12), axis=1)
     i = int(np.argmin(finish))
     return r[i], p[i]
@@ -123,6 +150,7 @@ class OverlapResult:
     t_simulated_s: float           # the overlapped schedule
     t_head_s: float                # LM head etc. after the layers (in every time above)
     class_totals_s: tuple[float, float, float] = (0.0, 0.0, 0.0)  # solo seconds per class, all nano-ops
+    pipeline: "Pipeline | None" = None  # what the pipeline search chose
     schedule: list[NanoOp] = field(default_factory=list, repr=False)  # the simulated layers
 
     @property
@@ -149,7 +177,10 @@ class OverlapResult:
         return {"nano_batches": self.nano_batches, "split": list(self.split),
                 "t_sequential_ms": self.t_sequential_s * 1e3, "t_nano_sequential_ms": self.t_nano_sequential_s * 1e3,
                 "t_overlap_ms": self.t_overlap_s * 1e3, "t_simulated_ms": self.t_simulated_s * 1e3,
-                "t_fluid_ms": self.t_fluid_s * 1e3, "overhead_ms": self.overhead_s * 1e3, "gain": self.gain}
+                "t_fluid_ms": self.t_fluid_s * 1e3, "overhead_ms": self.overhead_s * 1e3, "gain": self.gain,
+                "pipeline": None if self.pipeline is None else
+                {"split": list(self.pipeline.split),
+                 "per_layer_kind": [{"compute_share": p, "order": o} for p, o in self.pipeline.policies]}}
 
 
 def fluid_time(work) -> float:
@@ -182,17 +213,63 @@ def _layer_kinds(model) -> list[tuple[str, int]]:
     return kinds
 
 
+def fuse_chain(ops: list[O.OpCost]) -> list[tuple[str, str, float]]:
+    """One nano-batch's layer as (name, class, solo seconds), the elementwise ops in
+    `FUSE_INTO_PREVIOUS` / `FUSE_INTO_NEXT` folded into the GEMM beside them (their time added to
+    it, the fused op named "a+b"). An elementwise op with no GEMM on that side stays on its own."""
+    out: list[list] = []
+    carry_names: list[str] = []
+    carry_s = 0.0
+    for op in ops:
+        cls = op_class(op)
+        if op.name in FUSE_INTO_PREVIOUS and out and out[-1][1] == "compute" and not carry_names:
+            out[-1][0] += "+" + op.name
+            out[-1][2] += op.time_s
+            continue
+        if op.name in FUSE_INTO_NEXT:
+            carry_names.append(op.name)
+            carry_s += op.time_s
+            continue
+        if carry_names and cls != "compute":
+            # no GEMM follows: the carried ops run on their own, in order
+            out.append(["+".join(carry_names), "memory", carry_s])
+            carry_names, carry_s = [], 0.0
+        out.append(["+".join(carry_names + [op.name]), cls, op.time_s + carry_s])
+        carry_names, carry_s = [], 0.0
+    if carry_names:
+        out.append(["+".join(carry_names), "memory", carry_s])
+    return [tuple(x) for x in out]
+
+
+def candidate_splits(k: int) -> list[tuple[float, ...]]:
+    """Nano-batch sizes the pipeline search tries when the plan fixes none: equal, and a smaller
+    first nano-batch (NanoFlow's LLaMA-2-70B pipeline, Fig. 6: [0, 768) and [768, 2048), i.e.
+    0.375 / 0.625), so the first nano-batch's memory-bound attention starts while the second's
+    GEMMs still run."""
+    if k <= 1:
+        return [(1.0,)]
+    eq = 1.0 / k
+    first = (0.375, 0.25) if k == 2 else (eq / 2,)
+    out = [tuple([eq] * k)]
+    for f in first:
+        rest = (1.0 - f) / (k - 1)
+        out.append(tuple([f] + [rest] * (k - 1)))
+    return out
+
+
 def _layer_ops(sm, kind: str, b: BatchShape) -> list[O.OpCost]:
     args = (sm.model, sm.system, sm.quant, sm.plan, b)
     block = S.mlp_ops(*args) if kind == "dense" else S.moe_ops(*args)
     return [op for op in S.attention_ops(*args) + block]
 
 
-def simulate(chains: list[list[tuple[str, str, float]]], layers: int) -> tuple[float, list[NanoOp]]:
+def simulate(chains: list[list[tuple[str, str, float]]], layers: int, *, compute_share: float | None = None,
+             order: str = "layer") -> tuple[float, list[NanoOp]]:
     """Greedy overlapped schedule of `layers` repetitions of each nano-batch's op chain.
 
-    chains[k] = [(name, class, solo seconds), ...] for nano-batch k (one layer). Returns the
-    makespan and the nano-ops with start/end times."""
+    chains[k] = [(name, class, solo seconds), ...] for nano-batch k (one layer); `compute_share`
+    is the share policy (see `choose_shares`). Returns the makespan and the nano-ops with
+    start/end times."""
     n_ops = len(chains[0])
     K = len(chains)
     ops = [[NanoOp(name, cls, k, l, t) for l in range(layers) for (name, cls, t) in chains[k]] for k in range(K)]
@@ -219,8 +296,10 @@ def simulate(chains: list[list[tuple[str, str, float]]], layers: int) -> tuple[f
                     op = ops[k][nxt[k]]
                     ci = CLASSES.index(op.cls)
                     if ci not in running:
-                        cands.append((nxt[k] // n_ops, nxt[k] % n_ops, k, ci, op))
-            for layer, idx, k, ci, op in sorted(cands):
+                        key = (nxt[k] // n_ops, nxt[k] % n_ops, k) if order == "layer" else \
+                            (nxt[k] + k * n_ops / K, k, 0)
+                        cands.append((key, k, ci, op))
+            for _, k, ci, op in sorted(cands, key=lambda c: c[0]):
                 if ci in running:
                     continue
                 op.start_s = t
@@ -256,7 +335,7 @@ def simulate(chains: list[list[tuple[str, str, float]]], layers: int) -> tuple[f
         for k in range(K):
             if not busy_chain[k] and nxt[k] < len(ops[k]) and ops[k][nxt[k]].cls == "compute":
                 left[0] += ops[k][nxt[k]].solo_s
-        r, perf = choose_shares(active, left)
+        r, perf = choose_shares(active, left, compute_share)
         # time to the first finish at these speeds
         dt = min(running[i][1] / perf[i] for i in running)
         waits = [ready_at[k] - t for k in range(K) if nxt[k] < len(ops[k]) and not busy_chain[k] and ready_at[k] > t]
@@ -282,46 +361,107 @@ def simulate(chains: list[list[tuple[str, str, float]]], layers: int) -> tuple[f
     return t, out
 
 
-def overlap(sm, batch: BatchShape, *, nano_batches: int | None = None, split: tuple[float, ...] | None = None
-            ) -> OverlapResult:
-    """One pipeline stage of one micro-batch `batch` with nano-batch overlap (see module docstring)."""
+@dataclass(frozen=True)
+class Pipeline:
+    """What the pipeline search chose: the nano-batch split, and the share policy and issue order
+    for each layer kind (dense, MoE) in `_layer_kinds` order."""
+
+    split: tuple[float, ...]
+    policies: tuple[tuple[float | None, str], ...]
+
+
+def _layer_pipeline(sm, nanos: list[BatchShape], candidates) -> tuple[float, float, list[NanoOp], tuple]:
+    """(fill, layers time, schedule of the first layer kind, chosen (share policy, order) per kind)
+    for these nano-batches; candidates[i]: the (policy, order) pairs tried for layer kind i."""
+    share = math.ceil(sm.model.num_layers / sm.plan.pp) / sm.model.num_layers
+    t_layers = 0.0
+    fill = None
+    schedule: list[NanoOp] = []
+    chosen = []
+    for (kind, n), cands in zip(_layer_kinds(sm.model), candidates):
+        chains = [fuse_chain(_layer_ops(sm, kind, b)) for b in nanos]
+        best = None
+        for pol, order in cands:
+            t2, _ = simulate(chains, SIM_LAYERS - 1, compute_share=pol, order=order)
+            t3, sched = simulate(chains, SIM_LAYERS, compute_share=pol, order=order)
+            period = t3 - t2
+            f = max(t2 - (SIM_LAYERS - 1) * period, 0.0)
+            cost = (f if fill is None else 0.0) + n * share * period
+            if best is None or cost < best[0] - 1e-15:
+                best = (cost, f, period, sched, (pol, order))
+        _, f, period, sched, choice = best
+        if fill is None:
+            fill, schedule = f, sched
+        chosen.append(choice)
+        t_layers += n * share * period
+    return fill or 0.0, t_layers, schedule, tuple(chosen)
+
+
+def overlap(sm, batch: BatchShape, *, nano_batches: int | None = None, split: tuple[float, ...] | None = None,
+            pipeline: Pipeline | None = None) -> OverlapResult:
+    """One pipeline stage of one micro-batch `batch` with nano-batch overlap (see module docstring).
+
+    `pipeline` replays a pipeline chosen before; otherwise the search runs: the split is `split`,
+    else the plan's `nano_split`, else the best of `candidate_splits`, and each layer kind takes
+    the best of `SHARE_POLICIES` x `ORDERS`."""
     model, pp = sm.model, sm.plan.pp
     K = sm.plan.nano_batches if nano_batches is None else nano_batches
-    fr = split if split is not None else split_fractions(sm.plan, K)
+    n_kinds = len(_layer_kinds(model))
+    if pipeline is not None:
+        K = len(pipeline.split)
+        splits, cands = [pipeline.split], [(c,) for c in pipeline.policies]
+    else:
+        if split is not None:
+            splits = [tuple(split)]
+        elif sm.plan.nano_split is not None and len(sm.plan.nano_split) == K:
+            splits = [split_fractions(sm.plan, K)]
+        else:
+            splits = candidate_splits(K)
+        cands = [[(p, o) for o in ORDERS for p in SHARE_POLICIES]] * n_kinds
     args = (sm.model, sm.system, sm.quant, sm.plan)
     t_seq = S.stage_time(S.step_ops(*args, batch), model, pp)
-    nanos = [S.scale_batch(batch, f) for f in fr]
+    share = math.ceil(model.num_layers / pp) / model.num_layers
+    best = None
+    for fr in splits:
+        nanos = [S.scale_batch(batch, f) for f in fr]
+        head = sum(op.total_s for b in nanos for op in S.head_ops(*args, b))
+        if any(b.tokens > 0 for b in nanos) and pp > 1:
+            head += sum(op.total_s for b in nanos for op in S.step_ops(*args, b) if op.name == "pp_send")
+        fill, t_layers, schedule, chosen = _layer_pipeline(sm, nanos, cands)
+        t_sim = float(fill + t_layers + head)
+        if best is None or t_sim < best[0] - 1e-15:
+            best = (t_sim, fr, nanos, head, schedule, chosen)
+    t_sim, fr, nanos, head, schedule, chosen = best
     t_nano_seq = sum(S.stage_time(S.step_ops(*args, b), model, pp) for b in nanos)
-    stage_layers = math.ceil(model.num_layers / pp)
-    share = stage_layers / model.num_layers
-    head = sum(op.total_s for b in nanos for op in S.head_ops(*args, b))
-    if any(b.tokens > 0 for b in nanos) and pp > 1:
-        head += sum(op.total_s for b in nanos for op in S.step_ops(*args, b) if op.name == "pp_send")
-    t_layers = 0.0
-    schedule: list[NanoOp] = []
-    fill = None
-    for kind, n in _layer_kinds(model):
-        chains = [[(op.name, op_class(op), op.time_s) for op in _layer_ops(sm, kind, b)] for b in nanos]
-        t2, _ = simulate(chains, SIM_LAYERS - 1)
-        t3, sched = simulate(chains, SIM_LAYERS)
-        period = t3 - t2
-        if fill is None:
-            fill = max(t2 - (SIM_LAYERS - 1) * period, 0.0)
-            schedule = sched
-        t_layers += n * share * period
-    t_sim = float((fill or 0.0) + t_layers + head)
     totals = [0.0, 0.0, 0.0]
     for b in nanos:
         for op in S.step_ops(*args, b):
             share_ = 1.0 if op.name in S.HEAD_OPS else share
             totals[CLASSES.index(op_class(op))] += op.total_s * share_
     return OverlapResult(nano_batches=K, split=tuple(fr), t_sequential_s=t_seq, t_nano_sequential_s=t_nano_seq,
-                         t_simulated_s=t_sim, t_head_s=head, schedule=schedule, class_totals_s=tuple(totals))
+                         t_simulated_s=t_sim, t_head_s=head, schedule=schedule, class_totals_s=tuple(totals),
+                         pipeline=Pipeline(split=tuple(fr), policies=chosen))
+
+
+def _size_class(batch: BatchShape) -> tuple[int, int]:
+    """The batch-size class a pipeline is searched for: tokens to the nearest power of two and the
+    decode share of them in quarters (an engine searches its pipeline offline per dense batch size,
+    NanoFlow s4.1.2, and reuses it)."""
+    tokens = max(batch.tokens, 1.0)
+    return int(round(math.log2(tokens))), int(round(4 * batch.decode_seqs / tokens))
 
 
 def stage_time(sm, batch: BatchShape) -> float:
     """One pipeline stage of one micro-batch: the on-device formula (`perfmodel.step.stage_time`)
-    for one nano-batch, the overlapped schedule for more."""
+    for one nano-batch, the overlapped schedule for more. The pipeline search runs once per
+    batch-size class (`_size_class`) of a step model; other batches of that class replay it."""
     if sm.plan.nano_batches <= 1:
         return S.stage_time(S.step_ops(sm.model, sm.system, sm.quant, sm.plan, batch), sm.model, sm.plan.pp)
-    return overlap(sm, batch).t_overlap_s
+    chosen = sm.__dict__.setdefault("_nano_pipelines", {})
+    key = (sm.plan.nano_batches, _size_class(batch))
+    pipe = chosen.get(key)
+    if pipe is not None:
+        return overlap(sm, batch, pipeline=pipe).t_overlap_s
+    r = overlap(sm, batch)
+    chosen[key] = r.pipeline
+    return r.t_overlap_s

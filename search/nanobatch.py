@@ -4,7 +4,7 @@ overlap on one device (NanoFlow, Zhu et al. OSDI'25, methods.md s1.6-1.7).
 A nano-op given a resource share R runs at normalized performance P(R) of its solo speed
 (duration D_best / P(R)). For GEMMs P(R) = R by definition; GEMV-class (memory-bound) and network
 kernels keep more of their speed at small shares. The curves are the cost model's
-(`perfmodel.overlap.performance`: NanoFlow Table 3, elided middle PCHIP-interpolated), evaluated
+(`perfmodel.overlap.performance`: NanoFlow's measured points, `perfmodel.interference`, PCHIP-interpolated), evaluated
 here with a numpy PCHIP so the search does not import scipy (0.7 s of a cold start);
 tests/search/test_evaluate.py checks both give the same values.
 
@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# NanoFlow Table 3 (the printed columns), as in perfmodel.overlap.TABLE3_R / TABLE3_P.
-TABLE3_R = (0.0, 0.1, 0.2, 0.8, 0.9, 1.0)
-TABLE3_P = {"memory": (0.0, 0.2, 0.3, 0.85, 0.95, 1.0), "network": (0.0, 0.3, 0.5, 0.9, 1.0, 1.0)}
+from perfmodel.interference import share_points
+
 _CLASS = {"gemm": "compute", "gemv": "memory", "net": "network"}
 
 
@@ -63,7 +62,7 @@ def performance(cls: str, r):
     r = np.clip(np.asarray(r, dtype=float), 0.0, 1.0)
     if cls == "compute":
         return r
-    return np.clip(_pchip(TABLE3_R, TABLE3_P[cls], r), 0.0, 1.0)
+    return np.clip(_pchip(*share_points(cls), r), 0.0, 1.0)
 _GRID = np.linspace(0.0, 1.0, 2001)      # share grid for inverting the monotone curves
 
 _BISECT_STEPS = 40  # halves [max, sum] 40 times: relative error < 1e-12

@@ -9,6 +9,7 @@ import hardware
 import specs
 from perfmodel import overlap as OV
 from perfmodel.bounds import steady_state_batch
+from perfmodel.interference import share_points
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
 from perfmodel.step import StepModel, iteration_time
@@ -16,7 +17,9 @@ from perfmodel.step import StepModel, iteration_time
 
 def test_curves_pass_through_table3_and_are_monotone():
     for cls in ("memory", "network"):
-        assert np.allclose(OV.performance(cls, np.array(OV.TABLE3_R)), OV.TABLE3_P[cls])
+        r_pts, p_pts = share_points(cls)
+        assert np.allclose(OV.performance(cls, np.array(r_pts)), p_pts)
+        assert set(zip(OV.TABLE3_R, OV.TABLE3_P[cls])) <= set(zip(r_pts, p_pts))
         r = np.linspace(0, 1, 1001)
         p = OV.performance(cls, r)
         assert np.all(np.diff(p) >= -1e-12)
@@ -57,14 +60,38 @@ def test_step_model_hook_uses_overlap():
     assert r.t_fluid_s <= r.t_overlap_s
 
 
-def test_explicit_split_changes_the_schedule():
+def test_explicit_split_is_kept_and_the_search_takes_the_best_candidate():
     system = hardware.resolve("dgx-a100")
     model = specs.load_model("llama-2-70b")
     batch = steady_state_batch(1000, 1024, 512)
-    even = StepModel.build(model=model, system=system, plan=Plan(tp=8, nano_batches=2))
+    even = StepModel.build(model=model, system=system, plan=Plan(tp=8, nano_batches=2, nano_split=(1, 1)))
     uneven = StepModel.build(model=model, system=system, plan=Plan(tp=8, nano_batches=2, nano_split=(768, 1280)))
-    assert OV.overlap(uneven, batch).split == pytest.approx((0.375, 0.625))
-    assert OV.overlap(uneven, batch).t_simulated_s != OV.overlap(even, batch).t_simulated_s
+    searched = StepModel.build(model=model, system=system, plan=Plan(tp=8, nano_batches=2))
+    r_even, r_uneven, r_search = (OV.overlap(sm, batch) for sm in (even, uneven, searched))
+    assert r_even.split == pytest.approx((0.5, 0.5)) and r_uneven.split == pytest.approx((0.375, 0.625))
+    assert r_uneven.t_simulated_s != r_even.t_simulated_s
+    # with no split in the plan the pipeline search tries OV.candidate_splits and keeps the fastest
+    assert r_search.split in [pytest.approx(c) for c in OV.candidate_splits(2)]
+    assert r_search.t_simulated_s <= min(r_even.t_simulated_s, r_uneven.t_simulated_s) + 1e-12
+
+
+def test_fusion_keeps_every_op_and_its_time(h100, llama8b):
+    sm = StepModel.build(model=llama8b, system=h100, plan=Plan(nano_batches=2))
+    b = BatchShape.decode(64, 2048) + BatchShape.prefill(1, 512)
+    ops = OV._layer_ops(sm, "dense", b)
+    chain = OV.fuse_chain(ops)
+    assert sum(t for _, _, t in chain) == pytest.approx(sum(op.time_s for op in ops))
+    names = [n for name, _, _ in chain for n in name.split("+")]
+    assert names == [op.name for op in ops]
+    # norms, RoPE/KV append and the activation ride with a GEMM; attention stays on its own stream
+    fused = {name: cls for name, cls, _ in chain}
+    assert fused["norm+qkv_proj+rope+kv_write"] == "compute" and fused["silu_mul+down_proj"] == "compute"
+    assert fused["attn_decode"] == "memory"
+
+
+def test_share_policy_fixes_the_gemm_share():
+    r, p = OV.choose_shares((True, True, False), [1.0, 0.5, 0.0], compute_share=0.7)
+    assert r[0] == pytest.approx(0.7) and r[1] <= 0.3 + 1e-9 and p[1] > r[1]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
