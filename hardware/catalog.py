@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from hardware.schema import Catalog, Cluster, Device, Link, Node
-from perfmodel.errors import PerfModelError, UnknownNameError, pydantic_message
+from common.errors import PerfModelError, UnknownNameError, pydantic_message
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from perfmodel.errors import PerfModelError, pydantic_message
+from common.errors import PerfModelError, pydantic_message
 from specs.model import MLA, ModelSpec, MoE
 
 SUPPORTED = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",

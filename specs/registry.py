@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from perfmodel.errors import PerfModelError, UnknownNameError
+from common.errors import PerfModelError, UnknownNameError
 from specs.hf import from_hf_config
 from specs.model import ModelSpec
 

@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from scipy import optimize, stats
 
-from perfmodel.errors import PerfModelError, UnknownNameError, pydantic_message
+from common.errors import PerfModelError, UnknownNameError, pydantic_message
 
 
 class _Strict(BaseModel):
