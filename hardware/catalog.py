@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
-from hardware.schema import Catalog, Cluster, Device, Link, Node
 from common.errors import PerfModelError, UnknownNameError, pydantic_message
+from common.yamlfile import load_mapping
+from hardware.schema import Catalog, Cluster, Device, Link, Node
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,7 @@ _LOOPBACK = Link(name="none", bw_per_direction_gb_s=1e6, latency_us=0.0, efficie
 
 
 def _read_yaml(path: Path | str, text: str) -> Catalog:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise PerfModelError(f"{path}:{where} malformed YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
-        raise PerfModelError(f"{path}: a hardware file must be a mapping with devices/nodes/clusters, got {type(data).__name__}")
+    data = load_mapping(path, text, what="a hardware file with devices/nodes/clusters")
     try:
         return Catalog.model_validate(data)
     except ValidationError as exc:

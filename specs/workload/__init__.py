@@ -23,6 +23,7 @@ import yaml
 from pydantic import ValidationError
 
 from common.errors import PerfModelError, UnknownNameError, pydantic_message
+from common.yamlfile import load_mapping
 from specs.workload.arrivals import Arrival, Gamma, Offline, Poisson, arrival_times
 from specs.workload.base import Requests
 from specs.workload.lengths import Empirical, Fixed, LengthDist, LogNormal, Normal, Uniform, Zipf
@@ -79,14 +80,7 @@ def load_workload(spec: str) -> AnyWorkload:
     if spec.endswith((".yaml", ".yml")):
         if not path.is_file():
             raise PerfModelError(f"--workload {spec}: no such file")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise PerfModelError(f"{path}:{where} malformed YAML: {getattr(exc, 'problem', exc)}") from None
-        if not isinstance(data, dict):
-            raise PerfModelError(f"{path}: a workload file must be a mapping, got {type(data).__name__}")
+        data = load_mapping(path, path.read_text(), what="a workload file")
         data.setdefault("name", path.stem)
         return _validate(data, str(path))
     raise UnknownNameError("workload", spec, preset_names() + ["fixed:ISL:OSL", "<file>.yaml", "<file>.csv"])
