@@ -49,9 +49,13 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
          space: SearchSpace | dict | None = None, routing: str | None = None,
          price_per_device_hour: float | list[float] | None = None, calibration: str | None = None,
          out: str | Path | None = None, progress: Progress | None = None,
-         trial_delay_s: float | None = None) -> "TuneResult":
-    """Search and return a TuneResult (see module docstring). Keyword-only, named as the CLI options."""
+         trial_delay_s: float | None = None, verify: int = 0, verify_engine: str = "vllm") -> "TuneResult":
+    """Search and return a TuneResult (see module docstring). Keyword-only, named as the CLI options.
+    `verify` > 0 re-runs that many of the best plans through the serving simulator
+    (`search.verify`) under the `verify_engine` profile; the result's `verified` holds them."""
     check_trials(trials)
+    if verify < 0:
+        raise PerfModelError(f"--verify must be >= 0 plans, got {verify}")
     if workers < 1:
         raise PerfModelError(f"--workers must be >= 1, got {workers}")
     space_dict = space.model_dump(exclude={"hardware"}) if isinstance(space, SearchSpace) else dict(space or {})
@@ -70,7 +74,11 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
                  request=request).run(problem)
     spec_name = problem.space.model.name
     tr = TuneResult(result=result, model=spec_name, model_id=serving_model_id(model, spec_name),
-                    calibration=calibration)
+                    calibration=calibration, model_source=model)
+    if verify and tr.result.best >= 0:
+        from search.verify import verify as simulate_finalists
+
+        tr.verified = simulate_finalists(tr, verify, engine=verify_engine)
     if out is not None:
         tr.write(out)
     if tr.result.best < 0:
@@ -84,6 +92,8 @@ class TuneResult:
     model: str
     model_id: str
     calibration: str | None = None
+    model_source: str | None = None              # the model as the user named it (preset, HF id, file)
+    verified: list[dict] | None = None           # search.verify: finalists re-run in the simulator
 
     # ---- plans -----------------------------------------------------------------------------------
     @property
@@ -274,6 +284,7 @@ class TuneResult:
             "objective": self.problem.objective, "searcher": r.searcher, "trials": r.trials,
             "best": best, "pareto": self.pareto(), "evaluated": r.evaluated, "pruned": self.pruned(),
             "slo_violations": self.slo_violations(), "seconds": r.seconds, "info": r.info,
+            **({"verified": self.verified} if self.verified is not None else {}),
         }
 
     # ---- files -----------------------------------------------------------------------------------

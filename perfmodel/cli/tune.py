@@ -159,6 +159,10 @@ def register(app: typer.Typer) -> None:
         price: Annotated[Optional[str], typer.Option("--price-per-device-hour", help="Price per device-hour for --objective cost (comma list per hardware).")] = None,
         calibration: CalOpt = None,
         top: Annotated[int, typer.Option("--top", help="Rows of the Pareto table to show.")] = 15,
+        verify: Annotated[int, typer.Option("--verify", help="Re-run the N best distinct plans through the serving "
+                                            "simulator (goodput under the SLOs, else offline throughput).")] = 0,
+        verify_engine: Annotated[str, typer.Option("--verify-engine", help="Engine profile for --verify "
+                                                   "(vllm, sglang, trtllm, ...).")] = "vllm",
         trial_delay_s: Annotated[Optional[float], typer.Option("--trial-delay-s", hidden=True)] = None,
         json_out: JsonOpt = False,
     ) -> None:
@@ -182,7 +186,7 @@ def register(app: typer.Typer) -> None:
                          tpot_slo=tpot_slo, objective=objective, searcher=searcher, trials=trials, storage=storage,
                          study=study, workers=workers, seed=seed, space=space, routing=routing,
                          price_per_device_hour=prices, calibration=calibration, out=out, progress=progress,
-                         trial_delay_s=trial_delay_s)
+                         trial_delay_s=trial_delay_s, verify=verify, verify_engine=verify_engine)
         except NoPlanMeetsSLO as exc:
             progress.close()
             close = exc.result.closest(5)
@@ -242,6 +246,15 @@ def _render(r, top: int, out: str | None) -> None:
     console.print(f"[bold]best ({p.objective})[/bold]: {escape(b['plan'])}  {fmt(b['output_tok_s_per_device'])} tok/s/device, "
                   f"TTFT {fmt(b['ttft_ms'])} ms, TPOT {fmt(b['tpot_ms'])} ms, {b['devices']} devices, "
                   f"bound: {b['binding']}")
+    if d.get("verified"):
+        key = next(k for k in d["verified"][0] if k.startswith("analytic_"))
+        what = "goodput" if "goodput" in key else "throughput"
+        console.print(_plain_table(f"verified in the serving simulator ({d['verified'][0]['engine']} profile), "
+                                   f"output tok/s/device {what}",
+                                   ["plan", "search", "simulated", "difference", "note"],
+                                   [[v["plan"], v[key], v.get("simulated_" + key[len("analytic_"):]),
+                                     "" if v.get("difference") is None else f"{v['difference']:+.0%}",
+                                     v.get("why_not", "")] for v in d["verified"]], numeric=3))
     pruned = ", ".join(f"{k} {v:,}" for k, v in d["pruned"].items()) or "none"
     slo_v = ", ".join(f"{k} {v:,}" for k, v in d["slo_violations"].items())
     trials = f" in {d['trials']} trials" if d["trials"] else ""

@@ -1,0 +1,73 @@
+"""search.verify: the search's finalists re-run through the real serving simulator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from perfmodel.errors import PerfModelError
+from search.tune import tune
+from search.verify import _serve_args, finalists, verify
+
+from tests.search.conftest import run_cli
+
+SPACE = {"quant": "bf16", "modes": "aggregated", "max_batch": [32, 128, 512], "token_budget": [2048],
+         "kv_dtype": [None], "nano_batches": [1]}
+
+
+@pytest.fixture(scope="module")
+def throughput_result():
+    return tune(model="llama-3.1-8b", hardware="h100-sxm", devices=2, workload="fixed:1000:200", space=SPACE)
+
+
+def test_finalists_are_the_best_distinct_predictions(throughput_result):
+    r = throughput_result
+    idx = finalists(r, 3)
+    score = r.metrics["score"]
+    assert idx[0] == r.result.best
+    assert all(score[a] >= score[b] for a, b in zip(idx[1:], idx[2:]))
+    keys = {(round(float(r.metrics["score"][i]), 6), round(float(r.metrics["ttft_ms"][i]), 6)) for i in idx}
+    assert len(keys) == len(idx)
+
+
+def test_offline_throughput_is_simulated_for_each_finalist(throughput_result):
+    rows = verify(throughput_result, 2, num_requests=300)
+    assert 1 <= len(rows) <= 2
+    for v in rows:
+        assert v["simulated"] and v["simulated_output_tok_s_per_device"] > 0
+        assert v["difference"] == pytest.approx(v["simulated_output_tok_s_per_device"]
+                                                / v["analytic_output_tok_s_per_device"] - 1)
+        # the steady-state closed form and a 300-request simulation with ramp-up and drain agree
+        # to within a factor of two on a plain dense model
+        assert abs(v["difference"]) < 0.5
+
+
+def test_goodput_is_simulated_under_the_slos():
+    r = tune(model="llama-3.1-8b", hardware="h100-sxm", devices=1, workload="fixed:1000:200", ttft_slo=1000,
+             tpot_slo=40, objective="goodput", space=SPACE)
+    (v,) = verify(r, 1, num_requests=400)
+    assert v["simulated"] and v["simulated_goodput_tok_s_per_device"] > 0
+    # at the simulated goodput rate the SLOs hold for the attainment target (0.9)
+    assert v["simulated_slo_attainment"] >= 0.9
+    assert v["simulated_tpot_p90_ms"] <= 40 * 1.5
+
+
+def test_plans_the_simulator_cannot_express_say_why():
+    r = tune(model="llama-3.1-8b", hardware="h100-sxm", devices=1, workload="fixed:1000:200",
+             space={**SPACE, "offload_kv": [0.5], "max_batch": [32]})
+    with pytest.raises(PerfModelError, match="host offload"):
+        _serve_args(r, r.result.best)
+    (v,) = verify(r, 1, num_requests=50)
+    assert v["simulated"] is None and "host offload" in v["why_not"]
+
+
+def test_cli_verify_adds_the_simulated_rows(capsys):
+    code, out, err = run_cli(["tune", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--devices", "1",
+                              "--workload", "1000/200", "--quant", "bf16", "--mode", "agg", "--max-batch", "64",
+                              "--token-budget", "2048", "--nano-batches", "1", "--verify", "1", "--json"], capsys)
+    assert code == 0, err
+    d = json.loads(out)
+    assert len(d["verified"]) == 1 and d["verified"][0]["plan"] == d["best"]["plan"]
+    code, out, err = run_cli(["tune", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--verify", "-1"], capsys)
+    assert code == 1 and "--verify must be >= 0" in err and "Traceback" not in err
