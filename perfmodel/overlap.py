@@ -25,9 +25,9 @@ LayerNorm-FFN and Activation). At every start or finish the shares are re-chosen
 either the running nano-ops finish together as early as possible (min over the grid, R in steps
 of 0.05, of max_c left_c / P_c(R_c)), or the GEMM stream keeps a fixed share R_c while the other
 classes split the rest that way. A small pipeline search stands in for NanoFlow's two MILPs
-(stage I: nano-batch sizes; stage II: R per nano-op): it tries the share policies in
-`SHARE_POLICIES` and, unless the plan fixes `nano_split`, the splits of `candidate_splits`, and
-keeps the fastest. Instead of an 80-layer simulation, two and three identical layers of each
+(stage I: nano-batch sizes and order; stage II: R per nano-op): it tries the share policies in
+`SHARE_POLICIES`, the issue orders in `ORDERS` and, unless the plan fixes `nano_split`, the
+splits of `candidate_splits`, and keeps the fastest. Instead of an 80-layer simulation, two and three identical layers of each
 layer kind are simulated and the stage time is fill + layers x the steady per-layer period.
 The LM head, sampling and pipeline send run after the layers, not overlapped.
 
@@ -60,14 +60,14 @@ SIM_LAYERS = 3
 # GEMM-stream share while other classes run; None = all running nano-ops finish together.
 # NanoFlow Fig. 6 gives its LLaMA-2-70B GEMMs R = 0.6-0.9 next to GEMV/network at 0.1-0.4.
 SHARE_POLICIES: tuple[float | None, ...] = (None, 0.9, 0.8, 0.7)
-# Elementwise ops fused with a neighbouring GEMM in the overlapped pipeline: into the GEMM before
-# them (epilogue) or the one after them (prologue). NanoFlow's released stage I
-# (efeslab/Nanoflow auto_search, methods.md s1.7) pins KQV+RoPE-append, LayerNorm+FFN, Activation.
 # Which ready nano-op a free stream takes first: "layer" (earliest layer, op, nano-batch: the
 # nano-batches move in lockstep) or "staggered" (nano-batch k is ranked k/K of a layer behind its
 # position, so nano-batch 0 runs up to a layer ahead: one nano-batch's attention meets another's
 # FFN, as in NanoFlow's Fig. 6 pipeline).
 ORDERS = ("layer", "staggered")
+# Elementwise ops fused with a neighbouring GEMM in the overlapped pipeline: into the GEMM before
+# them (epilogue) or the one after them (prologue). NanoFlow's released stage I
+# (efeslab/Nanoflow auto_search, methods.md s1.7) pins KQV+RoPE-append, LayerNorm+FFN, Activation.
 FUSE_INTO_PREVIOUS = frozenset({"rope", "kv_write"})
 FUSE_INTO_NEXT = frozenset({"norm", "post_norm", "silu_mul", "expert_silu_mul", "topk"})
 
