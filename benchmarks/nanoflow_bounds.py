@@ -69,7 +69,8 @@ def ablation_rows():
         r = OV.overlap(sm, shape)
         nano_only = best.tok_s_per_device * r.t_overlap_s / r.t_nano_sequential_s
         yield {"isl": isl, "osl": osl, "seq": seq.tok_s_per_device, "nano": nano_only, "ovl": best.tok_s_per_device,
-               "k": k, "split": r.split, "m_seq": m_seq, "m_nano": m_nano, "m_ovl": m_ovl}
+               "k": k, "split": r.split, "t_sched_ms": r.t_overlap_s * 1e3, "t_fluid_ms": r.t_fluid_s * 1e3,
+               "m_seq": m_seq, "m_nano": m_nano, "m_ovl": m_ovl}
 
 
 def engine_rows(n_requests: int = 2000):
@@ -96,12 +97,14 @@ def main(engines: bool = True) -> None:
               f"{r['overlap']:,.0f}, K={r['k']} ({r['frac_overlap']:.1%}) | {r['gain']:.3f}x | "
               f"{r['measured']:,} ({r['measured_frac']:.1%}) |")
     print("\nNanoFlow Fig. 9 ablation, Llama-2-70B (tok/s/GPU, ours / measured):\n")
-    print("| workload | no overlap | nano-batches, no overlap | overlap (K, split) | overlap gain (measured) |")
-    print("|---|---|---|---|---|")
+    print("| workload | no overlap | nano-batches, no overlap | overlap (K, split) | overlap gain (measured) | "
+          "iteration: schedule / ideal pipeline (ms) |")
+    print("|---|---|---|---|---|---|")
     for r in ablation_rows():
         print(f"| {r['isl']}/{r['osl']} | {r['seq']:,.0f} / {r['m_seq']:,} | {r['nano']:,.0f} / {r['m_nano']:,} | "
               f"{r['ovl']:,.0f} / {r['m_ovl']:,} (K={r['k']}, {'/'.join(f'{x:.3f}' for x in r['split'])}) | "
-              f"{r['ovl'] / r['seq']:.3f}x ({r['m_ovl'] / r['m_seq']:.3f}x) |")
+              f"{r['ovl'] / r['seq']:.3f}x ({r['m_ovl'] / r['m_seq']:.3f}x) | "
+              f"{r['t_sched_ms']:.0f} / {r['t_fluid_ms']:.0f} |")
     if not engines:
         return
     t0 = time.perf_counter()

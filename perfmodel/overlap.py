@@ -457,7 +457,7 @@ def stage_time(sm, batch: BatchShape) -> float:
     batch-size class (`_size_class`) of a step model; other batches of that class replay it."""
     if sm.plan.nano_batches <= 1:
         return S.stage_time(S.step_ops(sm.model, sm.system, sm.quant, sm.plan, batch), sm.model, sm.plan.pp)
-    chosen = sm.__dict__.setdefault("_nano_pipelines", {})
+    chosen = sm.nano_pipelines
     key = (sm.plan.nano_batches, _size_class(batch))
     pipe = chosen.get(key)
     if pipe is not None:

@@ -227,6 +227,8 @@ class StepModel:
     devices: int = field(init=False)
     kv_capacity_tokens: int = field(init=False)
     kv_bytes_per_token: float = field(init=False)
+    # perfmodel.overlap: the nano-batch pipeline chosen per batch-size class, replayed for the rest
+    nano_pipelines: dict = field(init=False, default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
         self.devices = self.plan.devices_per_replica
