@@ -101,15 +101,12 @@ def _share_options() -> dict[tuple[bool, bool, bool], tuple[np.ndarray, np.ndarr
     return out
 
 
-def choose_shares(active: tuple[bool, bool, bool], remaining, compute_share: float | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(R, P) for the active classes that let all running nano-ops finish together soonest:
-    argmin over the grid of max_c remaining_c / P_c(R_c) (remaining: solo seconds left of the op
-    running in class c). Giving every op R_c = its share of the solo work reproduces running them
-    back to back at worst, because P(R) >= R on every curve; so sharing is never slower.
-    `compute_share` fixes the GEMM stream's R while other classes run (a share policy)."""
+@functools.lru_cache(maxsize=None)
+def _policy_options(active: tuple[bool, bool, bool], compute_share: float | None
+                    ) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray]:
+    """`_share_options()[active]` under a share policy: (R, P, the classes that must finish
+    together, 1 / P of those classes)."""
     r, p = _share_options()[active]
-    rem = np.asarray(remaining, dtype=float)
     idx = [i for i in range(3) if active[i]]
     if compute_share is not None and active[0] and len(idx) > 1:
         # the GEMM stream keeps `compute_share`; the other classes finish together on the rest
@@ -117,8 +114,19 @@ def choose_shares(active: tuple[bool, bool, bool], remaining, compute_share: flo
         if keep.any():
             r, p = r[keep], p[keep]
             idx = idx[1:]
-    finish = np.max(rem[idx] / np.maximum(p[:, idx], 1e-12), axis=1)
-    i = int(np.argmin(finish))
+    return r, p, idx, 1.0 / np.maximum(p[:, idx], 1e-12)
+
+
+def choose_shares(active: tuple[bool, bool, bool], remaining, compute_share: float | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(R, P) for the active classes that let all running nano-ops finish together soonest:
+    argmin over the grid of max_c remaining_c / P_c(R_c) (remaining: solo seconds left of the op
+    running in class c). Giving every op R_c = its share of the solo work reproduces running them
+    back to back at worst, because P(R) >= R on every curve; so sharing is never slower.
+    `compute_share` fixes the GEMM stream's R while other classes run (a share policy)."""
+    r, p, idx, inv_p = _policy_options(active, compute_share)
+    rem = np.asarray(remaining, dtype=float)[idx]
+    i = int(np.argmin((inv_p * rem).max(axis=1)))
     return r[i], p[i]
 
 

@@ -38,8 +38,15 @@ class SearchResult:
     info: dict = field(default_factory=dict)
     best: int = field(init=False)
     front: np.ndarray = field(init=False)
+    # rows whose nano-batched steps `search.refine` re-timed with the pipeline model
+    retimed: np.ndarray = field(init=False)
 
     def __post_init__(self):
+        self.retimed = np.zeros(len(self.table), dtype=bool)
+        self.rescore()
+
+    def rescore(self) -> None:
+        """Recompute `best` and `front` from `metrics` (after `search.refine` changed rows)."""
         m = self.metrics
         self.best = best_index(m["score"], m["tok_s"], m["devices"], m["tok_s_per_user"]) if len(self.table) else -1
         self.front = front_2d(m["tok_s_per_device"], m["tok_s_per_user"], m["meets_slo"], m["tok_s"]) if len(self.table) \

@@ -20,7 +20,8 @@ Per plan kind (isl, osl = prompt and output tokens per request):
   the pools are rate-matched: requests/s = min(prefill capacity, decode capacity).
 
 Nano-batches (`nano` = k > 1) overlap a step's compute-, memory- and network-bound work
-(`search.nanobatch`). Offloaded weights/KV (fractions `woff`, `kvoff`) are streamed over the host
+(`search.nanobatch`, fluid; `nano_model="pipeline"`: perfmodel.overlap's schedule, see
+`search.refine`). Offloaded weights/KV (fractions `woff`, `kvoff`) are streamed over the host
 link each iteration, overlapped with compute (FlexGen's perfect-overlap cost, methods.md s7.2).
 Expert placement scales the routed-expert GEMMs by the placement's load imbalance under the routing
 profile (`search.routing`; uniform routing leaves them as the cost model computes them).
@@ -43,6 +44,7 @@ from search.nanobatch import nano_step_time
 from search.space import PlanTable, ResolvedSpace
 
 Objective = Literal["throughput", "goodput", "cost"]
+NanoModel = Literal["fluid", "pipeline"]
 OBJECTIVES: tuple[str, ...] = ("throughput", "goodput", "cost")
 EXPERT_OPS = frozenset({"expert_gate_up", "expert_silu_mul", "expert_down"})
 BOUNDS = ("compute", "memory", "network")
@@ -71,7 +73,9 @@ class Problem:
     price_per_device_hour: tuple[float, ...] | None = None  # per hardware entry
 
     def __post_init__(self):
-        self._cache: dict[tuple, dict[str, np.ndarray]] = {}
+        # perfmodel StepModels of the nano-batched plans evaluated with nano_model="pipeline", kept
+        # so that their chosen pipelines (one search per batch-size class) are reused across calls
+        self._step_models: dict[tuple, object] = {}
 
 
 METRICS = ("ttft_ms", "tpot_ms", "e2e_ms", "tok_s", "tok_s_per_device", "tok_s_per_user", "devices",
@@ -79,9 +83,11 @@ METRICS = ("ttft_ms", "tpot_ms", "e2e_ms", "tok_s", "tok_s_per_device", "tok_s_p
            "bound", "limiter", "score")
 
 
-def evaluate(problem: Problem, table: PlanTable) -> dict[str, np.ndarray]:
+def evaluate(problem: Problem, table: PlanTable, *, nano_model: NanoModel = "fluid") -> dict[str, np.ndarray]:
     """Metrics for every row of `table` (arrays of len(table)); `score` is the objective to
-    maximize, -inf where the plan does not fit or misses an SLO."""
+    maximize, -inf where the plan does not fit or misses an SLO. `nano_model`: how nano-batched
+    steps are timed, "fluid" (`search.nanobatch`, vectorized) or "pipeline" (perfmodel.overlap's
+    list schedule, a few ms per row; see `refine`)."""
     n = len(table)
     out = {k: np.zeros(n) for k in METRICS}
     out["fits"] = np.zeros(n, dtype=bool)
@@ -99,7 +105,7 @@ def evaluate(problem: Problem, table: PlanTable) -> dict[str, np.ndarray]:
         idx = np.nonzero(inverse == g)[0]
         sub = table.take(idx)
         ctx = _Context(problem, int(key[0]), int(key[1]), int(key[2]), int(key[3]),
-                       float(sub["woff"][0]), float(sub["kvoff"][0]))
+                       float(sub["woff"][0]), float(sub["kvoff"][0]), nano_model=nano_model)
         res = _disaggregated(ctx, sub) if key[6] == 1 else _aggregated(ctx, sub)
         for k, v in res.items():
             out[k][idx] = v
@@ -110,12 +116,16 @@ def evaluate(problem: Problem, table: PlanTable) -> dict[str, np.ndarray]:
 class _Context:
     """One (hardware, quant, kv dtype, placement, offload) group: shared model/system objects."""
 
-    def __init__(self, problem: Problem, hw: int, q: int, kv: int, place: int, woff: float, kvoff: float):
+    def __init__(self, problem: Problem, hw: int, q: int, kv: int, place: int, woff: float, kvoff: float,
+                 nano_model: NanoModel = "fluid"):
         sp = problem.space
         self.problem = problem
         self.model = sp.model
         self.system = sp.systems[hw]
-        self.q = get_quant(sp.quant[q]).with_kv(sp.kv_dtype[kv])
+        self.quant_name, self.kv_name = sp.quant[q], sp.kv_dtype[kv]
+        self.q = get_quant(self.quant_name).with_kv(self.kv_name)
+        self.nano_model = nano_model
+        self.key = (hw, q, kv)
         self.place = place
         self.woff, self.kvoff = woff, kvoff
         self.isl, self.osl = float(problem.isl), float(problem.osl)
@@ -156,12 +166,39 @@ class _Context:
             M = M + np.where(~is_net & ~is_comp, t, 0.0)
             N = N + np.where(is_net, t, 0.0)
         stage = nano_step_time(C, M, N, k, layers=np.ceil(self.model.num_layers / pp))
+        if self.nano_model == "pipeline" and (k > 1).any():
+            stage = self._pipeline_stage(par, scale_batch(batch, 1.0 / pp), k, scale, stage)
         if self.woff or self.kvoff:
             kv_moved = (micro.decode_context + micro.prefill_kv_read + micro.prefill_tokens + micro.decode_seqs) * k
             stream = (self.woff * weights_dev * k + self.kvoff * kv_moved * kvb_dev * share) / self.host_rate
             stage = np.maximum(stage, stream)
         bound = np.argmax(np.stack([C, M, N] if np.ndim(C) else [np.full_like(stage, C), M, N]), axis=0)
         return stage * ((2 * pp - 1) if cold else pp), bound
+
+    def _pipeline_stage(self, par, micro: BatchShape, k, scale, fluid):
+        """`fluid` with the rows of k > 1 replaced by perfmodel.overlap's list-scheduled pipeline of
+        their micro-batch (the time `perfmodel estimate/serve --nano-batches k` uses). Rows whose
+        routed experts are scaled by a placement's imbalance keep the fluid time: the pipeline
+        model has no placement."""
+        from perfmodel.overlap import stage_time
+        from perfmodel.plan import Plan
+        from perfmodel.step import StepModel
+
+        fields = ("prefill_tokens", "prefill_attn_pairs", "prefill_kv_read", "prefill_seqs", "decode_seqs",
+                  "decode_context")
+        cols = np.broadcast_arrays(k, par.tp, par.pp, par.ep, np.asarray(scale, dtype=float),
+                                   *(np.asarray(getattr(micro, f), dtype=float) for f in fields))
+        out = np.array(np.broadcast_to(fluid, cols[0].shape), dtype=float)
+        for i in np.nonzero((cols[0] > 1) & (cols[4] == 1.0))[0]:
+            tp, pp, ep, kk = int(cols[1][i]), int(cols[2][i]), int(cols[3][i]), int(cols[0][i])
+            key = (*self.key, tp, pp, ep, kk)
+            sm = self.problem._step_models.get(key)
+            if sm is None:
+                plan = Plan(tp=tp, pp=pp, ep=ep, dp=max(1, ep // tp), quant=self.quant_name, kv_dtype=self.kv_name,
+                            nano_batches=kk, memory_utilization=self.mem_util)
+                sm = self.problem._step_models[key] = StepModel.build(model=self.model, system=self.system, plan=plan)
+            out[i] = stage_time(sm, BatchShape(**{f: float(c[i]) for f, c in zip(fields, cols[5:])}))
+        return out
 
     def memory(self, par, *, max_tokens, kv_tokens):
         """(used GB, capacity GB, host GB needed, kv bytes/token/device, weight bytes/device)."""
@@ -211,9 +248,11 @@ def _aggregated(ctx: _Context, t: PlanTable) -> dict[str, np.ndarray]:
     kw = dict(kvb_dev=kvb, weights_dev=wdev)
     one = np.ones_like(nano)
     # Static batches: prefill is compute-bound and runs unsplit; decode uses the nano-batches.
+    # Chunked: the mixed step does. (The step a row does not use is timed with one nano-batch.)
     t_pre, _ = ctx.step(par, pre, cold=True, nano=one, **kw)
-    t_dec, bound_dec = ctx.step(par, dec, cold=False, nano=nano, **kw) if osl > 1 else (0 * t_pre, 0 * nano)
-    t_mix, bound_mix = ctx.step(par, mix, cold=False, nano=nano, **kw)
+    t_dec, bound_dec = ctx.step(par, dec, cold=False, nano=np.where(static, nano, 1), **kw) if osl > 1 \
+        else (0 * t_pre, 0 * nano)
+    t_mix, bound_mix = ctx.step(par, mix, cold=False, nano=np.where(static, 1, nano), **kw)
     e2e_static = t_pre + (osl - 1) * t_dec
     ttft = np.where(static, t_pre, np.ceil(isl / s) * t_mix)
     tpot = np.where(static, t_dec, t_mix)

@@ -11,7 +11,8 @@ tests/search/test_evaluate.py checks both give the same values.
 `overlap_time(C, M, N)` is the shortest time T in which the three classes can run concurrently:
 the smallest T with R_c + R_m + R_n <= 1, R_c = C / T, R_m = P_gemv^-1(M / T),
 R_n = P_net^-1(N / T). It is NanoFlow's stage-II objective with the shares constant over the step
-(one "instant"); `search.ilp.nanoflow` solves the per-nano-op version exactly.
+(one "instant"); `search.ilp.nanoflow` solves the per-nano-op version exactly. It is optimistic
+against perfmodel.overlap's list schedule; `search.refine` re-times the plans that reach the top.
 """
 
 from __future__ import annotations

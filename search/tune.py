@@ -6,6 +6,10 @@
     r.best_plan()          # PlanFile (export it with search.export)
     r.to_dict()            # best, pareto, evaluated, pruned, seconds, ...
 
+The searcher ranks every plan with the vectorized closed forms; the leading nano-batched plans are
+then re-timed with the list-scheduled pipeline model (`search.refine`) before the best plan and
+the Pareto front are reported.
+
 Raises `NoPlanMeetsSLO` (a PerfModelError carrying the result and the closest plans) when no
 plan fits and meets the SLOs.
 """
@@ -27,6 +31,7 @@ from search.evaluate import BOUNDS, LIMITERS, Problem, fraction_of_bound
 from search.plan_file import (PlanFile, Prediction, Provenance, Slo, Workload, calibration_used, catalog_digest,
                               now, write_plan_file)
 from search.problem import build_problem, serving_model_id
+from search.refine import refine
 from search.space import PlanTable, SearchSpace
 
 # `auto` runs the exhaustive search when the space has at most this many plans (about 10 s of
@@ -49,10 +54,12 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
          space: SearchSpace | dict | None = None, routing: str | None = None,
          price_per_device_hour: float | list[float] | None = None, calibration: str | None = None,
          out: str | Path | None = None, progress: Progress | None = None,
-         trial_delay_s: float | None = None, verify: int = 0, verify_engine: str = "vllm") -> "TuneResult":
+         trial_delay_s: float | None = None, verify: int = 0, verify_engine: str = "vllm",
+         retime_nano: bool = True) -> "TuneResult":
     """Search and return a TuneResult (see module docstring). Keyword-only, named as the CLI options.
     `verify` > 0 re-runs that many of the best plans through the serving simulator
-    (`search.verify`) under the `verify_engine` profile; the result's `verified` holds them."""
+    (`search.verify`) under the `verify_engine` profile; the result's `verified` holds them.
+    `retime_nano=False` skips `search.refine` (the fluid overlap model's ranking, for comparison)."""
     check_trials(trials)
     if verify < 0:
         raise PerfModelError(f"--verify must be >= 0 plans, got {verify}")
@@ -72,6 +79,8 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
         request["trial_delay_s"] = trial_delay_s
     result = cls(seed=seed, trials=trials, storage=storage, study=study, workers=workers, progress=progress,
                  request=request).run(problem)
+    if retime_nano:
+        refine(result)   # the leading nano-batched plans, timed by the pipeline model (search.refine)
     spec_name = problem.space.model.name
     tr = TuneResult(result=result, model=spec_name, model_id=serving_model_id(model, spec_name),
                     calibration=calibration, model_source=model)
@@ -311,7 +320,9 @@ class TuneResult:
             w = csv.writer(f)
             w.writerow(["plan", "mode", "hardware", "quant", "kv_dtype", "tp", "pp", "ep", "dp", "batch",
                         "token_budget", "nano_batches", "decode_tp", "decode_pp", "decode_ep", "decode_replicas",
-                        "decode_batch", "offload_weights", "offload_kv", "expert_placement", *cols, "binding"])
+                        "decode_batch", "offload_weights", "offload_kv", "expert_placement", *cols, "binding",
+                        "nano_model"])
+            nano_model = np.where(t["nano"] <= 1, "", np.where(self.result.retimed, "pipeline", "fluid"))
             for i in range(len(t)):
                 r = t.row(i)
                 w.writerow([self.describe(i), "aggregated" if r["mode"] == 0 else "disaggregated",
@@ -319,7 +330,7 @@ class TuneResult:
                             r["ep"], r["dp"], r["batch"], r["budget"] or "", r["nano"], r["dtp"] or "",
                             r["dpp"] or "", r["dep"] or "", r["ddp"] or "", r["dbatch"] or "", r["woff"], r["kvoff"],
                             sp.expert_placement[r["place"]],
-                            *[_fmt(m[c][i]) for c in cols], self.binding(i)])
+                            *[_fmt(m[c][i]) for c in cols], self.binding(i), nano_model[i]])
 
 
 def _fmt(v):

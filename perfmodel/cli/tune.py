@@ -260,6 +260,9 @@ def _render(r, top: int, out: str | None) -> None:
     trials = f" in {d['trials']} trials" if d["trials"] else ""
     console.print(f"{d['searcher']}: {d['evaluated']:,} plans evaluated{trials} in {d['seconds']:.2f} s; "
                   f"pruned: {pruned}" + (f"; over SLO: {slo_v}" if slo_v else ""))
+    if d["info"].get("nano_rescored"):
+        console.print(f"nano-batched plans re-timed with the pipeline model: {d['info']['nano_rescored']:,} "
+                      f"in {d['info']['nano_rescore_s']:.2f} s")
     if out:
         console.print(f"wrote {out}/plans.csv, pareto.json, pareto.png" +
                       (", best_plan.json" if b else ""))
