@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hardware.catalog import System
 from hardware.schema import Device
+from common.jsonfile import parse_json
 from perfmodel.errors import PerfModelError, pydantic_message
 
 SCHEMA_VERSION = 1
@@ -68,10 +69,7 @@ def _check(cal: Calibration, where: str) -> Calibration:
 
 
 def parse_calibration(text: str, where: str) -> Calibration:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PerfModelError(f"{where}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    data = parse_json(where, text)
     if not isinstance(data, dict):
         raise PerfModelError(f"{where}: a calibration profile is a JSON object, got {type(data).__name__}")
     if "schema_version" in data and data["schema_version"] != SCHEMA_VERSION:

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common.jsonfile import parse_json
 from perfmodel.errors import PerfModelError, pydantic_message
 from perfmodel.plan import PLAN_SCHEMA_VERSION, Plan
 
@@ -116,10 +117,7 @@ def load_plan_file(path: str | Path) -> PlanFile:
     p = Path(path)
     if not p.is_file():
         raise PerfModelError(f"{path}: no such plan file")
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise PerfModelError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    data = parse_json(path, p.read_text())
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise PerfModelError(f"{path}: not a perfmodel plan file (kind {data.get('kind') if isinstance(data, dict) else None!r},"
                              f" expected {KIND!r}); write one with perfmodel tune --out DIR")

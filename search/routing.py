@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.jsonfile import parse_json
 from perfmodel.errors import PerfModelError
 
 FORMAT = "perfmodel.routing/v1"
@@ -145,10 +146,7 @@ def read_routing(path: str | Path, model=None) -> RoutingProfile:
             data = {k: z[k] for k in z.files}
         data = {k: (v.item() if v.ndim == 0 else v) for k, v in data.items()}
     else:
-        try:
-            data = json.loads(p.read_text())
-        except json.JSONDecodeError as exc:
-            raise PerfModelError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+        data = parse_json(path, p.read_text())
     if not isinstance(data, dict) or str(data.get("format")) != FORMAT:
         raise PerfModelError(f"{path}: not a routing profile (format must be {FORMAT!r})")
     try:

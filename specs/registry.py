@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from common.errors import PerfModelError, UnknownNameError
+from common.jsonfile import parse_json
 from specs.hf import from_hf_config
 from specs.model import ModelSpec
 
@@ -46,10 +47,7 @@ def load_model(name_or_path: str) -> ModelSpec:
             path = path / "config.json"
         if not path.is_file():
             raise PerfModelError(f"--model {name_or_path}: no such file")
-        try:
-            cfg = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise PerfModelError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        cfg = parse_json(path, path.read_text())
         return from_hf_config(cfg, name=path.parent.name or path.stem, source=str(path))
     key = name_or_path.lower()
     presets = {p.lower(): p for p in preset_names()}

@@ -23,11 +23,12 @@ def test_recorder_sums_regions_of_the_same_name():
     rec.start()
     for _ in range(3):
         with rec.op("norm"):
-            time.sleep(0.002)
+            time.sleep(0.02)
     with rec.op("gemm"):
         time.sleep(0.001)
     ops = rec.stop()
-    assert set(ops) == {"norm", "gemm"} and ops["norm"] >= 0.006 > ops["gemm"] >= 0.001
+    # (a wide margin: a sleep may overshoot by milliseconds on a loaded CI machine)
+    assert set(ops) == {"norm", "gemm"} and ops["norm"] >= 0.06 > ops["gemm"] >= 0.001
 
 
 def test_interleaved_passes_run_each_case_its_repeats():
