@@ -45,15 +45,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 
 from perfmodel import ops as O
 from perfmodel import step as S
+from perfmodel.interference import TABLE3_P, TABLE3_R, performance, share_points  # noqa: F401  (re-exported)
 from perfmodel.iteration import BatchShape
 
 CLASSES = ("compute", "memory", "network")
-
-from perfmodel.interference import TABLE3_P, TABLE3_R, share_points  # noqa: F401  (re-exported)
 
 SHARE_STEP = 0.05
 SIM_LAYERS = 3
@@ -70,18 +68,6 @@ ORDERS = ("layer", "staggered")
 # (efeslab/Nanoflow auto_search, methods.md s1.7) pins KQV+RoPE-append, LayerNorm+FFN, Activation.
 FUSE_INTO_PREVIOUS = frozenset({"rope", "kv_write"})
 FUSE_INTO_NEXT = frozenset({"norm", "post_norm", "silu_mul", "expert_silu_mul", "topk"})
-
-
-@functools.lru_cache(maxsize=None)
-def _curve(cls: str) -> PchipInterpolator | None:
-    return None if cls == "compute" else PchipInterpolator(*share_points(cls))
-
-
-def performance(cls: str, r):
-    """Speed relative to running alone of a `cls` kernel given GEMM-centric share r (0..1)."""
-    r = np.clip(r, 0.0, 1.0)
-    c = _curve(cls)
-    return r if c is None else np.clip(c(r), 0.0, 1.0)
 
 
 @functools.lru_cache(maxsize=None)

@@ -4,9 +4,7 @@ overlap on one device (NanoFlow, Zhu et al. OSDI'25, methods.md s1.6-1.7).
 A nano-op given a resource share R runs at normalized performance P(R) of its solo speed
 (duration D_best / P(R)). For GEMMs P(R) = R by definition; GEMV-class (memory-bound) and network
 kernels keep more of their speed at small shares. The curves are the cost model's
-(`perfmodel.overlap.performance`: NanoFlow's measured points, `perfmodel.interference`, PCHIP-interpolated), evaluated
-here with a numpy PCHIP so the search does not import scipy (0.7 s of a cold start);
-tests/search/test_evaluate.py checks both give the same values.
+(`perfmodel.interference.performance`: NanoFlow's measured points, PCHIP-interpolated).
 
 `overlap_time(C, M, N)` is the shortest time T in which the three classes can run concurrently:
 the smallest T with R_c + R_m + R_n <= 1, R_c = C / T, R_m = P_gemv^-1(M / T),
@@ -19,51 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from perfmodel.interference import share_points
+from perfmodel.interference import performance
 
 _CLASS = {"gemm": "compute", "gemv": "memory", "net": "network"}
 
 
-def _pchip_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Fritsch-Carlson derivatives with SciPy's end conditions (PchipInterpolator)."""
-    h = np.diff(x)
-    delta = np.diff(y) / h
-    d = np.zeros_like(y)
-    for k in range(1, len(x) - 1):
-        if delta[k - 1] * delta[k] > 0:
-            w1, w2 = 2 * h[k] + h[k - 1], h[k] + 2 * h[k - 1]
-            d[k] = (w1 + w2) / (w1 / delta[k - 1] + w2 / delta[k])
-
-    def end(h0, h1, m0, m1):
-        v = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
-        if np.sign(v) != np.sign(m0):
-            return 0.0
-        if np.sign(m0) != np.sign(m1) and abs(v) > abs(3 * m0):
-            return 3 * m0
-        return v
-
-    d[0] = end(h[0], h[1], delta[0], delta[1])
-    d[-1] = end(h[-1], h[-2], delta[-1], delta[-2])
-    return d
-
-
-def _pchip(x, y, t: np.ndarray) -> np.ndarray:
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    d = _pchip_slopes(x, y)
-    i = np.clip(np.searchsorted(x, t, side="right") - 1, 0, len(x) - 2)
-    h = x[i + 1] - x[i]
-    s = (t - x[i]) / h
-    h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
-    h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
-    return h00 * y[i] + h10 * h * d[i] + h01 * y[i + 1] + h11 * h * d[i + 1]
-
-
-def performance(cls: str, r):
-    """Speed of a `cls` kernel at GEMM-centric share r relative to running alone (P(R))."""
-    r = np.clip(np.asarray(r, dtype=float), 0.0, 1.0)
-    if cls == "compute":
-        return r
-    return np.clip(_pchip(*share_points(cls), r), 0.0, 1.0)
 _GRID = np.linspace(0.0, 1.0, 2001)      # share grid for inverting the monotone curves
 
 _BISECT_STEPS = 40  # halves [max, sum] 40 times: relative error < 1e-12

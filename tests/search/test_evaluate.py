@@ -129,13 +129,3 @@ def test_static_nano_and_offload_defaults_do_not_change_rows(small_problem):
     for k in ("ttft_ms", "tpot_ms", "tok_s", "score"):
         np.testing.assert_allclose(sub[k], m[k][idx])
     _ = dataclasses
-
-
-def test_exchange_rate_is_the_cost_models():
-    """search.nanobatch evaluates NanoFlow's exchange-rate curves without scipy; same values as perfmodel.overlap."""
-    from perfmodel import overlap
-    from search import nanobatch
-
-    r = np.linspace(0, 1, 1001)
-    for cls in ("compute", "memory", "network"):
-        np.testing.assert_allclose(nanobatch.performance(cls, r), overlap.performance(cls, r), atol=1e-12)
