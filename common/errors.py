@@ -28,7 +28,11 @@ def pydantic_message(exc: Exception, *, source: str) -> str:
     parts = []
     for err in errors()[:3]:
         loc = ".".join(str(p) for p in err.get("loc", ()))
+        msg = err.get("msg", "")
+        if not loc:  # a whole-object rule: its message names the fields and values itself
+            parts.append(msg.removeprefix("Value error, "))
+            continue
         value = err.get("input")
         shown = repr(value) if not isinstance(value, dict) else "{...}"
-        parts.append(f"{loc or '<root>'}={shown}: {err.get('msg')}")
+        parts.append(f"{loc}={shown}: {msg}")
     return f"{source}: " + "; ".join(parts)

@@ -77,15 +77,17 @@ def _check_lengths(batch_size: int, isl: int, osl: int) -> None:
 
 def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int, isl: int, osl: int,
              tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1, quant: str = "bf16", kv_dtype: str | None = None,
-             nano_batches: int = 1, memory_utilization: float = 0.9, calibration: str | None = None,
-             plan: Plan | None = None) -> Estimate:
-    """Static-batch estimate for one plan (see module docstring for the exact semantics)."""
+             nano_batches: int = 1, nano_split: tuple[float, ...] | None = None, memory_utilization: float = 0.9,
+             calibration: str | None = None, plan: Plan | None = None) -> Estimate:
+    """Static-batch estimate for one plan (see module docstring for the exact semantics).
+    `nano_split` (relative nano-batch sizes, e.g. (768, 1280)) sets `nano_batches` to its length."""
     _check_lengths(batch_size, isl, osl)
     spec = resolve_model(model)
     system = resolve_system(hardware, calibration=calibration)
     if plan is None:
         try:
-            plan = Plan(tp=tp, pp=pp, ep=ep, dp=dp, quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches,
+            plan = Plan(tp=tp, pp=pp, ep=ep, dp=dp, quant=quant, kv_dtype=kv_dtype,
+                        nano_batches=len(nano_split) if nano_split else nano_batches, nano_split=nano_split,
                         memory_utilization=memory_utilization)
         except Exception as exc:  # pydantic bounds (tp >= 1, ...)
             from perfmodel.errors import pydantic_message

@@ -88,7 +88,8 @@ class Plan(BaseModel):
                 parts.append(f"{name}{v}")
         parts.append(self.quant + (f"/kv-{self.kv_dtype}" if self.kv_dtype else ""))
         if self.nano_batches > 1:
-            parts.append(f"nano{self.nano_batches}")
+            parts.append(f"nano{self.nano_batches}" +
+                         (":" + "/".join(f"{x:g}" for x in self.nano_split) if self.nano_split else ""))
         for name, short in (("weights_offload", "w"), ("kv_offload", "kv"), ("activations_offload", "act")):
             if getattr(self, name):
                 parts.append(f"{short}-host{getattr(self, name):g}")

@@ -57,12 +57,14 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
           ttft_slo_ms: float | None = None, tpot_slo_ms: float | None = None, slo_target: float = 0.9,
           seed: int = 0, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1, quant: str = "bf16",
           kv_dtype: str | None = None, calibration: str | None = None, max_batch: int | None = None,
-          token_budget: int | None = None, nano_batches: int = 1, kv_fraction: float | None = None, kv_layout: str | None = None,
+          token_budget: int | None = None, nano_batches: int = 1,
+          nano_split: tuple[float, ...] | None = None, kv_fraction: float | None = None, kv_layout: str | None = None,
           block_size: int | None = None, preemption: str | None = None, prefix_caching: bool | None = None,
           prefix_hit_rate: float = 1.0, cacheblend: bool = False, prefill_tp: int | None = None,
           prefill_dp: int = 1, decode_tp: int | None = None, decode_dp: int = 1, simulate: bool = True,
           goodput_search: bool = True) -> ServeResult:
-    """Serve `workload` (fixed:ISL:OSL, preset, YAML or BurstGPT CSV) offline or at `rate` req/s."""
+    """Serve `workload` (fixed:ISL:OSL, preset, YAML or BurstGPT CSV) offline or at `rate` req/s.
+    `nano_split` (relative nano-batch sizes) sets `nano_batches` to its length."""
     if offline and rate is not None:
         raise PerfModelError("give either --offline or --rate, not both")
     if rate is not None and rate <= 0:
@@ -80,7 +82,7 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     requests = wl.sample(n, rate=rate, offline=offline, seed=seed)
     requests, truncated = fit_context(requests, spec.max_context)
     common = dict(quant=quant, kv_dtype=kv_dtype, max_batch=max_batch, token_budget=token_budget, pp=pp, ep=ep,
-                  nano_batches=nano_batches)
+                  nano_batches=len(nano_split) if nano_split else nano_batches, nano_split=nano_split)
     pool_opts = dict(model=spec, system=system, engine=eng, kv_fraction=kv_fraction, kv_layout=kv_layout,
                      block_size=block_size, preemption=preemption, prefix_caching=prefix_caching,
                      prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend)

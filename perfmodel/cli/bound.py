@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
-from perfmodel.cli.estimate import CalOpt, DpOpt, EpOpt, KvOpt, NanoOpt, PpOpt, QuantOpt, TpOpt
+from perfmodel.cli.estimate import (CalOpt, DpOpt, EpOpt, KvOpt, NanoOpt, NanoSplitOpt, PpOpt, QuantOpt, TpOpt,
+                                    parse_split)
 from perfmodel.errors import PerfModelError
 
 WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL (every request has these lengths).")]
@@ -26,15 +27,6 @@ def parse_fixed_workload(text: str) -> tuple[int, int]:
     if isl < 1 or osl < 1:
         raise PerfModelError(f"--workload {text!r}: ISL and OSL must be >= 1, got {isl} and {osl}")
     return isl, osl
-
-
-def parse_split(text: str | None) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise PerfModelError(f"--nano-split {text!r}: expected comma-separated sizes, e.g. 768,1280") from None
 
 
 def run_bound(*, model: str, hardware: str, isl: int, osl: int, plan_kwargs: dict, batch_size: int | None = None,
@@ -82,7 +74,7 @@ def register(app: typer.Typer) -> None:
         workload: WorkloadOpt = "fixed:1024:512",
         tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = 1,
         quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1,
-        nano_split: Annotated[Optional[str], typer.Option("--nano-split", help="Relative nano-batch sizes, e.g. 768,1280 (sets --nano-batches).")] = None,
+        nano_split: NanoSplitOpt = None,
         weights_offload: Annotated[float, typer.Option("--weights-offload", help="Fraction of weights in host memory, streamed each pass.")] = 0.0,
         kv_offload: Annotated[float, typer.Option("--kv-offload", help="Fraction of the KV cache in host memory.")] = 0.0,
         activations_offload: Annotated[float, typer.Option("--activations-offload", help="Fraction of activations in host memory.")] = 0.0,

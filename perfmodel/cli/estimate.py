@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, err_console, print_json, table
+from perfmodel.errors import PerfModelError
 
 TpOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel degree.")]
 PpOpt = Annotated[int, typer.Option("--pp", help="Pipeline-parallel stages.")]
@@ -16,6 +17,17 @@ QuantOpt = Annotated[str, typer.Option("--quant", help="bf16, fp16, fp8, w8a8, w
 KvOpt = Annotated[Optional[str], typer.Option("--kv-dtype", help="KV-cache dtype (default: the scheme's).")]
 CalOpt = Annotated[Optional[str], typer.Option("--calibration", help="Calibration profile JSON.")]
 NanoOpt = Annotated[int, typer.Option("--nano-batches", help="Nano-batches overlapped within a step.")]
+NanoSplitOpt = Annotated[Optional[str], typer.Option("--nano-split", help="Relative nano-batch sizes, e.g. 768,1280 "
+                                                     "(sets --nano-batches).")]
+
+
+def parse_split(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise PerfModelError(f"--nano-split {text!r}: expected comma-separated sizes, e.g. 768,1280") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -27,16 +39,16 @@ def register(app: typer.Typer) -> None:
         isl: Annotated[int, typer.Option("--isl", help="Input (prompt) tokens per sequence.")],
         osl: Annotated[int, typer.Option("--osl", help="Output tokens per sequence.")],
         tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = 1,
-        quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1,
+        quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1, nano_split: NanoSplitOpt = None,
         calibration: CalOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
         """Static batch: TTFT (one prefill of batch x isl), TPOT (mean decode step), throughput."""
-        from perfmodel.errors import PerfModelError
         from perfmodel.estimator import estimate as run
 
         r = run(model=model, hardware=hardware, batch_size=batch_size, isl=isl, osl=osl, tp=tp, pp=pp, ep=ep, dp=dp,
-                quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches, calibration=calibration)
+                quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches, nano_split=parse_split(nano_split),
+                calibration=calibration)
         if json_out:
             print_json(r.to_dict())
         else:

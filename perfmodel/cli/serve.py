@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
-from perfmodel.cli.estimate import CalOpt, DpOpt, EpOpt, KvOpt, NanoOpt, PpOpt, QuantOpt, TpOpt
+from perfmodel.cli.estimate import (CalOpt, DpOpt, EpOpt, KvOpt, NanoOpt, NanoSplitOpt, PpOpt, QuantOpt, TpOpt,
+                                    parse_split)
 
 WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL, a preset (sharegpt, lmsys, "
                                           "splitwise, burstgpt, burstgpt-sample, chat-multiturn), a workload "
@@ -36,7 +37,7 @@ def register(app: typer.Typer) -> None:
         quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, calibration: CalOpt = None,
         max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Max sequences per replica.")] = None,
         token_budget: Annotated[Optional[int], typer.Option("--token-budget", help="Max tokens per iteration.")] = None,
-        nano_batches: NanoOpt = 1,
+        nano_batches: NanoOpt = 1, nano_split: NanoSplitOpt = None,
         kv_fraction: Annotated[Optional[float], typer.Option("--kv-fraction", help="Engine memory fraction for KV "
                                                              "(vLLM gpu_memory_utilization, TRT-LLM free fraction).")] = None,
         kv_layout: Annotated[Optional[str], typer.Option("--kv-layout", help="paged or contiguous (vAttention).")] = None,
@@ -61,7 +62,7 @@ def register(app: typer.Typer) -> None:
                 num_requests=num_requests, scheduler=scheduler, engine=engine, ttft_slo_ms=ttft_slo,
                 tpot_slo_ms=tpot_slo, slo_target=slo_target, seed=seed, tp=tp, pp=pp, ep=ep, dp=dp, quant=quant,
                 kv_dtype=kv_dtype, calibration=calibration, max_batch=max_batch, token_budget=token_budget,
-                nano_batches=nano_batches, kv_fraction=kv_fraction, kv_layout=kv_layout, block_size=block_size, preemption=preemption,
+                nano_batches=nano_batches, nano_split=parse_split(nano_split), kv_fraction=kv_fraction, kv_layout=kv_layout, block_size=block_size, preemption=preemption,
                 prefix_caching=prefix_caching, prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
                 prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp)
         if json_out:

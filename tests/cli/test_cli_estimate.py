@@ -35,6 +35,8 @@ def test_estimate_table(capsys):
     (["--isl", "0"], "--isl must be a positive integer, got 0"),
     (["--osl", "-5"], "--osl must be a positive integer"),
     (["--quant", "int3"], "--quant 'int3' is not known"),
+    (["--nano-split", "1,x"], "--nano-split '1,x': expected comma-separated sizes"),
+    (["--nano-split", "1,-2"], "plan: nano_split sizes must be > 0, got (1.0, -2.0)"),
 ])
 def test_bad_input_one_line_exit_1(capsys, argv, needle):
     args = list(BASE)
@@ -80,3 +82,22 @@ def test_models_and_hardware_listing(capsys):
     assert json.loads(out)["kv_bytes_per_token_bf16"] == 131072
     code, out, _ = run(capsys, "hardware", "show", "h100-sxm", "--json")
     assert json.loads(out)["device"]["peak_dense_tflops"]["bf16"] == 989.4
+
+
+def test_nano_split_is_the_plans_split(capsys):
+    """--nano-split 768,1280 (NanoFlow's Llama-2-70B split) sets two nano-batches of those sizes;
+    the step model times that split, not the equal one --nano-batches 2 searches from."""
+    from perfmodel.estimator import estimate
+
+    args = ["estimate", "--model", "llama-2-70b", "--hardware", "dgx-a100", "--tp", "8", "--quant", "fp16",
+            "--batch-size", "256", "--isl", "1024", "--osl", "512", "--json"]
+    code, out, err = run(capsys, *args, "--nano-split", "768,1280")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["plan"]["nano_batches"] == 2 and doc["plan"]["nano_split"] == [768.0, 1280.0]
+    api = estimate(model="llama-2-70b", hardware="dgx-a100", tp=8, quant="fp16", batch_size=256, isl=1024, osl=512,
+                   nano_split=(768, 1280))
+    assert doc["tpot_ms"] == pytest.approx(api.tpot_ms, rel=1e-12)
+    even = estimate(model="llama-2-70b", hardware="dgx-a100", tp=8, quant="fp16", batch_size=256, isl=1024, osl=512,
+                    nano_split=(1, 1))
+    assert even.tpot_ms != pytest.approx(api.tpot_ms, rel=1e-6)

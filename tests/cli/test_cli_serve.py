@@ -45,6 +45,9 @@ def test_serve_nano_batches_reach_the_step_model(capsys):
     assert docs["2"]["analytic"]["saturation_output_tok_s"] > 1.03 * docs["1"]["analytic"]["saturation_output_tok_s"]
     code, out, err = run(capsys, *args, "--nano-batches", "0")
     assert code == 1 and "nano_batches" in err and "Traceback" not in err
+    code, out, err = run(capsys, *args, "--nano-split", "768,1280")
+    assert code == 0, err
+    assert json.loads(out)["config"]["pools"]["aggregated"]["plan"].endswith("nano2:768/1280")
 
 
 def test_serve_yaml_and_disagg(capsys, tmp_path):
