@@ -78,9 +78,11 @@ def _check_lengths(batch_size: int, isl: int, osl: int) -> None:
 def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int, isl: int, osl: int,
              tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1, quant: str = "bf16", kv_dtype: str | None = None,
              nano_batches: int = 1, nano_split: tuple[float, ...] | None = None, memory_utilization: float = 0.9,
-             calibration: str | None = None, plan: Plan | None = None) -> Estimate:
+             calibration: str | None = None, plan: Plan | None = None, **placement) -> Estimate:
     """Static-batch estimate for one plan (see module docstring for the exact semantics).
-    `nano_split` (relative nano-batch sizes, e.g. (768, 1280)) sets `nano_batches` to its length."""
+    `nano_split` (relative nano-batch sizes, e.g. (768, 1280)) sets `nano_batches` to its length;
+    `placement`: the Plan's offload fields (weights_offload, kv_offload, activations_offload,
+    attention_on_cpu, sparse_kv)."""
     _check_lengths(batch_size, isl, osl)
     spec = resolve_model(model)
     system = resolve_system(hardware, calibration=calibration)
@@ -88,7 +90,7 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
         try:
             plan = Plan(tp=tp, pp=pp, ep=ep, dp=dp, quant=quant, kv_dtype=kv_dtype,
                         nano_batches=len(nano_split) if nano_split else nano_batches, nano_split=nano_split,
-                        memory_utilization=memory_utilization)
+                        memory_utilization=memory_utilization, **placement)
         except Exception as exc:  # pydantic bounds (tp >= 1, ...)
             from perfmodel.errors import pydantic_message
 
@@ -112,13 +114,18 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
     kv_tokens = batch_size * (isl + osl)
     used = mem.used_gb(kv_tokens)
     fits = used <= mem.capacity_gb
+    memory = {**mem.to_dict(), "kv_gb": kv_tokens * mem.kv_bytes_per_token_device / 1e9}
     if plan.offloaded:  # device part only; the host holds the rest (perfmodel.offload)
-        from perfmodel.offload import staging_bytes
+        from perfmodel.offload import kv_bytes_per_token, staging_bytes
 
-        w = mem.weights_gb * 1e9
-        used = (w * (1 - plan.weights_offload) + staging_bytes(spec, plan, w)) / 1e9 \
-            + mem.activations_gb * (1 - plan.activations_offload) + mem.reserved_gb \
-            + kv_tokens * mem.kv_bytes_per_token_device * (1 - plan.kv_offload) / 1e9
+        w, (kv_dev, kv_host) = mem.weights_gb * 1e9, kv_bytes_per_token(sm)
+        device = {"weights_gb": (w * (1 - plan.weights_offload) + staging_bytes(spec, plan, w)) / 1e9,
+                  "activations_gb": mem.activations_gb * (1 - plan.activations_offload),
+                  "kv_gb": kv_tokens * kv_dev / 1e9}
+        used = sum(device.values()) + mem.reserved_gb
+        host = (w * plan.weights_offload + kv_tokens * kv_host) / 1e9 + mem.activations_gb * plan.activations_offload
+        memory.update(device, host_gb=host, kv_capacity_tokens=sm.kv_capacity_tokens,
+                      kv_bytes_per_token_device=kv_dev, kv_gb_per_1k_tokens=kv_dev * 1e3 / 1e9)
         fits = kv_tokens <= sm.kv_capacity_tokens and used <= mem.capacity_gb
     return Estimate(
         model=spec.name, hardware=system.id, plan=plan, batch_size=batch_size, isl=isl, osl=osl,
@@ -127,7 +134,7 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
         memory_capacity_gb=mem.capacity_gb, fits=fits,
         bound={"prefill": binding_resource(pre_ops), "decode": binding_resource(dec_ops)},
         prefill_ops=pre_ops, decode_ops=dec_ops,
-        memory={**mem.to_dict(), "kv_gb": batch_size * (isl + osl) * mem.kv_bytes_per_token_device / 1e9},
+        memory=memory,
     )
 
 

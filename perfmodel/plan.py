@@ -47,6 +47,11 @@ class Plan(BaseModel):
     kv_offload: float = Field(default=0.0, ge=0, le=1, description="fraction of the KV cache in host memory")
     activations_offload: float = Field(default=0.0, ge=0, le=1, description="fraction of activations in host memory")
     attention_on_cpu: bool = Field(default=False, description="decode attention over host KV runs on the CPU")
+    # Sparse long-context decode (perfmodel.offload._sparse): ShadowKV keeps low-rank keys and
+    # landmarks on the device and the values in host memory; "topk" keeps key codes on the device
+    # and K and V in host memory, fetching the top tokens each step.
+    sparse_kv: Literal["shadowkv", "topk"] | None = Field(
+        default=None, description="sparse decode attention over host KV: shadowkv or topk")
 
     @model_validator(mode="after")
     def _issue4_fields(self):
@@ -57,11 +62,16 @@ class Plan(BaseModel):
                 raise ValueError(f"nano_split sizes must be > 0, got {self.nano_split}")
         if self.attention_on_cpu and self.kv_offload == 0:
             raise ValueError("attention_on_cpu needs kv_offload > 0 (the CPU attends over host KV)")
+        if self.sparse_kv and (self.kv_offload or self.attention_on_cpu):
+            raise ValueError(f"sparse_kv={self.sparse_kv} places the KV cache itself; it cannot be combined with "
+                             f"kv_offload={self.kv_offload:g} or attention_on_cpu={self.attention_on_cpu}")
         return self
 
     @property
     def offloaded(self) -> bool:
-        return self.weights_offload > 0 or self.kv_offload > 0 or self.activations_offload > 0
+        """Anything in host memory (the offload model, perfmodel.offload, times the plan)."""
+        return self.weights_offload > 0 or self.kv_offload > 0 or self.activations_offload > 0 \
+            or self.sparse_kv is not None
 
     @property
     def devices_per_replica(self) -> int:
@@ -95,6 +105,8 @@ class Plan(BaseModel):
                 parts.append(f"{short}-host{getattr(self, name):g}")
         if self.attention_on_cpu:
             parts.append("cpu-attn")
+        if self.sparse_kv:
+            parts.append(self.sparse_kv)
         return " ".join(parts)
 
 
@@ -121,5 +133,8 @@ def check_plan(plan: Plan, model: ModelSpec, *, max_devices: int | None = None) 
                 f"<= tp * dp ({tp * plan.dp})")
         if model.moe.expert_intermediate_size % plan.moe_tp:
             raise PerfModelError(f"expert TP {plan.moe_tp} must divide the expert width {model.moe.expert_intermediate_size}")
+    if plan.sparse_kv and model.mla is not None:
+        raise PerfModelError(f"--sparse-kv {plan.sparse_kv} needs per-head keys and values (GQA/MHA); {model.name} "
+                             f"uses MLA's compressed latent KV")
     if max_devices is not None and plan.devices > max_devices:
         raise PerfModelError(f"the plan needs {plan.devices} devices (tp*pp*dp) but the hardware has {max_devices}")

@@ -62,9 +62,11 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
           block_size: int | None = None, preemption: str | None = None, prefix_caching: bool | None = None,
           prefix_hit_rate: float = 1.0, cacheblend: bool = False, prefill_tp: int | None = None,
           prefill_dp: int = 1, decode_tp: int | None = None, decode_dp: int = 1, simulate: bool = True,
-          goodput_search: bool = True) -> ServeResult:
+          goodput_search: bool = True, **placement) -> ServeResult:
     """Serve `workload` (fixed:ISL:OSL, preset, YAML or BurstGPT CSV) offline or at `rate` req/s.
-    `nano_split` (relative nano-batch sizes) sets `nano_batches` to its length."""
+    `nano_split` (relative nano-batch sizes) sets `nano_batches` to its length; `placement`: the
+    Plan's offload fields (weights_offload, kv_offload, activations_offload, attention_on_cpu,
+    sparse_kv), applied to every pool."""
     if offline and rate is not None:
         raise PerfModelError("give either --offline or --rate, not both")
     if rate is not None and rate <= 0:
@@ -82,7 +84,7 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     requests = wl.sample(n, rate=rate, offline=offline, seed=seed)
     requests, truncated = fit_context(requests, spec.max_context)
     common = dict(quant=quant, kv_dtype=kv_dtype, max_batch=max_batch, token_budget=token_budget, pp=pp, ep=ep,
-                  nano_batches=len(nano_split) if nano_split else nano_batches, nano_split=nano_split)
+                  nano_batches=len(nano_split) if nano_split else nano_batches, nano_split=nano_split, **placement)
     pool_opts = dict(model=spec, system=system, engine=eng, kv_fraction=kv_fraction, kv_layout=kv_layout,
                      block_size=block_size, preemption=preemption, prefix_caching=prefix_caching,
                      prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend)

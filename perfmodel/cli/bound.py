@@ -8,9 +8,11 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
-from perfmodel.cli.estimate import (CalOpt, DpOpt, EpOpt, KvOpt, NanoOpt, NanoSplitOpt, PpOpt, QuantOpt, TpOpt,
-                                    parse_split)
+from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, CpuAttnOpt, DpOpt, EpOpt, KvOffloadOpt, KvOpt, NanoOpt,
+                                    NanoSplitOpt, PpOpt, QuantOpt, SparseKvOpt, TpOpt, WeightsOffloadOpt,
+                                    offload_kwargs, parse_split)
 from perfmodel.errors import PerfModelError
+from perfmodel.plan import Plan
 
 WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL (every request has these lengths).")]
 
@@ -75,10 +77,8 @@ def register(app: typer.Typer) -> None:
         tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = 1,
         quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1,
         nano_split: NanoSplitOpt = None,
-        weights_offload: Annotated[float, typer.Option("--weights-offload", help="Fraction of weights in host memory, streamed each pass.")] = 0.0,
-        kv_offload: Annotated[float, typer.Option("--kv-offload", help="Fraction of the KV cache in host memory.")] = 0.0,
-        activations_offload: Annotated[float, typer.Option("--activations-offload", help="Fraction of activations in host memory.")] = 0.0,
-        attention_on_cpu: Annotated[bool, typer.Option("--attention-on-cpu", help="Decode attention over host KV runs on the CPU.")] = False,
+        weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
+        attention_on_cpu: CpuAttnOpt = False, sparse_kv: SparseKvOpt = None,
         batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Sequences in flight per replica (default: the most that fit).")] = None,
         calibration: CalOpt = None,
         plot: Annotated[Optional[str], typer.Option("--plot", help="Write roofline, bounds and nano-batch Gantt charts to this file (png/pdf/svg).")] = None,
@@ -90,8 +90,10 @@ def register(app: typer.Typer) -> None:
         if split is not None:
             nano_batches = len(split)
         kwargs = dict(tp=tp, pp=pp, ep=ep, dp=dp, quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches,
-                      nano_split=split, weights_offload=weights_offload, kv_offload=kv_offload,
-                      activations_offload=activations_offload, attention_on_cpu=attention_on_cpu)
+                      nano_split=split,
+                      **offload_kwargs(weights_offload=weights_offload, kv_offload=kv_offload,
+                                       activations_offload=activations_offload, attention_on_cpu=attention_on_cpu,
+                                       sparse_kv=sparse_kv))
         doc = run_bound(model=model, hardware=hardware, isl=isl, osl=osl, plan_kwargs=kwargs, batch_size=batch_size,
                         calibration=calibration)
         if plot:
@@ -107,8 +109,8 @@ def register(app: typer.Typer) -> None:
 def _render(doc: dict) -> None:
     cls = doc["classification"]
     rows = [
-        ["plan", f"{doc['model']} on {doc['hardware']}, tp{doc['plan']['tp']} pp{doc['plan']['pp']} "
-                 f"{doc['plan']['quant']}, isl {doc['isl']} / osl {doc['osl']}"],
+        ["plan", f"{doc['model']} on {doc['hardware']}, {Plan(**doc['plan']).describe()}, "
+                 f"isl {doc['isl']} / osl {doc['osl']}"],
         ["optimal (NanoFlow eq. 5) tok/s/device", doc["optimal_tok_s_per_device"]],
         ["GEMM TFLOPS at 2048-token batch", doc["gemm_tflops_at_dense_batch"]],
         ["predicted tok/s/device", doc["predicted_tok_s_per_device"]],

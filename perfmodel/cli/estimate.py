@@ -21,6 +21,22 @@ NanoSplitOpt = Annotated[Optional[str], typer.Option("--nano-split", help="Relat
                                                      "(sets --nano-batches).")]
 
 
+WeightsOffloadOpt = Annotated[float, typer.Option("--weights-offload", help="Fraction of weights in host memory, "
+                                                 "streamed each pass.")]
+KvOffloadOpt = Annotated[float, typer.Option("--kv-offload", help="Fraction of the KV cache in host memory.")]
+ActOffloadOpt = Annotated[float, typer.Option("--activations-offload", help="Fraction of activations in host memory.")]
+CpuAttnOpt = Annotated[bool, typer.Option("--attention-on-cpu", help="Decode attention over host KV runs on the CPU.")]
+SparseKvOpt = Annotated[Optional[str], typer.Option("--sparse-kv", help="Sparse long-context decode over host KV: "
+                                                    "shadowkv (low-rank keys on the device) or topk (key codes).")]
+
+
+def offload_kwargs(*, weights_offload: float, kv_offload: float, activations_offload: float, attention_on_cpu: bool,
+                   sparse_kv: str | None) -> dict:
+    """The placement options of a plan (perfmodel.offload), as Plan keyword arguments."""
+    return dict(weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
+                attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv)
+
+
 def parse_split(text: str | None) -> tuple[float, ...] | None:
     if text is None:
         return None
@@ -40,6 +56,8 @@ def register(app: typer.Typer) -> None:
         osl: Annotated[int, typer.Option("--osl", help="Output tokens per sequence.")],
         tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = 1,
         quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1, nano_split: NanoSplitOpt = None,
+        weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
+        attention_on_cpu: CpuAttnOpt = False, sparse_kv: SparseKvOpt = None,
         calibration: CalOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
@@ -48,7 +66,10 @@ def register(app: typer.Typer) -> None:
 
         r = run(model=model, hardware=hardware, batch_size=batch_size, isl=isl, osl=osl, tp=tp, pp=pp, ep=ep, dp=dp,
                 quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches, nano_split=parse_split(nano_split),
-                calibration=calibration)
+                calibration=calibration,
+                **offload_kwargs(weights_offload=weights_offload, kv_offload=kv_offload,
+                                 activations_offload=activations_offload, attention_on_cpu=attention_on_cpu,
+                                 sparse_kv=sparse_kv))
         if json_out:
             print_json(r.to_dict())
         else:

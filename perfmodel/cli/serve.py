@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
-from perfmodel.cli.estimate import (CalOpt, DpOpt, EpOpt, KvOpt, NanoOpt, NanoSplitOpt, PpOpt, QuantOpt, TpOpt,
-                                    parse_split)
+from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, CpuAttnOpt, DpOpt, EpOpt, KvOffloadOpt, KvOpt, NanoOpt,
+                                    NanoSplitOpt, PpOpt, QuantOpt, SparseKvOpt, TpOpt, WeightsOffloadOpt,
+                                    offload_kwargs, parse_split)
 
 WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL, a preset (sharegpt, lmsys, "
                                           "splitwise, burstgpt, burstgpt-sample, chat-multiturn), a workload "
@@ -38,6 +39,8 @@ def register(app: typer.Typer) -> None:
         max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Max sequences per replica.")] = None,
         token_budget: Annotated[Optional[int], typer.Option("--token-budget", help="Max tokens per iteration.")] = None,
         nano_batches: NanoOpt = 1, nano_split: NanoSplitOpt = None,
+        weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
+        attention_on_cpu: CpuAttnOpt = False, sparse_kv: SparseKvOpt = None,
         kv_fraction: Annotated[Optional[float], typer.Option("--kv-fraction", help="Engine memory fraction for KV "
                                                              "(vLLM gpu_memory_utilization, TRT-LLM free fraction).")] = None,
         kv_layout: Annotated[Optional[str], typer.Option("--kv-layout", help="paged or contiguous (vAttention).")] = None,
@@ -64,7 +67,10 @@ def register(app: typer.Typer) -> None:
                 kv_dtype=kv_dtype, calibration=calibration, max_batch=max_batch, token_budget=token_budget,
                 nano_batches=nano_batches, nano_split=parse_split(nano_split), kv_fraction=kv_fraction, kv_layout=kv_layout, block_size=block_size, preemption=preemption,
                 prefix_caching=prefix_caching, prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
-                prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp)
+                prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp,
+                **offload_kwargs(weights_offload=weights_offload, kv_offload=kv_offload,
+                                 activations_offload=activations_offload, attention_on_cpu=attention_on_cpu,
+                                 sparse_kv=sparse_kv))
         if json_out:
             print_json(r.to_dict())
         else:

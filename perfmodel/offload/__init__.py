@@ -5,17 +5,19 @@
 - `_hybrid`: the hierarchical roofline (MoE-Lightning s3.2), MoE-Lens's stage-1 bound and
   MoE-Lightning's CGOPipe policy throughput, for explicit experimental setups.
 - `_sparse`: ShadowKV (low-rank keys on the GPU, values on the host, sparse budget) and
-  top-K KV retrieval for long-context decode.
+  top-K KV retrieval for long-context decode, stand-alone and as the plan option `sparse_kv`.
 """
 
 from perfmodel.offload._hybrid import (HybridSetup, attainable_performance, moe_lens_stage1, moe_lightning,
                                        turning_points)
 from perfmodel.offload._placement import (Host, effective_sizes, host_bounds, host_of, iteration_time,
-                                          kv_capacity_tokens, max_concurrency, staging_bytes, step_parts)
+                                          kv_bytes_per_token, kv_capacity_tokens, max_concurrency, staging_bytes,
+                                          step_parts)
 from perfmodel.offload._sparse import SparseDecode, full_attention_decode, shadowkv_decode, topk_retrieval_decode
 
 __all__ = [
     "Host", "HybridSetup", "SparseDecode", "attainable_performance", "effective_sizes", "full_attention_decode",
-    "host_bounds", "host_of", "iteration_time", "kv_capacity_tokens", "max_concurrency", "moe_lens_stage1",
-    "moe_lightning", "shadowkv_decode", "staging_bytes", "step_parts", "topk_retrieval_decode", "turning_points",
+    "host_bounds", "host_of", "iteration_time", "kv_bytes_per_token", "kv_capacity_tokens", "max_concurrency",
+    "moe_lens_stage1", "moe_lightning", "shadowkv_decode", "staging_bytes", "step_parts", "topk_retrieval_decode",
+    "turning_points",
 ]

@@ -28,6 +28,7 @@ from hardware.catalog import System
 from hardware.schema import Device
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
+from perfmodel.offload import _sparse as sparse
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
 from specs.model import ModelSpec
@@ -92,11 +93,15 @@ def effective_sizes(model: ModelSpec, system: System, plan: Plan, q: Quant, s):
         return s
     kf, wf, hf = plan.kv_offload, plan.weights_offload, plan.activations_offload
     kv = s.kv_capacity_per_token
+    if plan.sparse_kv:  # the method's own split; HBM reads per context token: landmarks / key codes
+        kv_dev, kv_host, kv_read = sparse.kv_bytes(model, q, plan)
+    else:
+        kv_dev, kv_host, kv_read = kv * (1 - kf), kv * kf, kv * (1 - kf) if plan.attention_on_cpu else kv
     return dataclasses.replace(
         s,
-        kv_per_token=kv * (1 - kf) if plan.attention_on_cpu else kv,
-        kv_capacity_per_token=kv * (1 - kf),
-        kv_host_per_token=kv * kf,
+        kv_per_token=kv_read,
+        kv_capacity_per_token=kv_dev,
+        kv_host_per_token=kv_host,
         act_per_token=s.act_per_token * (1 - hf),
         free_bytes=s.free_bytes + wf * s.weights - staging_bytes(model, plan, s.weights),
         weights_host=wf * s.weights,
@@ -129,6 +134,8 @@ def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: 
     p, g = isl, osl
     dpr = plan.tp * plan.pp
     reads = (g - 1) * (p + g / 2)                       # KV tokens one request's decode steps read
+    if plan.sparse_kv:  # only the selected tokens not cached on the device; context >= p every step
+        reads = (g - 1) * sparse.fetched_tokens(plan, p)
     w_pass = B.weights_read_per_pass(model, plan, s, conc * (p + g - 1) / g)
     streamed = plan.weights_offload * w_pass            # bytes over the link per pass
     layers = model.num_layers / plan.pp
@@ -184,18 +191,32 @@ def step_parts(sm, micro: BatchShape) -> dict[str, float]:
     gpu_batch = micro
     if plan.attention_on_cpu:  # the GPU attends over the device part of the context only
         gpu_batch = dataclasses.replace(micro, decode_context=micro.decode_context * (1 - kf))
-    parts = {"gpu": overlap.stage_time(sm, gpu_batch)}
+    sparse_gpu = decode_fetch = 0.0
+    if plan.sparse_kv and micro.decode_seqs > 0:  # sparse decode attention replaces the dense one
+        gpu_batch = dataclasses.replace(micro, decode_context=0)
+        context = micro.decode_context / micro.decode_seqs
+        sparse_gpu = sparse.decode_attention(model, sm.system, sm.quant, plan, seqs=micro.decode_seqs,
+                                             context=context).parts["gpu"]
+        decode_fetch = micro.decode_seqs * sparse.fetched_tokens(plan, context)
+    parts = {"gpu": overlap.stage_time(sm, gpu_batch) + sparse_gpu}
     if not plan.offloaded:
         return parts
     s = _plan_sizes(model, sm.system, plan)
     host = host_of(sm.system)
     layers = -(-model.num_layers // plan.pp)
     streamed = plan.weights_offload * bounds.weights_read_per_pass(model, plan, s, micro.tokens)
-    ctx_host = (micro.decode_context + micro.prefill_kv_read) * s.kv_host_per_token
+    # KV tokens read back from the host: decode's whole host context (on the CPU or over the link)
+    # and the earlier chunks of chunked prefills; with sparse KV only the selected decode tokens
+    # (a prefilling sequence keeps its KV on the device until its prompt is done, as ShadowKV's
+    # whole-prompt prefill does, and then offloads it)
+    prefill_fetch = 0.0 if plan.sparse_kv else micro.prefill_kv_read
+    if not plan.sparse_kv:
+        decode_fetch = micro.decode_context
+    ctx_host = (decode_fetch + prefill_fetch) * s.kv_host_per_token
     new_kv = micro.tokens * s.kv_host_per_token                    # written to host each step
     act = plan.activations_offload * micro.tokens * model.hidden_size * 2.0 * layers
-    h2d = streamed + act + (0.0 if plan.attention_on_cpu else micro.decode_context * s.kv_host_per_token) \
-        + micro.prefill_kv_read * s.kv_host_per_token
+    h2d = streamed + act + (0.0 if plan.attention_on_cpu else decode_fetch * s.kv_host_per_token) \
+        + prefill_fetch * s.kv_host_per_token
     d2h = new_kv + act
     cpu = dram = 0.0
     if plan.attention_on_cpu:
@@ -221,6 +242,12 @@ def iteration_time(sm, batch: BatchShape, *, cold: bool = False) -> float:
     micro = batch if pp == 1 else scale_batch(batch, 1.0 / pp)
     stage = max(step_parts(sm, micro).values())
     return stage * ((2 * pp - 1) if cold else pp)
+
+
+def kv_bytes_per_token(sm) -> tuple[float, float]:
+    """KV bytes per token of one device of the plan kept in (device, host) memory."""
+    s = _plan_sizes(sm.model, sm.system, sm.plan)
+    return s.kv_capacity_per_token, s.kv_host_per_token
 
 
 def kv_capacity_tokens(sm) -> float:

@@ -19,6 +19,12 @@ head kept on the GPU, K and V offloaded): a step scores every context token from
 fetches the K and V of the top `top_k` tokens over the host link (a `hit_rate` share cached on the
 GPU; default 0.6, ShadowKV's measured step-to-step locality; with no cache the fetch is PCIe-bound
 and slower than dense attention from HBM).
+
+As a plan option (`Plan.sparse_kv`, `perfmodel bound --sparse-kv`), `kv_bytes` gives the device
+and host KV bytes per token the placement model (`_placement`) sizes memory with, and
+`decode_attention` the decode attention of a step, which replaces dense attention over the context.
+Prefill stays dense (ShadowKV's key SVD at prefill is not charged); the per-sequence right factor
+of ShadowKV (rank x d_kv per layer) is left out of the capacity (about 80 tokens of dense KV).
 """
 
 from __future__ import annotations
@@ -26,8 +32,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hardware.catalog import System
+from perfmodel.plan import Plan
 from perfmodel.quant import Quant
 from specs.model import ModelSpec
+
+# The methods' settings used for plans (module docstring): ShadowKV Table 1 and s5; top-K assumed.
+SHADOWKV_RANK, SHADOWKV_CHUNK_TOKENS, SHADOWKV_BUDGET_TOKENS, SHADOWKV_OUTLIER_FRACTION = 160, 8, 2048, 0.0025
+TOPK_TOKENS, TOPK_CODE_BYTES = 2048, 2.0
+# Share of a step's selected tokens already cached on the device (ShadowKV: about 60% or more).
+SPARSE_HIT_RATE = 0.6
 
 
 @dataclass(frozen=True)
@@ -70,8 +83,9 @@ def full_attention_decode(model: ModelSpec, system: System, q: Quant, *, batch: 
 
 
 def shadowkv_decode(model: ModelSpec, system: System, q: Quant, *, batch: int, context: int, tp: int = 1,
-                    pp: int = 1, rank: int = 160, chunk: int = 8, budget: int = 2048, outlier_fraction: float = 0.0025,
-                    hit_rate: float = 0.6) -> SparseDecode:
+                    pp: int = 1, rank: int = SHADOWKV_RANK, chunk: int = SHADOWKV_CHUNK_TOKENS,
+                    budget: int = SHADOWKV_BUDGET_TOKENS, outlier_fraction: float = SHADOWKV_OUTLIER_FRACTION,
+                    hit_rate: float = SPARSE_HIT_RATE) -> SparseDecode:
     kvh, d, heads, layers = _dims(model, tp, pp)
     mem, flops, link = _rates(system, q)
     b = q.kv_bytes
@@ -92,8 +106,8 @@ def shadowkv_decode(model: ModelSpec, system: System, q: Quant, *, batch: int, c
 
 
 def topk_retrieval_decode(model: ModelSpec, system: System, q: Quant, *, batch: int, context: int, tp: int = 1,
-                          pp: int = 1, top_k: int = 2048, code_bytes: float = 2.0, hit_rate: float = 0.6
-                          ) -> SparseDecode:
+                          pp: int = 1, top_k: int = TOPK_TOKENS, code_bytes: float = TOPK_CODE_BYTES,
+                          hit_rate: float = SPARSE_HIT_RATE) -> SparseDecode:
     kvh, d, heads, layers = _dims(model, tp, pp)
     mem, flops, link = _rates(system, q)
     b = q.kv_bytes
@@ -107,3 +121,37 @@ def topk_retrieval_decode(model: ModelSpec, system: System, q: Quant, *, batch: 
     fetch = batch * top_k * (1 - hit_rate) * 2 * kvh * d * b * layers
     t_link = fetch / link if link else float("inf")
     return SparseDecode("topk", gpu_tok, host_tok, max(t_gpu, t_link), {"gpu": t_gpu, "host_link": t_link})
+
+
+# ------------------------------------------------------------------------------------------
+# As a plan option
+# ------------------------------------------------------------------------------------------
+def kv_bytes(model: ModelSpec, q: Quant, plan: Plan) -> tuple[float, float, float]:
+    """(device, host, scanned) KV bytes per context token on one device of `plan`: what device
+    and host memory keep, and what a decode step reads from device memory for every context token
+    (landmarks or key codes; the selected tokens come on top, see `decode_attention`)."""
+    kvh, d, _, layers = _dims(model, plan.tp, plan.pp)
+    b, kd = q.kv_bytes, kvh * d
+    if plan.sparse_kv == "shadowkv":
+        scanned = kd / SHADOWKV_CHUNK_TOKENS * b * layers
+        device = (SHADOWKV_RANK + kd / SHADOWKV_CHUNK_TOKENS + SHADOWKV_OUTLIER_FRACTION * 2 * kd) * b * layers
+        return device, kd * b * layers, scanned
+    if plan.sparse_kv == "topk":
+        codes = kvh * TOPK_CODE_BYTES * layers
+        return codes, 2 * kd * b * layers, codes
+    raise ValueError(f"sparse_kv={plan.sparse_kv!r}: expected shadowkv or topk")
+
+
+def fetched_tokens(plan: Plan, context: float) -> float:
+    """Tokens per sequence a decode step fetches over the host link at this context (the selected
+    ones not cached on the device)."""
+    budget = SHADOWKV_BUDGET_TOKENS if plan.sparse_kv == "shadowkv" else TOPK_TOKENS
+    return min(budget, context) * (1 - SPARSE_HIT_RATE)
+
+
+def decode_attention(model: ModelSpec, system: System, q: Quant, plan: Plan, *, seqs: float,
+                     context: float) -> SparseDecode:
+    """Decode attention of one step of `seqs` sequences at mean `context` tokens on one device of
+    `plan` (all layers of its stage): GPU time and host-link time, which overlap."""
+    fn = shadowkv_decode if plan.sparse_kv == "shadowkv" else topk_retrieval_decode
+    return fn(model, system, q, batch=seqs, context=context, tp=plan.tp, pp=plan.pp)

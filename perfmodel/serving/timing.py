@@ -7,6 +7,12 @@ and any run of k decode-only steps whose context grows by n per step, then costs
 Prefill attention pairs and KV re-reads are snapped to a log grid (below) so that chunked-prefill
 iterations share cache entries; token counts stay exact (GEMM wave quantization makes the step
 time jump by a few percent between nearby token counts).
+
+Plans with anything in host memory (`Plan.offloaded`) break the premise: their step is the largest
+of the device, host-link and CPU times, and sparse KV selects at most a fixed budget of tokens, so
+the time is not affine in the context. For them the fit is local: a secant between the two points
+of a 1/8-octave grid of the per-sequence context that enclose it (exact on the grid, and within
+the curvature of one grid cell between).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from perfmodel.serving.engine_profiles import EngineProfile
 # grid (+-2.2 % on that part) costs < 0.5 % of the step.
 _ATTN_GRID = 16.0
 _CTX_LO, _CTX_HI = 64, 4096  # per-sequence contexts at which the affine fit is taken
+_LOCAL_GRID = 8.0            # points per octave of per-sequence context for local fits (offloaded plans)
 
 
 def _snap(x: float, grid: float) -> tuple[int, float]:
@@ -40,18 +47,38 @@ class StepTimer:
         self._cache: dict[tuple, tuple[float, float]] = {}
         self._slopes: dict[int, float] = {}
         self.calls = 0
+        plan = getattr(model, "plan", None)
+        self.local = bool(plan is not None and plan.offloaded)  # see the module docstring
 
     # ---- device time ----------------------------------------------------------------------
     def affine(self, prefill_tokens: int, pairs: float, kv_read: float, prefill_seqs: int,
-               decode_seqs: int) -> tuple[float, float]:
-        """(a, b) with device time = a + b * decode_context for this batch composition."""
+               decode_seqs: int, decode_context: float = 0.0) -> tuple[float, float]:
+        """(a, b) with device time = a + b * decode_context for this batch composition (near
+        `decode_context` for plans fitted locally)."""
         kp, rp = _snap(pairs, _ATTN_GRID)
         kr, rr = _snap(kv_read, _ATTN_GRID)
         key = (prefill_tokens, prefill_seqs, kp, kr, decode_seqs)
+        if self.local and decode_seqs:
+            return self._local(key, rp, rr, decode_context)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
         return self._exact(key, prefill_tokens, rp, rr, prefill_seqs, decode_seqs)
+
+    def _local(self, key: tuple, rp: float, rr: float, decode_context: float) -> tuple[float, float]:
+        """Secant of the device time over the grid cell of the per-sequence context."""
+        prefill_tokens, prefill_seqs, _, _, n = key
+        k = math.floor(math.log2(max(decode_context / n, 1.0)) * _LOCAL_GRID)
+        hit = self._cache.get((*key, k))
+        if hit is not None:
+            return hit
+        lo, hi = n * 2.0 ** (k / _LOCAL_GRID), n * 2.0 ** ((k + 1) / _LOCAL_GRID)
+        base = BatchShape(prefill_tokens=prefill_tokens, prefill_attn_pairs=rp, prefill_kv_read=int(round(rr)),
+                          prefill_seqs=prefill_seqs, decode_seqs=n)
+        t_lo, t_hi = self._call(_with_ctx(base, lo)), self._call(_with_ctx(base, hi))
+        b = (t_hi - t_lo) / (hi - lo)
+        out = self._cache[(*key, k)] = (t_lo - b * lo, b)
+        return out
 
     def _exact(self, key: tuple, prefill_tokens: int, rp: float, rr: float, prefill_seqs: int,
                decode_seqs: int) -> tuple[float, float]:
@@ -67,6 +94,11 @@ class StepTimer:
             out = (self._call(_with_ctx(base, lo)) - b * lo, b * self.paged)
         self._cache[key] = out
         return out
+
+    def _device(self, decode_seqs: int, decode_context: float) -> float:
+        """Device time of a decode-only step."""
+        a, b = self.affine(0, 0.0, 0.0, 0, decode_seqs, decode_context)
+        return a + b * decode_context
 
     def _slope(self, n: int) -> float:
         b = self._slopes.get(n)
@@ -100,7 +132,7 @@ class StepTimer:
 
     def step(self, prefill_tokens: int, pairs: float, kv_read: float, prefill_seqs: int, decode_seqs: int,
              decode_context: int) -> float:
-        a, b = self.affine(prefill_tokens, pairs, kv_read, prefill_seqs, decode_seqs)
+        a, b = self.affine(prefill_tokens, pairs, kv_read, prefill_seqs, decode_seqs, decode_context)
         return self._combine(a + b * decode_context, self._host(prefill_seqs + decode_seqs),
                              self._graphed(prefill_tokens, decode_seqs))
 
@@ -111,13 +143,16 @@ class StepTimer:
     def decode_run(self, n: int, ctx0: int, k: int) -> float:
         """Total time of k decode-only steps of n sequences, the summed context starting at ctx0
         and growing by n per step."""
-        a, b = self.affine(0, 0.0, 0.0, 0, n)
         host = self._host(n)
         graphed = self._graphed(0, n)
         floor = 0.0 if graphed else self.launch_floor_s
         if self.engine.cpu_overlapped:
             floor = max(floor, host)
             host = 0.0
+        if self.local:  # the secant from the first step to the last, each timed by its own local fit
+            first, last = (self._device(n, c) for c in (ctx0, ctx0 + n * (k - 1)))
+            return _sum_max_affine((last - first) / (k - 1) if k > 1 else 0.0, first, k, floor) + k * host
+        a, b = self.affine(0, 0.0, 0.0, 0, n)
         return _sum_max_affine(b * n, a + b * ctx0, k, floor) + k * host
 
 

@@ -123,11 +123,13 @@ def plans(draw):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans(), st.integers(1, 3), st.sampled_from([0.0, 0.0, 0.3, 1.0]), st.sampled_from([0.0, 0.0, 0.5, 1.0]),
-       st.booleans())
-def test_static_estimate_never_exceeds_its_bound(case, k, wf, kf, cpu):
+       st.booleans(), st.sampled_from([None, None, None, "shadowkv", "topk"]))
+def test_static_estimate_never_exceeds_its_bound(case, k, wf, kf, cpu, sparse):
     name, hw, kw, isl, osl, batch = case
+    kf = 0.0 if sparse else kf
     try:
-        plan = Plan(**kw, nano_batches=k, weights_offload=wf, kv_offload=kf, attention_on_cpu=cpu and kf > 0)
+        plan = Plan(**kw, nano_batches=k, weights_offload=wf, kv_offload=kf, attention_on_cpu=cpu and kf > 0,
+                    sparse_kv=sparse)
         r = perfmodel.estimate(model=name, hardware=hw, batch_size=batch, isl=isl, osl=osl, plan=plan)
         b = B.compute_bounds(model=name, system=hw, plan=plan, isl=isl, osl=osl)
     except PerfModelError:

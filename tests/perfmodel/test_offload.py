@@ -75,11 +75,13 @@ def test_attention_on_cpu_needs_host_kv():
 def offloaded(draw):
     name = draw(st.sampled_from(["llama-3.1-8b", "llama-2-70b", "mixtral-8x7b", "qwen3-30b-a3b"]))
     tp = draw(st.sampled_from([1, 2, 4, 8]))
-    kf = draw(st.sampled_from([0.0, 0.25, 0.5, 1.0]))
+    sparse = draw(st.sampled_from([None, None, None, "shadowkv", "topk"]))
+    kf = 0.0 if sparse else draw(st.sampled_from([0.0, 0.25, 0.5, 1.0]))
+    isl = draw(st.integers(16, 4096)) if not sparse else draw(st.sampled_from([512, 4096, 32_000, 100_000]))
     return name, dict(tp=tp, weights_offload=draw(st.sampled_from([0.0, 0.1, 0.5, 0.9])), kv_offload=kf,
-                      activations_offload=draw(st.sampled_from([0.0, 0.5])),
+                      activations_offload=draw(st.sampled_from([0.0, 0.5])), sparse_kv=sparse,
                       attention_on_cpu=kf > 0 and draw(st.booleans()), nano_batches=draw(st.integers(1, 3))), \
-        draw(st.integers(16, 4096)), draw(st.integers(1, 1024)), draw(st.floats(0.05, 1.0))
+        isl, draw(st.integers(1, 1024)), draw(st.floats(0.05, 1.0))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -157,6 +159,38 @@ def test_shadowkv_and_topk_at_long_context():
     # at a short context the sparse budget covers everything and buys nothing
     short = OF.shadowkv_decode(model, system, q, batch=8, context=1024)
     assert short.step_s >= OF.full_attention_decode(model, system, q, batch=8, context=1024).step_s * 0.5
+
+
+def test_sparse_kv_as_a_plan_option():
+    """--sparse-kv: the device keeps the method's share of the KV (more sequences fit), decode
+    attention at long context gets cheaper, the unselected values cross the host link."""
+    model, system = specs.load_model("llama-3.1-8b"), hardware.resolve("h100-sxm")
+    q = get_quant("bf16")
+    dense = StepModel.build(model=model, system=system, plan=Plan())
+    batch = BatchShape.decode(4, 120_000)
+    for name, fn in (("shadowkv", OF.shadowkv_decode), ("topk", OF.topk_retrieval_decode)):
+        sm = StepModel.build(model=model, system=system, plan=Plan(sparse_kv=name))
+        alone = fn(model, system, q, batch=4, context=120_000)
+        assert OF.kv_bytes_per_token(sm) == pytest.approx((alone.gpu_kv_bytes_per_token, alone.host_kv_bytes_per_token))
+        assert sm.kv_capacity_tokens > 4 * dense.kv_capacity_tokens   # (host memory binds before the device)
+        parts = OF.step_parts(sm, batch)
+        # the sparse attention replaces the dense one; the link carries the fetched tokens
+        assert parts["gpu"] < dense.iteration_time_s(batch)
+        assert parts["gpu"] > alone.parts["gpu"]
+        assert parts["h2d"] == pytest.approx(alone.parts["host_link"], rel=1e-9)
+        assert sm.iteration_time_s(batch) == pytest.approx(max(parts.values()))
+    # prefill stays dense: same prefill time with or without
+    pre = BatchShape.prefill(1, 8192)
+    assert StepModel.build(model=model, system=system, plan=Plan(sparse_kv="shadowkv")).cold_time_s(pre) \
+        == pytest.approx(dense.cold_time_s(pre), rel=0.05)
+
+
+def test_sparse_kv_rules():
+    with pytest.raises(Exception, match="sparse_kv=shadowkv places the KV cache itself"):
+        Plan(sparse_kv="shadowkv", kv_offload=0.5)
+    with pytest.raises(PerfModelError, match="MLA"):
+        StepModel.build(model=specs.load_model("deepseek-v2-lite"), system=hardware.resolve("h100-sxm"),
+                        plan=Plan(sparse_kv="topk"))
 
 
 def test_hierarchical_roofline():

@@ -73,6 +73,24 @@ def test_bound_json_keys(capsys):
     assert doc["overlap"]["gain"] > 1
 
 
+def test_bound_sparse_kv_at_long_context(capsys):
+    """--sparse-kv on a 100K-token workload: more sequences fit, the prediction rises, the host link
+    and host memory get bounds, and no bound is exceeded."""
+    args = ["bound", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--workload", "fixed:100000:1000", "--json"]
+    docs = {}
+    for sparse in (None, "shadowkv", "topk"):
+        code, out, err = run(capsys, *args, *(["--sparse-kv", sparse] if sparse else []))
+        assert code == 0, err
+        docs[sparse] = json.loads(out)
+    for sparse in ("shadowkv", "topk"):
+        d = docs[sparse]
+        assert d["max_concurrency"] > 4 * docs[None]["max_concurrency"]
+        assert d["predicted_tok_s_per_device"] > 1.5 * docs[None]["predicted_tok_s_per_device"]
+        assert d["bounds"]["host_link"] and d["bounds"]["cpu_memory_capacity"]
+        assert all(d["predicted_tok_s_per_device"] <= v for v in d["bounds"].values() if v)
+    assert docs[None]["bounds"]["host_link"] is None
+
+
 def test_bound_table(capsys):
     code, out, _ = run(capsys, *BASE)
     assert code == 0 and "fraction of optimal" in out and "per-resource bounds" in out
@@ -86,6 +104,8 @@ def test_bound_table(capsys):
     (["--attention-on-cpu"], "attention_on_cpu needs kv_offload"),
     (["--kv-offload", "1.5"], "kv_offload"),
     (["--nano-split", "768,x"], "--nano-split"),
+    (["--sparse-kv", "quest"], "sparse_kv='quest'"),
+    (["--sparse-kv", "topk", "--kv-offload", "0.5"], "sparse_kv=topk places the KV cache itself"),
     (["--batch-size", "100000000"], "do not fit"),
 ])
 def test_bad_input_is_one_line(capsys, args, msg):
