@@ -6,7 +6,8 @@ leading plans (`search.refine`) changes (docs/search.md).
    list-scheduled pipeline (what `perfmodel estimate/serve --nano-batches` report).
 2. For a few tuning problems: the search's best plans with the fluid ranking and after `refine`,
    each verified in the serving simulator (`search.verify`, vLLM profile): the difference between
-   the search's goodput and the simulated one, and the simulated goodput of the best plan.
+   the search's goodput and the simulated one, the simulated goodput of the best plan, and the
+   finalist `tune --verify` recommends (the best simulated).
 
 Run: PYTHONPATH=. python benchmarks/search_nano_refine.py  (about three minutes on a 2-core VM)
 """
@@ -58,20 +59,22 @@ def step_table() -> None:
 
 def verify_table() -> None:
     print("\n| problem | ranking | best plan | re-timed rows (s) | search vs simulated, 3 finalists | "
-          "simulated goodput of the best, tok/s/device |")
-    print("|---|---|---|---|---|---|")
+          "simulated goodput of the best, tok/s/device | recommended after simulation (simulated) |")
+    print("|---|---|---|---|---|---|---|")
     for model, hw, n, wl, ttft, tpot in PROBLEMS:
         for retime in (False, True):
             r = tune(model=model, hardware=hw, devices=n, workload=wl, ttft_slo=ttft, tpot_slo=tpot,
                      objective="goodput", verify=3, retime_nano=retime)
             diffs = [v["difference"] for v in r.verified if v.get("difference") is not None]
             sim = r.verified[0].get("simulated_goodput_tok_s_per_device")
+            rec = next(v for v in r.verified if v["row"] == r.chosen)
             info = r.result.info
             spent = f"{info['nano_rescored']} ({info['nano_rescore_s']:.1f})" if retime else "-"
             print(f"| {model} {n}x {hw} {wl.split(':', 1)[1]} TTFT<={ttft} TPOT<={tpot} | "
                   f"{'fluid + refine' if retime else 'fluid'} | {r.row_dict(r.result.best)['plan']} | {spent} | "
                   f"{', '.join(f'{d:+.0%}' for d in diffs)} | "
-                  f"{'-' if sim is None else f'{sim:.0f}'} |", flush=True)
+                  f"{'-' if sim is None else f'{sim:.0f}'} | "
+                  f"{rec['plan']} ({rec.get('simulated_goodput_tok_s_per_device') or 0:.0f}) |", flush=True)
 
 
 if __name__ == "__main__":

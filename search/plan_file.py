@@ -58,6 +58,8 @@ class Provenance(_Strict):
     calibration: str | None = None
     searcher: str | None = None
     objective: str | None = None
+    selected_by: str | None = Field(default=None, description="how the plan was chosen when not by the "
+                                                                "search's score (e.g. simulation of finalists)")
     created: str
 
 

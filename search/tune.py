@@ -85,9 +85,10 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
     tr = TuneResult(result=result, model=spec_name, model_id=serving_model_id(model, spec_name),
                     calibration=calibration, model_source=model)
     if verify and tr.result.best >= 0:
-        from search.verify import verify as simulate_finalists
+        from search.verify import recommend, verify as simulate_finalists
 
         tr.verified = simulate_finalists(tr, verify, engine=verify_engine)
+        tr.recommended = recommend(tr.verified)
     if out is not None:
         tr.write(out)
     if tr.result.best < 0:
@@ -103,6 +104,7 @@ class TuneResult:
     calibration: str | None = None
     model_source: str | None = None              # the model as the user named it (preset, HF id, file)
     verified: list[dict] | None = None           # search.verify: finalists re-run in the simulator
+    recommended: int | None = None               # the verified finalist the simulation serves best
 
     # ---- plans -----------------------------------------------------------------------------------
     @property
@@ -212,6 +214,18 @@ class TuneResult:
         cache[i] = split
         return split
 
+    @property
+    def chosen(self) -> int:
+        """The plan to launch: the simulation's pick among verified finalists, else the search's best."""
+        return self.recommended if self.recommended is not None else self.result.best
+
+    def selected_by(self, i: int) -> str | None:
+        if self.recommended is None or i != self.recommended:
+            return None
+        n = sum(1 for v in self.verified or [] if v.get("simulated"))
+        return (f"highest simulated output tok/s/device of {n} verified finalists "
+                f"(perfmodel serve, {self.verified[0]['engine']} profile)")
+
     def plan_file(self, i: int) -> PlanFile:
         d, sp = self.row_dict(i), self.problem.space
         r = self.table.row(i)
@@ -231,11 +245,13 @@ class TuneResult:
                                   bound=d["binding"], fraction_of_bound=d["fraction_of_optimal"]),
             provenance=Provenance(version=_version(), catalog=f"{system.id}@{catalog_digest()}",
                                   calibration=calibration_used(system.device.id, self.calibration),
-                                  searcher=self.result.searcher, objective=self.problem.objective, created=now()),
+                                  searcher=self.result.searcher, objective=self.problem.objective,
+                                  selected_by=self.selected_by(i), created=now()),
         )
 
     def best_plan(self) -> PlanFile | None:
-        return self.plan_file(self.result.best) if self.result.best >= 0 else None
+        """The plan file of `chosen` (what `--out` writes as best_plan.json)."""
+        return self.plan_file(self.chosen) if self.chosen >= 0 else None
 
     def pareto(self) -> list[dict]:
         return [self.row_dict(int(i)) for i in self.result.front]
@@ -294,19 +310,22 @@ class TuneResult:
             "best": best, "pareto": self.pareto(), "evaluated": r.evaluated, "pruned": self.pruned(),
             "slo_violations": self.slo_violations(), "seconds": r.seconds, "info": r.info,
             **({"verified": self.verified} if self.verified is not None else {}),
+            **({"recommended": {**self.row_dict(self.recommended), "selected_by": self.selected_by(self.recommended),
+                                "plan_file": json.loads(self.plan_file(self.recommended).model_dump_json())}}
+               if self.recommended is not None else {}),
         }
 
     # ---- files -----------------------------------------------------------------------------------
     def write(self, out: str | Path) -> dict[str, Path]:
-        """plans.csv (every evaluated plan), pareto.json, best_plan.json (if any) and pareto.png."""
+        """plans.csv (every evaluated plan), pareto.json, best_plan.json (`chosen`, if any) and pareto.png."""
         d = Path(out)
         d.mkdir(parents=True, exist_ok=True)
         paths = {"plans": d / "plans.csv", "pareto": d / "pareto.json", "plot": d / "pareto.png"}
         self._write_csv(paths["plans"])
         paths["pareto"].write_text(json.dumps(_clean(self.pareto()), indent=2) + "\n")
-        if self.result.best >= 0:
+        if self.chosen >= 0:
             paths["best"] = d / "best_plan.json"
-            write_plan_file(self.plan_file(self.result.best), paths["best"])
+            write_plan_file(self.best_plan(), paths["best"])
         from search.plots import pareto_png
 
         pareto_png(self, paths["plot"])

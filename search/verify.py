@@ -5,8 +5,9 @@ M/D/1 approximation (`search.goodput`). `verify` re-runs the best few plans thro
 `perfmodel.serve` (discrete-event simulation of continuous batching under an engine profile, and
 goodput as the largest Poisson rate whose SLO attainment meets the target: DistServe's search) and
 reports the simulated figures next to the analytic ones, so a user sees how far the ranking
-number is from a simulation before launching anything. Plans the simulator cannot express (host
-offload, pipeline or expert parallelism inside a disaggregated pool) are listed with the reason.
+number is from a simulation before launching anything. Plans the simulator cannot express
+(pipeline or expert parallelism, nano-batches or different host offload inside a disaggregated
+pool) are listed with the reason. `recommend` picks the finalist the simulation serves best.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ def _serve_args(result, i: int) -> dict:
     pools = result.pools(i)
     hw = result.problem.space.hardware[result.table.row(i)["hw"]]
     first = pools[0]
-    if any(p.weights_offload or p.kv_offload for p in pools):
-        raise PerfModelError("host offload is not simulated by perfmodel serve")
-    common = dict(hardware=hw, quant=first.quant, kv_dtype=first.kv_dtype)
+    placement = {k: getattr(first, k) for k in ("weights_offload", "kv_offload", "activations_offload",
+                                                  "attention_on_cpu", "sparse_kv")}
+    if any({k: getattr(p, k) for k in placement} != placement for p in pools):
+        raise PerfModelError("pools with different host offload are not simulated by perfmodel serve")
+    common = dict(hardware=hw, quant=first.quant, kv_dtype=first.kv_dtype, **placement)
     if len(pools) == 1:
         p = first
         return {**common, "tp": p.tp, "pp": p.pp, "ep": p.ep, "dp": p.dp, "max_batch": p.max_batch,
@@ -75,7 +78,7 @@ def verify(result, n: int = 3, *, engine: str = DEFAULT_ENGINE, num_requests: in
     out = []
     for i in finalists(result, n):
         row = result.row_dict(i)
-        entry = {"plan": row["plan"], "analytic_" + key: row[key], "engine": engine}
+        entry = {"plan": row["plan"], "row": i, "analytic_" + key: row[key], "engine": engine}
         try:
             args = _serve_args(result, i)
         except PerfModelError as exc:
@@ -104,3 +107,12 @@ def verify(result, n: int = 3, *, engine: str = DEFAULT_ENGINE, num_requests: in
                       "difference": None if not sim or not analytic else sim / analytic - 1, **at})
         out.append(entry)
     return out
+
+
+def recommend(verified: list[dict]) -> int | None:
+    """Row index of the verified finalist with the highest simulated figure (None if none ran)."""
+    ran = [v for v in verified if v.get("simulated")]
+    if not ran:
+        return None
+    key = next(k for k in ran[0] if k.startswith("simulated_") and k.endswith("tok_s_per_device"))
+    return max(ran, key=lambda v: v[key])["row"]

@@ -255,6 +255,11 @@ def _render(r, top: int, out: str | None) -> None:
                                    [[v["plan"], v[key], v.get("simulated_" + key[len("analytic_"):]),
                                      "" if v.get("difference") is None else f"{v['difference']:+.0%}",
                                      v.get("why_not", "")] for v in d["verified"]], numeric=3))
+        if d.get("recommended"):
+            rec = d["recommended"]
+            same = rec["plan"] == b["plan"]
+            console.print(f"[bold]recommended[/bold]: {escape(rec['plan'])}, the {rec['selected_by']}"
+                          + ("" if same else "; it replaces the search's best in --out best_plan.json"))
     pruned = ", ".join(f"{k} {v:,}" for k, v in d["pruned"].items()) or "none"
     slo_v = ", ".join(f"{k} {v:,}" for k, v in d["slo_violations"].items())
     trials = f" in {d['trials']} trials" if d["trials"] else ""

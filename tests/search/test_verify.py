@@ -8,7 +8,7 @@ import pytest
 
 from perfmodel.errors import PerfModelError
 from search.tune import tune
-from search.verify import _serve_args, finalists, verify
+from search.verify import _serve_args, finalists, recommend, verify
 
 from tests.search.conftest import run_cli
 
@@ -53,13 +53,48 @@ def test_goodput_is_simulated_under_the_slos():
     assert v["simulated_tpot_p90_ms"] <= 40 * 1.5
 
 
-def test_plans_the_simulator_cannot_express_say_why():
+def test_offloaded_plans_are_simulated_with_their_placement():
     r = tune(model="llama-3.1-8b", hardware="h100-sxm", devices=1, workload="fixed:1000:200",
              space={**SPACE, "offload_kv": [0.5], "max_batch": [32]})
-    with pytest.raises(PerfModelError, match="host offload"):
+    assert _serve_args(r, r.result.best)["kv_offload"] == 0.5
+    (v,) = verify(r, 1, num_requests=50)
+    assert v["simulated"] and v["simulated_output_tok_s_per_device"] > 0
+
+
+def test_plans_the_simulator_cannot_express_say_why():
+    r = tune(model="llama-3.1-8b", hardware="h100-sxm", devices=2, workload="fixed:1000:200",
+             space={**SPACE, "modes": "disaggregated", "nano_batches": [2], "max_batch": [32]})
+    with pytest.raises(PerfModelError, match="nano-batch overlap in a disaggregated decode pool"):
         _serve_args(r, r.result.best)
     (v,) = verify(r, 1, num_requests=50)
-    assert v["simulated"] is None and "host offload" in v["why_not"]
+    assert v["simulated"] is None and "disaggregated" in v["why_not"]
+
+
+def test_recommend_takes_the_best_simulated_finalist():
+    rows = [{"row": 7, "simulated": True, "simulated_goodput_tok_s_per_device": 10.0},
+            {"row": 3, "simulated": None, "why_not": "x"},
+            {"row": 5, "simulated": True, "simulated_goodput_tok_s_per_device": 12.5}]
+    assert recommend(rows) == 5
+    assert recommend(rows[1:2]) is None and recommend([]) is None
+
+
+def test_tune_verify_recommends_and_writes_that_plan(tmp_path):
+    """Llama-3.1-8B on 2x H100, 2000/300, TTFT <= 500 ms, TPOT <= 25 ms: the search's best (two
+    replicas with two nano-batches) is served 25% below its number in simulation, and another
+    finalist above it; that one becomes best_plan.json, saying how it was chosen."""
+    r = tune(model="llama-3.1-8b", hardware="h100-sxm", devices=2, workload="fixed:2000:300", ttft_slo=500,
+             tpot_slo=25, objective="goodput", space={"quant": "fp8", "modes": "aggregated", "kv_dtype": [None],
+                                                      "max_batch": [128], "token_budget": [2048, 8192]},
+             verify=3, out=tmp_path)
+    sims = {v["row"]: v["simulated_goodput_tok_s_per_device"] for v in r.verified if v["simulated"]}
+    assert len(sims) >= 2 and r.recommended == max(sims, key=sims.get)
+    assert r.chosen == r.recommended != r.result.best
+    written = json.loads((tmp_path / "best_plan.json").read_text())
+    assert written["pools"][0] == json.loads(r.plan_file(r.recommended).pools[0].model_dump_json())
+    assert "simulated" in written["provenance"]["selected_by"]
+    d = r.to_dict()
+    assert d["recommended"]["plan"] == r.row_dict(r.recommended)["plan"]
+    assert d["best"]["plan_file"]["provenance"]["selected_by"] is None
 
 
 def test_cli_verify_adds_the_simulated_rows(capsys):
