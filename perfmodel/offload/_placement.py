@@ -208,7 +208,8 @@ def step_parts(sm, micro: BatchShape) -> dict[str, float]:
     # KV tokens read back from the host: decode's whole host context (on the CPU or over the link)
     # and the earlier chunks of chunked prefills; with sparse KV only the selected decode tokens
     # (a prefilling sequence keeps its KV on the device until its prompt is done, as ShadowKV's
-    # whole-prompt prefill does, and then offloads it)
+    # whole-prompt prefill does, and then offloads it; assumed: that transient KV is not reserved
+    # in the capacity, which holds for ShadowKV's layer-by-layer prefill of one prompt)
     prefill_fetch = 0.0 if plan.sparse_kv else micro.prefill_kv_read
     if not plan.sparse_kv:
         decode_fetch = micro.decode_context

@@ -76,7 +76,7 @@ class StepTimer:
         base = BatchShape(prefill_tokens=prefill_tokens, prefill_attn_pairs=rp, prefill_kv_read=int(round(rr)),
                           prefill_seqs=prefill_seqs, decode_seqs=n)
         t_lo, t_hi = self._call(_with_ctx(base, lo)), self._call(_with_ctx(base, hi))
-        b = (t_hi - t_lo) / (hi - lo)
+        b = (t_hi - t_lo) / (hi - lo)   # (no paged-attention factor: this slope is not attention's alone)
         out = self._cache[(*key, k)] = (t_lo - b * lo, b)
         return out
 
