@@ -230,7 +230,7 @@ def max_concurrency(s: _Sizes, isl: int, osl: int) -> float:
 # ------------------------------------------------------------------------------------------
 # The bounds
 # ------------------------------------------------------------------------------------------
-def _attn_dims(model: ModelSpec) -> tuple[float, float]:
+def attn_dims(model: ModelSpec) -> tuple[float, float]:
     if model.mla is not None:
         return model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim, model.mla.v_head_dim
     return model.head_dim, model.head_dim
@@ -246,7 +246,7 @@ def flop_time_per_request(model: ModelSpec, system: System, q: Quant, isl: int, 
     gemm_rate = dev.peak_flops(q.gemm_dtype) * dev.gemm_fraction(q.gemm_dtype)
     bf16_rate = dev.peak_flops("bf16") * dev.gemm_fraction("bf16")
     attn_rate = dev.peak_flops(q.attn_dtype) * dev.gemm_fraction(q.attn_dtype) * dev.attn_prefill_efficiency
-    qk, v = _attn_dims(model)
+    qk, v = attn_dims(model)
     pairs = p * (p + 1) / 2 + (g - 1) * (p + g / 2)  # causal prefill pairs + decode contexts
     attn_flops = 2.0 * pairs * model.num_heads * (qk + v) * model.num_layers
     return {

@@ -29,6 +29,7 @@ profile (`search.routing`; uniform routing leaves them as the cost model compute
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Literal
@@ -37,6 +38,7 @@ import numpy as np
 
 from perfmodel.iteration import BatchShape
 from perfmodel.memory import RUNTIME_RESERVED_GB, memory_breakdown
+from perfmodel.offload import _sparse as sparse_kv
 from perfmodel.quant import get_quant
 from perfmodel.step import HEAD_OPS, scale_batch, step_ops
 from search import goodput as G
@@ -98,14 +100,14 @@ def evaluate(problem: Problem, table: PlanTable, *, nano_model: NanoModel = "flu
         return out
     keys = np.stack([table["hw"], table["quant"], table["kv"], table["place"],
                      (table["woff"] * 1e6).astype(np.int64), (table["kvoff"] * 1e6).astype(np.int64),
-                     table["mode"]], axis=1)
+                     table["mode"], table["attn"]], axis=1)
     groups, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.ravel()
     for g, key in enumerate(groups):
         idx = np.nonzero(inverse == g)[0]
         sub = table.take(idx)
         ctx = _Context(problem, int(key[0]), int(key[1]), int(key[2]), int(key[3]),
-                       float(sub["woff"][0]), float(sub["kvoff"][0]), nano_model=nano_model)
+                       float(sub["woff"][0]), float(sub["kvoff"][0]), attn=int(key[7]), nano_model=nano_model)
         res = _disaggregated(ctx, sub) if key[6] == 1 else _aggregated(ctx, sub)
         for k, v in res.items():
             out[k][idx] = v
@@ -117,7 +119,7 @@ class _Context:
     """One (hardware, quant, kv dtype, placement, offload) group: shared model/system objects."""
 
     def __init__(self, problem: Problem, hw: int, q: int, kv: int, place: int, woff: float, kvoff: float,
-                 nano_model: NanoModel = "fluid"):
+                 attn: int = 0, nano_model: NanoModel = "fluid"):
         sp = problem.space
         self.problem = problem
         self.model = sp.model
@@ -125,7 +127,14 @@ class _Context:
         self.quant_name, self.kv_name = sp.quant[q], sp.kv_dtype[kv]
         self.q = get_quant(self.quant_name).with_kv(self.kv_name)
         self.nano_model = nano_model
-        self.key = (hw, q, kv)
+        self.attention = sp.kv_attention[attn]           # gpu, cpu, shadowkv or topk
+        self.sparse = self.attention in ("shadowkv", "topk")
+        self.host = None
+        if self.attention == "cpu":
+            from perfmodel.offload import host_of
+
+            self.host = host_of(self.system)
+        self.key = (hw, q, kv, attn)
         self.place = place
         self.woff, self.kvoff = woff, kvoff
         self.isl, self.osl = float(problem.isl), float(problem.osl)
@@ -151,10 +160,13 @@ class _Context:
         pp = par.pp
         k = np.asarray(nano, dtype=float)
         micro = scale_batch(batch, 1.0 / (pp * k))
-        ops = step_ops(self.model, self.system, self.q, par, micro)
+        gpu = self._gpu_batch(micro)        # what the device attends over (kv_attention)
+        ops = step_ops(self.model, self.system, self.q, par, gpu)
         share = np.ceil(self.model.num_layers / pp) / self.model.num_layers
         scale = self.expert_scale(par.ep)
         C = M = N = 0.0
+        if self.sparse:                     # sparse decode attention: memory-bound, on the device
+            M = self._sparse(par, micro).parts["gpu"]
         for op in ops:
             t = op.total_s * (1.0 if op.name in HEAD_OPS else share)
             if op.name in EXPERT_OPS:
@@ -167,19 +179,66 @@ class _Context:
             N = N + np.where(is_net, t, 0.0)
         stage = nano_step_time(C, M, N, k, layers=np.ceil(self.model.num_layers / pp))
         if self.nano_model == "pipeline" and (k > 1).any():
-            stage = self._pipeline_stage(par, scale_batch(batch, 1.0 / pp), k, scale, stage)
-        if self.woff or self.kvoff:
-            kv_moved = (micro.decode_context + micro.prefill_kv_read + micro.prefill_tokens + micro.decode_seqs) * k
-            stream = (self.woff * weights_dev * k + self.kvoff * kv_moved * kvb_dev * share) / self.host_rate
-            stage = np.maximum(stage, stream)
+            stage = self._pipeline_stage(par, self._gpu_batch(scale_batch(batch, 1.0 / pp)), k, scale, stage,
+                                         extra=M if self.sparse else 0.0)
+        if self.woff or self.kvoff or self.sparse:
+            stage = np.maximum(stage, self._host_time(par, micro, k, kvb_dev, weights_dev))
         bound = np.argmax(np.stack([C, M, N] if np.ndim(C) else [np.full_like(stage, C), M, N]), axis=0)
         return stage * ((2 * pp - 1) if cold else pp), bound
 
-    def _pipeline_stage(self, par, micro: BatchShape, k, scale, fluid):
+    def _gpu_batch(self, micro: BatchShape) -> BatchShape:
+        """The batch as the device attends over it: all of its context ("gpu"), the device part
+        ("cpu": the CPU attends over the host part), none (sparse KV: `_sparse` times decode
+        attention instead)."""
+        if self.attention == "cpu":
+            return dataclasses.replace(micro, decode_context=micro.decode_context * (1 - self.kvoff))
+        if self.sparse:
+            return dataclasses.replace(micro, decode_context=0 * micro.decode_context)
+        return micro
+
+    def _sparse(self, par, micro: BatchShape):
+        """Sparse decode attention of `micro` on one device (perfmodel.offload._sparse)."""
+        seqs = np.asarray(micro.decode_seqs, dtype=float)
+        context = np.where(seqs > 0, micro.decode_context / np.maximum(seqs, 1e-30), 0.0)
+        plan = SimpleNamespace(tp=par.tp, pp=par.pp, sparse_kv=self.attention)
+        return sparse_kv.decode_attention(self.model, self.system, self.q, plan, seqs=seqs, context=context)
+
+    def _host_time(self, par, micro: BatchShape, k, kvb_dev, weights_dev):
+        """Seconds of host traffic of one stage (`micro` is one nano-batch of k; `kvb_dev`: dense KV
+        bytes per token of the stage's layers on one device): streamed weights and KV over the host
+        link (FlexGen's perfect overlap with the device), and CPU attention over the host KV
+        ("cpu"), the larger of them."""
+        new_tokens = micro.prefill_tokens + micro.decode_seqs
+        if self.sparse:   # the selected tokens not cached on the device come over the link
+            plan = SimpleNamespace(tp=par.tp, pp=par.pp, sparse_kv=self.attention)
+            _, host_frac = sparse_kv.kv_fractions(self.model, self.q, plan)
+            seqs = np.asarray(micro.decode_seqs, dtype=float)
+            context = np.where(seqs > 0, micro.decode_context / np.maximum(seqs, 1e-30), 0.0)
+            kv_in = seqs * sparse_kv.fetched_tokens(plan, context) * kvb_dev * host_frac
+            kv_out = new_tokens * kvb_dev * host_frac
+        else:             # the host part of the context (unless the CPU attends to it) and of new tokens
+            read = micro.prefill_kv_read + (0.0 if self.attention == "cpu" else micro.decode_context)
+            kv_in = self.kvoff * read * kvb_dev
+            kv_out = self.kvoff * new_tokens * kvb_dev
+        link = (self.woff * weights_dev + kv_in + kv_out) * k / self.host_rate
+        if self.attention != "cpu":
+            return link
+        from perfmodel.bounds import attn_dims
+
+        host = self.host
+        qk, v = attn_dims(self.model)
+        layers = np.ceil(self.model.num_layers / par.pp)
+        ctx = micro.decode_context * self.kvoff
+        flops = 2.0 * ctx * self.model.num_heads / par.tp * (qk + v) * layers
+        cpu = np.maximum(ctx * kvb_dev / host.mem_rate, flops / host.flops) \
+            + host.cpu.kernel_overhead_us * 1e-6 * layers
+        return np.maximum(link, cpu * k)
+
+    def _pipeline_stage(self, par, micro: BatchShape, k, scale, fluid, extra=0.0):
         """`fluid` with the rows of k > 1 replaced by perfmodel.overlap's list-scheduled pipeline of
-        their micro-batch (the time `perfmodel estimate/serve --nano-batches k` uses). Rows whose
-        routed experts are scaled by a placement's imbalance keep the fluid time: the pipeline
-        model has no placement."""
+        their micro-batch (the time `perfmodel estimate/serve --nano-batches k` uses), plus `extra`
+        device seconds per nano-batch (sparse decode attention). Rows whose routed experts are
+        scaled by a placement's imbalance keep the fluid time: the pipeline model has no placement."""
         from perfmodel.overlap import stage_time
         from perfmodel.plan import Plan
         from perfmodel.step import StepModel
@@ -189,6 +248,7 @@ class _Context:
         cols = np.broadcast_arrays(k, par.tp, par.pp, par.ep, np.asarray(scale, dtype=float),
                                    *(np.asarray(getattr(micro, f), dtype=float) for f in fields))
         out = np.array(np.broadcast_to(fluid, cols[0].shape), dtype=float)
+        extra = np.broadcast_to(extra, out.shape)
         for i in np.nonzero((cols[0] > 1) & (cols[4] == 1.0))[0]:
             tp, pp, ep, kk = int(cols[1][i]), int(cols[2][i]), int(cols[3][i]), int(cols[0][i])
             key = (*self.key, tp, pp, ep, kk)
@@ -197,7 +257,7 @@ class _Context:
                 plan = Plan(tp=tp, pp=pp, ep=ep, dp=max(1, ep // tp), quant=self.quant_name, kv_dtype=self.kv_name,
                             nano_batches=kk, memory_utilization=self.mem_util)
                 sm = self.problem._step_models[key] = StepModel.build(model=self.model, system=self.system, plan=plan)
-            out[i] = stage_time(sm, BatchShape(**{f: float(c[i]) for f, c in zip(fields, cols[5:])}))
+            out[i] = stage_time(sm, BatchShape(**{f: float(c[i]) for f, c in zip(fields, cols[5:])})) + extra[i] * kk
         return out
 
     def memory(self, par, *, max_tokens, kv_tokens):
@@ -205,13 +265,17 @@ class _Context:
         mem = memory_breakdown(self.model, self.system, par, self.q, max_tokens=max_tokens)
         kvb = mem.kv_bytes_per_token_device
         weights = mem.weights_gb * (1 - self.woff)
-        used = weights + mem.activations_gb + RUNTIME_RESERVED_GB + kv_tokens * kvb * (1 - self.kvoff) / GB
-        host = mem.weights_gb * self.woff + kv_tokens * kvb * self.kvoff / GB
+        dev_frac, host_frac = 1 - self.kvoff, self.kvoff
+        if self.sparse:  # the method's own split of the KV bytes
+            dev_frac, host_frac = sparse_kv.kv_fractions(
+                self.model, self.q, SimpleNamespace(tp=par.tp, pp=par.pp, sparse_kv=self.attention))
+        used = weights + mem.activations_gb + RUNTIME_RESERVED_GB + kv_tokens * kvb * dev_frac / GB
+        host = mem.weights_gb * self.woff + kv_tokens * kvb * host_frac / GB
         return used, mem.capacity_gb, host, kvb, mem.weights_gb * GB
 
     def fits(self, used, cap, host):
         ok = used <= cap
-        if (self.woff or self.kvoff) and self.host_gb_per_device is not None:
+        if (self.woff or self.kvoff or self.sparse) and self.host_gb_per_device is not None:
             ok = ok & (host <= self.host_gb_per_device)
         return ok
 

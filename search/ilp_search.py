@@ -36,12 +36,12 @@ class IlpSearcher(Searcher):
         pruned = dict(sp.pruned)
         rows: list[dict] = []
         evaluated = 0
-        groups = list(itertools.product(range(len(sp.hardware)), range(len(sp.quant)), range(len(sp.kv_dtype)),
-                                        range(len(sp.expert_placement)), sp.offload_weights, sp.offload_kv))
+        groups = [base for base, reason in sp.groups() if reason is None]
         totals = [n for n in range(1, sp.devices + 1) if not sp.device_counts or n in sp.device_counts]
-        for gi, (hw, q, kv, place, woff, kvoff) in enumerate(groups):
-            base = {"hw": hw, "quant": q, "kv": kv, "place": place, "woff": woff, "kvoff": kvoff}
-            ctx = _Context(problem, hw, q, kv, place, woff, kvoff)
+        for gi, base in enumerate(groups):
+            hw = base["hw"]
+            ctx = _Context(problem, hw, base["quant"], base["kv"], base["place"], base["woff"], base["kvoff"],
+                           attn=base["attn"])
             limit = min(sp.devices, sp.systems[hw].max_devices)
             if "aggregated" in sp.modes:
                 units, m = self._aggregated_units(problem, ctx, base, limit)

@@ -38,7 +38,7 @@ DEFAULT_TRIALS = 300
 FINALIZE_TIMEOUT_S = 120  # how long the coordinator waits for a dead worker's trial to go stale
 
 COMMON = (("hw", "hardware"), ("quant", "quant"), ("kv", "kv_dtype"), ("place", "expert_placement"),
-          ("woff", "offload_weights"), ("kvoff", "offload_kv"))
+          ("woff", "offload_weights"), ("kvoff", "offload_kv"), ("attn", "kv_attention"))
 AGGREGATED = (("tp", "tp"), ("pp", "pp"), ("ep", "ep"), ("budget", "token_budget"), ("nano", "nano_batches"))
 DISAGGREGATED = (("p_tp", "prefill_tp"), ("p_pp", "prefill_pp"), ("p_ep", "ep"), ("p_batch", "prefill_batch"),
                  ("d_tp", "decode_tp"), ("d_pp", "decode_pp"), ("d_ep", "ep"), ("d_nano", "nano_batches"))
@@ -60,7 +60,8 @@ def _suggest(trial, space) -> dict:
     s = {"mode": pick("mode", space.modes)}
     for name, attr in COMMON:
         values = getattr(space, attr)
-        s[name] = values.index(pick(name, values)) if name in ("hw", "quant", "kv", "place") else pick(name, values)
+        s[name] = values.index(pick(name, values)) if name in ("hw", "quant", "kv", "place", "attn") \
+            else pick(name, values)
     dims = AGGREGATED if s["mode"] == "aggregated" else DISAGGREGATED
     for name, attr in dims:
         s[name] = pick(name, getattr(space, attr))
@@ -73,7 +74,8 @@ def rows_for(space, s: dict) -> PlanTable:
     common = dict(hardware=(space.hardware[s["hw"]],), systems=[space.systems[s["hw"]]],
                   quant=(space.quant[s["quant"]],), kv_dtype=(space.kv_dtype[s["kv"]],),
                   expert_placement=(space.expert_placement[s["place"]],), offload_weights=(s["woff"],),
-                  offload_kv=(s["kvoff"],), modes=(s["mode"],), pruned={})
+                  offload_kv=(s["kvoff"],), kv_attention=(space.kv_attention[s["attn"]],), modes=(s["mode"],),
+                  pruned={})
     if s["mode"] == "aggregated":
         sub = dataclasses.replace(space, tp=(s["tp"],), pp=(s["pp"],), ep=(s["ep"],),
                                   token_budget=(s["budget"],), nano_batches=(s["nano"],), **common)
@@ -82,7 +84,7 @@ def rows_for(space, s: dict) -> PlanTable:
                                   prefill_batch=(s["p_batch"],), decode_tp=(s["d_tp"],), decode_pp=(s["d_pp"],),
                                   decode_ep=(s["d_ep"],), nano_batches=(s["d_nano"],), **common)
     table = sub.enumerate()
-    for col in ("hw", "quant", "kv", "place"):
+    for col in ("hw", "quant", "kv", "place", "attn"):
         table.cols[col][:] = s[col]
     return table
 

@@ -28,6 +28,10 @@ from specs.model import ModelSpec
 
 Mode = Literal["aggregated", "disaggregated"]
 Placement = Literal["contiguous", "balanced"]
+# Where and how decode attention reads the KV cache (perfmodel.offload): dense on the device
+# ("gpu", over host KV fetched when offload_kv > 0), on the CPU over the host part ("cpu", needs
+# offload_kv > 0), or sparse over host KV (ShadowKV, top-K retrieval; no offload_kv).
+KvAttention = Literal["gpu", "cpu", "shadowkv", "topk"]
 MODES: tuple[str, ...] = ("aggregated", "disaggregated")
 PLACEMENTS: tuple[str, ...] = ("contiguous", "balanced")
 
@@ -72,6 +76,7 @@ class SearchSpace(BaseModel):
     kv_dtype: tuple[str | None, ...] | None = None
     offload_weights: tuple[float, ...] = (0.0,)
     offload_kv: tuple[float, ...] = (0.0,)
+    kv_attention: tuple[KvAttention, ...] = Field(default=("gpu",), min_length=1)
     expert_placement: tuple[Placement, ...] = ("contiguous",)
     prefill_batch: tuple[int, ...] = DEFAULT_PREFILL_BATCHES
     prefill_tp: tuple[int, ...] | None = None
@@ -152,7 +157,8 @@ class SearchSpace(BaseModel):
             device_counts=self.device_counts, modes=self.modes, tp=tp, pp=pp, dp=self.dp, ep=ep,
             attention_dp=adp, max_batch=self.max_batch, token_budget=self.token_budget,
             nano_batches=self.nano_batches, quant=quants, kv_dtype=kvs, offload_weights=self.offload_weights,
-            offload_kv=self.offload_kv, expert_placement=placements, prefill_batch=self.prefill_batch,
+            offload_kv=self.offload_kv, kv_attention=self.kv_attention, expert_placement=placements,
+            prefill_batch=self.prefill_batch,
             prefill_tp=self.prefill_tp or tp, prefill_pp=self.prefill_pp or pp, decode_tp=self.decode_tp or tp,
             decode_pp=self.decode_pp or pp, prefill_replicas=self.prefill_replicas,
             decode_replicas=self.decode_replicas, memory_utilization=self.memory_utilization)
@@ -161,7 +167,7 @@ class SearchSpace(BaseModel):
 # Columns of a PlanTable. Pool 1 (tp, pp, ep, dp, batch) is the aggregated pool, or the prefill
 # pool of a disaggregated plan (dp = its replicas, batch = requests per prefill batch); pool 2
 # (dtp, dpp, dep, ddp, dbatch) is the decode pool (zeros for aggregated plans).
-INT_COLUMNS = ("mode", "hw", "quant", "kv", "place", "tp", "pp", "ep", "dp", "batch", "budget", "nano",
+INT_COLUMNS = ("mode", "hw", "quant", "kv", "place", "attn", "tp", "pp", "ep", "dp", "batch", "budget", "nano",
                "dtp", "dpp", "dep", "ddp", "dbatch")
 FLOAT_COLUMNS = ("woff", "kvoff")
 COLUMNS = INT_COLUMNS + FLOAT_COLUMNS
@@ -171,6 +177,9 @@ STRUCTURAL_REASONS = (
     "tp_not_dividing_heads", "tp_vs_kv_heads", "pp_exceeds_layers", "ep_on_dense_model",
     "ep_not_dividing_experts", "ep_vs_tp", "expert_tp_not_dividing_width", "too_many_devices",
     "device_count_not_allowed", "budget_below_batch",
+    # kv_attention rules (perfmodel.plan.Plan): CPU attention needs host KV; sparse KV places the
+    # KV itself (no offload_kv) and needs per-head keys (not MLA)
+    "cpu_attention_without_host_kv", "sparse_kv_with_offload_kv", "sparse_kv_on_mla",
 )
 
 
@@ -248,6 +257,7 @@ class ResolvedSpace:
     memory_utilization: float = 0.9
     prefill_ep: tuple[int, ...] | None = None   # None: `ep`
     decode_ep: tuple[int, ...] | None = None
+    kv_attention: tuple[str, ...] = ("gpu",)
     pruned: dict[str, int] = field(default_factory=dict)
 
     # ---- structure -------------------------------------------------------------------------------
@@ -292,21 +302,43 @@ class ResolvedSpace:
     def categorical(self) -> dict[str, tuple]:
         """Dimensions shared by both pools: values of the categorical columns."""
         return {"hw": self.hardware, "quant": self.quant, "kv": self.kv_dtype, "place": self.expert_placement,
-                "woff": self.offload_weights, "kvoff": self.offload_kv}
+                "woff": self.offload_weights, "kvoff": self.offload_kv, "attn": self.kv_attention}
+
+    def groups(self) -> list[tuple[dict, str | None]]:
+        """The shared-dimension combinations (hw, quant, kv, place, woff, kvoff, attn) as PlanTable
+        base columns, each with the kv_attention rule it breaks (None if valid)."""
+        out = []
+        for hw, q, kv, place, woff, kvoff, attn in itertools.product(
+                range(len(self.hardware)), range(len(self.quant)), range(len(self.kv_dtype)),
+                range(len(self.expert_placement)), self.offload_weights, self.offload_kv,
+                range(len(self.kv_attention))):
+            a = self.kv_attention[attn]
+            reason = None
+            if a == "cpu" and kvoff == 0:
+                reason = "cpu_attention_without_host_kv"
+            elif a in ("shadowkv", "topk") and kvoff > 0:
+                reason = "sparse_kv_with_offload_kv"
+            elif a in ("shadowkv", "topk") and self.model.mla is not None:
+                reason = "sparse_kv_on_mla"
+            out.append(({"hw": hw, "quant": q, "kv": kv, "place": place, "woff": woff, "kvoff": kvoff,
+                         "attn": attn}, reason))
+        return out
 
     def enumerate(self) -> PlanTable:
         """Every structurally valid candidate; `self.pruned` gets the counts of the others (in plans)."""
         self.pruned = {r: 0 for r in STRUCTURAL_REASONS}
         tables = []
-        common = list(itertools.product(range(len(self.hardware)), range(len(self.quant)), range(len(self.kv_dtype)),
-                                        range(len(self.expert_placement)), self.offload_weights, self.offload_kv))
-        for hw, q, kv, place, woff, kvoff in common:
-            base = {"hw": hw, "quant": q, "kv": kv, "place": place, "woff": woff, "kvoff": kvoff}
-            limit = min(self.devices, self.systems[hw].max_devices)
+        for base, reason in self.groups():
+            limit = min(self.devices, self.systems[base["hw"]].max_devices)
+            group = []
             if "aggregated" in self.modes:
-                tables.append(self._aggregated(base, limit))
+                group.append(self._aggregated(base, limit))
             if "disaggregated" in self.modes:
-                tables.append(self._disaggregated(base, limit))
+                group.append(self._disaggregated(base, limit))
+            if reason is None:
+                tables += group
+            else:
+                self.pruned[reason] += sum(len(t) for t in group)
         return PlanTable.concat(tables)
 
     def _device_codes(self, total: np.ndarray, limit: int) -> np.ndarray:

@@ -121,8 +121,10 @@ class TuneResult:
 
     def pools(self, i: int) -> list[Plan]:
         sp, r = self.problem.space, self.table.row(i)
+        attn = sp.kv_attention[r["attn"]]
         common = dict(quant=sp.quant[r["quant"]], kv_dtype=sp.kv_dtype[r["kv"]],
-                      memory_utilization=sp.memory_utilization, weights_offload=r["woff"], kv_offload=r["kvoff"])
+                      memory_utilization=sp.memory_utilization, weights_offload=r["woff"], kv_offload=r["kvoff"],
+                      attention_on_cpu=attn == "cpu", sparse_kv=attn if attn in ("shadowkv", "topk") else None)
         if r["mode"] == 0:
             return [Plan(tp=r["tp"], pp=r["pp"], dp=r["dp"], ep=r["ep"], max_batch=r["batch"],
                          token_budget=r["budget"] or None, nano_batches=r["nano"], mode="aggregated", **common)]
@@ -147,6 +149,8 @@ class TuneResult:
             tail.append(f"kv-{sp.kv_dtype[r['kv']]}")
         if r["woff"] or r["kvoff"]:
             tail.append(f"offload w{r['woff']:.2g}/kv{r['kvoff']:.2g}")
+        if sp.kv_attention[r["attn"]] != "gpu":
+            tail.append({"cpu": "cpu-attn"}.get(sp.kv_attention[r["attn"]], sp.kv_attention[r["attn"]]))
         if sp.expert_placement[r["place"]] != "contiguous":
             tail.append(sp.expert_placement[r["place"]])
         nano = f" nano{r['nano']}" if r["nano"] > 1 else ""
@@ -170,7 +174,8 @@ class TuneResult:
             "plan": self.describe(i), "mode": "aggregated" if r["mode"] == 0 else "disaggregated",
             "hardware": sp.hardware[r["hw"]], "devices": int(m["devices"][i]),
             "pools": [p.model_dump() for p in self.pools(i)],
-            "offload": {"weights_fraction": r["woff"], "kv_fraction": r["kvoff"]},
+            "offload": {"weights_fraction": r["woff"], "kv_fraction": r["kvoff"],
+                        "kv_attention": sp.kv_attention[r["attn"]]},
             "expert_placement": sp.expert_placement[r["place"]],
             "output_tok_s_per_device": float(m["tok_s_per_device"][i]), "output_tok_s": float(m["tok_s"][i]),
             "tok_s_per_user": user if math.isfinite(user) else None,
@@ -339,7 +344,8 @@ class TuneResult:
             w = csv.writer(f)
             w.writerow(["plan", "mode", "hardware", "quant", "kv_dtype", "tp", "pp", "ep", "dp", "batch",
                         "token_budget", "nano_batches", "decode_tp", "decode_pp", "decode_ep", "decode_replicas",
-                        "decode_batch", "offload_weights", "offload_kv", "expert_placement", *cols, "binding",
+                        "decode_batch", "offload_weights", "offload_kv", "kv_attention", "expert_placement", *cols,
+                        "binding",
                         "nano_model"])
             nano_model = np.where(t["nano"] <= 1, "", np.where(self.result.retimed, "pipeline", "fluid"))
             for i in range(len(t)):
@@ -348,6 +354,7 @@ class TuneResult:
                             sp.hardware[r["hw"]], sp.quant[r["quant"]], sp.kv_dtype[r["kv"]] or "", r["tp"], r["pp"],
                             r["ep"], r["dp"], r["batch"], r["budget"] or "", r["nano"], r["dtp"] or "",
                             r["dpp"] or "", r["dep"] or "", r["ddp"] or "", r["dbatch"] or "", r["woff"], r["kvoff"],
+                            sp.kv_attention[r["attn"]],
                             sp.expert_placement[r["place"]],
                             *[_fmt(m[c][i]) for c in cols], self.binding(i), nano_model[i]])
 

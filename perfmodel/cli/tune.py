@@ -81,7 +81,8 @@ FIXING = {
     "ep": ("--ep", _ints), "attention_dp": ("--attention-dp", _bools), "max_batch": ("--max-batch", _ints),
     "token_budget": ("--token-budget", _budgets), "nano_batches": ("--nano-batches", _ints),
     "quant": ("--quant", _strs), "kv_dtype": ("--kv-dtype", _kv), "offload_weights": ("--offload-weights", _floats),
-    "offload_kv": ("--offload-kv", _floats), "expert_placement": ("--expert-placement", _strs),
+    "offload_kv": ("--offload-kv", _floats), "kv_attention": ("--kv-attention", _strs),
+    "expert_placement": ("--expert-placement", _strs),
     "prefill_tp": ("--prefill-tp", _ints), "prefill_pp": ("--prefill-pp", _ints),
     "prefill_batch": ("--prefill-batch", _ints), "prefill_replicas": ("--prefill-replicas", _ints),
     "decode_tp": ("--decode-tp", _ints), "decode_pp": ("--decode-pp", _ints),
@@ -145,6 +146,8 @@ def register(app: typer.Typer) -> None:
         kv_dtype: _opt("--kv-dtype", "KV-cache dtype ('auto' = the scheme's).") = None,
         offload_weights: _opt("--offload-weights", "Fraction of weights in host memory.") = None,
         offload_kv: _opt("--offload-kv", "Fraction of the KV cache in host memory.") = None,
+        kv_attention: _opt("--kv-attention", "Decode attention over the KV: gpu, cpu (over host KV, needs "
+                           "--offload-kv > 0), shadowkv, topk (sparse over host KV).") = None,
         expert_placement: _opt("--expert-placement", "contiguous or balanced (MoETuner ILP on --routing).") = None,
         prefill_tp: _opt("--prefill-tp", "TP of the prefill pool (disaggregated).") = None,
         prefill_pp: _opt("--prefill-pp", "PP of the prefill pool.") = None,
@@ -172,7 +175,8 @@ def register(app: typer.Typer) -> None:
 
         given = dict(modes=mode, tp=tp, pp=pp, dp=dp, ep=ep, attention_dp=attention_dp, max_batch=max_batch,
                      token_budget=token_budget, nano_batches=nano_batches, quant=quant, kv_dtype=kv_dtype,
-                     offload_weights=offload_weights, offload_kv=offload_kv, expert_placement=expert_placement,
+                     offload_weights=offload_weights, offload_kv=offload_kv, kv_attention=kv_attention,
+                     expert_placement=expert_placement,
                      prefill_tp=prefill_tp, prefill_pp=prefill_pp, prefill_batch=prefill_batch,
                      prefill_replicas=prefill_replicas, decode_tp=decode_tp, decode_pp=decode_pp,
                      decode_replicas=decode_replicas, device_counts=device_counts)

@@ -160,7 +160,7 @@ def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: 
     else:
         out.append(B.Bound("cpu_memory_capacity", None, {"note": "no KV in host memory"}))
     if plan.attention_on_cpu:
-        qk, v = B._attn_dims(model)
+        qk, v = B.attn_dims(model)
         flops = 2.0 * reads * plan.kv_offload * model.num_heads / plan.tp * (qk + v) * layers
         out.append(B.Bound("cpu_compute", (p + g) / (flops / host.flops) / dpr if flops > 0 else None,
                            {"cpu_tflops": host.flops / 1e12}))
@@ -221,7 +221,7 @@ def step_parts(sm, micro: BatchShape) -> dict[str, float]:
     d2h = new_kv + act
     cpu = dram = 0.0
     if plan.attention_on_cpu:
-        qk, v = bounds._attn_dims(model)
+        qk, v = bounds.attn_dims(model)
         heads = model.num_heads / plan.tp
         # QKV of decoding tokens go down, attention outputs come back (CGOPipe D1/D2)
         d2h += micro.decode_seqs * heads * (qk + 2 * v) * 2.0 * layers

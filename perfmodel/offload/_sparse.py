@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from hardware.catalog import System
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant
@@ -59,7 +61,7 @@ class SparseDecode:
 
 def _dims(model: ModelSpec, tp: int, pp: int) -> tuple[float, float, float, int]:
     """(KV heads on this device, head dim, query heads on this device, layers on this device)."""
-    kvh = max(model.num_kv_heads / tp, 1)
+    kvh = np.maximum(model.num_kv_heads / tp, 1)   # (numpy: tp and pp may be arrays of plans)
     return kvh, model.head_dim, model.num_heads / tp, -(-model.num_layers // pp)
 
 
@@ -79,7 +81,7 @@ def full_attention_decode(model: ModelSpec, system: System, q: Quant, *, batch: 
     kv_tok = 2 * kvh * d * q.kv_bytes * layers
     t_mem = batch * context * kv_tok / mem
     t_c = 2.0 * batch * context * heads * 2 * d * layers / flops
-    return SparseDecode("full", kv_tok, 0.0, max(t_mem, t_c), {"gpu_memory": t_mem, "gpu_compute": t_c})
+    return SparseDecode("full", kv_tok, 0.0, np.maximum(t_mem, t_c), {"gpu_memory": t_mem, "gpu_compute": t_c})
 
 
 def shadowkv_decode(model: ModelSpec, system: System, q: Quant, *, batch: int, context: int, tp: int = 1,
@@ -90,7 +92,7 @@ def shadowkv_decode(model: ModelSpec, system: System, q: Quant, *, batch: int, c
     mem, flops, link = _rates(system, q)
     b = q.kv_bytes
     kd = kvh * d                                               # K (or V) elements per token per layer
-    budget = min(budget, context)
+    budget = np.minimum(budget, context)
     gpu_tok = (rank + kd / chunk + outlier_fraction * 2 * kd) * b * layers
     host_tok = kd * b * layers
     factor = rank * kd * b * layers                            # per-sequence right factor
@@ -98,10 +100,10 @@ def shadowkv_decode(model: ModelSpec, system: System, q: Quant, *, batch: int, c
                     + hit_rate * budget * kd * b * layers)     # landmarks, left factors, cached V
     rebuild = 2.0 * batch * budget * rank * kd * layers
     attn = 2.0 * batch * budget * heads * 2 * d * layers
-    t_gpu = max(read / mem, (rebuild + attn) / flops)
+    t_gpu = np.maximum(read / mem, (rebuild + attn) / flops)
     fetch = batch * budget * (1 - hit_rate) * kd * b * layers
     t_link = fetch / link if link else float("inf")
-    return SparseDecode("shadowkv", gpu_tok, host_tok, max(t_gpu, t_link),
+    return SparseDecode("shadowkv", gpu_tok, host_tok, np.maximum(t_gpu, t_link),
                         {"gpu": t_gpu, "host_link": t_link})
 
 
@@ -111,16 +113,16 @@ def topk_retrieval_decode(model: ModelSpec, system: System, q: Quant, *, batch: 
     kvh, d, heads, layers = _dims(model, tp, pp)
     mem, flops, link = _rates(system, q)
     b = q.kv_bytes
-    top_k = min(top_k, context)
+    top_k = np.minimum(top_k, context)
     gpu_tok = kvh * code_bytes * layers
     host_tok = 2 * kvh * d * b * layers
     read = batch * (context * kvh * code_bytes * layers + hit_rate * top_k * 2 * kvh * d * b * layers)
     score = 2.0 * batch * context * heads * layers             # one lookup-add per token and head
     attn = 2.0 * batch * top_k * heads * 2 * d * layers
-    t_gpu = max(read / mem, (score + attn) / flops)
+    t_gpu = np.maximum(read / mem, (score + attn) / flops)
     fetch = batch * top_k * (1 - hit_rate) * 2 * kvh * d * b * layers
     t_link = fetch / link if link else float("inf")
-    return SparseDecode("topk", gpu_tok, host_tok, max(t_gpu, t_link), {"gpu": t_gpu, "host_link": t_link})
+    return SparseDecode("topk", gpu_tok, host_tok, np.maximum(t_gpu, t_link), {"gpu": t_gpu, "host_link": t_link})
 
 
 # ------------------------------------------------------------------------------------------
@@ -142,11 +144,19 @@ def kv_bytes(model: ModelSpec, q: Quant, plan: Plan) -> tuple[float, float, floa
     raise ValueError(f"sparse_kv={plan.sparse_kv!r}: expected shadowkv or topk")
 
 
+def kv_fractions(model: ModelSpec, q: Quant, plan: Plan) -> tuple[float, float]:
+    """(device, host) KV bytes per token of `kv_bytes` as fractions of the dense KV bytes per token."""
+    kvh, d, _, layers = _dims(model, plan.tp, plan.pp)
+    dense = 2 * kvh * d * q.kv_bytes * layers
+    device, host, _ = kv_bytes(model, q, plan)
+    return device / dense, host / dense
+
+
 def fetched_tokens(plan: Plan, context: float) -> float:
     """Tokens per sequence a decode step fetches over the host link at this context (the selected
     ones not cached on the device)."""
     budget = SHADOWKV_BUDGET_TOKENS if plan.sparse_kv == "shadowkv" else TOPK_TOKENS
-    return min(budget, context) * (1 - SPARSE_HIT_RATE)
+    return np.minimum(budget, context) * (1 - SPARSE_HIT_RATE)
 
 
 def decode_attention(model: ModelSpec, system: System, q: Quant, plan: Plan, *, seqs: float,

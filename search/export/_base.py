@@ -110,6 +110,16 @@ def unsupported(engine: str, what: str) -> PerfModelError:
     return PerfModelError(f"{engine} cannot express {what}; pick another plan or engine")
 
 
+def check_kv_attention(engine: str, plan: PlanFile) -> None:
+    """Serving engines attend over the KV on the device: a plan whose decode attention runs on the
+    CPU or is sparse over host KV (ShadowKV, top-K; research systems) cannot be launched on them."""
+    for pool in plan.pools:
+        if pool.sparse_kv:
+            raise unsupported(engine, f"sparse decode attention over host KV (sparse_kv={pool.sparse_kv})")
+        if pool.attention_on_cpu:
+            raise unsupported(engine, "decode attention on the CPU (attention_on_cpu)")
+
+
 _REGISTRY: Registry[Exporter] = Registry("export format")
 register = _REGISTRY.register
 

@@ -5,7 +5,8 @@ disaggregated plans `--disaggregation-mode prefill|decode` servers and the PD ro
 from __future__ import annotations
 
 from perfmodel.plan import Plan
-from search.export._base import Export, Exporter, attention_dp, cmd, env_cmd, instances, register
+from search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
+                                 register)
 from search.export._quant import engine_kv, engine_quant, offload_gb
 from search.plan_file import PlanFile
 
@@ -48,6 +49,7 @@ class SglangExporter(Exporter):
         return a
 
     def export(self, plan: PlanFile) -> Export:
+        check_kv_attention("sglang", plan)
         ex = Export(engine="sglang")
         if plan.kv_offload:
             ex.notes.append("KV offload: enable SGLang's hierarchical cache (--enable-hierarchical-cache); "

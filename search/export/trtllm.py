@@ -8,7 +8,8 @@ from __future__ import annotations
 import yaml
 
 from perfmodel.plan import Plan
-from search.export._base import Export, Exporter, attention_dp, cmd, env_cmd, instances, register
+from search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
+                                 register)
 from search.export._quant import engine_kv, kv_host_bytes, offload_gb
 from search.plan_file import PlanFile
 
@@ -58,6 +59,7 @@ class TrtllmExporter(Exporter):
         return a
 
     def export(self, plan: PlanFile) -> Export:
+        check_kv_attention("trtllm", plan)
         ex = Export(engine="trtllm")
         q = QUANT_NOTE.get(plan.pools[0].quant.lower(), plan.pools[0].quant)
         if q:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from perfmodel.plan import Plan
-from search.export._base import Export, Exporter, attention_dp, env_cmd, instances, register
+from search.export._base import Export, Exporter, attention_dp, check_kv_attention, env_cmd, instances, register
 from search.export._quant import engine_kv, engine_quant, kv_host_bytes, offload_gb
 from search.plan_file import PlanFile
 
@@ -50,6 +50,7 @@ class VllmExporter(Exporter):
         return a
 
     def export(self, plan: PlanFile) -> Export:
+        check_kv_attention("vllm", plan)
         ex = Export(engine="vllm")
         if plan.kv_offload:
             ex.notes.append(f"KV offload ({plan.kv_offload:.0%}, {kv_host_bytes(plan, plan.pools[-1]) / 1e9:.1f} GB "

@@ -73,6 +73,7 @@ def test_no_plan_meets_the_slo_json(capsys):
     (["--searcher", "annealing"], "unknown searcher 'annealing'"),
     (["--tp", "two"], "--tp takes integers"),
     (["--workload", "lots"], "workload 'lots'"),
+    (["--kv-attention", "gpu,quest"], "kv_attention"),
 ])
 def test_bad_input_is_one_line_exit_1(args, message, capsys):
     code, out, err = run_cli(BASE + args, capsys)
@@ -102,3 +103,26 @@ def test_python_api_is_the_same(tmp_path):
                        space={"quant": "bf16", "max_batch": [8, 32]}, ttft_slo=500)
     d = r.to_dict()
     assert d["best"]["ttft_ms"] <= 500 and d["searcher"] == "grid"
+
+
+def test_long_context_search_takes_sparse_kv(tmp_path, capsys):
+    """Llama-3.1-8B on one H100 with 100K-token prompts: searching where decode attention reads
+    the KV (--kv-attention) finds a sparse-KV plan well above the best dense one; its plan file
+    carries sparse_kv, and the Optuna searcher samples the same dimension."""
+    args = ["tune", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--devices", "1", "--workload",
+            "fixed:100000:1000", "--ttft-slo", "60000", "--tpot-slo", "100", "--mode", "agg",
+            "--json"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    dense = json.loads(out)["best"]
+    code, out, err = run_cli(args + ["--kv-attention", "gpu,shadowkv,topk", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    best = json.loads(out)["best"]
+    assert best["offload"]["kv_attention"] in ("shadowkv", "topk")
+    assert best["output_tok_s_per_device"] > 1.3 * dense["output_tok_s_per_device"]
+    plan = json.loads((tmp_path / "best_plan.json").read_text())
+    assert plan["pools"][0]["sparse_kv"] == best["offload"]["kv_attention"]
+    code, out, err = run_cli(args + ["--kv-attention", "gpu,shadowkv", "--searcher", "optuna", "--trials", "20"],
+                             capsys)
+    assert code == 0, err
+    assert json.loads(out)["best"]["offload"]["kv_attention"] in ("gpu", "shadowkv")

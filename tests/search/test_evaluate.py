@@ -129,3 +129,46 @@ def test_static_nano_and_offload_defaults_do_not_change_rows(small_problem):
     for k in ("ttft_ms", "tpot_ms", "tok_s", "score"):
         np.testing.assert_allclose(sub[k], m[k][idx])
     _ = dataclasses
+
+
+@pytest.mark.parametrize("model,hw,isl,osl,tp,b", [("llama-3.1-8b", "h100-sxm", 100_000, 1000, 1, 4),
+                                                   ("llama-3.1-70b", "dgx-h100", 60_000, 500, 4, 4)])
+def test_kv_attention_plans_match_the_cost_model(model, hw, isl, osl, tp, b):
+    """Static batches with decode attention on the CPU over host KV, or sparse (ShadowKV, top-K):
+    the evaluator's TTFT, TPOT and memory are perfmodel.estimate's for the same Plan."""
+    from perfmodel.estimator import estimate
+    from perfmodel.plan import Plan
+
+    problem = build_problem(model=model, hardware=hw, devices=8, workload=f"{isl}/{osl}",
+                            space={"quant": "bf16", "kv_dtype": [None], "offload_kv": [0.0, 0.5],
+                                   "kv_attention": ["gpu", "cpu", "shadowkv", "topk"]})
+    sp = problem.space
+    for a, name in enumerate(sp.kv_attention):
+        kvoff = 0.5 if name == "cpu" else 0.0
+        t = _rows(problem, mode=[0], tp=[tp], pp=[1], ep=[1], dp=[1], batch=[b], budget=[0], nano=[1], attn=[a],
+                  kvoff=[kvoff])
+        m = evaluate(problem, t)
+        plan = Plan(tp=tp, kv_offload=kvoff, attention_on_cpu=name == "cpu",
+                    sparse_kv=name if name in ("shadowkv", "topk") else None)
+        e = estimate(model=model, hardware=sp.systems[0], batch_size=b, isl=isl, osl=osl, plan=plan)
+        assert m["tpot_ms"][0] == pytest.approx(e.tpot_ms, rel=5e-3), name
+        assert m["ttft_ms"][0] == pytest.approx(e.ttft_ms, rel=5e-3), name
+        assert m["memory_gb"][0] == pytest.approx(e.memory_per_device_gb, rel=5e-3), name
+
+
+def test_kv_attention_rules_prune_the_space():
+    problem = build_problem(model="llama-3.1-8b", hardware="h100-sxm", devices=1, workload="1000/100",
+                            space={"quant": "bf16", "kv_dtype": [None], "modes": "aggregated", "offload_kv": [0.0, 0.5],
+                                   "kv_attention": ["gpu", "cpu", "shadowkv"]})
+    sp = problem.space
+    t = sp.enumerate()
+    attn = np.asarray(sp.kv_attention)[t["attn"]]
+    assert set(attn) == {"gpu", "cpu", "shadowkv"}
+    assert (t["kvoff"][attn == "cpu"] > 0).all() and (t["kvoff"][attn == "shadowkv"] == 0).all()
+    per_group = int((attn == "gpu").sum() / 2)          # gpu runs with both offload_kv values
+    assert sp.pruned["cpu_attention_without_host_kv"] == per_group
+    assert sp.pruned["sparse_kv_with_offload_kv"] == per_group
+    mla = build_problem(model="deepseek-v2-lite", hardware="h100-sxm", devices=1, workload="1000/100",
+                        space={"quant": "bf16", "kv_dtype": [None], "modes": "aggregated",
+                               "kv_attention": ["gpu", "topk"]}).space
+    assert len(mla.enumerate()) and mla.pruned["sparse_kv_on_mla"] > 0

@@ -250,3 +250,13 @@ def test_unsupported_quant_is_a_one_line_error():
     pf = _plan_file([Plan(tp=8, quant="w4a4kv4", max_batch=8)], "aggregated")
     with pytest.raises(PerfModelError, match="vLLM has no quantization for --quant w4a4kv4"):
         get_exporter("vllm").export(pf)
+
+
+@pytest.mark.parametrize("pool,what", [(Plan(tp=1, sparse_kv="shadowkv"), "sparse_kv=shadowkv"),
+                                       (Plan(tp=1, kv_offload=0.5, attention_on_cpu=True), "attention_on_cpu")])
+def test_kv_attention_the_engines_lack_is_refused(pool, what):
+    pf = _plan_file([pool], "aggregated")
+    for engine in ("vllm", "sglang", "trtllm"):
+        with pytest.raises(PerfModelError, match=f"{engine} cannot express .*{what}"):
+            get_exporter(engine).export(pf)
+    assert json.loads(get_exporter("json").export(pf).files["plan.json"])["pools"][0]["tp"] == 1
