@@ -10,10 +10,14 @@ Per plan kind (isl, osl = prompt and output tokens per request):
 * Aggregated, static batches (budget 0): TTFT = prefill of batch x isl on a cold pipeline; TPOT =
   decode step at the mean context isl + osl/2; throughput = dp x batch x osl / (TTFT + (osl-1) TPOT).
 * Aggregated, chunked prefill with token budget tau (Sarathi-Serve stall-free batching, steady
-  state [R]): each iteration runs d decode tokens and c = d x isl / osl prefill tokens (prefill
-  completions keep pace with decode completions), d = min(batch x osl / (n_pre + osl),
-  tau x osl / (isl + osl)), n_pre = ceil(isl / tau) iterations of prefill per request. TPOT = the
-  mixed iteration time t; TTFT = ceil(isl / (tau - d)) x t; throughput = dp x d / t.
+  state [R]): each iteration runs d decode tokens, and on average c = d x isl / osl prefill tokens
+  (prefill completions keep pace with decode completions), d = min(batch x osl / (n_pre + osl),
+  tau x osl / (isl + osl)), n_pre = ceil(isl / tau) iterations of prefill per request. A scheduler
+  fills the budget whenever prompt tokens wait, so the prefill comes in full steps (d decodes and
+  tau - d prompt tokens, time t_full) on a share f = c / (tau - d) of the iterations, the others
+  decode only (t_dec): the mean step t = f t_full + (1 - f) t_dec is TPOT (the step time is convex
+  in the tokens, so spreading c evenly over every step would be optimistic, more so the larger
+  tau); TTFT = ceil(isl / (tau - d)) x t_full; throughput = dp x d / t.
 * Disaggregated (DistServe): prefill pool of `dp` replicas running prefill batches of `batch`
   requests, decode pool of `ddp` replicas at batch `dbatch`. TTFT = cold prefill + KV transfer over
   the link between pools (`System.link_for_group`, model KV bytes per token); TPOT = decode step;
@@ -303,22 +307,28 @@ def _aggregated(ctx: _Context, t: PlanTable) -> dict[str, np.ndarray]:
     max_tokens = np.where(static, bf * isl, tau)
     used, cap, host, kvb, wdev = ctx.memory(par, max_tokens=max_tokens, kv_tokens=kv_tokens)
 
+    # Chunked steps come in two kinds (module docstring): full ones, d decodes and a budget's worth
+    # of prompt chunks, and decode-only ones; a share f of the steps is full.
+    chunk = np.maximum(tau - d, 1.0)
+    f = np.clip(c / chunk, 0.0, 1.0)
     pre = BatchShape(prefill_tokens=bf * isl, prefill_attn_pairs=bf * isl * (isl + 1) / 2, prefill_kv_read=0 * bf,
                      prefill_seqs=bf)
-    dec = BatchShape(decode_seqs=bf, decode_context=bf * (isl + osl / 2))
-    mix = BatchShape(prefill_tokens=c, prefill_attn_pairs=c * (isl + 1) / 2,
-                     prefill_kv_read=(c / s) * np.maximum(isl - s, 0) / 2, prefill_seqs=c / s,
-                     decode_seqs=d, decode_context=d * (isl + osl / 2))
+    n_dec = np.where(static, bf, d)
+    dec = BatchShape(decode_seqs=n_dec, decode_context=n_dec * (isl + osl / 2))
+    full = BatchShape(prefill_tokens=chunk, prefill_attn_pairs=chunk * (isl + 1) / 2,
+                      prefill_kv_read=(chunk / s) * np.maximum(isl - s, 0) / 2, prefill_seqs=chunk / s,
+                      decode_seqs=d, decode_context=d * (isl + osl / 2))
     kw = dict(kvb_dev=kvb, weights_dev=wdev)
     one = np.ones_like(nano)
     # Static batches: prefill is compute-bound and runs unsplit; decode uses the nano-batches.
-    # Chunked: the mixed step does. (The step a row does not use is timed with one nano-batch.)
+    # Chunked: both kinds of step do. (The full step of a static row is timed with one nano-batch.)
     t_pre, _ = ctx.step(par, pre, cold=True, nano=one, **kw)
-    t_dec, bound_dec = ctx.step(par, dec, cold=False, nano=np.where(static, nano, 1), **kw) if osl > 1 \
-        else (0 * t_pre, 0 * nano)
-    t_mix, bound_mix = ctx.step(par, mix, cold=False, nano=np.where(static, 1, nano), **kw)
+    t_dec, bound_dec = ctx.step(par, dec, cold=False, nano=nano, **kw) if osl > 1 else (0 * t_pre, 0 * nano)
+    t_full, bound_full = ctx.step(par, full, cold=False, nano=np.where(static, 1, nano), **kw)
+    t_mix = f * t_full + (1 - f) * t_dec                          # mean chunked step
+    bound_mix = np.where(f * t_full >= (1 - f) * t_dec, bound_full, bound_dec)
     e2e_static = t_pre + (osl - 1) * t_dec
-    ttft = np.where(static, t_pre, np.ceil(isl / s) * t_mix)
+    ttft = np.where(static, t_pre, np.ceil(isl / s) * t_full)
     tpot = np.where(static, t_dec, t_mix)
     e2e = ttft + (osl - 1) * tpot
     tok_s_rep = np.where(static, bf * osl / e2e_static, d / t_mix)

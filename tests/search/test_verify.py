@@ -78,22 +78,24 @@ def test_recommend_takes_the_best_simulated_finalist():
     assert recommend(rows[1:2]) is None and recommend([]) is None
 
 
-def test_tune_verify_recommends_and_writes_that_plan(tmp_path):
-    """Llama-3.1-8B on 2x H100, 2000/300, TTFT <= 500 ms, TPOT <= 25 ms: the search's best (two
-    replicas with two nano-batches) is served 25% below its number in simulation, and another
-    finalist above it; that one becomes best_plan.json, saying how it was chosen."""
-    r = tune(model="llama-3.1-8b", hardware="h100-sxm", devices=2, workload="fixed:2000:300", ttft_slo=500,
-             tpot_slo=25, objective="goodput", space={"quant": "fp8", "modes": "aggregated", "kv_dtype": [None],
-                                                      "max_batch": [128], "token_budget": [2048, 8192]},
-             verify=3, out=tmp_path)
-    sims = {v["row"]: v["simulated_goodput_tok_s_per_device"] for v in r.verified if v["simulated"]}
-    assert len(sims) >= 2 and r.recommended == max(sims, key=sims.get)
+def test_the_recommended_plan_is_the_one_written(tmp_path):
+    """Llama-3.1-8B on one H100, 2000/300 offline, ranked with the fluid nano-batch model alone
+    (retime_nano=False): its best (two nano-batches, chunk 2048) simulates below a finalist without
+    nano-batches; that one is recommended and becomes best_plan.json, saying how it was chosen."""
+    r = tune(model="llama-3.1-8b", hardware="h100-sxm", devices=1, workload="fixed:2000:300",
+             space={"quant": "fp8", "modes": "aggregated", "kv_dtype": [None], "max_batch": [128, 384],
+                    "token_budget": [2048, 8192]}, retime_nano=False)
+    r.verified = verify(r, 3, num_requests=300)
+    r.recommended = recommend(r.verified)
+    sims = {v["row"]: v["simulated_output_tok_s_per_device"] for v in r.verified if v["simulated"]}
+    assert len(sims) == 3 and r.recommended == max(sims, key=sims.get)
     assert r.chosen == r.recommended != r.result.best
+    r.write(tmp_path)
     written = json.loads((tmp_path / "best_plan.json").read_text())
     assert written["pools"][0] == json.loads(r.plan_file(r.recommended).pools[0].model_dump_json())
     assert "simulated" in written["provenance"]["selected_by"]
     d = r.to_dict()
-    assert d["recommended"]["plan"] == r.row_dict(r.recommended)["plan"]
+    assert d["recommended"]["plan"] == r.row_dict(r.recommended)["plan"] != d["best"]["plan"]
     assert d["best"]["plan_file"]["provenance"]["selected_by"] is None
 
 
