@@ -35,7 +35,10 @@ The iteration takes min(overlapped schedule, nano-batches back to back): an engi
 search (NanoFlow's MILP) would never pick a schedule slower than not overlapping. So
   t_overlap <= t_nano_sequential = t_sequential + overhead,
 with overhead = the stated cost of nano-batching (smaller GEMMs, repeated weight reads, launches).
-The vectorized search path (`perfmodel.vectorized`) does not model overlap.
+A step model (`stage_time`) also runs a step unsplit when that is faster, as a small decode batch
+often is: NanoFlow's stage I chooses the number of nano-batches per batch size, one included, so
+`Plan.nano_batches` = K means up to K. The vectorized search path (`perfmodel.vectorized`) does not
+model overlap.
 """
 
 from __future__ import annotations
@@ -447,15 +450,17 @@ def _size_class(batch: BatchShape) -> tuple[int, int]:
 
 def stage_time(sm, batch: BatchShape) -> float:
     """One pipeline stage of one micro-batch: the on-device formula (`perfmodel.step.stage_time`)
-    for one nano-batch, the overlapped schedule for more. The pipeline search runs once per
-    batch-size class (`_size_class`) of a step model; other batches of that class replay it."""
+    for one nano-batch; for more, the overlapped schedule or the unsplit step, whichever is faster
+    (module docstring). The pipeline search runs once per batch-size class (`_size_class`) of a
+    step model; other batches of that class replay it."""
     if sm.plan.nano_batches <= 1:
         return S.stage_time(S.step_ops(sm.model, sm.system, sm.quant, sm.plan, batch), sm.model, sm.plan.pp)
     chosen = sm.nano_pipelines
     key = (sm.plan.nano_batches, _size_class(batch))
     pipe = chosen.get(key)
     if pipe is not None:
-        return overlap(sm, batch, pipeline=pipe).t_overlap_s
-    r = overlap(sm, batch)
-    chosen[key] = r.pipeline
-    return r.t_overlap_s
+        r = overlap(sm, batch, pipeline=pipe)
+    else:
+        r = overlap(sm, batch)
+        chosen[key] = r.pipeline
+    return min(r.t_overlap_s, r.t_sequential_s)

@@ -60,6 +60,18 @@ def test_step_model_hook_uses_overlap():
     assert r.t_fluid_s <= r.t_overlap_s
 
 
+def test_a_step_that_splitting_slows_runs_unsplit():
+    """A small decode batch reads the weights once per nano-batch and has little to overlap: its
+    overlapped schedule is slower than the unsplit step, which the step model runs instead
+    (NanoFlow's stage I may choose one nano-batch)."""
+    system, model = hardware.resolve("h100-sxm"), specs.load_model("llama-3.1-70b")
+    small = BatchShape.decode(16, 4000)
+    one = StepModel.build(model=model, system=system, plan=Plan(tp=8))
+    two = StepModel.build(model=model, system=system, plan=Plan(tp=8, nano_batches=2))
+    assert OV.overlap(two, small).t_overlap_s > 1.2 * one.iteration_time_s(small)
+    assert two.iteration_time_s(small) == pytest.approx(one.iteration_time_s(small), rel=1e-12)
+
+
 def test_explicit_split_is_kept_and_the_search_takes_the_best_candidate():
     system = hardware.resolve("dgx-a100")
     model = specs.load_model("llama-2-70b")
