@@ -48,7 +48,8 @@ class SearchResult:
     def rescore(self) -> None:
         """Recompute `best` and `front` from `metrics` (after `search.refine` changed rows)."""
         m = self.metrics
-        self.best = best_index(m["score"], m["tok_s"], m["devices"], m["tok_s_per_user"]) if len(self.table) else -1
+        self.best = best_index(m["score"], m["tok_s"], m["devices"], m["tok_s_per_user"], self.table["nano"]) \
+            if len(self.table) else -1
         self.front = front_2d(m["tok_s_per_device"], m["tok_s_per_user"], m["meets_slo"], m["tok_s"]) if len(self.table) \
             else np.zeros(0, dtype=np.int64)
 

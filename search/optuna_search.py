@@ -232,7 +232,7 @@ class OptunaSearcher(Searcher):
             trial.set_user_attr("constraints", [1.0, 1.0, 1.0])
             return (0.0, 0.0) if self.multi_objective else 0.0
         m = evaluate(problem, table)
-        i = best_index(m["score"], m["tok_s"], m["devices"], m["tok_s_per_user"])
+        i = best_index(m["score"], m["tok_s"], m["devices"], m["tok_s_per_user"], table["nano"])
         if i < 0:  # nothing meets the constraints: report the least-violating plan
             viol = np.array([max(0.0, max(_violations(problem, m, j))) for j in range(len(table))])
             i = int(np.argmin(viol))

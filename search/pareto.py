@@ -35,9 +35,10 @@ def front_nd(points: np.ndarray) -> np.ndarray:
 
 
 def best_index(score: np.ndarray, tok_s: np.ndarray, devices: np.ndarray,
-               user: np.ndarray | None = None) -> int:
+               user: np.ndarray | None = None, nano: np.ndarray | None = None) -> int:
     """Row with the highest score; ties (1e-9 relative) go to more total tokens/s, then more
-    tokens/s per user, then fewer devices, then the lower index. -1 when no score is finite."""
+    tokens/s per user, then fewer devices, then fewer nano-batches (a nano-batched plan that runs
+    its steps unsplit ties with its twin), then the lower index. -1 when no score is finite."""
     finite = np.isfinite(score)
     if not finite.any():
         return -1
@@ -45,5 +46,6 @@ def best_index(score: np.ndarray, tok_s: np.ndarray, devices: np.ndarray,
     tie = finite & (score >= top - 1e-9 * max(abs(top), 1.0))
     cand = np.nonzero(tie)[0]
     speed = np.zeros(len(cand)) if user is None else -np.nan_to_num(user[cand], posinf=1e300)
-    order = np.lexsort((cand, devices[cand], speed, -tok_s[cand]))
+    simpler = np.zeros(len(cand)) if nano is None else nano[cand]
+    order = np.lexsort((cand, simpler, devices[cand], speed, -tok_s[cand]))
     return int(cand[order[0]])

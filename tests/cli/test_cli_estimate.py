@@ -90,14 +90,14 @@ def test_nano_split_is_the_plans_split(capsys):
     from perfmodel.estimator import estimate
 
     args = ["estimate", "--model", "llama-2-70b", "--hardware", "dgx-a100", "--tp", "8", "--quant", "fp16",
-            "--batch-size", "256", "--isl", "1024", "--osl", "512", "--json"]
+            "--batch-size", "512", "--isl", "1024", "--osl", "512", "--json"]
     code, out, err = run(capsys, *args, "--nano-split", "768,1280")
     assert code == 0, err
     doc = json.loads(out)
     assert doc["plan"]["nano_batches"] == 2 and doc["plan"]["nano_split"] == [768.0, 1280.0]
-    api = estimate(model="llama-2-70b", hardware="dgx-a100", tp=8, quant="fp16", batch_size=256, isl=1024, osl=512,
+    api = estimate(model="llama-2-70b", hardware="dgx-a100", tp=8, quant="fp16", batch_size=512, isl=1024, osl=512,
                    nano_split=(768, 1280))
     assert doc["tpot_ms"] == pytest.approx(api.tpot_ms, rel=1e-12)
-    even = estimate(model="llama-2-70b", hardware="dgx-a100", tp=8, quant="fp16", batch_size=256, isl=1024, osl=512,
+    even = estimate(model="llama-2-70b", hardware="dgx-a100", tp=8, quant="fp16", batch_size=512, isl=1024, osl=512,
                     nano_split=(1, 1))
     assert even.tpot_ms != pytest.approx(api.tpot_ms, rel=1e-6)

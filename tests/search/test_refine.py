@@ -77,7 +77,7 @@ def test_refine_leaves_no_fluid_timed_plan_at_the_top(problem_70b):
     assert fluid_best["nano"] == 2 and r.table.row(r.best)["nano"] == 1
     assert n == r.info["nano_rescored"] > 0
     # best and front are recomputed from the refined metrics
-    assert r.best == best_index(m["score"], m["tok_s"], m["devices"], m["tok_s_per_user"])
+    assert r.best == best_index(m["score"], m["tok_s"], m["devices"], m["tok_s_per_user"], r.table["nano"])
     np.testing.assert_array_equal(r.front, front_2d(m["tok_s_per_device"], m["tok_s_per_user"], m["meets_slo"],
                                                     m["tok_s"]))
     # the best 8 rows and the front, re-evaluated with the pipeline model, are what refine stored
@@ -110,3 +110,10 @@ def test_tune_refines_and_says_so_in_plans_csv(tmp_path):
     kinds = [row["nano_model"] for row in rows]
     assert kinds.count("pipeline") == r.result.retimed.sum() and "fluid" in kinds
     assert all((k == "") == (row["nano_batches"] == "1") for k, row in zip(kinds, rows))
+
+
+def test_a_tie_goes_to_fewer_nano_batches():
+    score = np.array([5.0, 5.0, 4.0])
+    tok_s, devices, user = np.array([10.0, 10.0, 9.0]), np.array([2, 2, 2]), np.array([20.0, 20.0, 30.0])
+    assert best_index(score, tok_s, devices, user, np.array([2, 1, 1])) == 1
+    assert best_index(score, tok_s, devices, user) == 0
