@@ -182,9 +182,9 @@ class _Context:
         ops = step_ops(self.model, self.system, self.q, par, gpu)
         share = np.ceil(self.model.num_layers / pp) / self.model.num_layers
         scale = self.expert_scale(par.ep)
-        C = M = N = 0.0
-        if self.sparse:                     # sparse decode attention: memory-bound, on the device
-            M = self._sparse(par, micro).parts["gpu"]
+        # sparse decode attention: memory-bound work on the device, in place of dense attention
+        sparse_s = self._sparse(par, micro).parts["gpu"] if self.sparse else 0.0
+        C, M, N = 0.0, sparse_s, 0.0
         for op in ops:
             t = op.total_s * (1.0 if op.name in HEAD_OPS else share)
             if op.name in EXPERT_OPS:
@@ -198,7 +198,7 @@ class _Context:
         stage = nano_step_time(C, M, N, k, layers=np.ceil(self.model.num_layers / pp))
         if pipeline and (k > 1).any():
             stage = self._pipeline_stage(par, self._gpu_batch(scale_batch(batch, 1.0 / pp)), k, scale, stage,
-                                         extra=M if self.sparse else 0.0)
+                                         extra=sparse_s)
         if self.woff or self.kvoff or self.sparse:
             stage = np.maximum(stage, self._host_time(par, micro, k, kvb_dev, weights_dev))
         bound = np.argmax(np.stack([C, M, N] if np.ndim(C) else [np.full_like(stage, C), M, N]), axis=0)
