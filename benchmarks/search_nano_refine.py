@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from perfmodel.iteration import BatchShape
-from search.evaluate import _Context
+from search.group import GroupModel
 from search.problem import build_problem
 from search.tune import tune
 
@@ -42,8 +42,8 @@ def _shapes():
 def step_table() -> None:
     problem = build_problem(model="llama-3.1-70b", hardware="h100-sxm", devices=8, workload=f"{ISL}/{OSL}",
                             space={"quant": "fp8", "kv_dtype": [None]})
-    fluid = _Context(problem, 0, 0, 0, 0, 0.0, 0.0)
-    pipe = _Context(problem, 0, 0, 0, 0, 0.0, 0.0, nano_model="pipeline")
+    fluid = GroupModel(problem, 0, 0, 0, 0, 0.0, 0.0)
+    pipe = GroupModel(problem, 0, 0, 0, 0, 0.0, 0.0, nano_model="pipeline")
     print("| TP | step | 1 nano-batch ms | 2, fluid ms | 2, pipeline ms | gain fluid | gain pipeline |")
     print("|---|---|---|---|---|---|---|")
     for tp in (2, 4, 8):

@@ -17,10 +17,11 @@ import time
 
 import numpy as np
 
-from search._base import SearchResult, Searcher, register
-from search.evaluate import (Problem, _Context, _aggregated, decode_capacity, decode_pools, evaluate,
-                             kv_transfer_s, prefill_capacity, prefill_pools)
 from search import goodput as G
+from search._base import SearchResult, Searcher, register
+from search.evaluate import (Problem, _aggregated, decode_capacity, decode_pools, evaluate,
+                             kv_transfer_s, prefill_capacity, prefill_pools)
+from search.group import GroupModel
 from search.ilp.pools import Candidates, dominant, max_rate
 from search.space import PlanTable
 
@@ -40,7 +41,7 @@ class IlpSearcher(Searcher):
         totals = [n for n in range(1, sp.devices + 1) if not sp.device_counts or n in sp.device_counts]
         for gi, base in enumerate(groups):
             hw = base["hw"]
-            ctx = _Context(problem, hw, base["quant"], base["kv"], base["place"], base["woff"], base["kvoff"],
+            ctx = GroupModel(problem, hw, base["quant"], base["kv"], base["place"], base["woff"], base["kvoff"],
                            attn=base["attn"])
             limit = min(sp.devices, sp.systems[hw].max_devices)
             if "aggregated" in sp.modes:
@@ -59,7 +60,7 @@ class IlpSearcher(Searcher):
                             seconds=time.perf_counter() - t0, info={"pool_configs_evaluated": evaluated})
 
     # ---- aggregated ------------------------------------------------------------------------------
-    def _aggregated_units(self, problem: Problem, ctx: _Context, base: dict, limit: int):
+    def _aggregated_units(self, problem: Problem, ctx: GroupModel, base: dict, limit: int):
         """One replica of every aggregated configuration (attention-DP groups as one unit)."""
         sp = dataclasses.replace(problem.space, modes=("aggregated",), pruned={})
         budgets = [b or 0 for b in sp.token_budget]
@@ -110,7 +111,7 @@ class IlpSearcher(Searcher):
         return tok / problem.osl
 
     # ---- disaggregated ---------------------------------------------------------------------------
-    def _disaggregated(self, problem: Problem, ctx: _Context, base: dict, totals: list[int]):
+    def _disaggregated(self, problem: Problem, ctx: GroupModel, base: dict, totals: list[int]):
         sp = problem.space
         slo = problem.slo
         P = self._pool_configs(sp, sp.prefill_tp, sp.prefill_pp, sp.prefill_ep or sp.ep, sp.prefill_replicas,
