@@ -296,6 +296,9 @@ class TuneResult:
         parts = ([f"TTFT <= {slo.ttft_ms:g} ms"] if slo.ttft_ms else []) + \
                 ([f"TPOT <= {slo.tpot_ms:g} ms"] if slo.tpot_ms else [])
         goal = " and ".join(parts) if parts else "the memory limit"
+        if not self.result.evaluated:
+            rules = ", ".join(f"{k} {v:,}" for k, v in self.pruned().items())
+            return f"the search space holds no valid plan; pruned: {rules or 'none'}"
         close = self.closest(1)
         near = (f"; closest: {close[0]['plan']} (TTFT {close[0]['ttft_ms']:.0f} ms, TPOT {close[0]['tpot_ms']:.1f} ms)"
                 if close else "; no plan even fits in memory")

@@ -74,6 +74,7 @@ def test_no_plan_meets_the_slo_json(capsys):
     (["--tp", "two"], "--tp takes integers"),
     (["--workload", "lots"], "workload 'lots'"),
     (["--kv-attention", "gpu,quest"], "kv_attention"),
+    (["--kv-attention", "cpu"], "the search space holds no valid plan; pruned:"),
 ])
 def test_bad_input_is_one_line_exit_1(args, message, capsys):
     code, out, err = run_cli(BASE + args, capsys)
@@ -126,3 +127,8 @@ def test_long_context_search_takes_sparse_kv(tmp_path, capsys):
                              capsys)
     assert code == 0, err
     assert json.loads(out)["best"]["offload"]["kv_attention"] in ("gpu", "shadowkv")
+
+
+def test_an_empty_space_names_the_rules_that_pruned_it(capsys):
+    code, out, err = run_cli(BASE + ["--kv-attention", "cpu"], capsys)   # CPU attention, but no host KV
+    assert code == 1 and "cpu_attention_without_host_kv" in err and "no plan meets" not in err
