@@ -3,7 +3,7 @@ the executor runs and export turns into launch configs."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -11,6 +11,8 @@ from perfmodel.errors import PerfModelError
 from specs.model import ModelSpec
 
 PLAN_SCHEMA_VERSION = 1
+SparseKv = Literal["shadowkv", "topk"]            # perfmodel.offload._sparse
+SPARSE_KV_METHODS: tuple[str, ...] = get_args(SparseKv)
 
 
 class Plan(BaseModel):
@@ -50,7 +52,7 @@ class Plan(BaseModel):
     # Sparse long-context decode (perfmodel.offload._sparse): ShadowKV keeps low-rank keys and
     # landmarks on the device and the values in host memory; "topk" keeps key codes on the device
     # and K and V in host memory, fetching the top tokens each step.
-    sparse_kv: Literal["shadowkv", "topk"] | None = Field(
+    sparse_kv: SparseKv | None = Field(
         default=None, description="sparse decode attention over host KV: shadowkv or topk")
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ import numpy as np
 from perfmodel.iteration import BatchShape
 from perfmodel.memory import RUNTIME_RESERVED_GB, memory_breakdown
 from perfmodel.offload import _sparse as sparse_kv
+from perfmodel.plan import SPARSE_KV_METHODS
 from perfmodel.quant import get_quant
 from perfmodel.step import HEAD_OPS, scale_batch, step_ops
 from search.nanobatch import nano_step_time
@@ -45,7 +46,7 @@ class GroupModel:
         self.q = get_quant(self.quant_name).with_kv(self.kv_name)
         self.nano_model = nano_model
         self.attention = sp.kv_attention[attn]           # gpu, cpu, shadowkv or topk
-        self.sparse = self.attention in ("shadowkv", "topk")
+        self.sparse = self.attention in SPARSE_KV_METHODS
         self.host = None
         if self.attention == "cpu":
             from perfmodel.offload import host_of
@@ -127,12 +128,21 @@ class GroupModel:
             return dataclasses.replace(micro, decode_context=0 * micro.decode_context)
         return micro
 
+    def _sparse_plan(self, par):
+        """The plan fields perfmodel.offload._sparse reads, on arrays of rows."""
+        return SimpleNamespace(tp=par.tp, pp=par.pp, sparse_kv=self.attention)
+
+    @staticmethod
+    def _decodes(micro: BatchShape):
+        """(decoding sequences, mean context per sequence) of `micro`."""
+        seqs = np.asarray(micro.decode_seqs, dtype=float)
+        return seqs, np.where(seqs > 0, micro.decode_context / np.maximum(seqs, 1e-30), 0.0)
+
     def _sparse(self, par, micro: BatchShape):
         """Sparse decode attention of `micro` on one device (perfmodel.offload._sparse)."""
-        seqs = np.asarray(micro.decode_seqs, dtype=float)
-        context = np.where(seqs > 0, micro.decode_context / np.maximum(seqs, 1e-30), 0.0)
-        plan = SimpleNamespace(tp=par.tp, pp=par.pp, sparse_kv=self.attention)
-        return sparse_kv.decode_attention(self.model, self.system, self.q, plan, seqs=seqs, context=context)
+        seqs, context = self._decodes(micro)
+        return sparse_kv.decode_attention(self.model, self.system, self.q, self._sparse_plan(par), seqs=seqs,
+                                          context=context)
 
     def _host_time(self, par, micro: BatchShape, k, kvb_dev, weights_dev):
         """Seconds of host traffic of one stage (`micro` is one nano-batch of k; `kvb_dev`: dense KV
@@ -141,10 +151,9 @@ class GroupModel:
         ("cpu"), the larger of them."""
         new_tokens = micro.prefill_tokens + micro.decode_seqs
         if self.sparse:   # the selected tokens not cached on the device come over the link
-            plan = SimpleNamespace(tp=par.tp, pp=par.pp, sparse_kv=self.attention)
+            plan = self._sparse_plan(par)
             _, host_frac = sparse_kv.kv_fractions(self.model, self.q, plan)
-            seqs = np.asarray(micro.decode_seqs, dtype=float)
-            context = np.where(seqs > 0, micro.decode_context / np.maximum(seqs, 1e-30), 0.0)
+            seqs, context = self._decodes(micro)
             kv_in = seqs * sparse_kv.fetched_tokens(plan, context) * kvb_dev * host_frac
             kv_out = new_tokens * kvb_dev * host_frac
         else:             # the host part of the context (unless the CPU attends to it) and of new tokens
@@ -198,8 +207,7 @@ class GroupModel:
         weights = mem.weights_gb * (1 - self.woff)
         dev_frac, host_frac = 1 - self.kvoff, self.kvoff
         if self.sparse:  # the method's own split of the KV bytes
-            dev_frac, host_frac = sparse_kv.kv_fractions(
-                self.model, self.q, SimpleNamespace(tp=par.tp, pp=par.pp, sparse_kv=self.attention))
+            dev_frac, host_frac = sparse_kv.kv_fractions(self.model, self.q, self._sparse_plan(par))
         used = weights + mem.activations_gb + RUNTIME_RESERVED_GB + kv_tokens * kvb * dev_frac / GB
         host = mem.weights_gb * self.woff + kv_tokens * kvb * host_frac / GB
         return used, mem.capacity_gb, host, kvb, mem.weights_gb * GB

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hardware.catalog import System
+from perfmodel.plan import SPARSE_KV_METHODS
 from perfmodel.quant import KV_DTYPES, get_quant
 from perfmodel.vectorized import feasibility
 from specs.model import ModelSpec
@@ -316,9 +317,9 @@ class ResolvedSpace:
             reason = None
             if a == "cpu" and kvoff == 0:
                 reason = "cpu_attention_without_host_kv"
-            elif a in ("shadowkv", "topk") and kvoff > 0:
+            elif a in SPARSE_KV_METHODS and kvoff > 0:
                 reason = "sparse_kv_with_offload_kv"
-            elif a in ("shadowkv", "topk") and self.model.mla is not None:
+            elif a in SPARSE_KV_METHODS and self.model.mla is not None:
                 reason = "sparse_kv_on_mla"
             out.append(({"hw": hw, "quant": q, "kv": kv, "place": place, "woff": woff, "kvoff": kvoff,
                          "attn": attn}, reason))

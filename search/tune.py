@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from perfmodel.errors import PerfModelError
-from perfmodel.plan import Plan
+from perfmodel.plan import SPARSE_KV_METHODS, Plan
 from search._base import Progress, SearchResult, check_trials, get_searcher
 from search.evaluate import BOUNDS, LIMITERS, Problem, fraction_of_bound
 from search.plan_file import (PlanFile, Prediction, Provenance, Slo, Workload, calibration_used, catalog_digest,
@@ -124,7 +124,7 @@ class TuneResult:
         attn = sp.kv_attention[r["attn"]]
         common = dict(quant=sp.quant[r["quant"]], kv_dtype=sp.kv_dtype[r["kv"]],
                       memory_utilization=sp.memory_utilization, weights_offload=r["woff"], kv_offload=r["kvoff"],
-                      attention_on_cpu=attn == "cpu", sparse_kv=attn if attn in ("shadowkv", "topk") else None)
+                      attention_on_cpu=attn == "cpu", sparse_kv=attn if attn in SPARSE_KV_METHODS else None)
         if r["mode"] == 0:
             return [Plan(tp=r["tp"], pp=r["pp"], dp=r["dp"], ep=r["ep"], max_batch=r["batch"],
                          token_budget=r["budget"] or None, nano_batches=r["nano"], mode="aggregated", **common)]
@@ -149,8 +149,9 @@ class TuneResult:
             tail.append(f"kv-{sp.kv_dtype[r['kv']]}")
         if r["woff"] or r["kvoff"]:
             tail.append(f"offload w{r['woff']:.2g}/kv{r['kvoff']:.2g}")
-        if sp.kv_attention[r["attn"]] != "gpu":
-            tail.append({"cpu": "cpu-attn"}.get(sp.kv_attention[r["attn"]], sp.kv_attention[r["attn"]]))
+        attn = sp.kv_attention[r["attn"]]
+        if attn != "gpu":
+            tail.append("cpu-attn" if attn == "cpu" else attn)
         if sp.expert_placement[r["place"]] != "contiguous":
             tail.append(sp.expert_placement[r["place"]])
         nano = f" nano{r['nano']}" if r["nano"] > 1 else ""
@@ -348,8 +349,7 @@ class TuneResult:
             w.writerow(["plan", "mode", "hardware", "quant", "kv_dtype", "tp", "pp", "ep", "dp", "batch",
                         "token_budget", "nano_batches", "decode_tp", "decode_pp", "decode_ep", "decode_replicas",
                         "decode_batch", "offload_weights", "offload_kv", "kv_attention", "expert_placement", *cols,
-                        "binding",
-                        "nano_model"])
+                        "binding", "nano_model"])
             nano_model = np.where(t["nano"] <= 1, "", np.where(self.result.retimed, "pipeline", "fluid"))
             for i in range(len(t)):
                 r = t.row(i)

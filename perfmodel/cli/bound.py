@@ -10,7 +10,7 @@ import typer
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
 from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, CpuAttnOpt, DpOpt, EpOpt, KvOffloadOpt, KvOpt, NanoOpt,
                                     NanoSplitOpt, PpOpt, QuantOpt, SparseKvOpt, TpOpt, WeightsOffloadOpt,
-                                    offload_kwargs, parse_split)
+                                    parse_split)
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import Plan
 
@@ -90,10 +90,8 @@ def register(app: typer.Typer) -> None:
         if split is not None:
             nano_batches = len(split)
         kwargs = dict(tp=tp, pp=pp, ep=ep, dp=dp, quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches,
-                      nano_split=split,
-                      **offload_kwargs(weights_offload=weights_offload, kv_offload=kv_offload,
-                                       activations_offload=activations_offload, attention_on_cpu=attention_on_cpu,
-                                       sparse_kv=sparse_kv))
+                      nano_split=split, weights_offload=weights_offload, kv_offload=kv_offload,
+                      activations_offload=activations_offload, attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv)
         doc = run_bound(model=model, hardware=hardware, isl=isl, osl=osl, plan_kwargs=kwargs, batch_size=batch_size,
                         calibration=calibration)
         if plot:

@@ -19,8 +19,6 @@ CalOpt = Annotated[Optional[str], typer.Option("--calibration", help="Calibratio
 NanoOpt = Annotated[int, typer.Option("--nano-batches", help="Nano-batches overlapped within a step.")]
 NanoSplitOpt = Annotated[Optional[str], typer.Option("--nano-split", help="Relative nano-batch sizes, e.g. 768,1280 "
                                                      "(sets --nano-batches).")]
-
-
 WeightsOffloadOpt = Annotated[float, typer.Option("--weights-offload", help="Fraction of weights in host memory, "
                                                  "streamed each pass.")]
 KvOffloadOpt = Annotated[float, typer.Option("--kv-offload", help="Fraction of the KV cache in host memory.")]
@@ -28,13 +26,6 @@ ActOffloadOpt = Annotated[float, typer.Option("--activations-offload", help="Fra
 CpuAttnOpt = Annotated[bool, typer.Option("--attention-on-cpu", help="Decode attention over host KV runs on the CPU.")]
 SparseKvOpt = Annotated[Optional[str], typer.Option("--sparse-kv", help="Sparse long-context decode over host KV: "
                                                     "shadowkv (low-rank keys on the device) or topk (key codes).")]
-
-
-def offload_kwargs(*, weights_offload: float, kv_offload: float, activations_offload: float, attention_on_cpu: bool,
-                   sparse_kv: str | None) -> dict:
-    """The placement options of a plan (perfmodel.offload), as Plan keyword arguments."""
-    return dict(weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
-                attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv)
 
 
 def parse_split(text: str | None) -> tuple[float, ...] | None:
@@ -66,10 +57,8 @@ def register(app: typer.Typer) -> None:
 
         r = run(model=model, hardware=hardware, batch_size=batch_size, isl=isl, osl=osl, tp=tp, pp=pp, ep=ep, dp=dp,
                 quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches, nano_split=parse_split(nano_split),
-                calibration=calibration,
-                **offload_kwargs(weights_offload=weights_offload, kv_offload=kv_offload,
-                                 activations_offload=activations_offload, attention_on_cpu=attention_on_cpu,
-                                 sparse_kv=sparse_kv))
+                calibration=calibration, weights_offload=weights_offload, kv_offload=kv_offload,
+                activations_offload=activations_offload, attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv)
         if json_out:
             print_json(r.to_dict())
         else:

@@ -9,7 +9,7 @@ import typer
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
 from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, CpuAttnOpt, DpOpt, EpOpt, KvOffloadOpt, KvOpt, NanoOpt,
                                     NanoSplitOpt, PpOpt, QuantOpt, SparseKvOpt, TpOpt, WeightsOffloadOpt,
-                                    offload_kwargs, parse_split)
+                                    parse_split)
 
 WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL, a preset (sharegpt, lmsys, "
                                           "splitwise, burstgpt, burstgpt-sample, chat-multiturn), a workload "
@@ -65,12 +65,12 @@ def register(app: typer.Typer) -> None:
                 num_requests=num_requests, scheduler=scheduler, engine=engine, ttft_slo_ms=ttft_slo,
                 tpot_slo_ms=tpot_slo, slo_target=slo_target, seed=seed, tp=tp, pp=pp, ep=ep, dp=dp, quant=quant,
                 kv_dtype=kv_dtype, calibration=calibration, max_batch=max_batch, token_budget=token_budget,
-                nano_batches=nano_batches, nano_split=parse_split(nano_split), kv_fraction=kv_fraction, kv_layout=kv_layout, block_size=block_size, preemption=preemption,
+                nano_batches=nano_batches, nano_split=parse_split(nano_split), kv_fraction=kv_fraction,
+                kv_layout=kv_layout, block_size=block_size, preemption=preemption,
                 prefix_caching=prefix_caching, prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
                 prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp,
-                **offload_kwargs(weights_offload=weights_offload, kv_offload=kv_offload,
-                                 activations_offload=activations_offload, attention_on_cpu=attention_on_cpu,
-                                 sparse_kv=sparse_kv))
+                weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
+                attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv)
         if json_out:
             print_json(r.to_dict())
         else:
