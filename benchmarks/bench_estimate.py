@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-import hardware
+from perfmodel import hardware
 import perfmodel
-import specs
+from perfmodel import specs
 from perfmodel.vectorized import estimate_grid
 
 

@@ -33,7 +33,7 @@ PROBLEM = dict(model="llama-3.1-70b", hardware="h100-sxm", devices=8, workload="
 COLD = """
 import time, json
 t0 = time.perf_counter()
-from search import tune
+from perfmodel.search import tune
 r = tune(**{problem})
 t1 = time.perf_counter()
 print(json.dumps({{"evaluated": r.result.evaluated, "search_s": r.result.seconds, "in_process_s": t1 - t0,
@@ -64,16 +64,16 @@ def cold_cli() -> float:
 def fluid_optimum() -> float:
     """The exhaustive optimum as the searchers rank (fluid nano-batch model, before search.refine):
     what Optuna and the ILP searcher are compared against."""
-    from search._base import get_searcher
-    from search.problem import build_problem
+    from perfmodel.search._base import get_searcher
+    from perfmodel.search.problem import build_problem
 
     r = get_searcher("grid")().run(build_problem(**PROBLEM))
     return float(r.metrics["score"][r.best])
 
 
 def optuna_to_99(optimum: float, seeds=range(5), trials: int = 300) -> list[dict]:
-    from search._base import get_searcher
-    from search.problem import build_problem
+    from perfmodel.search._base import get_searcher
+    from perfmodel.search.problem import build_problem
 
     problem = build_problem(**PROBLEM)
     out = []
@@ -99,8 +99,8 @@ def _trial_numbers(r) -> np.ndarray:
 
 
 def ilp_searcher(optimum: float) -> dict:
-    from search._base import get_searcher
-    from search.problem import build_problem
+    from perfmodel.search._base import get_searcher
+    from perfmodel.search.problem import build_problem
 
     r = get_searcher("ilp")().run(build_problem(**PROBLEM))
     return {"seconds": r.seconds, "score": float(r.metrics["score"][r.best]),
@@ -108,8 +108,8 @@ def ilp_searcher(optimum: float) -> dict:
 
 
 def moetuner(solver: str) -> list[dict]:
-    from search.ilp.expert_placement import place_experts
-    from search.routing import contiguous_groups, generate, imbalance
+    from perfmodel.search.ilp.expert_placement import place_experts
+    from perfmodel.search.routing import contiguous_groups, generate, imbalance
 
     out = []
     for kind in ("uniform", "zipf", "correlated"):
@@ -128,7 +128,7 @@ def moetuner(solver: str) -> list[dict]:
 def other_programs() -> dict:
     from perfmodel.plan import Plan
     from perfmodel.resolve import resolve_model, resolve_system
-    from search.ilp import nanoflow, offload, pools, prepack
+    from perfmodel.search.ilp import nanoflow, offload, pools, prepack
 
     model, system = resolve_model("llama-3.1-70b"), resolve_system("h100-sxm")
     out = {}

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import time
 
-import hardware
-import specs
+from perfmodel import hardware
+from perfmodel import specs
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
 from perfmodel.serving import analytic
 from perfmodel.serving.deployment import build_pool, simulate_pool
 from perfmodel.serving.engine_profiles import get_engine
-from specs.workload import load_workload
+from perfmodel.specs.workload import load_workload
 
 N = 10_000
 CASES = [  # (label, engine, scheduler, workload, rate or None for offline)

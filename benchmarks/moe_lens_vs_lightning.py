@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hardware
-import specs
+from perfmodel import hardware
+from perfmodel import specs
 from perfmodel.offload import HybridSetup, moe_lens_stage1, moe_lightning
 from perfmodel.offload._hybrid import LIGHTNING_CPU_MEMORY_USED
 

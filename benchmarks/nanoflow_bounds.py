@@ -54,8 +54,8 @@ def ablation_rows():
     from perfmodel import overlap as OV
     from perfmodel.bounds import steady_state_batch
     from perfmodel.step import StepModel
-    from hardware import resolve
-    from specs import load_model
+    from perfmodel.hardware import resolve
+    from perfmodel.specs import load_model
 
     model, system = load_model("llama-2-70b"), resolve("dgx-a100")
     for (isl, osl), (m_seq, m_nano, m_ovl) in FIG9.items():

@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from perfmodel.iteration import BatchShape
-from search.group import GroupModel
-from search.problem import build_problem
-from search.tune import tune
+from perfmodel.search.group import GroupModel
+from perfmodel.search.problem import build_problem
+from perfmodel.search.tune import tune
 
 ISL, OSL = 4000, 500
 # (model, hardware, devices, workload, ttft_slo ms, tpot_slo ms)

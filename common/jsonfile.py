@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from common.errors import PerfModelError
+from perfmodel.common.errors import PerfModelError
 
 
 def parse_json(where: Path | str, text: str):

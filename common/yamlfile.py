@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from common.errors import PerfModelError
+from perfmodel.common.errors import PerfModelError
 
 
 def load_mapping(path: Path | str, text: str, *, what: str) -> dict:

@@ -1,7 +1,7 @@
 """Devices, links, nodes and clusters: schemas and the bundled catalog."""
 
-from hardware.catalog import System, bundled, get_device, list_ids, load_file, resolve
-from hardware.schema import Catalog, Cluster, Device, Link, Node
+from perfmodel.hardware.catalog import System, bundled, get_device, list_ids, load_file, resolve
+from perfmodel.hardware.schema import Catalog, Cluster, Device, Link, Node
 
 __all__ = ["Catalog", "Cluster", "Device", "Link", "Node", "System", "bundled", "get_device",
            "list_ids", "load_file", "resolve"]

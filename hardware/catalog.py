@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from common.errors import PerfModelError, UnknownNameError, pydantic_message
-from common.yamlfile import load_mapping
-from hardware.schema import Catalog, Cluster, Device, Link, Node
+from perfmodel.common.errors import PerfModelError, UnknownNameError, pydantic_message
+from perfmodel.common.yamlfile import load_mapping
+from perfmodel.hardware.schema import Catalog, Cluster, Device, Link, Node
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def _check_references(cat: Catalog, where: str) -> None:
 def bundled() -> Catalog:
     """All YAML files under hardware/catalog/, merged."""
     devices, nodes, clusters = [], [], []
-    folder = resources.files("hardware") / "catalog"
+    folder = resources.files("perfmodel.hardware") / "catalog"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
             cat = _read_yaml(f"hardware/catalog/{entry.name}", entry.read_text())

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hardware.catalog import System
-from hardware.schema import Device, Node
+from perfmodel.hardware.catalog import System
+from perfmodel.hardware.schema import Device, Node
 
 # fp32 FLOP per cycle per core = FMA pipes x lanes x 2 (multiply + add).
 # AVX-512 with two 512-bit FMA pipes (Skylake-SP Gold/Platinum, Ice Lake, SPR, Zen 5): 2 x 16 x 2.

@@ -8,7 +8,18 @@ Python API (keyword-only, same names as the CLI options):
 Each returns a typed result with `to_dict()` (the `--json` document of the matching command).
 """
 
-__version__ = "0.1.0"
+import os as _os
+
+from perfmodel.version import __version__
+
+# The repository keeps each layer in its own top-level folder (common/, specs/, hardware/, search/,
+# cli/); the wheel maps them under this package (pyproject.toml, [tool.setuptools] package-dir), so
+# an installed perfmodel exposes only `perfmodel` at top level. In a source checkout the same
+# names resolve from the folders beside this one (docs/architecture.md, "One namespace").
+_HERE = _os.path.dirname(_os.path.abspath(__file__))
+_CHECKOUT = _os.path.dirname(_HERE)
+if not _os.path.isdir(_os.path.join(_HERE, "hardware")) and _os.path.isdir(_os.path.join(_CHECKOUT, "hardware")):
+    __path__.append(_CHECKOUT)  # noqa: F821 (a package's __path__)
 
 
 def estimate(**kwargs):
@@ -33,9 +44,9 @@ def bound(**kwargs):
 
 
 def tune(**kwargs):
-    """Search for the best plan; see `search.tune.tune` (the search package sits above perfmodel,
+    """Search for the best plan; see `perfmodel.search.tune.tune` (the search package sits above perfmodel,
     so it is imported only when called)."""
-    from search.tune import tune as _tune
+    from perfmodel.search.tune import tune as _tune
 
     return _tune(**kwargs)
 

@@ -35,14 +35,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from hardware.catalog import System
+from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.memory import memory_breakdown
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
 from perfmodel.step import StepModel
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 # NanoFlow s3.5: Compute is the peak of a CUTLASS GEMM at a dense batch of 2048 tokens.
 NANOFLOW_DENSE_BATCH = 2048

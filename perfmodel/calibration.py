@@ -21,9 +21,9 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hardware.catalog import System
-from hardware.schema import Device
-from common.jsonfile import parse_json
+from perfmodel.hardware.catalog import System
+from perfmodel.hardware.schema import Device
+from perfmodel.common.jsonfile import parse_json
 from perfmodel.errors import PerfModelError, pydantic_message
 
 SCHEMA_VERSION = 1

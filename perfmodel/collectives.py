@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from hardware.catalog import System
+from perfmodel.hardware.catalog import System
 from perfmodel.ops import OpCost
 
 KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "p2p")

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hardware.catalog import System
+from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.ops import OpCost
 from perfmodel.plan import Plan
 from perfmodel.resolve import resolve_model, resolve_system
 from perfmodel.step import StepModel, scale_batch, stage_time
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 
 @dataclass

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from hardware.catalog import System
+from perfmodel.hardware.catalog import System
 from perfmodel.quant import Quant
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 GB = 1e9
 # Memory an engine cannot give to weights or KV: CUDA context, cuBLAS/NCCL workspaces, CUDA graph

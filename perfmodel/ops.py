@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.schema import Device
+from perfmodel.hardware.schema import Device
 from perfmodel.quant import Quant
 
 US = 1e-6

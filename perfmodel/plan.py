@@ -8,7 +8,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from perfmodel.errors import PerfModelError
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 PLAN_SCHEMA_VERSION = 1
 SparseKv = Literal["shadowkv", "topk"]            # perfmodel.offload._sparse

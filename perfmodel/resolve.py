@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hardware.catalog import System, resolve
-from specs.model import ModelSpec
-from specs.registry import load_model
+from perfmodel.hardware.catalog import System, resolve
+from perfmodel.specs.model import ModelSpec
+from perfmodel.specs.registry import load_model
 
 
 def resolve_model(model: str | ModelSpec) -> ModelSpec:

@@ -19,7 +19,7 @@ from perfmodel.serving import analytic, disagg, goodput
 from perfmodel.serving.deployment import Pool, build_pool, simulate_pool
 from perfmodel.serving.engine_profiles import get_engine
 from perfmodel.serving.metrics import Timeline, slo_attainment, summarize
-from specs.workload import AnyWorkload, Requests, TraceWorkload, load_workload
+from perfmodel.specs.workload import AnyWorkload, Requests, TraceWorkload, load_workload
 
 DEFAULT_REQUESTS = 1000
 # A goodput probe must run long enough for an overloaded rate to build a visible backlog.

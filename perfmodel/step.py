@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hardware.catalog import System
+from perfmodel.hardware.catalog import System
 from perfmodel import ops as O
 from perfmodel.collectives import collective
 from perfmodel.iteration import BatchShape
 from perfmodel.memory import MemoryBreakdown, memory_breakdown
 from perfmodel.plan import Plan, check_plan
 from perfmodel.quant import Quant, get_quant
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 
 def _any(cond) -> bool:

@@ -12,12 +12,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from hardware.catalog import System
+from perfmodel.hardware.catalog import System
 from perfmodel.iteration import BatchShape
 from perfmodel.memory import memory_breakdown
 from perfmodel.quant import get_quant
 from perfmodel.step import iteration_time
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 
 def _arr(x, n: int) -> np.ndarray:

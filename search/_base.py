@@ -19,9 +19,9 @@ import numpy as np
 
 from perfmodel.errors import PerfModelError
 from perfmodel.registry import Registry
-from search.evaluate import Problem
-from search.pareto import best_index, front_2d
-from search.space import PlanTable
+from perfmodel.search.evaluate import Problem
+from perfmodel.search.pareto import best_index, front_2d
+from perfmodel.search.space import PlanTable
 
 Progress = Callable[[int, int | None], None]  # (done, total or None)
 
@@ -89,9 +89,9 @@ def _load_all() -> None:
 
     for module in ("grid", "optuna_search", "ilp_search"):
         try:
-            importlib.import_module(f"search.{module}")
+            importlib.import_module(f"perfmodel.search.{module}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"search.{module}":
+            if exc.name != f"perfmodel.search.{module}":
                 raise
 
 

@@ -40,9 +40,9 @@ import numpy as np
 
 from perfmodel.iteration import BatchShape
 from perfmodel.quant import get_quant
-from search import goodput as G
-from search.group import GB, GroupModel, NanoModel
-from search.space import PlanTable, ResolvedSpace
+from perfmodel.search import goodput as G
+from perfmodel.search.group import GB, GroupModel, NanoModel
+from perfmodel.search.space import PlanTable, ResolvedSpace
 
 Objective = Literal["throughput", "goodput", "cost"]
 OBJECTIVES: tuple[str, ...] = ("throughput", "goodput", "cost")

@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
-from search._base import SearchResult, Searcher, register
-from search.evaluate import Problem, evaluate
-from search.space import PlanTable
+from perfmodel.search._base import SearchResult, Searcher, register
+from perfmodel.search.evaluate import Problem, evaluate
+from perfmodel.search.space import PlanTable
 
 CHUNK_ROWS = 200_000  # bounds peak memory (~40 float64 columns per row) and paces the progress bar
 

@@ -23,10 +23,10 @@ from perfmodel.offload import _sparse as sparse_kv
 from perfmodel.plan import SPARSE_KV_METHODS
 from perfmodel.quant import get_quant
 from perfmodel.step import HEAD_OPS, scale_batch, step_ops
-from search.nanobatch import nano_step_time
+from perfmodel.search.nanobatch import nano_step_time
 
 if TYPE_CHECKING:
-    from search.evaluate import Problem
+    from perfmodel.search.evaluate import Problem
 
 NanoModel = Literal["fluid", "pipeline"]
 EXPERT_OPS = frozenset({"expert_gate_up", "expert_silu_mul", "expert_down"})

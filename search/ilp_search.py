@@ -17,13 +17,13 @@ import time
 
 import numpy as np
 
-from search import goodput as G
-from search._base import SearchResult, Searcher, register
-from search.evaluate import (Problem, _aggregated, decode_capacity, decode_pools, evaluate,
+from perfmodel.search import goodput as G
+from perfmodel.search._base import SearchResult, Searcher, register
+from perfmodel.search.evaluate import (Problem, _aggregated, decode_capacity, decode_pools, evaluate,
                              kv_transfer_s, prefill_capacity, prefill_pools)
-from search.group import GroupModel
-from search.ilp.pools import Candidates, dominant, max_rate
-from search.space import PlanTable
+from perfmodel.search.group import GroupModel
+from perfmodel.search.ilp.pools import Candidates, dominant, max_rate
+from perfmodel.search.space import PlanTable
 
 
 @register

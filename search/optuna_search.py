@@ -28,11 +28,11 @@ import warnings
 import numpy as np
 
 from perfmodel.errors import PerfModelError
-from search._base import SearchResult, Searcher, register
-from search.evaluate import Problem, evaluate
-from search.pareto import best_index
-from search.space import PlanTable
-from search.storage import describe, open_storage
+from perfmodel.search._base import SearchResult, Searcher, register
+from perfmodel.search.evaluate import Problem, evaluate
+from perfmodel.search.pareto import best_index
+from perfmodel.search.space import PlanTable
+from perfmodel.search.storage import describe, open_storage
 
 DEFAULT_TRIALS = 300
 FINALIZE_TIMEOUT_S = 120  # how long the coordinator waits for a dead worker's trial to go stale
@@ -325,8 +325,8 @@ def _pruned_counts(trials) -> dict[str, int]:
 
 def _worker_main(request: dict, storage: str, study: str, target: int, seed: int, searcher: str) -> None:
     """Entry point of a worker process: rebuild the problem from the request and run trials."""
-    from search._base import get_searcher
-    from search.problem import build_problem
+    from perfmodel.search._base import get_searcher
+    from perfmodel.search.problem import build_problem
 
     _quiet()
     problem = build_problem(**{k: v for k, v in request.items() if k in _PROBLEM_KEYS})

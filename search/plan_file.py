@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.jsonfile import parse_json
+from perfmodel.common.jsonfile import parse_json
 from perfmodel.errors import PerfModelError, pydantic_message
 from perfmodel.plan import PLAN_SCHEMA_VERSION, Plan
 
@@ -92,7 +92,7 @@ class PlanFile(_Strict):
 
 def catalog_digest() -> str:
     h = hashlib.sha256()
-    folder = resources.files("hardware") / "catalog"
+    folder = resources.files("perfmodel.hardware") / "catalog"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
             h.update(entry.name.encode())

@@ -9,12 +9,12 @@ from importlib import resources
 
 import yaml
 
-from hardware.catalog import System
-from hardware.schema import Cluster
+from perfmodel.hardware.catalog import System
+from perfmodel.hardware.schema import Cluster
 from perfmodel.errors import PerfModelError, pydantic_message
 from perfmodel.resolve import resolve_model, resolve_system
-from search.evaluate import OBJECTIVES, SLO, Problem
-from search.space import SearchSpace
+from perfmodel.search.evaluate import OBJECTIVES, SLO, Problem
+from perfmodel.search.space import SearchSpace
 
 _LENGTHS = re.compile(r"^(?:fixed:)?(\d+)[/:x,](\d+)$")
 
@@ -30,7 +30,7 @@ def parse_workload(workload: str | None, isl: int | None = None, osl: int | None
     if m:
         return _check_lengths(int(m.group(1)), int(m.group(2)))
     try:
-        from specs.workload import load_workload  # the workload module (lengths, arrivals, traces)
+        from perfmodel.specs.workload import load_workload  # the workload module (lengths, arrivals, traces)
     except ImportError:
         raise PerfModelError(f"--workload {workload!r}: use ISL/OSL (e.g. 4000/500) or fixed:ISL:OSL") from None
     w = load_workload(workload)
@@ -112,7 +112,7 @@ def build_problem(*, model: str, hardware: str | list[str], devices: int | None 
         prices = prices * len(names)
     imbalance = None
     if routing and spec.moe is not None:
-        from search.routing import expert_imbalance_table, load_routing
+        from perfmodel.search.routing import expert_imbalance_table, load_routing
 
         imbalance = expert_imbalance_table(load_routing(routing, spec), resolved.expert_placement, resolved.ep)
     return Problem(space=resolved, isl=i, osl=o, slo=SLO(ttft_slo, tpot_slo), objective=objective,
@@ -121,7 +121,7 @@ def build_problem(*, model: str, hardware: str | list[str], devices: int | None 
 
 @functools.lru_cache(maxsize=1)
 def _alias_table() -> dict[str, list[str]]:
-    return yaml.safe_load((resources.files("specs") / "presets" / "aliases.yaml").read_text()) or {}
+    return yaml.safe_load((resources.files("perfmodel.specs") / "presets" / "aliases.yaml").read_text()) or {}
 
 
 def serving_model_id(model: str, name: str) -> str:

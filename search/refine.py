@@ -21,8 +21,8 @@ import time
 
 import numpy as np
 
-from search._base import SearchResult
-from search.evaluate import evaluate
+from perfmodel.search._base import SearchResult
+from perfmodel.search.evaluate import evaluate
 
 # Rows by score re-scored per round: the ranking the user sees (`--top`, default 10) with margin
 # for ties between plans the closed forms cannot tell apart.

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.jsonfile import parse_json
+from perfmodel.common.jsonfile import parse_json
 from perfmodel.errors import PerfModelError
 
 FORMAT = "perfmodel.routing/v1"

@@ -21,11 +21,11 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hardware.catalog import System
+from perfmodel.hardware.catalog import System
 from perfmodel.plan import SPARSE_KV_METHODS
 from perfmodel.quant import KV_DTYPES, get_quant
 from perfmodel.vectorized import feasibility
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 Mode = Literal["aggregated", "disaggregated"]
 Placement = Literal["contiguous", "balanced"]

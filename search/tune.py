@@ -1,6 +1,6 @@
 """`tune(...)`: search the deployment space of a model on some hardware for a workload.
 
-    from search import tune
+    from perfmodel.search import tune
     r = tune(model="llama-3.1-70b", hardware="h100-sxm", devices=8, workload="4000/500",
              ttft_slo=1000, tpot_slo=50, space={"quant": "bf16"})
     r.best_plan()          # PlanFile (export it with search.export)
@@ -26,13 +26,13 @@ import numpy as np
 
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import SPARSE_KV_METHODS, Plan
-from search._base import Progress, SearchResult, check_trials, get_searcher
-from search.evaluate import BOUNDS, LIMITERS, Problem, fraction_of_bound
-from search.plan_file import (PlanFile, Prediction, Provenance, Slo, Workload, calibration_used, catalog_digest,
+from perfmodel.search._base import Progress, SearchResult, check_trials, get_searcher
+from perfmodel.search.evaluate import BOUNDS, LIMITERS, Problem, fraction_of_bound
+from perfmodel.search.plan_file import (PlanFile, Prediction, Provenance, Slo, Workload, calibration_used, catalog_digest,
                               now, write_plan_file)
-from search.problem import build_problem, serving_model_id
-from search.refine import refine
-from search.space import PlanTable, SearchSpace
+from perfmodel.search.problem import build_problem, serving_model_id
+from perfmodel.search.refine import refine
+from perfmodel.search.space import PlanTable, SearchSpace
 
 # `auto` runs the exhaustive search when the space has at most this many plans (about 10 s of
 # numpy on a laptop core), Optuna otherwise or when a shared storage is given.
@@ -85,7 +85,7 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
     tr = TuneResult(result=result, model=spec_name, model_id=serving_model_id(model, spec_name),
                     calibration=calibration, model_source=model)
     if verify and tr.result.best >= 0:
-        from search.verify import recommend, verify as simulate_finalists
+        from perfmodel.search.verify import recommend, verify as simulate_finalists
 
         tr.verified = simulate_finalists(tr, verify, engine=verify_engine)
         tr.recommended = recommend(tr.verified)
@@ -195,7 +195,7 @@ class TuneResult:
         cache = self.__dict__.setdefault("_splits", {})
         if i in cache:
             return cache[i]
-        from search.ilp.nanoflow import Instance, stage_one
+        from perfmodel.search.ilp.nanoflow import Instance, stage_one
 
         p, sp = self.problem, self.problem.space
         system = sp.systems[int(self.table["hw"][i])]
@@ -335,7 +335,7 @@ class TuneResult:
         if self.chosen >= 0:
             paths["best"] = d / "best_plan.json"
             write_plan_file(self.best_plan(), paths["best"])
-        from search.plots import pareto_png
+        from perfmodel.search.plots import pareto_png
 
         pareto_png(self, paths["plot"])
         return paths
@@ -380,6 +380,6 @@ def _clean(obj):
 
 
 def _version() -> str:
-    from perfmodel import __version__
+    from perfmodel.version import __version__
 
     return __version__

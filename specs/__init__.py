@@ -1,7 +1,7 @@
 """Model architectures and workloads, as validated data."""
 
-from specs.hf import from_hf_config
-from specs.model import MLA, ModelSpec, MoE
-from specs.registry import load_model, preset_names
+from perfmodel.specs.hf import from_hf_config
+from perfmodel.specs.model import MLA, ModelSpec, MoE
+from perfmodel.specs.registry import load_model, preset_names
 
 __all__ = ["MLA", "ModelSpec", "MoE", "from_hf_config", "load_model", "preset_names"]

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from common.errors import PerfModelError, pydantic_message
-from specs.model import MLA, ModelSpec, MoE
+from perfmodel.common.errors import PerfModelError, pydantic_message
+from perfmodel.specs.model import MLA, ModelSpec, MoE
 
 SUPPORTED = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
              "deepseek_v2", "deepseek_v3")

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import yaml
 
-from common.errors import PerfModelError, UnknownNameError
-from common.jsonfile import parse_json
-from specs.hf import from_hf_config
-from specs.model import ModelSpec
+from perfmodel.common.errors import PerfModelError, UnknownNameError
+from perfmodel.common.jsonfile import parse_json
+from perfmodel.specs.hf import from_hf_config
+from perfmodel.specs.model import ModelSpec
 
 
 @functools.lru_cache(maxsize=1)
 def _aliases() -> dict[str, str]:
     """HF ids and other spellings -> preset name (from presets/aliases.yaml)."""
-    text = (resources.files("specs") / "presets" / "aliases.yaml").read_text()
+    text = (resources.files("perfmodel.specs") / "presets" / "aliases.yaml").read_text()
     table: dict[str, list[str]] = yaml.safe_load(text) or {}
     out = {}
     for preset, names in table.items():
@@ -29,13 +29,13 @@ def _aliases() -> dict[str, str]:
 
 
 def preset_names() -> list[str]:
-    folder = resources.files("specs") / "presets"
+    folder = resources.files("perfmodel.specs") / "presets"
     return sorted(e.name[:-5] for e in folder.iterdir() if e.name.endswith(".json"))
 
 
 @functools.lru_cache(maxsize=64)
 def _load_preset(name: str) -> ModelSpec:
-    text = (resources.files("specs") / "presets" / f"{name}.json").read_text()
+    text = (resources.files("perfmodel.specs") / "presets" / f"{name}.json").read_text()
     return from_hf_config(json.loads(text), name=name, source=f"preset {name}")
 
 

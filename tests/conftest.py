@@ -1,7 +1,7 @@
 import pytest
 
-import hardware
-import specs
+from perfmodel import hardware
+from perfmodel import specs
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
-import hardware
-from hardware.catalog import System
-from hardware.local import cpu_device, local_cpu_system, read_cpu_info
+from perfmodel import hardware
+from perfmodel.hardware.catalog import System
+from perfmodel.hardware.local import cpu_device, local_cpu_system, read_cpu_info
 from perfmodel.errors import PerfModelError
 from perfmodel.executor._torch import Backend, require_torch
 

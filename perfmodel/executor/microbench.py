@@ -15,7 +15,7 @@ from typing import Any, Callable, Literal
 from perfmodel.executor import kernels
 from perfmodel.executor._torch import Backend, require_torch, torch_dtype
 from perfmodel.executor.timing import Case, Timing, run_interleaved, time_fn
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 MicroKind = Literal["gemm", "attn_prefill", "attn_decode", "copy", "small_op", "h2d", "d2h", "all_reduce"]
 # Working set of rotated buffers relative to the on-chip cache, so each call misses the cache.

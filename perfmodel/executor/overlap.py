@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from hardware.catalog import System
-from hardware.schema import Device
+from perfmodel.hardware.catalog import System
+from perfmodel.hardware.schema import Device
 from perfmodel.executor._torch import require_torch
 from perfmodel.executor.synthetic import SyntheticModel
 from perfmodel.executor.timing import Timing
@@ -23,7 +23,7 @@ from perfmodel.iteration import BatchShape
 from perfmodel.ops import OpCost
 from perfmodel.plan import Plan
 from perfmodel.step import StepModel
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 
 def overlap_bounds(nano_ops: list[list[OpCost]]) -> dict[str, float]:

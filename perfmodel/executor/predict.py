@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from hardware.catalog import System
-from hardware.schema import Device
+from perfmodel.hardware.catalog import System
+from perfmodel.hardware.schema import Device
 from perfmodel import ops as O
 from perfmodel.calibration import Sample
 from perfmodel.executor.microbench import Micro
@@ -18,7 +18,7 @@ from perfmodel.executor.run import GridPoint, StepMeasurement
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
 from perfmodel.step import StepModel
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 # Microbenchmarks predicted by a single operator function (host copies and all-reduce are
 # fitted in closed form on their links instead, see `link_overrides`).

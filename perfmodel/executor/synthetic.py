@@ -19,7 +19,7 @@ from perfmodel.errors import PerfModelError
 from perfmodel.executor import kernels
 from perfmodel.executor._torch import Backend, require_torch, torch_dtype
 from perfmodel.executor.timing import OpRecorder
-from specs.model import MLA, ModelSpec, MoE
+from perfmodel.specs.model import MLA, ModelSpec, MoE
 
 RoutingKind = Literal["balanced", "uniform", "zipf", "router"]
 

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from hardware.catalog import System
-from hardware.schema import Device
+from perfmodel.hardware.catalog import System
+from perfmodel.hardware.schema import Device
 from perfmodel import calibration as cal
 from perfmodel.errors import PerfModelError
 from perfmodel.executor import microbench as mb
@@ -24,8 +24,8 @@ from perfmodel.executor.run import GridPoint, StepMeasurement, grid, measure_gri
 from perfmodel.executor.synthetic import Routing, SyntheticModel, reduce_spec
 from perfmodel.executor.timing import wait_for_quiet
 from perfmodel.plan import Plan
-from specs.model import ModelSpec
-from specs.registry import load_model
+from perfmodel.specs.model import ModelSpec
+from perfmodel.specs.registry import load_model
 
 FitOn = Literal["micro", "micro+ops", "micro+steps"]
 # Above this share of the host's CPU used by other processes, timings are flagged as disturbed.
@@ -247,7 +247,7 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
             f"{overlap['sequential_ms']:.2f} ms sequential")
 
     v = versions(cfg.backend)
-    from hardware.local import read_cpu_info
+    from perfmodel.hardware.local import read_cpu_info
 
     profile = cal.Calibration(
         schema_version=cal.SCHEMA_VERSION, device_id=device.id, device_name=device.name,

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.schema import Device
+from perfmodel.hardware.schema import Device
 from perfmodel.errors import PerfModelError
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 # MoE-Lens Table 1: MoE-Lightning's policies use 35-56% of the CPU memory (midpoint 0.455).
 LIGHTNING_CPU_MEMORY_USED = (0.35, 0.56)

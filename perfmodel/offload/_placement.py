@@ -24,14 +24,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from hardware.catalog import System
-from hardware.schema import Device
+from perfmodel.hardware.catalog import System
+from perfmodel.hardware.schema import Device
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.offload import _sparse as sparse
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 
 # ------------------------------------------------------------------------------------------

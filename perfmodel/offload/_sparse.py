@@ -33,10 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.catalog import System
+from perfmodel.hardware.catalog import System
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 # The methods' settings used for plans (module docstring): ShadowKV Table 1 and s5; top-K assumed.
 SHADOWKV_RANK, SHADOWKV_CHUNK_TOKENS, SHADOWKV_BUDGET_TOKENS, SHADOWKV_OUTLIER_FRACTION = 160, 8, 2048, 0.0025

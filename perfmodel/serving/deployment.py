@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware.catalog import System
+from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import Plan
 from perfmodel.serving.engine_profiles import EngineProfile
@@ -16,7 +16,7 @@ from perfmodel.serving.schedulers import Scheduler, get_scheduler
 from perfmodel.serving.simulator import PrefixCache, Replica, ReplicaResult
 from perfmodel.serving.timing import StepTimer
 from perfmodel.step import StepModel
-from specs.model import ModelSpec
+from perfmodel.specs.model import ModelSpec
 
 # Kernels one transformer layer launches in perfmodel.step's op list (attention block: norm, QKV,
 # RoPE, KV write, prefill and decode attention, O projection, all-reduce; MLP block: norm, gate/up,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hardware.catalog import System
+from perfmodel.hardware.catalog import System
 from perfmodel.serving import analytic
 from perfmodel.serving.deployment import Pool, PoolRun, simulate_pool
 

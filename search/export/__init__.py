@@ -1,5 +1,5 @@
 """Exporters: turn a plan file into launch commands and config files for serving engines."""
 
-from search.export._base import Export, Exporter, export_formats, get_exporter, register
+from perfmodel.search.export._base import Export, Exporter, export_formats, get_exporter, register
 
 __all__ = ["Export", "Exporter", "export_formats", "get_exporter", "register"]

@@ -17,7 +17,7 @@ from typing import ClassVar
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import Plan
 from perfmodel.registry import Registry
-from search.plan_file import PlanFile
+from perfmodel.search.plan_file import PlanFile
 
 BASE_PORT = 8000
 
@@ -125,12 +125,12 @@ register = _REGISTRY.register
 
 
 def get_exporter(name: str) -> Exporter:
-    from search.export import json_, sglang, trtllm, vllm  # noqa: F401  (registration)
+    from perfmodel.search.export import json_, sglang, trtllm, vllm  # noqa: F401  (registration)
 
     return _REGISTRY.get(name)()
 
 
 def export_formats() -> list[str]:
-    from search.export import json_, sglang, trtllm, vllm  # noqa: F401
+    from perfmodel.search.export import json_, sglang, trtllm, vllm  # noqa: F401
 
     return _REGISTRY.names()

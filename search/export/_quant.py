@@ -5,7 +5,7 @@ from __future__ import annotations
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import Plan
 from perfmodel.quant import get_quant
-from search.plan_file import PlanFile
+from perfmodel.search.plan_file import PlanFile
 
 
 def kv_bits(pool: Plan) -> float:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from search.export._base import Export, Exporter, register
-from search.plan_file import PlanFile
+from perfmodel.search.export._base import Export, Exporter, register
+from perfmodel.search.plan_file import PlanFile
 
 
 @register

@@ -5,10 +5,10 @@ disaggregated plans `--disaggregation-mode prefill|decode` servers and the PD ro
 from __future__ import annotations
 
 from perfmodel.plan import Plan
-from search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
+from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
                                  register)
-from search.export._quant import engine_kv, engine_quant, offload_gb
-from search.plan_file import PlanFile
+from perfmodel.search.export._quant import engine_kv, engine_quant, offload_gb
+from perfmodel.search.plan_file import PlanFile
 
 QUANT = {"bf16": None, "fp16": None, "fp8": "fp8", "w4a16": "awq", "w8a8": "w8a8_int8"}
 TRANSFER_BACKEND = "nixl"

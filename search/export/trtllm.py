@@ -8,10 +8,10 @@ from __future__ import annotations
 import yaml
 
 from perfmodel.plan import Plan
-from search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
+from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
                                  register)
-from search.export._quant import engine_kv, kv_host_bytes, offload_gb
-from search.plan_file import PlanFile
+from perfmodel.search.export._quant import engine_kv, kv_host_bytes, offload_gb
+from perfmodel.search.plan_file import PlanFile
 
 CACHE_TRANSCEIVER_BACKEND = "DEFAULT"
 QUANT_NOTE = {"fp8": "FP8", "w4a16": "W4A16 (AWQ/INT4)", "w8a8": "W8A8 SmoothQuant", "w4a8kv4": "W4A8",

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 from perfmodel.plan import Plan
-from search.export._base import Export, Exporter, attention_dp, check_kv_attention, env_cmd, instances, register
-from search.export._quant import engine_kv, engine_quant, kv_host_bytes, offload_gb
-from search.plan_file import PlanFile
+from perfmodel.search.export._base import Export, Exporter, attention_dp, check_kv_attention, env_cmd, instances, register
+from perfmodel.search.export._quant import engine_kv, engine_quant, kv_host_bytes, offload_gb
+from perfmodel.search.plan_file import PlanFile
 
 QUANT = {"bf16": None, "fp16": None, "fp8": "fp8", "w4a16": "awq", "w8a8": "compressed-tensors"}
 DTYPE = {"bf16": "bfloat16", "fp16": "float16"}

@@ -9,6 +9,6 @@
 Each module's docstring states its variables, objective and constraints.
 """
 
-from search.ilp._solver import SOLVERS, Solve, solve
+from perfmodel.search.ilp._solver import SOLVERS, Solve, solve
 
 __all__ = ["SOLVERS", "Solve", "solve"]

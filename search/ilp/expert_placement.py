@@ -41,8 +41,8 @@ import numpy as np
 import pulp
 
 from perfmodel.errors import PerfModelError
-from search.ilp._solver import Solve, solve, var
-from search.routing import RoutingProfile
+from perfmodel.search.ilp._solver import Solve, solve, var
+from perfmodel.search.routing import RoutingProfile
 
 
 @dataclass
@@ -149,7 +149,7 @@ def _warm_start(load: np.ndarray, clusters: int, restarts: int = 300, patience: 
     """Equal-count LPT greedy, then iterated local search (seeded): best-improvement one-for-one
     and two-for-two swaps to a local optimum, then random swaps to leave it, keeping the best;
     stops at the lower bound or after `patience` restarts without improvement."""
-    from search.routing import balanced_groups
+    from perfmodel.search.routing import balanced_groups
 
     mean = load.sum() / clusters
     lower = _lower_bound(load, clusters)

@@ -43,8 +43,8 @@ import numpy as np
 import pulp
 
 from perfmodel.errors import PerfModelError
-from search.ilp._solver import Solve, solve, var
-from search.nanobatch import perf
+from perfmodel.search.ilp._solver import Solve, solve, var
+from perfmodel.search.nanobatch import perf
 
 CLASSES = ("compute", "memory", "network")
 _PERF_KIND = {"compute": "gemm", "memory": "gemv", "network": "net"}

@@ -40,10 +40,10 @@ from dataclasses import dataclass
 
 import pulp
 
-from hardware.catalog import System
+from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
-from search.ilp._solver import Solve, solve, var
-from specs.model import ModelSpec
+from perfmodel.search.ilp._solver import Solve, solve, var
+from perfmodel.specs.model import ModelSpec
 
 GB = 1e9
 CAPACITY_MARGIN = 0.8          # FlexGen cost_model.py applies alpha = 0.8 to memory capacities

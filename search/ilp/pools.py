@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pulp
 
-from search.ilp._solver import Solve, solve, var
+from perfmodel.search.ilp._solver import Solve, solve, var
 
 
 @dataclass

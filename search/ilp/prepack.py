@@ -25,7 +25,7 @@ import numpy as np
 import pulp
 
 from perfmodel.errors import PerfModelError
-from search.ilp._solver import Solve, solve, var
+from perfmodel.search.ilp._solver import Solve, solve, var
 
 
 @dataclass

@@ -22,13 +22,13 @@ from typing import Union
 import yaml
 from pydantic import ValidationError
 
-from common.errors import PerfModelError, UnknownNameError, pydantic_message
-from common.yamlfile import load_mapping
-from specs.workload.arrivals import Arrival, Gamma, Offline, Poisson, arrival_times
-from specs.workload.base import Requests
-from specs.workload.lengths import Empirical, Fixed, LengthDist, LogNormal, Normal, Uniform, Zipf
-from specs.workload.synthetic import Conversation, Workload
-from specs.workload.traces import BURSTGPT_COLUMNS, TraceWorkload, read_burstgpt, write_burstgpt
+from perfmodel.common.errors import PerfModelError, UnknownNameError, pydantic_message
+from perfmodel.common.yamlfile import load_mapping
+from perfmodel.specs.workload.arrivals import Arrival, Gamma, Offline, Poisson, arrival_times
+from perfmodel.specs.workload.base import Requests
+from perfmodel.specs.workload.lengths import Empirical, Fixed, LengthDist, LogNormal, Normal, Uniform, Zipf
+from perfmodel.specs.workload.synthetic import Conversation, Workload
+from perfmodel.specs.workload.traces import BURSTGPT_COLUMNS, TraceWorkload, read_burstgpt, write_burstgpt
 
 __all__ = ["AnyWorkload", "Arrival", "BURSTGPT_COLUMNS", "Conversation", "Empirical", "Fixed", "Gamma",
            "LengthDist", "LogNormal", "Normal", "Offline", "Poisson", "Requests", "TraceWorkload", "Uniform",
@@ -40,7 +40,7 @@ AnyWorkload = Union[Workload, TraceWorkload]
 
 @functools.lru_cache(maxsize=1)
 def _presets() -> dict[str, dict]:
-    text = (resources.files("specs") / "workloads" / "presets.yaml").read_text()
+    text = (resources.files("perfmodel.specs") / "workloads" / "presets.yaml").read_text()
     return yaml.safe_load(text)
 
 
@@ -69,7 +69,7 @@ def load_workload(spec: str) -> AnyWorkload:
     if spec.lower() in _presets():
         entry = dict(_presets()[spec.lower()])
         if "trace" in entry:
-            trace = read_burstgpt(resources.files("specs") / "workloads" / entry["trace"])
+            trace = read_burstgpt(resources.files("perfmodel.specs") / "workloads" / entry["trace"])
             return TraceWorkload(name=spec.lower(), arrival_s=trace.arrival_s, input_tokens=trace.input_tokens,
                                  output_tokens=trace.output_tokens, skipped=trace.skipped,
                                  source=entry.get("source", ""))

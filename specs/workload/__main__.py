@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from specs.workload import load_workload, write_burstgpt
+from perfmodel.specs.workload import load_workload, write_burstgpt
 
 wl = load_workload("burstgpt")
 out = Path(__file__).resolve().parents[1] / "workloads" / "burstgpt_sample.csv"

@@ -7,8 +7,8 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import Field
 
-from common.errors import PerfModelError
-from specs.workload.base import _Strict
+from perfmodel.common.errors import PerfModelError
+from perfmodel.specs.workload.base import _Strict
 
 
 class Poisson(_Strict):

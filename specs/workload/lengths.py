@@ -12,8 +12,8 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy import optimize, stats
 
-from common.errors import PerfModelError
-from specs.workload.base import _Strict
+from perfmodel.common.errors import PerfModelError
+from perfmodel.specs.workload.base import _Strict
 
 
 class Fixed(_Strict):

@@ -7,10 +7,10 @@ import math
 import numpy as np
 from pydantic import Field
 
-from common.errors import PerfModelError
-from specs.workload.arrivals import Arrival, Offline, Poisson, arrival_times
-from specs.workload.base import Requests, _Strict
-from specs.workload.lengths import LengthDist
+from perfmodel.common.errors import PerfModelError
+from perfmodel.specs.workload.arrivals import Arrival, Offline, Poisson, arrival_times
+from perfmodel.specs.workload.base import Requests, _Strict
+from perfmodel.specs.workload.lengths import LengthDist
 
 
 class Conversation(_Strict):

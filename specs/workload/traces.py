@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import PerfModelError
-from specs.workload.base import Requests
-from specs.workload.lengths import _positive_int
+from perfmodel.common.errors import PerfModelError
+from perfmodel.specs.workload.base import Requests
+from perfmodel.specs.workload.lengths import _positive_int
 
 
 BURSTGPT_COLUMNS = ("Timestamp", "Model", "Request tokens", "Response tokens", "Total tokens", "Log Type")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import PerfModelError
-from common.jsonfile import parse_json
+from perfmodel.common.errors import PerfModelError
+from perfmodel.common.jsonfile import parse_json
 
 
 def test_parses_json():

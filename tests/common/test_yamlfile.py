@@ -2,8 +2,8 @@
 
 import pytest
 
-from common.errors import PerfModelError
-from common.yamlfile import load_mapping
+from perfmodel.common.errors import PerfModelError
+from perfmodel.common.yamlfile import load_mapping
 
 
 def test_a_mapping_is_returned():

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-import hardware
-from hardware.catalog import bundled, load_file, resolve
-from hardware.schema import Device, Sourced, _numeric_paths
+from perfmodel import hardware
+from perfmodel.hardware.catalog import bundled, load_file, resolve
+from perfmodel.hardware.schema import Device, Sourced, _numeric_paths
 from perfmodel.errors import PerfModelError, UnknownNameError
 
 CATALOG_DIR = Path(hardware.__file__).parent / "catalog"

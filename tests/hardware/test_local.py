@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from hardware.local import (ASSUMED_STREAM_GB_S_PER_CORE, FP32_FLOP_PER_CYCLE, cpu_device, detect_local_cpu,
+from perfmodel.hardware.local import (ASSUMED_STREAM_GB_S_PER_CORE, FP32_FLOP_PER_CYCLE, cpu_device, detect_local_cpu,
                             local_cpu_system, read_cpu_info)
-from hardware.schema import Catalog
+from perfmodel.hardware.schema import Catalog
 
 FLAGS_ZEN4 = "fpu sse sse2 avx fma avx2 avx512f avx512bw avx512_bf16"
 FLAGS_SPR = "fpu sse sse2 avx fma avx2 avx512f avx512bw amx_bf16 amx_tile"

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import hardware
+from perfmodel import hardware
 import perfmodel
-import specs
+from perfmodel import specs
 from perfmodel import bounds as B
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import Plan

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-import hardware
+from perfmodel import hardware
 import perfmodel
-import specs
+from perfmodel import specs
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan

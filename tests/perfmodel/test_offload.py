@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import hardware
-import specs
+from perfmodel import hardware
+from perfmodel import specs
 from perfmodel import bounds as B
 from perfmodel import offload as OF
 from perfmodel.errors import PerfModelError

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import hardware
-import specs
+from perfmodel import hardware
+from perfmodel import specs
 from perfmodel import overlap as OV
 from perfmodel.bounds import steady_state_batch
 from perfmodel.interference import share_points

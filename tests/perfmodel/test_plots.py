@@ -8,8 +8,8 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-import hardware  # noqa: E402
-import specs  # noqa: E402
+from perfmodel import hardware  # noqa: E402
+from perfmodel import specs  # noqa: E402
 from perfmodel import overlap as OV  # noqa: E402
 from perfmodel import plots  # noqa: E402
 from perfmodel.bounds import steady_state_batch  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from search.problem import build_problem
+from perfmodel.search.problem import build_problem
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from perfmodel.errors import PerfModelError, UnknownNameError
-from search._base import Searcher, SearchResult, get_searcher, register, searcher_names
-from search.evaluate import evaluate
-from search.pareto import front_2d
+from perfmodel.search._base import Searcher, SearchResult, get_searcher, register, searcher_names
+from perfmodel.search.evaluate import evaluate
+from perfmodel.search.pareto import front_2d
 
 SEARCHERS = ["grid", "optuna", "nsga2", "ilp"]
 EXACT = ["grid", "ilp"]
@@ -98,7 +98,7 @@ def test_disaggregated_only_space_exact(small_problem):
 
 
 def test_trials_must_be_positive(small_problem):
-    from search.tune import tune
+    from perfmodel.search.tune import tune
 
     with pytest.raises(PerfModelError, match="--trials must be >= 1"):
         tune(model="llama-3.1-8b", hardware="h100-sxm", workload="100/10", searcher="optuna", trials=0)

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfmodel.vectorized import estimate_grid
-from search.evaluate import evaluate, fraction_of_bound
-from search.nanobatch import nano_step_time, overlap_time, perf, share_needed
-from search.problem import build_problem
-from search.space import PlanTable
+from perfmodel.search.evaluate import evaluate, fraction_of_bound
+from perfmodel.search.nanobatch import nano_step_time, overlap_time, perf, share_needed
+from perfmodel.search.problem import build_problem
+from perfmodel.search.space import PlanTable
 
 
 def _rows(problem, **cols):

@@ -12,8 +12,8 @@ import yaml
 
 from perfmodel.errors import PerfModelError, UnknownNameError
 from perfmodel.plan import PLAN_SCHEMA_VERSION, Plan
-from search.export import export_formats, get_exporter
-from search.plan_file import PlanFile, Prediction, Provenance, Workload, load_plan_file, write_plan_file
+from perfmodel.search.export import export_formats, get_exporter
+from perfmodel.search.plan_file import PlanFile, Prediction, Provenance, Workload, load_plan_file, write_plan_file
 
 # ---- the engines' flags, as their current docs name them --------------------------------------
 # vLLM, docs.vllm.ai/en/latest "Engine Arguments" (`vllm serve --help`) and "NixlConnector Usage

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfmodel.errors import PerfModelError
-from search.ilp import expert_placement as EP
-from search.ilp import nanoflow as NF
-from search.ilp import offload as OF
-from search.ilp import pools as PO
-from search.ilp import prepack as PP
-from search.routing import RoutingProfile, generate, load_routing, read_routing
+from perfmodel.search.ilp import expert_placement as EP
+from perfmodel.search.ilp import nanoflow as NF
+from perfmodel.search.ilp import offload as OF
+from perfmodel.search.ilp import pools as PO
+from perfmodel.search.ilp import prepack as PP
+from perfmodel.search.routing import RoutingProfile, generate, load_routing, read_routing
 
 SOLVERS = ["cbc", "highs"]
 
@@ -88,7 +88,7 @@ def test_place_experts_end_to_end(kind):
     for layer in range(4):
         assert np.bincount(pl.devices[layer], minlength=4).tolist() == [4, 4, 4, 4]
     contiguous = [np.arange(16) // 4] * 4
-    from search.routing import imbalance
+    from perfmodel.search.routing import imbalance
 
     assert pl.imbalance(prof.counts) <= imbalance(prof.counts, contiguous, 4) + 1e-9
     # stage 2 never does worse than keeping stage-1 cluster c on device c
@@ -145,13 +145,13 @@ def test_bad_routing_files(tmp_path):
     with pytest.raises(PerfModelError, match="negative"):
         read_routing(p)
     with pytest.raises(PerfModelError, match="mixture-of-experts"):
-        from specs.registry import load_model
+        from perfmodel.specs.registry import load_model
 
         load_routing("zipf:1.0", load_model("llama-3.1-8b"))
 
 
 def test_routing_profile_drives_placement_in_tune():
-    from search.problem import build_problem
+    from perfmodel.search.problem import build_problem
 
     pr = build_problem(model="mixtral-8x7b", hardware="h100-sxm", devices=8, workload="1000/100",
                        routing="zipf:1.2", space={"expert_placement": ["contiguous", "balanced"], "ep": [4],
@@ -211,7 +211,7 @@ def _hw(**kw):
 
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_offload_lp_is_at_least_as_good_as_any_grid_point(solver):
-    from specs.registry import load_model
+    from perfmodel.specs.registry import load_model
 
     model = load_model("llama-2-7b")
     hw = _hw(gpu_mem_gb=8)
@@ -253,7 +253,7 @@ def _grid_best(model, hw, s, n, gbs, ngb, step=0.05):
 
 
 def test_offload_policy_search_prefers_gpu_when_it_fits():
-    from specs.registry import load_model
+    from perfmodel.specs.registry import load_model
 
     pol = OF.search_policy(load_model("llama-3.1-8b"), _hw(gpu_mem_gb=80), prompt=512, gen=32)
     assert pol.fractions["w_g"] == pytest.approx(1.0)
@@ -262,7 +262,7 @@ def test_offload_policy_search_prefers_gpu_when_it_fits():
 
 
 def test_offload_that_cannot_fit_is_an_error():
-    from specs.registry import load_model
+    from perfmodel.specs.registry import load_model
 
     with pytest.raises(PerfModelError, match="no offload policy fits"):
         OF.search_policy(load_model("llama-3.1-405b"), _hw(gpu_mem_gb=8, cpu_mem_gb=8, disk_gb=8), prompt=128, gen=8,

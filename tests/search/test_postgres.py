@@ -107,7 +107,7 @@ def _worker(url: str, trials: int, seed: int, delay: float = 0.3) -> subprocess.
 def _trials(url):
     import optuna
 
-    from search.storage import open_storage
+    from perfmodel.search.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:

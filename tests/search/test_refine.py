@@ -11,12 +11,12 @@ from perfmodel.estimator import estimate
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
 from perfmodel.step import StepModel
-from search._base import get_searcher
-from search.evaluate import evaluate
-from search.pareto import best_index, front_2d
-from search.problem import build_problem
-from search.refine import refine
-from search.space import PlanTable
+from perfmodel.search._base import get_searcher
+from perfmodel.search.evaluate import evaluate
+from perfmodel.search.pareto import best_index, front_2d
+from perfmodel.search.problem import build_problem
+from perfmodel.search.refine import refine
+from perfmodel.search.space import PlanTable
 
 
 def _rows(**cols):
@@ -99,7 +99,7 @@ def test_refine_leaves_no_fluid_timed_plan_at_the_top(problem_70b):
 def test_tune_refines_and_says_so_in_plans_csv(tmp_path):
     import csv
 
-    from search.tune import tune
+    from perfmodel.search.tune import tune
 
     r = tune(model="llama-3.1-70b", hardware="h100-sxm", devices=8, workload="4000/500", ttft_slo=1000, tpot_slo=50,
              objective="goodput", space={"modes": ["aggregated"], "quant": "fp8", "kv_dtype": [None],

@@ -9,8 +9,8 @@ import pytest
 
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import Plan, check_plan
-from search.problem import build_problem, make_space
-from search.space import STRUCTURAL_REASONS, SearchSpace
+from perfmodel.search.problem import build_problem, make_space
+from perfmodel.search.space import STRUCTURAL_REASONS, SearchSpace
 
 
 def test_bad_values_are_one_line_errors():

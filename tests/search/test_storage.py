@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from perfmodel.errors import PerfModelError
-from search.storage import describe, open_storage
-from search.tune import tune
+from perfmodel.search.storage import describe, open_storage
+from perfmodel.search.tune import tune
 
 ARGS = dict(model="llama-3.1-8b", hardware="h100-sxm", devices=2, workload="1000/200", searcher="optuna",
             space={"quant": "bf16", "max_batch": [8, 32, 128]})

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from perfmodel.errors import PerfModelError
-from search.tune import tune
-from search.verify import _serve_args, finalists, recommend, verify
+from perfmodel.search.tune import tune
+from perfmodel.search.verify import _serve_args, finalists, recommend, verify
 
 from tests.search.conftest import run_cli
 

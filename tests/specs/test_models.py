@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from perfmodel.errors import PerfModelError, UnknownNameError
-from specs.hf import from_hf_config
-from specs.registry import load_model, preset_names
+from perfmodel.specs.hf import from_hf_config
+from perfmodel.specs.registry import load_model, preset_names
 
 B = 1e9
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from perfmodel.errors import PerfModelError
-from specs.workload import (LogNormal, TraceWorkload, Workload, Zipf, load_workload, preset_names,
+from perfmodel.specs.workload import (LogNormal, TraceWorkload, Workload, Zipf, load_workload, preset_names,
                             read_burstgpt, write_burstgpt)
 
 HEADER = "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-import hardware
+from perfmodel import hardware
 from perfmodel import calibration as cal
 from perfmodel import ops as O
 from perfmodel.errors import PerfModelError

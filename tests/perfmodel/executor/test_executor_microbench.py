@@ -2,7 +2,7 @@
 
 import pytest
 
-import specs
+from perfmodel import specs
 from perfmodel.executor.microbench import MicroConfig, model_gemm_shapes, run_all
 from perfmodel.executor.predict import MICRO_KINDS, micro_cost
 from perfmodel.executor.synthetic import reduce_spec
@@ -20,7 +20,7 @@ def test_model_gemm_shapes_cover_every_weight():
 
 
 def test_cpu_microbenchmarks_and_their_predictions():
-    from hardware.local import detect_local_cpu
+    from perfmodel.hardware.local import detect_local_cpu
 
     spec = reduce_spec(specs.load_model("llama-3.1-8b"), layers=1, width_divisor=8, vocab=1024)
     cfg = MicroConfig(backend="cpu", quant="fp32", cache_mb=1.0, warmup=1, repeats=2, gemm_m=(1, 16),
@@ -38,7 +38,7 @@ def test_cpu_microbenchmarks_and_their_predictions():
 
 
 def test_link_overrides_from_copies_and_all_reduce():
-    import hardware
+    from perfmodel import hardware
     from perfmodel.calibration import apply_to_device, Calibration, SCHEMA_VERSION
     from perfmodel.executor.microbench import Micro
     from perfmodel.executor.predict import link_overrides

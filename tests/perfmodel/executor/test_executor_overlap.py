@@ -2,8 +2,8 @@
 
 import pytest
 
-import hardware
-import specs
+from perfmodel import hardware
+from perfmodel import specs
 from perfmodel.executor import cuda_available
 from perfmodel.executor.overlap import overlap_bounds
 from perfmodel.iteration import BatchShape

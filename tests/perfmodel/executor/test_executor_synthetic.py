@@ -2,7 +2,7 @@
 
 import pytest
 
-import specs
+from perfmodel import specs
 from perfmodel.errors import PerfModelError
 from perfmodel.executor.synthetic import Routing, reduce_spec
 
@@ -42,7 +42,7 @@ def test_prefill_then_decode_runs_and_fills_the_kv_cache(name):
 
 
 def test_recorded_ops_carry_the_cost_model_names():
-    import hardware
+    from perfmodel import hardware
     from perfmodel.iteration import BatchShape
     from perfmodel.plan import Plan
     from perfmodel.step import StepModel

@@ -39,7 +39,7 @@ def test_quick_cpu_validation_reports_calibrated_and_uncalibrated_error(tmp_path
     assert set(profile.overrides) & {"mem_bw_efficiency", "gemm_efficiency", "kernel_overhead_us"}
     # the hardware file and the profile feed `estimate`, which then predicts the measured shapes
     import perfmodel
-    from specs.model import ModelSpec
+    from perfmodel.specs.model import ModelSpec
 
     spec = ModelSpec.model_validate(doc["spec"])
     p = next(p for p in doc["points"] if p["phase"] == "prefill")

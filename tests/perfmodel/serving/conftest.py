@@ -2,8 +2,8 @@
 
 import pytest
 
-import hardware
-import specs
+from perfmodel import hardware
+from perfmodel import specs
 from perfmodel.plan import Plan
 from perfmodel.serving.deployment import build_pool
 from perfmodel.serving.engine_profiles import get_engine

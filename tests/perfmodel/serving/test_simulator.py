@@ -13,7 +13,7 @@ from perfmodel.serve_api import serve
 from perfmodel.serving.deployment import simulate_pool
 from perfmodel.serving.iteration_check import direct_step_time
 from perfmodel.serving.schedulers import scheduler_names
-from specs.workload import load_workload
+from perfmodel.specs.workload import load_workload
 
 AGGREGATED = [s for s in scheduler_names() if s != "decode_only"]
 

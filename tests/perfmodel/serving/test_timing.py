@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-import hardware
-import specs
+from perfmodel import hardware
+from perfmodel import specs
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
 from perfmodel.serving.engine_profiles import get_engine

@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
     ) -> None:
         """Turn a plan into engine launch commands (vLLM, SGLang, TensorRT-LLM) and config files."""
-        from search.export import get_exporter
-        from search.plan_file import load_plan_file
+        from perfmodel.search.export import get_exporter
+        from perfmodel.search.plan_file import load_plan_file
 
         exporter = get_exporter(format)
         pf = load_plan_file(plan)

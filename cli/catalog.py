@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-import hardware
+from perfmodel import hardware
 from perfmodel.cli._common import JsonOpt, console, print_json, table
-from specs import load_model, preset_names
+from perfmodel.specs import load_model, preset_names
 
 
 def register(app: typer.Typer) -> None:

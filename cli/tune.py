@@ -170,8 +170,8 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
     ) -> None:
         """Search deployments; print the Pareto front (tokens/s/device vs tokens/s/user) and the best plan."""
-        from search.tune import NoPlanMeetsSLO
-        from search.tune import tune as run
+        from perfmodel.search.tune import NoPlanMeetsSLO
+        from perfmodel.search.tune import tune as run
 
         given = dict(modes=mode, tp=tp, pp=pp, dp=dp, ep=ep, attention_dp=attention_dp, max_batch=max_batch,
                      token_budget=token_budget, nano_batches=nano_batches, quant=quant, kv_dtype=kv_dtype,
@@ -228,7 +228,7 @@ def _plain_table(title: str, columns: list[str], rows: list[list], *, numeric: i
 
 
 def _render(r, top: int, out: str | None) -> None:
-    from search.plots import pareto_terminal
+    from perfmodel.search.plots import pareto_terminal
 
     d = r.to_dict()
     p = r.problem
