@@ -53,7 +53,7 @@ def ablation_rows():
     """Fig. 9: the same engine without overlap, nano-batched without overlap, and overlapped."""
     from perfmodel import overlap as OV
     from perfmodel.bounds import steady_state_batch
-    from perfmodel.step import StepModel
+    from perfmodel.stepmodel import StepModel
     from perfmodel.hardware import resolve
     from perfmodel.specs import load_model
 

@@ -61,7 +61,7 @@ def run_bound(*, model: str, hardware: str, isl: int, osl: int, plan_kwargs: dic
     })
     if plan.nano_batches > 1:
         from perfmodel import overlap
-        from perfmodel.step import StepModel
+        from perfmodel.stepmodel import StepModel
 
         sm = StepModel.build(model=spec, system=system, plan=plan, max_tokens=int(pred.batch.tokens) + 1)
         doc["overlap"] = overlap.overlap(sm, pred.batch).to_dict()

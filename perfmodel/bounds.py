@@ -41,24 +41,14 @@ from perfmodel.iteration import BatchShape
 from perfmodel.memory import memory_breakdown
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
-from perfmodel.step import StepModel
+from perfmodel.limits import (Bound, Sizes, attn_dims, expected_active_fraction, max_concurrency, plan_sizes, pme,  # noqa: F401
+                             weights_read_per_pass)
+from perfmodel.stepmodel import StepModel
 from perfmodel.specs.model import ModelSpec
 
 # NanoFlow s3.5: Compute is the peak of a CUTLASS GEMM at a dense batch of 2048 tokens.
 NANOFLOW_DENSE_BATCH = 2048
 TOKEN_COUNT = "prefill+decode tokens (NanoFlow s3.1); *_output fields count generated tokens only"
-
-
-@dataclass(frozen=True)
-class Bound:
-    """One resource's limit, total tokens/s per device (None: the resource is not used)."""
-
-    resource: str
-    tok_s_per_device: float | None
-    detail: dict = field(default_factory=dict)
-
-    def output(self, isl: int, osl: int) -> float | None:
-        return None if self.tok_s_per_device is None else self.tok_s_per_device * osl / (isl + osl)
 
 
 @dataclass(frozen=True)
@@ -163,79 +153,9 @@ def clamp(b: Bounds, value: float, *, tokens: str = "output") -> float:
 # ------------------------------------------------------------------------------------------
 # Workload helpers
 # ------------------------------------------------------------------------------------------
-def pme(p: float, g: float) -> float:
-    """Parallelism-memory efficiency (MoE-Lens eq. 3): tokens processed per KV-token held per
-    pass, (p + g) / sum_{j=0}^{g} (p + j) ~ 2 (p + g) / ((2 p + g) g)."""
-    return 2.0 * (p + g) / ((2.0 * p + g) * g)
-
-
-def expected_active_fraction(routed_tokens: float, num_experts: int) -> float:
-    """Expected share of experts that receive at least one of `routed_tokens` uniformly routed
-    token-slots (occupancy problem): 1 - (1 - 1/E)^r. Concave in r with value 0 at r = 0."""
-    return 1.0 - (1.0 - 1.0 / num_experts) ** routed_tokens
-
-
-@dataclass(frozen=True)
-class _Sizes:
-    """Per-device bytes of the plan: weights split into the part every pass reads and routed
-    experts (read only where tokens land), KV per token, and capacity."""
-
-    weights_fixed: float
-    weights_experts: float
-    kv_per_token: float        # KV bytes read from device memory per context token
-    act_per_token: float
-    free_bytes: float          # capacity - device weights - reserved (for KV and activations)
-    kv_capacity_per_token: float  # KV bytes one token occupies in device memory
-    kv_host_per_token: float = 0.0  # ... in host memory (perfmodel.offload)
-    weights_host: float = 0.0       # weight bytes kept in host memory
-
-    @property
-    def weights(self) -> float:
-        return self.weights_fixed + self.weights_experts
-
-
-def _sizes(model: ModelSpec, system: System, plan: Plan, q: Quant) -> _Sizes:
-    m0 = memory_breakdown(model, system, plan, q, max_tokens=0)
-    m1 = memory_breakdown(model, system, plan, q, max_tokens=1)
-    weights = m0.weights_gb * 1e9
-    experts = 0.0
-    if model.moe is not None:
-        e = model.moe
-        per_layer = e.num_experts / plan.ep * 3 * model.hidden_size * e.expert_intermediate_size / plan.moe_tp
-        experts = per_layer * q.weight_bytes * math.ceil(model.num_moe_layers / plan.pp)
-        # the largest stage holds at most ceil(L_moe / pp) MoE layers
-        experts = min(experts, weights)
-    return _Sizes(weights_fixed=weights - experts, weights_experts=experts,
-                  kv_per_token=m0.kv_bytes_per_token_device, kv_capacity_per_token=m0.kv_bytes_per_token_device,
-                  act_per_token=(m1.activations_gb - m0.activations_gb) * 1e9,
-                  free_bytes=(m0.capacity_gb - m0.weights_gb - m0.reserved_gb) * 1e9)
-
-
-def weights_read_per_pass(model: ModelSpec, plan: Plan, s: _Sizes, tokens: float) -> float:
-    """Weight bytes one device must read in a pass over `tokens` tokens of its replica."""
-    if model.moe is None or s.weights_experts == 0:
-        return s.weights
-    routed = tokens * model.moe.experts_per_token * plan.moe_group / plan.tp
-    return s.weights_fixed + s.weights_experts * expected_active_fraction(routed, model.moe.num_experts)
-
-
-def max_concurrency(s: _Sizes, isl: int, osl: int) -> float:
-    """Sequences a replica holds at the largest batch that fits: continuous batching keeps each
-    sequence's KV at p + g/2 tokens on average (MoE-Lens eq. 7 / NanoFlow s1.8 admission by
-    predicted memory), plus the activation workspace of one iteration's B (p + g - 1) / g tokens."""
-    per_seq = (isl + osl / 2) * s.kv_capacity_per_token + (isl + osl - 1) / osl * s.act_per_token
-    return max(s.free_bytes, 0.0) / per_seq
-
-
 # ------------------------------------------------------------------------------------------
 # The bounds
 # ------------------------------------------------------------------------------------------
-def attn_dims(model: ModelSpec) -> tuple[float, float]:
-    if model.mla is not None:
-        return model.mla.qk_nope_head_dim + model.mla.qk_rope_head_dim, model.mla.v_head_dim
-    return model.head_dim, model.head_dim
-
-
 def flop_time_per_request(model: ModelSpec, system: System, q: Quant, isl: int, osl: int) -> dict[str, float]:
     """Device-seconds of tensor-core work one request needs at best-shape rates (whole model;
     divide by the devices sharing it). Splits: layer GEMMs, LM head, attention."""
@@ -270,7 +190,7 @@ def compute_bound(model: ModelSpec, system: System, plan: Plan, q: Quant, isl: i
                  | {"note": "best-shape GEMM rate (utilisation 1) incl. attention FLOPs; *_s keys in ms"})
 
 
-def memory_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s: _Sizes, isl: int, osl: int,
+def memory_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s: Sizes, isl: int, osl: int,
                   concurrency: float) -> tuple[Bound, Bound]:
     """(memory_bandwidth, kv_capacity). Per request and device, g passes each read the weights
     shared by `concurrency` sequences, and g - 1 decode steps read its KV at mean context
@@ -340,7 +260,7 @@ def nanoflow_optimum(model: ModelSpec, system: System, plan: Plan, dense_batch: 
     return compute / (2.0 * model.params_gemm_active), compute / 1e12
 
 
-def classification(model: ModelSpec, system: System, plan: Plan, q: Quant, s: _Sizes, compute_flops: float,
+def classification(model: ModelSpec, system: System, plan: Plan, q: Quant, s: Sizes, compute_flops: float,
                    dense_batch: float) -> Classification:
     """NanoFlow eqs. 1-4 per device at `dense_batch` tokens per iteration: T_mem = MemSize/MemBW,
     T_compute = 2 B_dense P / (N Compute), T_net = B_dense x per-token link time."""
@@ -375,7 +295,7 @@ def compute_bounds(*, model: str | ModelSpec, system: str | System, plan: Plan, 
     q = get_quant(plan.quant).with_kv(plan.kv_dtype)
     from perfmodel import offload
 
-    s = offload.effective_sizes(spec, sysm, plan, q, _sizes(spec, sysm, plan, q))
+    s = offload.effective_sizes(spec, sysm, plan, q, plan_sizes(spec, sysm, plan, q))
     conc = offload.max_concurrency(spec, sysm, plan, q, s, isl, osl)
     mem, kv = memory_bounds(spec, sysm, plan, q, s, isl, osl, conc)
     bounds = {b.resource: b for b in (compute_bound(spec, sysm, plan, q, isl, osl), mem, kv,

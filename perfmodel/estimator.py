@@ -18,7 +18,8 @@ from perfmodel.iteration import BatchShape
 from perfmodel.ops import OpCost
 from perfmodel.plan import Plan
 from perfmodel.resolve import resolve_model, resolve_system
-from perfmodel.step import StepModel, scale_batch, stage_time
+from perfmodel.step import scale_batch, stage_time
+from perfmodel.stepmodel import StepModel
 from perfmodel.specs.model import ModelSpec
 
 

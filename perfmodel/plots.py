@@ -87,7 +87,7 @@ def bound_figure(doc: dict, *, model: str, hardware: str, path: str, calibration
     from perfmodel import overlap
     from perfmodel.plan import Plan
     from perfmodel.resolve import resolve_model, resolve_system
-    from perfmodel.step import StepModel
+    from perfmodel.stepmodel import StepModel
     from perfmodel.bounds import steady_state_batch
 
     spec, system = resolve_model(model), resolve_system(hardware, calibration=calibration)

@@ -6,7 +6,8 @@
 """
 
 from perfmodel.search._base import SearchResult, Searcher, get_searcher, register, searcher_names
-from perfmodel.search.evaluate import SLO, Problem, evaluate
+from perfmodel.search.evaluate import evaluate
+from perfmodel.search.problem import SLO, Problem
 from perfmodel.search.plan_file import PlanFile, load_plan_file
 from perfmodel.search.space import PlanTable, SearchSpace
 from perfmodel.search.tune import NoPlanMeetsSLO, TuneResult, tune

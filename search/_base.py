@@ -19,7 +19,7 @@ import numpy as np
 
 from perfmodel.errors import PerfModelError
 from perfmodel.registry import Registry
-from perfmodel.search.evaluate import Problem
+from perfmodel.search.problem import Problem
 from perfmodel.search.pareto import best_index, front_2d
 from perfmodel.search.space import PlanTable
 

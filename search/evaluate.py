@@ -33,8 +33,6 @@ profile (`search.routing`; uniform routing leaves them as the cost model compute
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -42,38 +40,11 @@ from perfmodel.iteration import BatchShape
 from perfmodel.quant import get_quant
 from perfmodel.search import goodput as G
 from perfmodel.search.group import GB, GroupModel, NanoModel
-from perfmodel.search.space import PlanTable, ResolvedSpace
+from perfmodel.search.problem import Problem
+from perfmodel.search.space import PlanTable
 
-Objective = Literal["throughput", "goodput", "cost"]
-OBJECTIVES: tuple[str, ...] = ("throughput", "goodput", "cost")
 BOUNDS = ("compute", "memory", "network")
 LIMITERS = ("", "prefill", "decode")   # which pool limits a disaggregated plan
-
-
-@dataclass(frozen=True)
-class SLO:
-    """Latency targets in ms (None = no target)."""
-
-    ttft_ms: float | None = None
-    tpot_ms: float | None = None
-
-
-@dataclass
-class Problem:
-    """Everything a searcher needs: the space, the workload, the SLOs and what to maximize."""
-
-    space: ResolvedSpace
-    isl: int
-    osl: int
-    slo: SLO
-    objective: str = "throughput"
-    expert_imbalance: dict | None = None   # (placement index, ep) -> max/mean expert load
-    price_per_device_hour: tuple[float, ...] | None = None  # per hardware entry
-
-    def __post_init__(self):
-        # perfmodel StepModels of the nano-batched plans evaluated with nano_model="pipeline", kept
-        # so that their chosen pipelines (one search per batch-size class) are reused across calls
-        self._step_models: dict[tuple, object] = {}
 
 
 METRICS = ("ttft_ms", "tpot_ms", "e2e_ms", "tok_s", "tok_s_per_device", "tok_s_per_user", "devices",

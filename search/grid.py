@@ -8,7 +8,8 @@ import time
 import numpy as np
 
 from perfmodel.search._base import SearchResult, Searcher, register
-from perfmodel.search.evaluate import Problem, evaluate
+from perfmodel.search.evaluate import evaluate
+from perfmodel.search.problem import Problem
 from perfmodel.search.space import PlanTable
 
 CHUNK_ROWS = 200_000  # bounds peak memory (~40 float64 columns per row) and paces the progress bar

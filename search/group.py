@@ -26,7 +26,7 @@ from perfmodel.step import HEAD_OPS, scale_batch, step_ops
 from perfmodel.search.nanobatch import nano_step_time
 
 if TYPE_CHECKING:
-    from perfmodel.search.evaluate import Problem
+    from perfmodel.search.problem import Problem
 
 NanoModel = Literal["fluid", "pipeline"]
 EXPERT_OPS = frozenset({"expert_gate_up", "expert_silu_mul", "expert_down"})
@@ -163,7 +163,7 @@ class GroupModel:
         link = (self.woff * weights_dev + kv_in + kv_out) * k / self.host_rate
         if self.attention != "cpu":
             return link
-        from perfmodel.bounds import attn_dims
+        from perfmodel.limits import attn_dims
 
         host = self.host
         qk, v = attn_dims(self.model)
@@ -181,7 +181,7 @@ class GroupModel:
         scaled by a placement's imbalance keep the fluid time: the pipeline model has no placement."""
         from perfmodel.overlap import stage_time
         from perfmodel.plan import Plan
-        from perfmodel.step import StepModel
+        from perfmodel.stepmodel import StepModel
 
         fields = ("prefill_tokens", "prefill_attn_pairs", "prefill_kv_read", "prefill_seqs", "decode_seqs",
                   "decode_context")

@@ -19,10 +19,11 @@ import numpy as np
 
 from perfmodel.search import goodput as G
 from perfmodel.search._base import SearchResult, Searcher, register
-from perfmodel.search.evaluate import (Problem, _aggregated, decode_capacity, decode_pools, evaluate,
-                             kv_transfer_s, prefill_capacity, prefill_pools)
+from perfmodel.search.evaluate import (_aggregated, decode_capacity, decode_pools, evaluate, kv_transfer_s,
+                                       prefill_capacity, prefill_pools)
 from perfmodel.search.group import GroupModel
 from perfmodel.search.ilp.pools import Candidates, dominant, max_rate
+from perfmodel.search.problem import Problem
 from perfmodel.search.space import PlanTable
 
 

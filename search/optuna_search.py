@@ -29,7 +29,8 @@ import numpy as np
 
 from perfmodel.errors import PerfModelError
 from perfmodel.search._base import SearchResult, Searcher, register
-from perfmodel.search.evaluate import Problem, evaluate
+from perfmodel.search.evaluate import evaluate
+from perfmodel.search.problem import Problem
 from perfmodel.search.pareto import best_index
 from perfmodel.search.space import PlanTable
 from perfmodel.search.storage import describe, open_storage

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from importlib import resources
+from typing import Literal
 
 import yaml
 
@@ -13,10 +15,39 @@ from perfmodel.hardware.catalog import System
 from perfmodel.hardware.schema import Cluster
 from perfmodel.errors import PerfModelError, pydantic_message
 from perfmodel.resolve import resolve_model, resolve_system
-from perfmodel.search.evaluate import OBJECTIVES, SLO, Problem
-from perfmodel.search.space import SearchSpace
+from perfmodel.search.space import ResolvedSpace, SearchSpace
 
 _LENGTHS = re.compile(r"^(?:fixed:)?(\d+)[/:x,](\d+)$")
+
+
+Objective = Literal["throughput", "goodput", "cost"]
+OBJECTIVES: tuple[str, ...] = ("throughput", "goodput", "cost")
+
+
+@dataclass(frozen=True)
+class SLO:
+    """Latency targets in ms (None = no target)."""
+
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+
+
+@dataclass
+class Problem:
+    """Everything a searcher needs: the space, the workload, the SLOs and what to maximize."""
+
+    space: ResolvedSpace
+    isl: int
+    osl: int
+    slo: SLO
+    objective: str = "throughput"
+    expert_imbalance: dict | None = None   # (placement index, ep) -> max/mean expert load
+    price_per_device_hour: tuple[float, ...] | None = None  # per hardware entry
+
+    def __post_init__(self):
+        # perfmodel StepModels of the nano-batched plans evaluated with nano_model="pipeline", kept
+        # so that their chosen pipelines (one search per batch-size class) are reused across calls
+        self._step_models: dict[tuple, object] = {}
 
 
 def parse_workload(workload: str | None, isl: int | None = None, osl: int | None = None) -> tuple[int, int]:

@@ -27,10 +27,10 @@ import numpy as np
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import SPARSE_KV_METHODS, Plan
 from perfmodel.search._base import Progress, SearchResult, check_trials, get_searcher
-from perfmodel.search.evaluate import BOUNDS, LIMITERS, Problem, fraction_of_bound
+from perfmodel.search.evaluate import BOUNDS, LIMITERS, fraction_of_bound
 from perfmodel.search.plan_file import (PlanFile, Prediction, Provenance, Slo, Workload, calibration_used, catalog_digest,
                               now, write_plan_file)
-from perfmodel.search.problem import build_problem, serving_model_id
+from perfmodel.search.problem import Problem, build_problem, serving_model_id
 from perfmodel.search.refine import refine
 from perfmodel.search.space import PlanTable, SearchSpace
 

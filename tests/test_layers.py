@@ -137,6 +137,10 @@ def test_each_layer_imports_only_lower_layers(layer):
     assert bad == []
 
 
+def test_no_import_circle():
+    assert _cycles(_edges()) == []
+
+
 def test_the_checks_see_function_level_imports_and_circles(tmp_path):
     src = tmp_path / "m.py"
     src.write_text("def f():\n    from perfmodel.search.space import X\n")

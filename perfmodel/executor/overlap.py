@@ -22,7 +22,7 @@ from perfmodel.executor.timing import Timing
 from perfmodel.iteration import BatchShape
 from perfmodel.ops import OpCost
 from perfmodel.plan import Plan
-from perfmodel.step import StepModel
+from perfmodel.stepmodel import StepModel
 from perfmodel.specs.model import ModelSpec
 
 

@@ -17,7 +17,7 @@ from perfmodel.executor.microbench import Micro
 from perfmodel.executor.run import GridPoint, StepMeasurement
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
-from perfmodel.step import StepModel
+from perfmodel.stepmodel import StepModel
 from perfmodel.specs.model import ModelSpec
 
 # Microbenchmarks predicted by a single operator function (host copies and all-reduce are

@@ -24,6 +24,7 @@ import numpy as np
 
 from perfmodel.hardware.schema import Device
 from perfmodel.errors import PerfModelError
+from perfmodel.limits import pme
 from perfmodel.specs.model import ModelSpec
 
 # MoE-Lens Table 1: MoE-Lightning's policies use 35-56% of the CPU memory (midpoint 0.455).
@@ -101,23 +102,17 @@ class HybridSetup:
         return self.gpu_flops / (2.0 * self.model.params_gemm_active)
 
 
-def _pme(p: float, g: float) -> float:
-    from perfmodel.bounds import pme
-
-    return pme(p, g)
-
-
 def moe_lens_stage1(s: HybridSetup, p: int, g: int) -> dict:
     """MoE-Lens eq. 4 (tokens counted as prefill + decode, as PME counts them)."""
     m = s.kv_capacity_tokens
     delta = s.streamed / s.b_io if s.streamed > 0 else s.weights / s.gpu_bw
-    t_kv = _pme(p, g) * m / delta
+    t_kv = pme(p, g) * m / delta
     # eq. 5: per pass the CPU DRAM serves the weight DMA plus the resident KV that CPU attention reads
-    t_dram = _pme(p, g) * m / ((s.streamed + m * s.kv_per_token) / s.cpu_bw)
+    t_dram = pme(p, g) * m / ((s.streamed + m * s.kv_per_token) / s.cpu_bw)
     t_max = min(t_kv, s.t_gpu)
     e = s.model.moe
     n_star = s.gpu_flops / s.b_io * (e.num_experts / e.experts_per_token) if e else s.gpu_flops / s.b_io
-    return {"tok_s": t_max, "output_tok_s": t_max * g / (p + g), "pme": _pme(p, g), "kv_capacity_tokens": m,
+    return {"tok_s": t_max, "output_tok_s": t_max * g / (p + g), "pme": pme(p, g), "kv_capacity_tokens": m,
             "delta_s": delta, "capacity_bound_tok_s": t_kv, "gpu_bound_tok_s": s.t_gpu, "dram_bound_tok_s": t_dram,
             "regime": "cpu-memory-capacity" if t_kv < s.t_gpu else "gpu", "n_star_tokens": n_star}
 

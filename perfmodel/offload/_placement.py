@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from perfmodel.hardware.catalog import System
 from perfmodel.hardware.schema import Device
 from perfmodel.errors import PerfModelError
+from perfmodel import limits, overlap
 from perfmodel.iteration import BatchShape
 from perfmodel.offload import _sparse as sparse
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
 from perfmodel.specs.model import ModelSpec
+from perfmodel.step import scale_batch
 
 
 # ------------------------------------------------------------------------------------------
@@ -86,7 +88,7 @@ def staging_bytes(model: ModelSpec, plan: Plan, weights: float) -> float:
 
 
 def effective_sizes(model: ModelSpec, system: System, plan: Plan, q: Quant, s):
-    """`perfmodel.bounds._Sizes` with the plan's placement applied (unchanged when nothing is
+    """`perfmodel.limits.Sizes` with the plan's placement applied (unchanged when nothing is
     offloaded). Weight traffic on HBM stays the whole weights (streamed weights land in HBM and
     the GEMMs read them there); KV read from HBM shrinks to the device part when the CPU attends."""
     if not plan.offloaded:
@@ -110,9 +112,8 @@ def effective_sizes(model: ModelSpec, system: System, plan: Plan, q: Quant, s):
 
 def max_concurrency(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: int, osl: int) -> float:
     """Sequences per replica at the largest batch that fits device and (for offloaded KV) host memory."""
-    from perfmodel import bounds
 
-    conc = bounds.max_concurrency(s, isl, osl)
+    conc = limits.max_concurrency(s, isl, osl)
     if plan.offloaded and s.kv_host_per_token > 0:
         host = host_of(system)
         free = host.capacity * HOST_MEMORY_UTILIZATION - s.weights_host
@@ -123,20 +124,19 @@ def max_concurrency(model: ModelSpec, system: System, plan: Plan, q: Quant, s, i
 def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: int, osl: int, conc: float):
     """Bounds on the host link, CPU DRAM bandwidth, host capacity (MoE-Lens stage 1) and CPU
     compute, total tokens/s per device (None where the plan puts nothing on the host)."""
-    from perfmodel import bounds as B
 
     names = ("host_link", "cpu_memory_bandwidth", "cpu_memory_capacity", "cpu_compute")
     if not plan.offloaded:
-        return [B.Bound(n, None, {"note": "nothing offloaded"}) for n in names]
+        return [limits.Bound(n, None, {"note": "nothing offloaded"}) for n in names]
     if conc <= 0:
-        return [B.Bound(n, 0.0, {"note": "nothing fits"}) for n in names]
+        return [limits.Bound(n, 0.0, {"note": "nothing fits"}) for n in names]
     host = host_of(system)
     p, g = isl, osl
     dpr = plan.tp * plan.pp
     reads = (g - 1) * (p + g / 2)                       # KV tokens one request's decode steps read
     if plan.sparse_kv:  # only the selected tokens not cached on the device; context >= p every step
         reads = (g - 1) * sparse.fetched_tokens(plan, p)
-    w_pass = B.weights_read_per_pass(model, plan, s, conc * (p + g - 1) / g)
+    w_pass = limits.weights_read_per_pass(model, plan, s, conc * (p + g - 1) / g)
     streamed = plan.weights_offload * w_pass            # bytes over the link per pass
     layers = model.num_layers / plan.pp
     act = plan.activations_offload * (p + g - 1) * model.hidden_size * 2.0 * layers  # per request, each way
@@ -144,9 +144,9 @@ def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: 
     link_s = (g * streamed / conc + kv_link + act) / host.link_rate
     dram_s = (g * streamed / conc + s.kv_host_per_token * reads + act) / host.mem_rate
     out = [
-        B.Bound("host_link", (p + g) / link_s / dpr if link_s > 0 else None,
+        limits.Bound("host_link", (p + g) / link_s / dpr if link_s > 0 else None,
                 {"link_gb_s": host.link_rate / 1e9, "streamed_gb_per_pass": streamed / 1e9}),
-        B.Bound("cpu_memory_bandwidth", (p + g) / dram_s / dpr if dram_s > 0 else None,
+        limits.Bound("cpu_memory_bandwidth", (p + g) / dram_s / dpr if dram_s > 0 else None,
                 {"dram_gb_s": host.mem_rate / 1e9, "note": "MoE-Lens eq. 5: B_mem = B_KV + B_IO"}),
     ]
     if s.kv_host_per_token > 0:
@@ -154,18 +154,18 @@ def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: 
         b_host = max(free, 0.0) / ((p + g / 2) * s.kv_host_per_token)
         bw = system.device.memory_bw_gb_s * 1e9 * system.device.mem_bw_efficiency
         delta = max(streamed / host.link_rate, w_pass / bw)
-        out.append(B.Bound("cpu_memory_capacity", (p + g) * b_host / (g * delta) / dpr,
+        out.append(limits.Bound("cpu_memory_capacity", (p + g) * b_host / (g * delta) / dpr,
                            {"host_kv_capacity_tokens": b_host * (p + g / 2), "delta_ms": delta * 1e3,
-                            "pme": B.pme(p, g), "note": "MoE-Lens stage 1: PME x M_host / delta"}))
+                            "pme": limits.pme(p, g), "note": "MoE-Lens stage 1: PME x M_host / delta"}))
     else:
-        out.append(B.Bound("cpu_memory_capacity", None, {"note": "no KV in host memory"}))
+        out.append(limits.Bound("cpu_memory_capacity", None, {"note": "no KV in host memory"}))
     if plan.attention_on_cpu:
-        qk, v = B.attn_dims(model)
+        qk, v = limits.attn_dims(model)
         flops = 2.0 * reads * plan.kv_offload * model.num_heads / plan.tp * (qk + v) * layers
-        out.append(B.Bound("cpu_compute", (p + g) / (flops / host.flops) / dpr if flops > 0 else None,
+        out.append(limits.Bound("cpu_compute", (p + g) / (flops / host.flops) / dpr if flops > 0 else None,
                            {"cpu_tflops": host.flops / 1e12}))
     else:
-        out.append(B.Bound("cpu_compute", None, {"note": "attention on the GPU"}))
+        out.append(limits.Bound("cpu_compute", None, {"note": "attention on the GPU"}))
     return out
 
 
@@ -173,18 +173,15 @@ def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: 
 # Step time with placement
 # ------------------------------------------------------------------------------------------
 def _plan_sizes(model: ModelSpec, system: System, plan: Plan):
-    from perfmodel import bounds
 
     q = get_quant(plan.quant).with_kv(plan.kv_dtype)
-    return effective_sizes(model, system, plan, q, bounds._sizes(model, system, plan, q))
+    return effective_sizes(model, system, plan, q, limits.plan_sizes(model, system, plan, q))
 
 
 def step_parts(sm, micro: BatchShape) -> dict[str, float]:
     """Seconds of one pipeline stage for one micro-batch, per resource: gpu (on-device work, with
     nano-batch overlap when the plan asks for it), h2d, d2h (host link each way), cpu (CPU
     attention) and dram (CPU memory traffic)."""
-    from perfmodel import bounds
-    from perfmodel import overlap
 
     plan, model = sm.plan, sm.model
     kf = plan.kv_offload
@@ -204,7 +201,7 @@ def step_parts(sm, micro: BatchShape) -> dict[str, float]:
     s = _plan_sizes(model, sm.system, plan)
     host = host_of(sm.system)
     layers = -(-model.num_layers // plan.pp)
-    streamed = plan.weights_offload * bounds.weights_read_per_pass(model, plan, s, micro.tokens)
+    streamed = plan.weights_offload * limits.weights_read_per_pass(model, plan, s, micro.tokens)
     # KV tokens read back from the host: decode's whole host context (on the CPU or over the link)
     # and the earlier chunks of chunked prefills; with sparse KV only the selected decode tokens
     # (a prefilling sequence keeps its KV on the device until its prompt is done, as ShadowKV's
@@ -221,7 +218,7 @@ def step_parts(sm, micro: BatchShape) -> dict[str, float]:
     d2h = new_kv + act
     cpu = dram = 0.0
     if plan.attention_on_cpu:
-        qk, v = bounds.attn_dims(model)
+        qk, v = limits.attn_dims(model)
         heads = model.num_heads / plan.tp
         # QKV of decoding tokens go down, attention outputs come back (CGOPipe D1/D2)
         d2h += micro.decode_seqs * heads * (qk + 2 * v) * 2.0 * layers
@@ -237,7 +234,6 @@ def step_parts(sm, micro: BatchShape) -> dict[str, float]:
 def iteration_time(sm, batch: BatchShape, *, cold: bool = False) -> float:
     """`StepModel.iteration_time_s` / `cold_time_s` for plans with nano-batches or offload:
     pp x (slowest resource of one stage of one micro-batch), (2 pp - 1) x for a cold pipeline."""
-    from perfmodel.step import scale_batch
 
     pp = sm.plan.pp
     micro = batch if pp == 1 else scale_batch(batch, 1.0 / pp)

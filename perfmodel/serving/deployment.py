@@ -15,7 +15,7 @@ from perfmodel.serving.kv import KVConfig, build_kv
 from perfmodel.serving.schedulers import Scheduler, get_scheduler
 from perfmodel.serving.simulator import PrefixCache, Replica, ReplicaResult
 from perfmodel.serving.timing import StepTimer
-from perfmodel.step import StepModel
+from perfmodel.stepmodel import StepModel
 from perfmodel.specs.model import ModelSpec
 
 # Kernels one transformer layer launches in perfmodel.step's op list (attention block: norm, QKV,

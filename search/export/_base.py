@@ -122,15 +122,3 @@ def check_kv_attention(engine: str, plan: PlanFile) -> None:
 
 _REGISTRY: Registry[Exporter] = Registry("export format")
 register = _REGISTRY.register
-
-
-def get_exporter(name: str) -> Exporter:
-    from perfmodel.search.export import json_, sglang, trtllm, vllm  # noqa: F401  (registration)
-
-    return _REGISTRY.get(name)()
-
-
-def export_formats() -> list[str]:
-    from perfmodel.search.export import json_, sglang, trtllm, vllm  # noqa: F401
-
-    return _REGISTRY.names()

@@ -7,7 +7,7 @@ from perfmodel import specs
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
-from perfmodel.step import StepModel
+from perfmodel.stepmodel import StepModel
 from perfmodel.vectorized import estimate_grid, feasibility
 
 

@@ -16,7 +16,8 @@ from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
 from perfmodel.quant import get_quant
-from perfmodel.step import StepModel, iteration_time
+from perfmodel.step import iteration_time
+from perfmodel.stepmodel import StepModel
 
 A40_YAML = str(Path(__file__).parents[2] / "benchmarks" / "hardware" / "moe_lens_a40.yaml")
 

@@ -12,7 +12,8 @@ from perfmodel.bounds import steady_state_batch
 from perfmodel.interference import share_points
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
-from perfmodel.step import StepModel, iteration_time
+from perfmodel.step import iteration_time
+from perfmodel.stepmodel import StepModel
 
 
 def test_curves_pass_through_table3_and_are_monotone():

@@ -16,7 +16,7 @@ from perfmodel.bounds import steady_state_batch  # noqa: E402
 from tests._cli import run  # noqa: E402
 from perfmodel.errors import PerfModelError  # noqa: E402
 from perfmodel.plan import Plan  # noqa: E402
-from perfmodel.step import StepModel  # noqa: E402
+from perfmodel.stepmodel import StepModel  # noqa: E402
 
 
 BASE = ["bound", "--model", "llama-2-70b", "--hardware", "dgx-a100", "--tp", "8", "--quant", "fp16",

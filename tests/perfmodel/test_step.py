@@ -9,7 +9,7 @@ from perfmodel import specs
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
-from perfmodel.step import StepModel
+from perfmodel.stepmodel import StepModel
 
 GEMM_KINDS = {"gemm"}
 

@@ -10,7 +10,7 @@ import pytest
 from perfmodel.estimator import estimate
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
-from perfmodel.step import StepModel
+from perfmodel.stepmodel import StepModel
 from perfmodel.search._base import get_searcher
 from perfmodel.search.evaluate import evaluate
 from perfmodel.search.pareto import best_index, front_2d

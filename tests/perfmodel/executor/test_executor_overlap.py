@@ -9,7 +9,7 @@ from perfmodel.executor.overlap import overlap_bounds
 from perfmodel.iteration import BatchShape
 from perfmodel.overlap import overlap
 from perfmodel.plan import Plan
-from perfmodel.step import StepModel
+from perfmodel.stepmodel import StepModel
 
 
 def test_overlap_bounds_bracket_the_overlap_model():

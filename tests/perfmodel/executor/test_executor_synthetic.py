@@ -45,7 +45,7 @@ def test_recorded_ops_carry_the_cost_model_names():
     from perfmodel import hardware
     from perfmodel.iteration import BatchShape
     from perfmodel.plan import Plan
-    from perfmodel.step import StepModel
+    from perfmodel.stepmodel import StepModel
 
     spec = _tiny("llama-3.1-8b", div=4)
     model = SyntheticModel(spec, backend="cpu", quant="fp32", max_batch=2, max_context=32)

@@ -11,7 +11,7 @@ from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
 from perfmodel.serving.engine_profiles import get_engine
 from perfmodel.serving.timing import StepTimer
-from perfmodel.step import StepModel
+from perfmodel.stepmodel import StepModel
 
 MODEL, SYSTEM = specs.load_model("llama-3.1-8b"), hardware.resolve("h100-sxm")
 IDEAL = get_engine("ideal")   # no host overhead: the timer's time is the device time

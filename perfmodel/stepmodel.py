@@ -1,0 +1,71 @@
+"""`StepModel`: one model replica of a plan on a system, what the schedulers, the estimator and
+the bounds ask for an iteration's time and the KV capacity. Plain plans take their step time from
+`perfmodel.step`; plans with nano-batch overlap or host offload from `perfmodel.offload` (which
+uses `perfmodel.overlap`), so this module sits above all three."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from perfmodel import offload
+from perfmodel import ops as O
+from perfmodel.hardware.catalog import System
+from perfmodel.iteration import BatchShape
+from perfmodel.memory import MemoryBreakdown, memory_breakdown
+from perfmodel.plan import Plan, check_plan
+from perfmodel.quant import Quant, get_quant
+from perfmodel.specs.model import ModelSpec
+from perfmodel.step import iteration_time, step_ops
+
+
+@dataclass
+class StepModel:
+    """The cost model for one replica of a plan: implements `perfmodel.iteration.IterationModel`."""
+
+    model: ModelSpec
+    system: System
+    plan: Plan
+    quant: Quant
+    memory: MemoryBreakdown
+    devices: int = field(init=False)
+    kv_capacity_tokens: int = field(init=False)
+    kv_bytes_per_token: float = field(init=False)
+    # perfmodel.overlap: the nano-batch pipeline chosen per batch-size class, replayed for the rest
+    nano_pipelines: dict = field(init=False, default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self):
+        self.devices = self.plan.devices_per_replica
+        self.kv_capacity_tokens = int(self.memory.kv_capacity_tokens)
+        self.kv_bytes_per_token = self.model.kv_bytes_per_token(self.quant.kv_bytes)
+        if self.plan.offloaded:  # host memory holds part of the KV cache (perfmodel.offload)
+            self.kv_capacity_tokens = int(min(offload.kv_capacity_tokens(self), 2**62))
+
+    @classmethod
+    def build(cls, *, model: ModelSpec, system: System, plan: Plan, max_tokens: int = 8192) -> "StepModel":
+        """`max_tokens`: the largest number of tokens one iteration processes (sizes workspace)."""
+        check_plan(plan, model, max_devices=system.max_devices)
+        q = get_quant(plan.quant).with_kv(plan.kv_dtype)
+        mem = memory_breakdown(model, system, plan, q, max_tokens=max_tokens)
+        return cls(model=model, system=system, plan=plan, quant=q, memory=mem)
+
+    def ops(self, batch: BatchShape) -> list[O.OpCost]:
+        """Operators of one micro-batch's iteration on one device (see `step_ops`)."""
+        return step_ops(self.model, self.system, self.quant, self.plan, batch)
+
+    def iteration_time_s(self, batch: BatchShape) -> float:
+        """Steady-state time for every sequence in `batch` to advance one iteration."""
+        if self.plan.nano_batches > 1 or self.plan.offloaded:  # issue 4 hook, see _hooked
+            return self._hooked(batch, cold=False)
+        return iteration_time(self.model, self.system, self.quant, self.plan, batch)
+
+    def cold_time_s(self, batch: BatchShape) -> float:
+        """A batch started on an empty pipeline (static prefill)."""
+        if self.plan.nano_batches > 1 or self.plan.offloaded:  # issue 4 hook, see _hooked
+            return self._hooked(batch, cold=True)
+        return iteration_time(self.model, self.system, self.quant, self.plan, batch, cold=True)
+
+    def _hooked(self, batch: BatchShape, *, cold: bool) -> float:
+        """Issue 4 hook: plans with nano-batch overlap (perfmodel.overlap) or host offload
+        (perfmodel.offload) take their step time from there; it reduces to `iteration_time`
+        for nano_batches == 1 and zero offload fractions."""
+        return offload.iteration_time(self, batch, cold=cold)
