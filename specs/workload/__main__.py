@@ -1,4 +1,4 @@
-"""Regenerate the bundled BurstGPT sample: python -m specs.workload"""
+"""Regenerate the bundled BurstGPT sample: python -m perfmodel.specs.workload"""
 
 from pathlib import Path
 
