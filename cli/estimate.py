@@ -27,6 +27,30 @@ CpuAttnOpt = Annotated[bool, typer.Option("--attention-on-cpu", help="Decode att
 SparseKvOpt = Annotated[Optional[str], typer.Option("--sparse-kv", help="Sparse long-context decode over host KV: "
                                                     "shadowkv (low-rank keys on the device) or topk (key codes).")]
 
+SkewOpt = Annotated[float, typer.Option("--routing-skew", help="Zipf exponent of expert popularity (0: uniform "
+                                        "routing; the busiest EP rank sets the MoE time).")]
+RedundantOpt = Annotated[int, typer.Option("--redundant-experts", help="EPLB redundant expert slots over all EP ranks.")]
+TboOpt = Annotated[bool, typer.Option("--tbo", help="Two-batch overlap of communication with computation "
+                                      "(SGLang TBO / vLLM DBO).")]
+SpecOpt = Annotated[Optional[str], typer.Option("--spec-method", help="Speculative decoding: mtp, eagle3 or ngram.")]
+SpecTokensOpt = Annotated[int, typer.Option("--spec-tokens", help="Draft tokens proposed per step.")]
+SpecAccOpt = Annotated[Optional[str], typer.Option("--spec-acceptance", help="Per-position acceptance rates, e.g. "
+                                                   "0.85,0.7 (default: the method's published rate).")]
+
+
+def moe_spec_fields(*, routing_skew: float, redundant_experts: int, tbo: bool, spec_method: str | None,
+                    spec_tokens: int, spec_acceptance: str | None) -> dict:
+    """The issue-12 Plan fields from their CLI options."""
+    rates = None
+    if spec_acceptance is not None:
+        try:
+            rates = tuple(float(x) for x in spec_acceptance.split(","))
+        except ValueError:
+            raise PerfModelError(f"--spec-acceptance {spec_acceptance!r}: expected comma-separated rates, "
+                                 f"e.g. 0.85,0.7") from None
+    return {"routing_skew": routing_skew, "redundant_experts": redundant_experts, "two_batch_overlap": tbo,
+            "spec_method": spec_method, "spec_tokens": spec_tokens, "spec_acceptance": rates}
+
 
 def parse_split(text: str | None) -> tuple[float, ...] | None:
     if text is None:
@@ -49,6 +73,8 @@ def register(app: typer.Typer) -> None:
         quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1, nano_split: NanoSplitOpt = None,
         weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
         attention_on_cpu: CpuAttnOpt = False, sparse_kv: SparseKvOpt = None,
+        routing_skew: SkewOpt = 0.0, redundant_experts: RedundantOpt = 0, tbo: TboOpt = False,
+        spec_method: SpecOpt = None, spec_tokens: SpecTokensOpt = 1, spec_acceptance: SpecAccOpt = None,
         calibration: CalOpt = None,
         json_out: JsonOpt = False,
     ) -> None:
@@ -58,7 +84,9 @@ def register(app: typer.Typer) -> None:
         r = run(model=model, hardware=hardware, batch_size=batch_size, isl=isl, osl=osl, tp=tp, pp=pp, ep=ep, dp=dp,
                 quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches, nano_split=parse_split(nano_split),
                 calibration=calibration, weights_offload=weights_offload, kv_offload=kv_offload,
-                activations_offload=activations_offload, attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv)
+                activations_offload=activations_offload, attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv,
+                **moe_spec_fields(routing_skew=routing_skew, redundant_experts=redundant_experts, tbo=tbo,
+                                  spec_method=spec_method, spec_tokens=spec_tokens, spec_acceptance=spec_acceptance))
         if json_out:
             print_json(r.to_dict())
         else:
@@ -75,7 +103,7 @@ def _render(r) -> None:
     summary = [
         ["plan", f"{r.plan.describe()} on {r.plan.devices} x {r.hardware}"],
         ["batch / isl / osl", f"{r.batch_size} / {r.isl} / {r.osl}"],
-        ["TTFT (ms)", r.ttft_ms], ["TPOT (ms)", r.tpot_ms], ["end-to-end (ms)", r.e2e_ms],
+        ["TTFT (ms)", r.ttft_ms], ["TPOT (ms)", r.tpot_ms], ["tokens per decode step", r.tokens_per_step], ["end-to-end (ms)", r.e2e_ms],
         ["output tokens/s", r.throughput_tok_s], ["output tokens/s per device", r.throughput_tok_s_per_device],
         ["memory per device (GB)", f"{r.memory_per_device_gb:.1f} of {r.memory_capacity_gb:.1f} usable"],
         ["fits", "yes" if r.fits else "NO"],

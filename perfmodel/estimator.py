@@ -18,6 +18,7 @@ from perfmodel.iteration import BatchShape
 from perfmodel.ops import OpCost
 from perfmodel.plan import Plan
 from perfmodel.resolve import resolve_model, resolve_system
+from perfmodel.speculative import draft_ops, verify_batch
 from perfmodel.step import scale_batch, stage_time
 from perfmodel.stepmodel import StepModel
 from perfmodel.specs.model import ModelSpec
@@ -41,6 +42,7 @@ class Estimate:
     fits: bool
     bound: dict[str, str]
     memory: dict = field(default_factory=dict)
+    tokens_per_step: float = 1.0  # expected tokens per decode step (speculative decoding)
     prefill_ops: list[OpCost] = field(default_factory=list, repr=False)
     decode_ops: list[OpCost] = field(default_factory=list, repr=False)
 
@@ -58,7 +60,8 @@ class Estimate:
             "throughput_tok_s": self.throughput_tok_s,
             "throughput_tok_s_per_device": self.throughput_tok_s_per_device,
             "memory_per_device_gb": self.memory_per_device_gb, "memory_capacity_gb": self.memory_capacity_gb,
-            "fits": self.fits, "bound": self.bound, "memory": self.memory, "breakdown": self.breakdown,
+            "fits": self.fits, "bound": self.bound, "memory": self.memory, "tokens_per_step": self.tokens_per_step,
+            "breakdown": self.breakdown,
         }
 
 
@@ -83,7 +86,8 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
     """Static-batch estimate for one plan (see module docstring for the exact semantics).
     `nano_split` (relative nano-batch sizes, e.g. (768, 1280)) sets `nano_batches` to its length;
     `placement`: the Plan's offload fields (weights_offload, kv_offload, activations_offload,
-    attention_on_cpu, sparse_kv)."""
+    attention_on_cpu, sparse_kv) and issue-12 fields (routing_skew, redundant_experts,
+    two_batch_overlap, spec_method, spec_tokens, spec_acceptance)."""
     _check_lengths(batch_size, isl, osl)
     spec = resolve_model(model)
     system = resolve_system(hardware, calibration=calibration)
@@ -102,10 +106,15 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
     prefill = BatchShape.prefill(batch_size, isl)
     decode = BatchShape.decode(batch_size, isl + osl / 2)  # mean context of the osl - 1 steps
     pp = plan.pp
-    pre_ops, dec_ops = sm.ops(_micro(prefill, pp)), sm.ops(_micro(decode, pp))
-    if plan.nano_batches > 1 or plan.offloaded:  # overlap / offload models own these plans
+    # Speculative decoding (perfmodel.speculative): a decode round verifies k drafts and emits
+    # tokens_per_step tokens on average; TPOT is the round over them.
+    pre_ops, dec_ops = sm.ops(_micro(prefill, pp)), sm.ops(_micro(verify_batch(plan, decode), pp))
+    per_step = sm.tokens_per_step
+    if plan.spec_method:  # the breakdown shows the drafter's operators after the verify step's
+        dec_ops = dec_ops + draft_ops(spec, system, sm.quant, plan, _micro(decode, pp))
+    if plan.nano_batches > 1 or plan.offloaded or plan.spec_method:  # these models own their steps
         ttft_s = sm.cold_time_s(prefill)
-        tpot_s = sm.iteration_time_s(decode) if osl > 1 else 0.0
+        tpot_s = sm.iteration_time_s(decode) / per_step if osl > 1 else 0.0
     else:  # the same numbers as sm.cold_time_s / sm.iteration_time_s, reusing the op lists
         ttft_s = stage_time(pre_ops, spec, pp) * (2 * pp - 1)
         tpot_s = stage_time(dec_ops, spec, pp) * pp if osl > 1 else 0.0
@@ -135,7 +144,7 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
         memory_capacity_gb=mem.capacity_gb, fits=fits,
         bound={"prefill": binding_resource(pre_ops), "decode": binding_resource(dec_ops)},
         prefill_ops=pre_ops, decode_ops=dec_ops,
-        memory=memory,
+        memory=memory, tokens_per_step=per_step,
     )
 
 

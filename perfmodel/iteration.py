@@ -22,6 +22,9 @@ class BatchShape:
     prefill_seqs:       number of sequences with a prefill chunk
     decode_seqs:        sequences producing one token each
     decode_context:     sum of their context lengths (KV tokens each reads)
+    decode_queries:     query tokens per decoding sequence: 1, or 1 + draft tokens when a
+                        speculative step verifies drafts (perfmodel.speculative); they share
+                        the sequence's KV read
     """
 
     prefill_tokens: int = 0
@@ -30,10 +33,16 @@ class BatchShape:
     prefill_seqs: int = 0
     decode_seqs: int = 0
     decode_context: int = 0
+    decode_queries: float = 1
 
     @property
-    def tokens(self) -> int:
-        return self.prefill_tokens + self.decode_seqs
+    def tokens(self):
+        return self.prefill_tokens + self.decode_seqs * self.decode_queries
+
+    @property
+    def logit_rows(self):
+        """Rows of logits: one per prefilling sequence, one per decode query."""
+        return self.prefill_seqs + self.decode_seqs * self.decode_queries
 
     @staticmethod
     def prefill(batch: int, isl: int, cached: int = 0) -> "BatchShape":
@@ -55,6 +64,7 @@ class BatchShape:
             self.prefill_seqs + other.prefill_seqs,
             self.decode_seqs + other.decode_seqs,
             self.decode_context + other.decode_context,
+            self.decode_queries if self.decode_seqs else other.decode_queries,
         )
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 from perfmodel.hardware.catalog import System
 from perfmodel.quant import Quant
+from perfmodel.speculative import draft_memory
 from perfmodel.specs.model import ModelSpec
 
 GB = 1e9
@@ -68,7 +69,9 @@ def weight_bytes_per_device(model: ModelSpec, plan, q: Quant):
     per_dense_layer = attn + norms + dense
     if model.moe:
         e = model.moe
-        experts = e.num_experts / plan.ep * 3 * h * e.expert_intermediate_size / plan.moe_tp * wb
+        # EPLB's redundant slots hold whole expert copies (perfmodel.moe)
+        slots = e.num_experts + getattr(plan, "redundant_experts", 0)
+        experts = slots / plan.ep * 3 * h * e.expert_intermediate_size / plan.moe_tp * wb
         shared = 3 * h * e.shared_intermediate_size / tp * wb
         per_moe_layer = attn + norms + h * e.num_experts * 2.0 + experts + shared
     else:
@@ -104,6 +107,10 @@ def memory_breakdown(model: ModelSpec, system: System, plan, q: Quant, *, max_to
     dev = system.device
     weights = weight_bytes_per_device(model, plan, q)
     kv_tok = kv_bytes_per_token_device(model, plan, q)
+    if getattr(plan, "spec_method", None):  # the draft model's layer and its KV (perfmodel.speculative)
+        draft_w, draft_layers = draft_memory(model, plan, q)
+        weights = weights + draft_w
+        kv_tok = kv_tok + kv_tok / _ceil(model.num_layers / plan.pp) * draft_layers
     acts = max_tokens * model.hidden_size * ACTIVATION_HIDDEN_MULTIPLE * 2.0 / plan.tp
     capacity = dev.memory_gb * GB * plan.memory_utilization
     free = capacity - weights - acts - RUNTIME_RESERVED_GB * GB

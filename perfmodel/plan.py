@@ -13,6 +13,8 @@ from perfmodel.specs.model import ModelSpec
 PLAN_SCHEMA_VERSION = 1
 SparseKv = Literal["shadowkv", "topk"]            # perfmodel.offload._sparse
 SPARSE_KV_METHODS: tuple[str, ...] = get_args(SparseKv)
+SpecMethod = Literal["mtp", "eagle3", "ngram"]  # perfmodel.speculative
+SPEC_METHODS: tuple[str, ...] = get_args(SpecMethod)
 
 
 class Plan(BaseModel):
@@ -54,6 +56,29 @@ class Plan(BaseModel):
     # and K and V in host memory, fetching the top tokens each step.
     sparse_kv: SparseKv | None = Field(
         default=None, description="sparse decode attention over host KV: shadowkv or topk")
+
+    # --- issue 12 (perfmodel.moe / perfmodel.speculative) ---------------------------------------
+    routing_skew: float = Field(default=0.0, ge=0, le=4,
+                                description="Zipf exponent of expert popularity (0: uniform routing)")
+    redundant_experts: int = Field(default=0, ge=0, description="EPLB redundant expert slots (all EP ranks)")
+    two_batch_overlap: bool = Field(default=False, description="two micro-batches overlap EP/TP "
+                                                               "communication with computation (SGLang TBO, vLLM DBO)")
+    spec_method: SpecMethod | None = Field(default=None, description="speculative decoding: mtp, eagle3 or ngram")
+    spec_tokens: int = Field(default=1, ge=1, le=16, description="draft tokens proposed per step")
+    spec_acceptance: tuple[float, ...] | None = Field(
+        default=None, description="per-position acceptance rates (None: the method's published default)")
+
+    @model_validator(mode="after")
+    def _issue12_fields(self):
+        if self.spec_acceptance is not None:
+            if self.spec_method is None:
+                raise ValueError("spec_acceptance needs spec_method (mtp, eagle3 or ngram)")
+            if len(self.spec_acceptance) != self.spec_tokens:
+                raise ValueError(f"spec_acceptance has {len(self.spec_acceptance)} rates but spec_tokens is "
+                                 f"{self.spec_tokens}")
+            if any(not 0 <= a <= 1 for a in self.spec_acceptance):
+                raise ValueError(f"spec_acceptance rates must lie in [0, 1], got {self.spec_acceptance}")
+        return self
 
     @model_validator(mode="after")
     def _issue4_fields(self):
@@ -109,6 +134,14 @@ class Plan(BaseModel):
             parts.append("cpu-attn")
         if self.sparse_kv:
             parts.append(self.sparse_kv)
+        if self.redundant_experts:
+            parts.append(f"eplb+{self.redundant_experts}")
+        if self.routing_skew:
+            parts.append(f"skew{self.routing_skew:g}")
+        if self.two_batch_overlap:
+            parts.append("tbo")
+        if self.spec_method:
+            parts.append(f"{self.spec_method}{self.spec_tokens}")
         return " ".join(parts)
 
 
@@ -125,7 +158,7 @@ def check_plan(plan: Plan, model: ModelSpec, *, max_devices: int | None = None) 
         raise PerfModelError(f"--ep {plan.ep} needs a mixture-of-experts model; {model.name} is dense")
     if model.moe is not None:
         e = model.moe.num_experts
-        if e % plan.ep:
+        if e % plan.ep and not plan.redundant_experts:
             raise PerfModelError(f"--ep {plan.ep} must divide the number of experts ({e}) of {model.name}")
         if plan.ep <= tp and tp % plan.ep:
             raise PerfModelError(f"--ep {plan.ep} must divide --tp {tp} when ep <= tp")
@@ -133,8 +166,16 @@ def check_plan(plan: Plan, model: ModelSpec, *, max_devices: int | None = None) 
             raise PerfModelError(
                 f"--ep {plan.ep} > --tp {tp} spans data-parallel replicas: ep must be a multiple of tp and "
                 f"<= tp * dp ({tp * plan.dp})")
+        if (e + plan.redundant_experts) % plan.ep:
+            raise PerfModelError(f"--ep {plan.ep} must divide the experts plus redundant experts "
+                                 f"({e} + {plan.redundant_experts}) of {model.name}: EPLB gives every rank as many slots")
         if model.moe.expert_intermediate_size % plan.moe_tp:
             raise PerfModelError(f"expert TP {plan.moe_tp} must divide the expert width {model.moe.expert_intermediate_size}")
+    if model.moe is None and plan.redundant_experts:
+        raise PerfModelError(f"--redundant-experts {plan.redundant_experts} needs a mixture-of-experts model; "
+                             f"{model.name} is dense")
+    if plan.spec_method == "mtp" and getattr(model, "num_nextn_predict_layers", None) == 0:
+        raise PerfModelError(f"--spec-method mtp needs the model's own next-token (MTP) layers; {model.name} has none")
     if plan.sparse_kv and model.mla is not None:
         raise PerfModelError(f"--sparse-kv {plan.sparse_kv} needs per-head keys and values (GQA/MHA); {model.name} "
                              f"uses MLA's compressed latent KV")

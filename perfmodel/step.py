@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from perfmodel.hardware.catalog import System
+from perfmodel import moe as M
 from perfmodel import ops as O
 from perfmodel.collectives import collective
 from perfmodel.iteration import BatchShape
@@ -38,23 +39,12 @@ def _masked(op: O.OpCost, cond) -> O.OpCost:
                     op.comm_bytes * f, op.t_compute * f, op.t_memory * f, op.t_comm * f, op.t_overhead * f, op.count)
 
 
-def _moe_imbalance(mean_tokens_per_device, ep):
-    """Expected max/mean token load over `ep` devices under uniform random routing: the max of ep
-    binomial loads ~ mean + sigma * sqrt(2 ln ep) (Gumbel approximation of the normal maximum)."""
-    if isinstance(ep, (int, float)) and ep <= 1:
-        return 1.0
-    ep_a = np.maximum(ep, 1) if not isinstance(ep, (int, float)) else ep
-    ln = np.log(ep_a) if not isinstance(ep_a, (int, float)) else math.log(ep_a)
-    sd = ((1 - 1 / ep_a) / O.vmax(mean_tokens_per_device, 1e-9)) ** 0.5
-    return 1.0 + sd * (2 * ln) ** 0.5
-
-
 def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> list[O.OpCost]:
     """Input norm, QKV (or MLA) projections, RoPE, KV write, attention, O projection, all-reduce."""
     dev = system.device
     h = model.hidden_size
     tp = par.tp
-    T = b.prefill_tokens + b.decode_seqs
+    T = b.tokens
     heads = model.num_heads / tp
     out: list[O.OpCost] = []
     norm = O.elementwise("norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes)
@@ -69,7 +59,9 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
         out.append(O.elementwise("kv_write", T * kv_elems, dev, reads=1, writes=1, bytes_per_el=q.kv_bytes))
         pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
                                   heads, d, d, kv_elems, dev, q)
-        dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads, d, d, kv_elems, dev, q)
+        # Verified drafts (decode_queries > 1) are extra query heads over the same KV read.
+        dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads * b.decode_queries, d, d,
+                                 kv_elems, dev, q)
         o_in = heads * d
     else:
         m = model.mla
@@ -91,10 +83,11 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
         pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
                                   heads, qk, m.v_head_dim, kv_elems, dev, q)
         # Decode: absorbed form (DeepSeek-V2 s2.1.2): W_UK folded into q, W_UV applied after.
-        absorb = O.gemm("mla_absorb", b.decode_seqs, heads * (m.qk_nope_head_dim + m.v_head_dim),
+        absorb = O.gemm("mla_absorb", b.decode_seqs * b.decode_queries, heads * (m.qk_nope_head_dim + m.v_head_dim),
                         m.kv_lora_rank, dev, q)
         out.append(absorb)
-        dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads, m.qk_rope_head_dim,
+        dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads * b.decode_queries,
+                                 m.qk_rope_head_dim,
                                  m.kv_lora_rank, kv_elems, dev, q, latent_dim=m.kv_lora_rank)
         o_in = heads * m.v_head_dim
     out += [pre, dec]
@@ -106,7 +99,7 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
 def mlp_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> list[O.OpCost]:
     """Post-attention norm and gated MLP (tensor parallel) with its all-reduce."""
     dev, h, tp = system.device, model.hidden_size, par.tp
-    T = b.prefill_tokens + b.decode_seqs
+    T = b.tokens
     inter = model.intermediate_size / tp
     return [
         O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes),
@@ -120,29 +113,34 @@ def mlp_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
 def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> list[O.OpCost]:
     """Post-attention norm, router, (all-to-all,) grouped expert GEMMs, shared experts."""
     dev, h, tp = system.device, model.hidden_size, par.tp
-    T = b.prefill_tokens + b.decode_seqs
+    T = b.tokens
     out = [O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes)]
     e = model.moe
     assert e is not None
     out.append(O.gemm("router", T, e.num_experts, h, dev, q, weight_quantized=False))
     out.append(O.elementwise("topk", T * e.num_experts, dev, reads=1, writes=0, bytes_per_el=4))
     # Tokens reaching this device's experts: the expert group spans moe_group / tp attention replicas.
+    # The busiest EP rank sets the time (perfmodel.moe: routing skew, EPLB, batch noise); only the
+    # experts its tokens touch are read and run, each with load / touched tokens.
     t_group = T * par.moe_group / tp
     routed = t_group * e.experts_per_token
-    local_experts = e.num_experts / par.ep
-    per_expert = routed / e.num_experts
-    skew = _moe_imbalance(routed / par.ep, par.ep)
-    active = local_experts * (1 - (1 - 1 / e.num_experts) ** routed)  # experts that got >= 1 token
+    load = M.busiest_load(routed, e.num_experts, par.ep, skew=M.plan_option(par, "routing_skew", 0.0),
+                          redundant=M.plan_option(par, "redundant_experts", 0))
+    touched = M.touched_experts(load, e.num_experts / par.ep)
+    per_expert = load / O.vmax(touched, 1e-9)
     width = e.expert_intermediate_size / par.moe_tp
     spans = par.ep > par.tp  # attention-DP + EP: tokens travel to their experts' devices and back
-    sent = T / tp * e.experts_per_token * h
+    # DeepEP: low-latency kernels (one copy per expert) in decode-only steps, normal kernels (one
+    # copy per destination rank) when the step prefills; fp8 dispatch carries 1x128 block scales.
+    copies = M.dispatch_copies(e.experts_per_token, par.ep, low_latency=b.prefill_tokens == 0)
+    sent = T / tp * copies * h
+    dispatch_el = q.act_bytes + (M.FP8_SCALE_BYTES_PER_ELEMENT if q.act_bytes < q.base_bytes else 0.0)
     if _any(spans):
-        out.append(_masked(collective("moe_dispatch", "all_to_all", sent * q.act_bytes, par.ep, system), spans))
-    out.append(O.gemm("expert_gate_up", per_expert * skew, 2 * width, h, dev, q, groups=local_experts,
-                      weight_groups=active))
-    out.append(O.elementwise("expert_silu_mul", routed / par.ep * skew * width, dev, reads=2, writes=1, flops_per_el=5,
+        out.append(_masked(collective("moe_dispatch", "all_to_all", sent * dispatch_el, par.ep, system), spans))
+    out.append(O.gemm("expert_gate_up", per_expert, 2 * width, h, dev, q, groups=touched))
+    out.append(O.elementwise("expert_silu_mul", load * width, dev, reads=2, writes=1, flops_per_el=5,
                              bytes_per_el=q.base_bytes))
-    out.append(O.gemm("expert_down", per_expert * skew, h, width, dev, q, groups=local_experts, weight_groups=active))
+    out.append(O.gemm("expert_down", per_expert, h, width, dev, q, groups=touched))
     if e.shared_intermediate_size:
         sw = e.shared_intermediate_size / tp
         out.append(O.gemm("shared_gate_up", T, 2 * sw, h, dev, q))
@@ -157,8 +155,8 @@ def head_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> 
     """Embedding lookup, final norm, LM head (vocab-parallel), logits gather and sampling."""
     dev = system.device
     h, tp = model.hidden_size, par.tp
-    T = b.prefill_tokens + b.decode_seqs
-    seqs = b.prefill_seqs + b.decode_seqs  # one logit row per sequence
+    T = b.tokens
+    seqs = b.logit_rows  # one logit row per sequence (per query when verifying drafts)
     vocab = model.vocab_size
     return [
         O.elementwise("embedding", T * h, dev, reads=1, writes=1, bytes_per_el=q.base_bytes),
@@ -181,7 +179,7 @@ def step_ops(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape)
         out += [op.scaled(n_moe) for op in moe_ops(model, system, q, par, batch)]
     out += head_ops(model, system, q, par, batch)
     if _any(par.pp > 1):
-        T = batch.prefill_tokens + batch.decode_seqs
+        T = batch.tokens
         send = collective("pp_send", "p2p", T * model.hidden_size * q.base_bytes, 2, system)
         out.append(_masked(send, par.pp > 1))
     return out
@@ -209,4 +207,4 @@ def iteration_time(model: ModelSpec, system: System, q: Quant, par, batch: Batch
 
 def scale_batch(b: BatchShape, f) -> BatchShape:
     return BatchShape(b.prefill_tokens * f, b.prefill_attn_pairs * f, b.prefill_kv_read * f, b.prefill_seqs * f,
-                      b.decode_seqs * f, b.decode_context * f)
+                      b.decode_seqs * f, b.decode_context * f, b.decode_queries)

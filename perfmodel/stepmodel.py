@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from perfmodel import offload
+from perfmodel import offload, speculative
 from perfmodel import ops as O
 from perfmodel.hardware.catalog import System
 from perfmodel.iteration import BatchShape
@@ -53,7 +53,20 @@ class StepModel:
         return step_ops(self.model, self.system, self.quant, self.plan, batch)
 
     def iteration_time_s(self, batch: BatchShape) -> float:
-        """Steady-state time for every sequence in `batch` to advance one iteration."""
+        """Steady-state time for every sequence in `batch` to advance one iteration. With
+        speculative decoding an iteration is a round: drafts plus the verification step, in which
+        each decoding sequence advances `tokens_per_step` tokens on average."""
+        if self.plan.spec_method and batch.decode_seqs:  # issue 12 hook (perfmodel.speculative)
+            draft = speculative.draft_time_s(self.model, self.system, self.quant, self.plan, batch)
+            return draft + self._step_s(speculative.verify_batch(self.plan, batch))
+        return self._step_s(batch)
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Expected tokens a decoding sequence advances per iteration (perfmodel.speculative)."""
+        return speculative.tokens_per_step(self.plan)
+
+    def _step_s(self, batch: BatchShape) -> float:
         if self.plan.nano_batches > 1 or self.plan.offloaded:  # issue 4 hook, see _hooked
             return self._hooked(batch, cold=False)
         return iteration_time(self.model, self.system, self.quant, self.plan, batch)
