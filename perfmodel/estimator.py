@@ -112,7 +112,7 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
     per_step = sm.tokens_per_step
     if plan.spec_method:  # the breakdown shows the drafter's operators after the verify step's
         dec_ops = dec_ops + draft_ops(spec, system, sm.quant, plan, _micro(decode, pp))
-    if plan.nano_batches > 1 or plan.offloaded or plan.spec_method:  # these models own their steps
+    if plan.nano_batches > 1 or plan.offloaded or plan.spec_method or plan.two_batch_overlap:  # these models own their steps
         ttft_s = sm.cold_time_s(prefill)
         tpot_s = sm.iteration_time_s(decode) / per_step if osl > 1 else 0.0
     else:  # the same numbers as sm.cold_time_s / sm.iteration_time_s, reusing the op lists

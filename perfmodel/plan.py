@@ -70,6 +70,9 @@ class Plan(BaseModel):
 
     @model_validator(mode="after")
     def _issue12_fields(self):
+        if self.two_batch_overlap and (self.nano_batches > 1 or self.offloaded):
+            raise ValueError(f"two_batch_overlap is its own two-way overlap; it cannot be combined with "
+                             f"nano_batches={self.nano_batches} or host offload")
         if self.spec_acceptance is not None:
             if self.spec_method is None:
                 raise ValueError("spec_acceptance needs spec_method (mtp, eagle3 or ngram)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from perfmodel import offload, speculative
+from perfmodel import offload, speculative, tbo
 from perfmodel import ops as O
 from perfmodel.hardware.catalog import System
 from perfmodel.iteration import BatchShape
@@ -67,12 +67,16 @@ class StepModel:
         return speculative.tokens_per_step(self.plan)
 
     def _step_s(self, batch: BatchShape) -> float:
+        if self.plan.two_batch_overlap:  # issue 12 hook (perfmodel.tbo)
+            return tbo.iteration_time(self.model, self.system, self.quant, self.plan, batch)
         if self.plan.nano_batches > 1 or self.plan.offloaded:  # issue 4 hook, see _hooked
             return self._hooked(batch, cold=False)
         return iteration_time(self.model, self.system, self.quant, self.plan, batch)
 
     def cold_time_s(self, batch: BatchShape) -> float:
         """A batch started on an empty pipeline (static prefill)."""
+        if self.plan.two_batch_overlap:  # issue 12 hook (perfmodel.tbo)
+            return tbo.iteration_time(self.model, self.system, self.quant, self.plan, batch, cold=True)
         if self.plan.nano_batches > 1 or self.plan.offloaded:  # issue 4 hook, see _hooked
             return self._hooked(batch, cold=True)
         return iteration_time(self.model, self.system, self.quant, self.plan, batch, cold=True)
