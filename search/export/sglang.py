@@ -7,6 +7,7 @@ from __future__ import annotations
 from perfmodel.plan import Plan
 from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
                                  register)
+from perfmodel.search.export._moe import moe_notes, sglang_moe
 from perfmodel.search.export._quant import engine_kv, engine_quant, offload_gb
 from perfmodel.search.plan_file import PlanFile
 
@@ -46,11 +47,12 @@ class SglangExporter(Exporter):
             a += ["--cpu-offload-gb", gb]
         if pool.mode in ("prefill", "decode"):
             a += ["--disaggregation-mode", pool.mode, "--disaggregation-transfer-backend", TRANSFER_BACKEND]
-        return a
+        return a + sglang_moe(pool)
 
     def export(self, plan: PlanFile) -> Export:
         check_kv_attention("sglang", plan)
         ex = Export(engine="sglang")
+        ex.notes += moe_notes(plan.pools[-1], "sglang")
         if plan.kv_offload:
             ex.notes.append("KV offload: enable SGLang's hierarchical cache (--enable-hierarchical-cache); "
                             f"sized for {plan.kv_offload:.0%} of the KV cache")

@@ -10,6 +10,7 @@ import yaml
 from perfmodel.plan import Plan
 from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
                                  register)
+from perfmodel.search.export._moe import moe_notes, trtllm_moe
 from perfmodel.search.export._quant import engine_kv, kv_host_bytes, offload_gb
 from perfmodel.search.plan_file import PlanFile
 
@@ -41,7 +42,7 @@ class TrtllmExporter(Exporter):
         if pool.mode in ("prefill", "decode"):
             opts["cache_transceiver_config"] = {"backend": CACHE_TRANSCEIVER_BACKEND}
             opts["disable_overlap_scheduler"] = pool.mode == "prefill"
-        return opts
+        return {**opts, **trtllm_moe(pool)}
 
     def args(self, plan: PlanFile, pool: Plan, yaml_name: str) -> list:
         adp = attention_dp(pool)
@@ -61,6 +62,7 @@ class TrtllmExporter(Exporter):
     def export(self, plan: PlanFile) -> Export:
         check_kv_attention("trtllm", plan)
         ex = Export(engine="trtllm")
+        ex.notes += moe_notes(plan.pools[-1], "trtllm")
         q = QUANT_NOTE.get(plan.pools[0].quant.lower(), plan.pools[0].quant)
         if q:
             ex.notes.append(f"weights: serve a {q} checkpoint (e.g. a ModelOpt export); TensorRT-LLM reads the "

@@ -8,6 +8,7 @@ import json
 
 from perfmodel.plan import Plan
 from perfmodel.search.export._base import Export, Exporter, attention_dp, check_kv_attention, env_cmd, instances, register
+from perfmodel.search.export._moe import moe_notes, vllm_moe
 from perfmodel.search.export._quant import engine_kv, engine_quant, kv_host_bytes, offload_gb
 from perfmodel.search.plan_file import PlanFile
 
@@ -47,11 +48,12 @@ class VllmExporter(Exporter):
         gb = offload_gb(plan, pool)
         if gb:
             a += ["--cpu-offload-gb", gb]
-        return a
+        return a + vllm_moe(pool)
 
     def export(self, plan: PlanFile) -> Export:
         check_kv_attention("vllm", plan)
         ex = Export(engine="vllm")
+        ex.notes += moe_notes(plan.pools[-1], "vllm")
         if plan.kv_offload:
             ex.notes.append(f"KV offload ({plan.kv_offload:.0%}, {kv_host_bytes(plan, plan.pools[-1]) / 1e9:.1f} GB "
                             "per device) goes through a KV connector such as LMCache in vLLM; not emitted here")

@@ -26,6 +26,9 @@ VLLM = {
     "--dtype": ["auto", "half", "float16", "bfloat16", "float", "float32"],
     "--kv-cache-dtype": ["auto", "fp8", "fp8_e4m3", "fp8_e5m2"], "--gpu-memory-utilization": float,
     "--cpu-offload-gb": float, "--kv-transfer-config": json.loads,
+    # issue 12: "Speculative Decoding" and "Expert Parallel Deployment" (EPLB, DBO, all2all backends)
+    "--speculative-config": json.loads, "--enable-eplb": None, "--eplb-config": json.loads, "--enable-dbo": None,
+    "--all2all-backend": ["naive", "pplx", "deepep_high_throughput", "deepep_low_latency", "allgather_reducescatter"],
 }
 # SGLang, docs.sglang.io "Server Arguments" (`python -m sglang.launch_server --help`) and
 # "PD Disaggregation" (--disaggregation-mode, --disaggregation-transfer-backend; sglang_router).
@@ -36,6 +39,12 @@ SGLANG = {
     "--kv-cache-dtype": ["auto", "fp8_e5m2", "fp8_e4m3"], "--mem-fraction-static": float, "--cpu-offload-gb": float,
     "--disaggregation-mode": ["null", "prefill", "decode"],
     "--disaggregation-transfer-backend": ["mooncake", "nixl", "ascend", "fake"],
+    # issue 12: "Speculative Decoding", EPLB, two-batch overlap, DeepEP ("Server Arguments")
+    "--speculative-algorithm": ["EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM"],
+    "--speculative-draft-model-path": str, "--speculative-num-steps": int, "--speculative-eagle-topk": int,
+    "--speculative-num-draft-tokens": int, "--enable-eplb": None, "--ep-num-redundant-experts": int,
+    "--enable-two-batch-overlap": None, "--moe-a2a-backend": ["none", "deepep", "mooncake"],
+    "--deepep-mode": ["normal", "low_latency", "auto"],
 }
 SGLANG_ROUTER = {"--pd-disaggregation": None, "--prefill": "append", "--decode": "append", "--host": str, "--port": int}
 # TensorRT-LLM, nvidia.github.io/TensorRT-LLM "trtllm-serve" (commands/trtllm-serve) and
@@ -51,6 +60,9 @@ TRTLLM_YAML = {
                         "enable_block_reuse": bool},
     "cuda_graph_config": {"enable_padding": bool, "max_batch_size": int},
     "cache_transceiver_config": {"backend": ["DEFAULT", "UCX", "NIXL", "MPI"], "max_tokens_in_buffer": int},
+    # issue 12: "Speculative Decoding" (MTPDecodingConfig, EagleDecodingConfig, NGramDecodingConfig)
+    "speculative_config": {"decoding_type": ["MTP", "Eagle", "NGram"], "num_nextn_predict_layers": int,
+                           "max_draft_len": int, "speculative_model_dir": str},
 }
 TRTLLM_DISAGG = {"hostname": str, "port": int, "backend": str,
                  "context_servers": {"num_instances": int, "urls": list},
@@ -132,6 +144,14 @@ PLANS = {
     "moe_adp_disagg": _plan_file([Plan(tp=2, dp=2, ep=4, max_batch=2, token_budget=4000, mode="prefill"),
                                   Plan(tp=1, dp=4, ep=4, max_batch=64, mode="decode")], "disaggregated",
                                  model="mixtral-8x7b", model_id="mistralai/Mixtral-8x7B-Instruct-v0.1"),
+    "moe_spec_eplb_tbo": _plan_file([Plan(tp=1, dp=8, ep=8, max_batch=64, quant="fp8", spec_method="mtp", spec_tokens=2,
+                                          redundant_experts=32, two_batch_overlap=True)], "aggregated",
+                                    model="deepseek-v3", model_id="deepseek-ai/DeepSeek-V3", devices=8),
+    "eagle3_disagg": _plan_file([Plan(tp=2, max_batch=2, token_budget=8000, mode="prefill"),
+                                 Plan(tp=2, max_batch=64, mode="decode", spec_method="eagle3", spec_tokens=3)],
+                                "disaggregated", devices=4),
+    "ngram_agg": _plan_file([Plan(tp=8, max_batch=32, spec_method="ngram", spec_tokens=4,
+                                  spec_acceptance=(0.5, 0.4, 0.3, 0.2))], "aggregated"),
     "moe_ep_agg": _plan_file([Plan(tp=4, ep=4, dp=2, max_batch=64, token_budget=4096)], "aggregated",
                              model="mixtral-8x7b", model_id="mistralai/Mixtral-8x7B-Instruct-v0.1"),
 }
@@ -207,6 +227,29 @@ def test_trtllm_commands_and_yaml_parse_back(name):
         assert {int(u.rsplit(":", 1)[1]) for u in urls} == {ns.port for _, ns in servers}
         for pool_yaml in (f for f in ex.files if f != cfg_name):
             assert "cache_transceiver_config" in yaml.safe_load(ex.files[pool_yaml])
+
+
+def test_moe_and_speculative_flags():
+    """Issue 12 options reach every engine: MTP / EAGLE-3 / n-gram drafts, EPLB, TBO, DeepEP."""
+    pf = PLANS["moe_spec_eplb_tbo"]
+    (_, _, v), = [parse_command(c) for c in get_exporter("vllm").export(pf).commands]
+    assert v.speculative_config == {"method": "mtp", "num_speculative_tokens": 2}
+    assert v.enable_eplb and v.eplb_config == {"num_redundant_experts": 32} and v.enable_dbo
+    assert v.all2all_backend == "deepep_high_throughput"
+    (_, _, s), = [parse_command(c) for c in get_exporter("sglang").export(pf).commands]
+    assert (s.speculative_algorithm, s.speculative_num_steps, s.speculative_num_draft_tokens) == ("EAGLE", 2, 3)
+    assert s.ep_num_redundant_experts == 32 and s.enable_two_batch_overlap and s.moe_a2a_backend == "deepep"
+    ex = get_exporter("trtllm").export(pf)
+    opts = yaml.safe_load(ex.files["extra_llm_api_options.yaml"])
+    assert opts["speculative_config"] == {"decoding_type": "MTP", "num_nextn_predict_layers": 2}
+    assert any("EPLB" in n for n in ex.notes)
+    # EAGLE-3 on the decode pool only; n-gram carries no draft model
+    ex = get_exporter("sglang").export(PLANS["eagle3_disagg"])
+    algos = {ns.disaggregation_mode: ns.speculative_algorithm for prog, _, ns in map(parse_command, ex.commands)
+             if prog == "sglang"}
+    assert algos == {"prefill": None, "decode": "EAGLE3"}
+    (_, _, v), = [parse_command(c) for c in get_exporter("vllm").export(PLANS["ngram_agg"]).commands]
+    assert v.speculative_config == {"method": "ngram", "num_speculative_tokens": 4}
 
 
 def test_json_export_round_trips(tmp_path):
