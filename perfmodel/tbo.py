@@ -11,7 +11,7 @@ steady period is max(2 C, 2 N) per layer; the first layer's min(C, N) cannot hid
 and sampling run once over the whole batch.
 
 Communication kernels that run on SMs slow the computation they overlap: DeepEP's normal
-kernels (prefill) take `DEEPEP_NORMAL_SMS` of the device's SMs (DeepEP README: `Buffer.set_num_sms(24)`
+kernels (prefill) take `DEEPEP_NORMAL_SM_FRACTION` of the device (DeepEP README: `Buffer.set_num_sms(24)`
 in its normal-kernel example on H800); the low-latency kernels (decode) receive through a hook
 and hold no SMs (DeepEP README, "hook-based communication-computation overlap").
 
@@ -28,7 +28,7 @@ from perfmodel import step as S
 from perfmodel.collectives import collective
 from perfmodel.iteration import BatchShape
 
-DEEPEP_NORMAL_SMS = 24
+DEEPEP_NORMAL_SM_FRACTION = 24 / 132  # of an H800's 132 SMs; the same share on other devices (assumption)
 
 
 def _split(ops: list[O.OpCost]) -> tuple[float, float]:
@@ -40,7 +40,7 @@ def stage_parts(model, system, q, par, batch: BatchShape) -> dict[str, float]:
     """One pipeline stage of `batch` with two-batch overlap: the overlapped layers, the exposed
     fill, the head, and what the halves would take back to back (seconds)."""
     half = S.scale_batch(batch, 0.5)
-    sm_share = DEEPEP_NORMAL_SMS / system.device.compute_units if (par.ep > par.tp and batch.prefill_tokens) else 0.0
+    sm_share = DEEPEP_NORMAL_SM_FRACTION if (par.ep > par.tp and batch.prefill_tokens) else 0.0
     attn = S.attention_ops(model, system, q, par, half)
     kinds = []
     if model.num_moe_layers:
