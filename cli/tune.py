@@ -87,6 +87,8 @@ FIXING = {
     "prefill_batch": ("--prefill-batch", _ints), "prefill_replicas": ("--prefill-replicas", _ints),
     "decode_tp": ("--decode-tp", _ints), "decode_pp": ("--decode-pp", _ints),
     "decode_replicas": ("--decode-replicas", _ints), "device_counts": ("--device-counts", _ints),
+    "two_batch_overlap": ("--tbo", _bools), "redundant_experts": ("--redundant-experts", _ints),
+    "speculative": ("--speculative", _strs),
 }
 
 
@@ -157,6 +159,10 @@ def register(app: typer.Typer) -> None:
         decode_pp: _opt("--decode-pp", "PP of the decode pool.") = None,
         decode_replicas: _opt("--decode-replicas", "Decode replicas.") = None,
         device_counts: _opt("--device-counts", "Allowed total device counts.") = None,
+        tbo: _opt("--tbo", "Two-batch overlap of communication with computation (on/off).") = None,
+        redundant_experts: _opt("--redundant-experts", "EPLB redundant expert slots (MoE, 0 = none).") = None,
+        speculative: _opt("--speculative", "Speculative decoding: none, mtp[:K], eagle3[:K[:RATE]], "
+                          "ngram:K:RATE (K draft tokens, RATE acceptance per position).") = None,
         memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", help="Fraction of device memory the engine may use (default 0.9).")] = None,
         routing: Annotated[Optional[str], typer.Option("--routing", help="Expert-routing profile (MoE): a routing file, or uniform / zipf:S / correlated:S.")] = None,
         price: Annotated[Optional[str], typer.Option("--price-per-device-hour", help="Price per device-hour for --objective cost (comma list per hardware).")] = None,
@@ -179,7 +185,8 @@ def register(app: typer.Typer) -> None:
                      expert_placement=expert_placement,
                      prefill_tp=prefill_tp, prefill_pp=prefill_pp, prefill_batch=prefill_batch,
                      prefill_replicas=prefill_replicas, decode_tp=decode_tp, decode_pp=decode_pp,
-                     decode_replicas=decode_replicas, device_counts=device_counts)
+                     decode_replicas=decode_replicas, device_counts=device_counts, two_batch_overlap=tbo,
+                     redundant_experts=redundant_experts, speculative=speculative)
         space = {k: FIXING[k][1](v, FIXING[k][0]) for k, v in given.items() if v is not None}
         if memory_utilization is not None:
             space["memory_utilization"] = memory_utilization

@@ -42,10 +42,10 @@ def _link(system: System, group: int) -> tuple[float, float]:
 def collective(name: str, kind: str, nbytes, group, system: System, *, count=1.0) -> OpCost:
     """One collective over `group` devices moving `nbytes` (the per-device message size)."""
     if isinstance(group, np.ndarray):
-        uniq = np.unique(group)
-        table = {int(g): _link(system, int(g)) if (g > 1 or kind == "p2p") else (0.0, 1.0) for g in uniq}
-        alpha = np.vectorize(lambda g: table[int(g)][0])(group)
-        rate = np.vectorize(lambda g: table[int(g)][1])(group)
+        uniq, pos = np.unique(group, return_inverse=True)
+        links = [_link(system, int(g)) if (g > 1 or kind == "p2p") else (0.0, 1.0) for g in uniq]
+        alpha = np.array([a for a, _ in links])[pos.reshape(group.shape)]
+        rate = np.array([r for _, r in links])[pos.reshape(group.shape)]
         active = (group > 1) if kind != "p2p" else np.ones_like(group, dtype=bool)
         vol = _volume(kind, np.maximum(group, 1)) * nbytes
         return OpCost(name, "comm", comm_bytes=vol * active, t_comm=(alpha + vol / rate) * active, count=count)

@@ -94,7 +94,7 @@ def _pass_ops(model, system, q, par, b: BatchShape) -> list[O.OpCost]:
 def draft_ops(model, system, q, par, decode: BatchShape) -> list[O.OpCost]:
     """The drafter's operators for one round over a decode micro-batch: one pass over the k + 1
     verified positions, then k - 1 single-token passes (none for n-gram lookup)."""
-    if par.spec_method in (None, "ngram") or not decode.decode_seqs:
+    if par.spec_method in (None, "ngram"):
         return []
     k = par.spec_tokens
     one = BatchShape(decode_seqs=decode.decode_seqs, decode_context=decode.decode_context)
@@ -108,8 +108,8 @@ def draft_time_s(model, system, q, par, decode: BatchShape) -> float:
     """Drafting time of one round for the whole batch (pp micro-batches, drafted one after another
     on the last stage)."""
     pp = par.pp
-    micro = decode if pp == 1 else S.scale_batch(decode, 1.0 / pp)
-    return pp * sum(op.total_s for op in draft_ops(model, system, q, par, micro))
+    micro = S.scale_batch(decode, 1.0 / pp)
+    return pp * sum((op.total_s for op in draft_ops(model, system, q, par, micro)), 0.0)
 
 
 def draft_memory(model, plan, q) -> tuple[float, float]:

@@ -21,7 +21,7 @@ two halves back to back with the stated SM share, 2 (C' + N) per layer, C' = C /
 
 from __future__ import annotations
 
-import math
+import numpy as np
 
 from perfmodel import ops as O
 from perfmodel import step as S
@@ -40,31 +40,37 @@ def stage_parts(model, system, q, par, batch: BatchShape) -> dict[str, float]:
     """One pipeline stage of `batch` with two-batch overlap: the overlapped layers, the exposed
     fill, the head, and what the halves would take back to back (seconds)."""
     half = S.scale_batch(batch, 0.5)
-    sm_share = DEEPEP_NORMAL_SM_FRACTION if (par.ep > par.tp and batch.prefill_tokens) else 0.0
+    # vectorized plans (search) pass arrays: np.where / vmax keep both paths on one formula
+    sm_share = np.where((par.ep > par.tp) & (np.asarray(batch.prefill_tokens) > 0), DEEPEP_NORMAL_SM_FRACTION, 0.0)
+    if np.ndim(sm_share) == 0:
+        sm_share = float(sm_share)
     attn = S.attention_ops(model, system, q, par, half)
     kinds = []
     if model.num_moe_layers:
         kinds.append((model.num_moe_layers, attn + S.moe_ops(model, system, q, par, half)))
     if model.num_dense_layers:
         kinds.append((model.num_dense_layers, attn + S.mlp_ops(model, system, q, par, half)))
-    share = math.ceil(model.num_layers / par.pp) / model.num_layers
-    overlapped = sequential = fill = 0.0
+    share = np.ceil(model.num_layers / par.pp) / model.num_layers
+    overlapped = sequential = 0.0
+    fill = None
     for count, ops in kinds:
         c, n = _split(ops)
         c_slow = c / (1 - sm_share)
-        overlapped += count * share * max(2 * c_slow, 2 * n)
-        sequential += count * share * 2 * (c_slow + n)
-        fill = fill or min(c_slow, n)  # the first (most numerous) layer kind starts the pipeline
+        overlapped = overlapped + count * share * O.vmax(2 * c_slow, 2 * n)
+        sequential = sequential + count * share * 2 * (c_slow + n)
+        if fill is None:  # the first (most numerous) layer kind starts the pipeline
+            fill = O.vmin(c_slow, n)
     head = sum(op.total_s for op in S.head_ops(model, system, q, par, batch))
-    if par.pp > 1:
-        head += collective("pp_send", "p2p", batch.tokens * model.hidden_size * q.base_bytes, 2, system).total_s
+    if np.any(np.asarray(par.pp) > 1):
+        send = collective("pp_send", "p2p", batch.tokens * model.hidden_size * q.base_bytes, 2, system).total_s
+        head = head + send * (np.asarray(par.pp) > 1) if np.ndim(par.pp) else head + send
     return {"overlapped_s": overlapped, "fill_s": fill, "head_s": head, "sequential_s": sequential + head}
 
 
 def iteration_time(model, system, q, par, batch: BatchShape, *, cold: bool = False) -> float:
     """`perfmodel.step.iteration_time` with two-batch overlap inside every stage."""
     pp = par.pp
-    micro = batch if pp == 1 else S.scale_batch(batch, 1.0 / pp)
+    micro = S.scale_batch(batch, 1.0 / pp)
     p = stage_parts(model, system, q, par, micro)
     stage = p["overlapped_s"] + p["fill_s"] + p["head_s"]
     return stage * ((2 * pp - 1) if cold else pp)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from perfmodel import speculative, tbo
 from perfmodel.iteration import BatchShape
 from perfmodel.memory import RUNTIME_RESERVED_GB, memory_breakdown
 from perfmodel.offload import _sparse as sparse_kv
@@ -37,8 +38,10 @@ class GroupModel:
     """One (hardware, quant, kv dtype, placement, offload) group: shared model/system objects."""
 
     def __init__(self, problem: Problem, hw: int, q: int, kv: int, place: int, woff: float, kvoff: float,
-                 attn: int = 0, nano_model: NanoModel = "fluid"):
+                 attn: int = 0, nano_model: NanoModel = "fluid", xopt: int = 0):
         sp = problem.space
+        self.option = sp.serving_options[xopt]        # issue 12: TBO, EPLB slots, speculative decoding
+        self.tokens_per_step = speculative.tokens_per_step(self.option)
         self.problem = problem
         self.model = sp.model
         self.system = sp.systems[hw]
@@ -52,7 +55,7 @@ class GroupModel:
             from perfmodel.offload import host_of
 
             self.host = host_of(self.system)
-        self.key = (hw, q, kv, attn)
+        self.key = (hw, q, kv, attn, xopt)
         self.place = place
         self.woff, self.kvoff = woff, kvoff
         self.isl, self.osl = float(problem.isl), float(problem.osl)
@@ -65,7 +68,7 @@ class GroupModel:
     def par(self, tp, pp, ep, dp):
         moe_tp = np.maximum(1, tp // ep)
         return SimpleNamespace(tp=tp, pp=pp, ep=ep, dp=dp, moe_tp=moe_tp, moe_group=ep * moe_tp,
-                               memory_utilization=self.mem_util)
+                               memory_utilization=self.mem_util, **self.option.plan_fields())
 
     def expert_scale(self, ep) -> np.ndarray | float:
         imb = self.problem.expert_imbalance
@@ -79,6 +82,13 @@ class GroupModel:
         (`--nano-batches K` means up to K)."""
         k = np.asarray(nano, dtype=float)
         kw = dict(cold=cold, kvb_dev=kvb_dev, weights_dev=weights_dev)
+        if self.option.spec_method and np.any(np.asarray(batch.decode_seqs) > 0):
+            # A speculative round per emitted token (perfmodel.speculative): drafts plus the step
+            # verifying k + 1 tokens per sequence, over the expected tokens per round. Only
+            # decode-only batches come here (chunked prefill with drafts is pruned).
+            t, bound = self._step(par, speculative.verify_batch(self.option, batch), k=k, pipeline=False, **kw)
+            draft = speculative.draft_time_s(self.model, self.system, self.q, par, batch)
+            return (t + draft) / self.tokens_per_step, bound
         t, bound = self._step(par, batch, k=k, pipeline=False, **kw)
         if (k > 1).any():
             t1, bound1 = self._step(par, batch, k=np.ones_like(k), pipeline=False, **kw)
@@ -110,6 +120,9 @@ class GroupModel:
             M = M + np.where(~is_net & ~is_comp, t, 0.0)
             N = N + np.where(is_net, t, 0.0)
         stage = nano_step_time(C, M, N, k, layers=np.ceil(self.model.num_layers / pp))
+        if self.option.two_batch_overlap:  # perfmodel.tbo replaces the step (no nano-batches, no offload)
+            parts = tbo.stage_parts(self.model, self.system, self.q, par, micro)
+            stage = parts["overlapped_s"] + parts["fill_s"] + parts["head_s"]
         if pipeline and (k > 1).any():
             stage = self._pipeline_stage(par, self._gpu_batch(scale_batch(batch, 1.0 / pp)), k, scale, stage,
                                          extra=sparse_s)

@@ -43,7 +43,7 @@ class IlpSearcher(Searcher):
         for gi, base in enumerate(groups):
             hw = base["hw"]
             ctx = GroupModel(problem, hw, base["quant"], base["kv"], base["place"], base["woff"], base["kvoff"],
-                           attn=base["attn"])
+                           attn=base["attn"], xopt=base["xopt"])
             limit = min(sp.devices, sp.systems[hw].max_devices)
             if "aggregated" in sp.modes:
                 units, m = self._aggregated_units(problem, ctx, base, limit)

@@ -39,7 +39,7 @@ DEFAULT_TRIALS = 300
 FINALIZE_TIMEOUT_S = 120  # how long the coordinator waits for a dead worker's trial to go stale
 
 COMMON = (("hw", "hardware"), ("quant", "quant"), ("kv", "kv_dtype"), ("place", "expert_placement"),
-          ("woff", "offload_weights"), ("kvoff", "offload_kv"), ("attn", "kv_attention"))
+          ("woff", "offload_weights"), ("kvoff", "offload_kv"), ("attn", "kv_attention"), ("xopt", "serving_options"))
 AGGREGATED = (("tp", "tp"), ("pp", "pp"), ("ep", "ep"), ("budget", "token_budget"), ("nano", "nano_batches"))
 DISAGGREGATED = (("p_tp", "prefill_tp"), ("p_pp", "prefill_pp"), ("p_ep", "ep"), ("p_batch", "prefill_batch"),
                  ("d_tp", "decode_tp"), ("d_pp", "decode_pp"), ("d_ep", "ep"), ("d_nano", "nano_batches"))
@@ -61,6 +61,9 @@ def _suggest(trial, space) -> dict:
     s = {"mode": pick("mode", space.modes)}
     for name, attr in COMMON:
         values = getattr(space, attr)
+        if name == "xopt":  # ServingOption objects: sample their index
+            s[name] = pick(name, list(range(len(values))))
+            continue
         s[name] = values.index(pick(name, values)) if name in ("hw", "quant", "kv", "place", "attn") \
             else pick(name, values)
     dims = AGGREGATED if s["mode"] == "aggregated" else DISAGGREGATED
@@ -76,7 +79,7 @@ def rows_for(space, s: dict) -> PlanTable:
                   quant=(space.quant[s["quant"]],), kv_dtype=(space.kv_dtype[s["kv"]],),
                   expert_placement=(space.expert_placement[s["place"]],), offload_weights=(s["woff"],),
                   offload_kv=(s["kvoff"],), kv_attention=(space.kv_attention[s["attn"]],), modes=(s["mode"],),
-                  pruned={})
+                  serving_options=(space.serving_options[s["xopt"]],), pruned={})
     if s["mode"] == "aggregated":
         sub = dataclasses.replace(space, tp=(s["tp"],), pp=(s["pp"],), ep=(s["ep"],),
                                   token_budget=(s["budget"],), nano_batches=(s["nano"],), **common)
@@ -85,7 +88,7 @@ def rows_for(space, s: dict) -> PlanTable:
                                   prefill_batch=(s["p_batch"],), decode_tp=(s["d_tp"],), decode_pp=(s["d_pp"],),
                                   decode_ep=(s["d_ep"],), nano_batches=(s["d_nano"],), **common)
     table = sub.enumerate()
-    for col in ("hw", "quant", "kv", "place", "attn"):
+    for col in ("hw", "quant", "kv", "place", "attn", "xopt"):
         table.cols[col][:] = s[col]
     return table
 

@@ -9,7 +9,9 @@ Dimensions: device type (hardware) and count; TP, PP, DP, EP and attention-DP (E
 data-parallel replicas, `ep = tp * dp`); aggregated vs disaggregated (prefill and decode pools,
 each with its own TP, PP, batch and replica count); max batch; token budget (chunked-prefill
 tokens per iteration, `None` = static batches); nano-batch count; quantization and KV dtype;
-fractions of weights and KV cache offloaded to host memory; expert placement.
+fractions of weights and KV cache offloaded to host memory; expert placement; and (issue 12)
+two-batch overlap, EPLB redundant experts and speculative decoding, resolved into one list of
+`ServingOption`s (column `xopt`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from perfmodel.errors import PerfModelError
 from perfmodel.hardware.catalog import System
-from perfmodel.plan import SPARSE_KV_METHODS
+from perfmodel.plan import SPARSE_KV_METHODS, SPEC_METHODS
 from perfmodel.quant import KV_DTYPES, get_quant
 from perfmodel.vectorized import feasibility
 from perfmodel.specs.model import ModelSpec
@@ -46,6 +49,51 @@ DEFAULT_PREFILL_BATCHES = (1, 2, 4, 8)
 # default max_num_batched_tokens is 8192 for online serving). None = static batches.
 DEFAULT_TOKEN_BUDGETS: tuple[int | None, ...] = (None, 512, 2048, 8192)
 DEFAULT_NANO_BATCHES = (1, 2)
+
+
+@dataclass(frozen=True)
+class ServingOption:
+    """Issue-12 plan fields that one search group shares (perfmodel.plan.Plan's names)."""
+
+    two_batch_overlap: bool = False
+    redundant_experts: int = 0
+    spec_method: str | None = None
+    spec_tokens: int = 1
+    spec_acceptance: tuple[float, ...] | None = None
+
+    def plan_fields(self) -> dict:
+        return dict(two_batch_overlap=self.two_batch_overlap, redundant_experts=self.redundant_experts,
+                    spec_method=self.spec_method, spec_tokens=self.spec_tokens, spec_acceptance=self.spec_acceptance)
+
+    def label(self) -> list[str]:
+        out = ["tbo"] if self.two_batch_overlap else []
+        if self.redundant_experts:
+            out.append(f"eplb+{self.redundant_experts}")
+        if self.spec_method:
+            out.append(f"{self.spec_method}{self.spec_tokens}")
+        return out
+
+
+def parse_speculative(text: str) -> tuple[str | None, int, tuple[float, ...] | None]:
+    """`none`, `METHOD`, `METHOD:K` or `METHOD:K:RATE` (RATE repeated per draft position) ->
+    (spec_method, spec_tokens, spec_acceptance); METHOD is mtp, eagle3 or ngram."""
+    parts = text.strip().lower().split(":")
+    if parts[0] in ("none", "off", ""):
+        return None, 1, None
+    if parts[0] not in SPEC_METHODS or len(parts) > 3:
+        raise PerfModelError(f"speculative option {text!r}: expected none or METHOD[:K[:RATE]] with METHOD one of "
+                             f"{', '.join(SPEC_METHODS)}, e.g. mtp:2 or ngram:3:0.4")
+    try:
+        k = int(parts[1]) if len(parts) > 1 else 1
+        rate = float(parts[2]) if len(parts) > 2 else None
+    except ValueError:
+        raise PerfModelError(f"speculative option {text!r}: K must be an integer and RATE a number") from None
+    if not 1 <= k <= 16 or (rate is not None and not 0 <= rate <= 1):
+        raise PerfModelError(f"speculative option {text!r}: 1 <= K <= 16 and 0 <= RATE <= 1 must hold")
+    if parts[0] == "ngram" and rate is None:
+        raise PerfModelError(f"speculative option {text!r}: ngram has no published acceptance rate; give "
+                             f"ngram:K:RATE")
+    return parts[0], k, None if rate is None else (rate,) * k
 
 
 def _pow2_upto(n: int) -> tuple[int, ...]:
@@ -79,6 +127,10 @@ class SearchSpace(BaseModel):
     offload_kv: tuple[float, ...] = (0.0,)
     kv_attention: tuple[KvAttention, ...] = Field(default=("gpu",), min_length=1)
     expert_placement: tuple[Placement, ...] = ("contiguous",)
+    two_batch_overlap: tuple[bool, ...] = Field(default=(False,), min_length=1)
+    redundant_experts: tuple[int, ...] = Field(default=(0,), min_length=1)
+    speculative: tuple[str, ...] = Field(default=("none",), min_length=1,
+                                         description="none, mtp[:K], eagle3[:K[:RATE]], ngram:K:RATE")
     prefill_batch: tuple[int, ...] = DEFAULT_PREFILL_BATCHES
     prefill_tp: tuple[int, ...] | None = None
     prefill_pp: tuple[int, ...] | None = None
@@ -117,6 +169,21 @@ class SearchSpace(BaseModel):
             raise ValueError(f"{info.field_name} fractions must be in [0, 1), got {list(v)}")
         return v
 
+    @field_validator("redundant_experts")
+    @classmethod
+    def _redundant(cls, v):
+        bad = [x for x in v if x < 0]
+        if bad:
+            raise ValueError(f"redundant_experts values must be >= 0, got {bad}")
+        return v
+
+    @field_validator("speculative")
+    @classmethod
+    def _speculative(cls, v):
+        for x in v:
+            parse_speculative(x)  # raises PerfModelError naming the bad option
+        return v
+
     @field_validator("quant")
     @classmethod
     def _quants(cls, v):
@@ -153,6 +220,9 @@ class SearchSpace(BaseModel):
             quants = ("bf16", "fp8") if fp8 else ("bf16",)
         kvs = self.kv_dtype or ((None, "fp8") if all(s.device.has_dtype("fp8") for s in systems) else (None,))
         placements = self.expert_placement if model.moe is not None else ("contiguous",)
+        redundant = self.redundant_experts if model.moe is not None else (0,)
+        options = tuple(ServingOption(tbo, n, *parse_speculative(spec)) for tbo, n, spec in
+                        itertools.product(self.two_batch_overlap, redundant, self.speculative))
         return ResolvedSpace(
             model=model, systems=systems, hardware=self.hardware, devices=n,
             device_counts=self.device_counts, modes=self.modes, tp=tp, pp=pp, dp=self.dp, ep=ep,
@@ -162,13 +232,14 @@ class SearchSpace(BaseModel):
             prefill_batch=self.prefill_batch,
             prefill_tp=self.prefill_tp or tp, prefill_pp=self.prefill_pp or pp, decode_tp=self.decode_tp or tp,
             decode_pp=self.decode_pp or pp, prefill_replicas=self.prefill_replicas,
-            decode_replicas=self.decode_replicas, memory_utilization=self.memory_utilization)
+            decode_replicas=self.decode_replicas, memory_utilization=self.memory_utilization,
+            serving_options=tuple(dict.fromkeys(options)))
 
 
 # Columns of a PlanTable. Pool 1 (tp, pp, ep, dp, batch) is the aggregated pool, or the prefill
 # pool of a disaggregated plan (dp = its replicas, batch = requests per prefill batch); pool 2
 # (dtp, dpp, dep, ddp, dbatch) is the decode pool (zeros for aggregated plans).
-INT_COLUMNS = ("mode", "hw", "quant", "kv", "place", "attn", "tp", "pp", "ep", "dp", "batch", "budget", "nano",
+INT_COLUMNS = ("mode", "hw", "quant", "kv", "place", "attn", "xopt", "tp", "pp", "ep", "dp", "batch", "budget", "nano",
                "dtp", "dpp", "dep", "ddp", "dbatch")
 FLOAT_COLUMNS = ("woff", "kvoff")
 COLUMNS = INT_COLUMNS + FLOAT_COLUMNS
@@ -181,6 +252,10 @@ STRUCTURAL_REASONS = (
     # kv_attention rules (perfmodel.plan.Plan): CPU attention needs host KV; sparse KV places the
     # KV itself (no offload_kv) and needs per-head keys (not MLA)
     "cpu_attention_without_host_kv", "sparse_kv_with_offload_kv", "sparse_kv_on_mla",
+    # issue 12 (perfmodel.plan.Plan / check_plan): EPLB slots per rank, overlap models that exclude
+    # each other, speculative decoding timed on static and disaggregated steps only
+    "redundant_experts_not_dividing", "redundant_experts_without_ep", "tbo_with_offload",
+    "tbo_with_nano_batches", "speculative_with_chunked_prefill", "mtp_without_nextn_layers",
 )
 
 
@@ -259,6 +334,7 @@ class ResolvedSpace:
     prefill_ep: tuple[int, ...] | None = None   # None: `ep`
     decode_ep: tuple[int, ...] | None = None
     kv_attention: tuple[str, ...] = ("gpu",)
+    serving_options: tuple[ServingOption, ...] = (ServingOption(),)
     pruned: dict[str, int] = field(default_factory=dict)
 
     # ---- structure -------------------------------------------------------------------------------
@@ -282,7 +358,7 @@ class ResolvedSpace:
         keep = np.where(adp, True in self.attention_dp, (False in self.attention_dp) | (ep == 1))
         return tp[keep], pp[keep], ep[keep], n[keep]
 
-    def pool_reasons(self, tp, pp, ep, dp) -> np.ndarray:
+    def pool_reasons(self, tp, pp, ep, dp, redundant: int = 0) -> np.ndarray:
         """Index into STRUCTURAL_REASONS of the first rule a pool breaks, -1 where none (the rules of
         `perfmodel.plan.check_plan`, on arrays)."""
         m = self.model
@@ -291,6 +367,9 @@ class ResolvedSpace:
         if m.moe is not None:
             # A pool is exactly one expert group: with attention-DP (ep > tp) it spans all its replicas.
             rules["ep_vs_tp"] = rules["ep_vs_tp"] | ((ep > tp) & (ep != tp * dp))
+            if redundant:
+                rules["redundant_experts_not_dividing"] = (m.moe.num_experts + redundant) % ep != 0
+                rules["redundant_experts_without_ep"] = ep == 1
         code = np.full(len(tp), -1, dtype=np.int64)
         for name, bad in rules.items():
             code = np.where((code < 0) & np.asarray(bad), STRUCTURAL_REASONS.index(name), code)
@@ -303,26 +382,32 @@ class ResolvedSpace:
     def categorical(self) -> dict[str, tuple]:
         """Dimensions shared by both pools: values of the categorical columns."""
         return {"hw": self.hardware, "quant": self.quant, "kv": self.kv_dtype, "place": self.expert_placement,
-                "woff": self.offload_weights, "kvoff": self.offload_kv, "attn": self.kv_attention}
+                "woff": self.offload_weights, "kvoff": self.offload_kv, "attn": self.kv_attention,
+                "xopt": self.serving_options}
 
     def groups(self) -> list[tuple[dict, str | None]]:
-        """The shared-dimension combinations (hw, quant, kv, place, woff, kvoff, attn) as PlanTable
-        base columns, each with the kv_attention rule it breaks (None if valid)."""
+        """The shared-dimension combinations (hw, quant, kv, place, woff, kvoff, attn, xopt) as
+        PlanTable base columns, each with the group-level rule it breaks (None if valid)."""
         out = []
-        for hw, q, kv, place, woff, kvoff, attn in itertools.product(
+        for hw, q, kv, place, woff, kvoff, attn, xopt in itertools.product(
                 range(len(self.hardware)), range(len(self.quant)), range(len(self.kv_dtype)),
                 range(len(self.expert_placement)), self.offload_weights, self.offload_kv,
-                range(len(self.kv_attention))):
+                range(len(self.kv_attention)), range(len(self.serving_options))):
             a = self.kv_attention[attn]
             reason = None
-            if a == "cpu" and kvoff == 0:
+            opt = self.serving_options[xopt]
+            if opt.two_batch_overlap and (woff or kvoff or a != "gpu"):
+                reason = "tbo_with_offload"
+            elif opt.spec_method == "mtp" and getattr(self.model, "num_nextn_predict_layers", None) == 0:
+                reason = "mtp_without_nextn_layers"
+            elif a == "cpu" and kvoff == 0:
                 reason = "cpu_attention_without_host_kv"
             elif a in SPARSE_KV_METHODS and kvoff > 0:
                 reason = "sparse_kv_with_offload_kv"
             elif a in SPARSE_KV_METHODS and self.model.mla is not None:
                 reason = "sparse_kv_on_mla"
             out.append(({"hw": hw, "quant": q, "kv": kv, "place": place, "woff": woff, "kvoff": kvoff,
-                         "attn": attn}, reason))
+                         "attn": attn, "xopt": xopt}, reason))
         return out
 
     def enumerate(self) -> PlanTable:
@@ -351,9 +436,10 @@ class ResolvedSpace:
 
     def _aggregated(self, base: dict, limit: int) -> PlanTable:
         budgets = [b or 0 for b in self.token_budget]
+        opt = self.serving_options[base["xopt"]]
         tp, pp, ep, dp = self._pool_grid(self.tp, self.pp, self.ep, self.dp)
         inner = np.array(list(itertools.product(self.max_batch, budgets, self.nano_batches)), dtype=np.int64)
-        code = self.pool_reasons(tp, pp, ep, dp)
+        code = self.pool_reasons(tp, pp, ep, dp, opt.redundant_experts)
         code = np.where(code < 0, self._device_codes(tp * pp * dp, limit), code)
         self._count(code, len(inner))
         ok = code < 0
@@ -366,7 +452,18 @@ class ResolvedSpace:
         # A token budget must hold one decode token per running sequence (Sarathi: budget >= batch).
         ok = (cols["budget"] == 0) | (cols["budget"] >= cols["batch"])
         self.pruned["budget_below_batch"] += int((~ok).sum())
+        ok = self._option_rules(opt, cols, ok)
         return _with_base({k: v[ok] for k, v in cols.items()}, base)
+
+    def _option_rules(self, opt: ServingOption, cols: dict, ok: np.ndarray) -> np.ndarray:
+        """Rows a group's serving option rules out: two-batch overlap is its own two-way overlap (no
+        nano-batches); speculative rounds are timed on static and decode-pool steps."""
+        for name, bad in (("tbo_with_nano_batches", opt.two_batch_overlap and cols["nano"] > 1),
+                          ("speculative_with_chunked_prefill", bool(opt.spec_method) and cols["budget"] > 0)):
+            bad = ok & np.asarray(bad)
+            self.pruned[name] += int(bad.sum())
+            ok = ok & ~bad
+        return ok
 
     def _disaggregated(self, base: dict, limit: int) -> PlanTable:
         ptp, ppp, pep, pn = self._pool_grid(self.prefill_tp, self.prefill_pp, self.prefill_ep or self.ep,
@@ -375,7 +472,9 @@ class ResolvedSpace:
                                              self.decode_replicas)
         inner = np.array(list(itertools.product(self.prefill_batch, self.max_batch, self.nano_batches)), dtype=np.int64)
         n_inner = len(inner)
-        pc, dc = self.pool_reasons(ptp, ppp, pep, pn), self.pool_reasons(dtp, dpp, dep, dn)
+        opt = self.serving_options[base["xopt"]]
+        pc = self.pool_reasons(ptp, ppp, pep, pn, opt.redundant_experts)
+        dc = self.pool_reasons(dtp, dpp, dep, dn, opt.redundant_experts)
         # Plans pruned for the prefill pool's rule, then for the decode pool's, then device totals.
         self._count(pc, len(dtp) * n_inner)
         self._count(dc, int((pc < 0).sum()) * n_inner)
@@ -392,7 +491,8 @@ class ResolvedSpace:
                 "dtp": rep(dtp[di]), "dpp": rep(dpp[di]), "dep": rep(dep[di]), "ddp": rep(dn[di]),
                 "batch": np.tile(inner[:, 0], n_outer), "dbatch": np.tile(inner[:, 1], n_outer),
                 "nano": np.tile(inner[:, 2], n_outer), "budget": np.zeros(n_outer * n_inner, dtype=np.int64)}
-        return _with_base(cols, base)
+        ok = self._option_rules(opt, cols, np.ones(n_outer * n_inner, dtype=bool))
+        return _with_base({k: v[ok] for k, v in cols.items()}, base)
 
 
 def _with_base(cols: dict, base: dict) -> PlanTable:

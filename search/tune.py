@@ -124,7 +124,8 @@ class TuneResult:
         attn = sp.kv_attention[r["attn"]]
         common = dict(quant=sp.quant[r["quant"]], kv_dtype=sp.kv_dtype[r["kv"]],
                       memory_utilization=sp.memory_utilization, weights_offload=r["woff"], kv_offload=r["kvoff"],
-                      attention_on_cpu=attn == "cpu", sparse_kv=attn if attn in SPARSE_KV_METHODS else None)
+                      attention_on_cpu=attn == "cpu", sparse_kv=attn if attn in SPARSE_KV_METHODS else None,
+                      **sp.serving_options[r["xopt"]].plan_fields())
         if r["mode"] == 0:
             return [Plan(tp=r["tp"], pp=r["pp"], dp=r["dp"], ep=r["ep"], max_batch=r["batch"],
                          token_budget=r["budget"] or None, nano_batches=r["nano"], mode="aggregated", **common)]
@@ -154,6 +155,7 @@ class TuneResult:
             tail.append("cpu-attn" if attn == "cpu" else attn)
         if sp.expert_placement[r["place"]] != "contiguous":
             tail.append(sp.expert_placement[r["place"]])
+        tail += sp.serving_options[r["xopt"]].label()
         nano = f" nano{r['nano']}" if r["nano"] > 1 else ""
         if r["mode"] == 0:
             chunk = f" chunk{r['budget']}" if r["budget"] else ""

@@ -1,0 +1,88 @@
+"""Issue-12 search dimensions: two-batch overlap, EPLB redundant experts and speculative decoding
+are timed in search exactly as `estimate` times them, pruned by reason, and labelled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perfmodel.errors import PerfModelError
+from perfmodel.estimator import estimate
+from perfmodel.plan import Plan
+from perfmodel.search.evaluate import evaluate
+from perfmodel.search.problem import build_problem
+from perfmodel.search.space import PlanTable, SearchSpace, parse_speculative
+
+SPACE = {"quant": "fp8", "kv_dtype": ["fp8"], "two_batch_overlap": [False, True], "redundant_experts": [0, 32],
+         "speculative": ["none", "mtp:2", "eagle3:1", "ngram:3:0.4"], "token_budget": [None, 2048],
+         "nano_batches": [1, 2], "max_batch": [8, 64]}
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return build_problem(model="deepseek-v3", hardware="hgx-h200", devices=8, workload="2000/200",
+                         space={**SPACE, "modes": ["aggregated"]})
+
+
+def test_options_resolve_to_one_list(problem):
+    opts = problem.space.serving_options
+    assert len(opts) == 2 * 2 * 4
+    assert parse_speculative("mtp") == ("mtp", 1, None)
+    assert parse_speculative("ngram:3:0.4") == ("ngram", 3, (0.4, 0.4, 0.4))
+    for bad in ("ngram:3", "medusa:2", "mtp:0", "eagle3:2:1.5"):
+        with pytest.raises(PerfModelError):
+            parse_speculative(bad)
+
+
+def test_static_rows_match_estimate(problem):
+    """TTFT and TPOT of static aggregated rows = `estimate` of the plan the row exports."""
+    sp = problem.space
+    rows = []
+    for x, opt in enumerate(sp.serving_options):
+        for tp, ep, dp in ((8, 8, 1), (1, 8, 8)):
+            if opt.redundant_experts and ep == 1:
+                continue
+            rows.append(dict(mode=0, tp=tp, pp=1, ep=ep, dp=dp, batch=64, budget=0, nano=1, xopt=x, quant=0, kv=0))
+    t = PlanTable.from_rows(rows)
+    m = evaluate(problem, t)
+    for i, r in enumerate(rows):
+        opt = sp.serving_options[r["xopt"]]
+        plan = Plan(tp=r["tp"], ep=r["ep"], dp=r["dp"], quant="fp8", kv_dtype="fp8", **opt.plan_fields())
+        e = estimate(model=sp.model, hardware=sp.systems[0], batch_size=64, isl=2000, osl=200, plan=plan)
+        assert m["ttft_ms"][i] == pytest.approx(e.ttft_ms, rel=1e-9), plan.describe()
+        assert m["tpot_ms"][i] == pytest.approx(e.tpot_ms, rel=1e-9), plan.describe()
+        assert m["memory_gb"][i] == pytest.approx(e.memory_per_device_gb, rel=1e-9), plan.describe()
+
+
+def test_pruned_by_reason_and_labelled(problem):
+    sp = problem.space
+    t = sp.enumerate()
+    for reason in ("tbo_with_nano_batches", "speculative_with_chunked_prefill", "redundant_experts_without_ep"):
+        assert sp.pruned[reason] > 0
+    opt = np.array([sp.serving_options[x] for x in t["xopt"]])
+    tbo = np.array([o.two_batch_overlap for o in opt])
+    spec = np.array([o.spec_method is not None for o in opt])
+    eplb = np.array([o.redundant_experts > 0 for o in opt])
+    assert not (tbo & (t["nano"] > 1)).any()
+    assert not (spec & (t["budget"] > 0)).any()
+    assert not (eplb & (t["ep"] == 1)).any()
+
+
+def test_tune_finds_speculative_plans_under_a_tight_tpot():
+    from perfmodel.search.tune import tune
+
+    r = tune(model="deepseek-v3", hardware="hgx-h200", devices=8, workload="2000/200", tpot_slo=15,
+             space={"quant": "fp8", "kv_dtype": ["fp8"], "modes": ["aggregated"], "speculative": ["none", "mtp:2"],
+                    "two_batch_overlap": [False, True], "max_batch": [8, 16, 32], "token_budget": [None]},
+             searcher="grid")
+    best = r.to_dict()["best"]
+    assert "mtp2" in best["plan"] and best["tpot_ms"] <= 15
+    (pool,) = best["pools"]
+    assert pool["spec_method"] == "mtp" and pool["spec_tokens"] == 2
+
+
+def test_search_space_rejects_bad_options():
+    with pytest.raises(Exception, match="redundant_experts"):
+        SearchSpace(hardware=("h100-sxm",), redundant_experts=(-1,))
+    with pytest.raises(PerfModelError, match="ngram"):
+        SearchSpace(hardware=("h100-sxm",), speculative=("ngram:2",))
