@@ -69,6 +69,9 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     sparse_kv), applied to every pool."""
     if offline and rate is not None:
         raise PerfModelError("give either --offline or --rate, not both")
+    if placement.get("spec_method"):  # issue 12: the simulator advances one token per decode step
+        raise PerfModelError(f"spec_method={placement['spec_method']}: the serving simulator does not model "
+                             f"speculative decoding yet; use `perfmodel estimate` or `perfmodel tune --speculative`")
     if rate is not None and rate <= 0:
         raise PerfModelError(f"--rate must be > 0 requests/s, got {rate}")
     spec = resolve_model(model)
