@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -128,7 +128,7 @@ class SearchSpace(BaseModel):
     kv_attention: tuple[KvAttention, ...] = Field(default=("gpu",), min_length=1)
     expert_placement: tuple[Placement, ...] = ("contiguous",)
     two_batch_overlap: tuple[bool, ...] = Field(default=(False,), min_length=1)
-    redundant_experts: tuple[int, ...] = Field(default=(0,), min_length=1)
+    redundant_experts: tuple[Annotated[int, Field(ge=0)], ...] = Field(default=(0,), min_length=1)
     speculative: tuple[str, ...] = Field(default=("none",), min_length=1,
                                          description="none, mtp[:K], eagle3[:K[:RATE]], ngram:K:RATE")
     prefill_batch: tuple[int, ...] = DEFAULT_PREFILL_BATCHES
@@ -167,14 +167,6 @@ class SearchSpace(BaseModel):
         bad = [x for x in v if not 0.0 <= x < 1.0]
         if bad or not v:
             raise ValueError(f"{info.field_name} fractions must be in [0, 1), got {list(v)}")
-        return v
-
-    @field_validator("redundant_experts")
-    @classmethod
-    def _redundant(cls, v):
-        bad = [x for x in v if x < 0]
-        if bad:
-            raise ValueError(f"redundant_experts values must be >= 0, got {bad}")
         return v
 
     @field_validator("speculative")
