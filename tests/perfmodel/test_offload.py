@@ -19,7 +19,7 @@ from perfmodel.quant import get_quant
 from perfmodel.step import iteration_time
 from perfmodel.stepmodel import StepModel
 
-A40_YAML = str(Path(__file__).parents[2] / "benchmarks" / "hardware" / "moe_lens_a40.yaml")
+A40_YAML = str(Path(__file__).parents[2] / "perfmodel" / "reproduce" / "setups" / "moe_lens_a40.yaml")
 
 
 @settings(max_examples=40, deadline=None)

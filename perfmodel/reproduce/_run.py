@@ -1,0 +1,42 @@
+"""The seed table: one entry per seed system of methods.md / issue 13, in the issue's order."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+from perfmodel.errors import UnknownNameError
+from perfmodel.hardware.catalog import System
+from perfmodel.reproduce import _engines, _offload
+from perfmodel.reproduce._entry import Context, Entry
+from perfmodel.reproduce._unmodeled import NOT_MODELED
+
+_COMPUTED: dict[str, Callable[[Context], Entry]] = {
+    "NanoFlow": _engines.nanoflow, "QServe": _engines.qserve, "DeepSpeed-FastGen": _engines.fastgen,
+    "ShadowKV": _offload.shadowkv, "MoE-Lens": _offload.moe_lens,
+}
+ORDER = ("NanoFlow", "Sarathi-Serve", "SwiftDiffusion", "QServe", "A2ATS", "vAttention", "ShadowKV",
+         "Beyond Inference", "MoE-Lens", "CloudMatrix384", "BurstGPT", "Tilus", "DeepSpeed-FastGen", "MoETuner",
+         "S-LoRA", "D2MoE", "FastSwitch", "CacheBlend", "COMET", "FlexLLM", "Prepacking", "SwiftKV",
+         "Speculative MoE", "DistServe", "packet spraying")
+SEEDS: dict[str, Callable[[Context], Entry]] = {name: _COMPUTED.get(name) or NOT_MODELED[name] for name in ORDER}
+
+
+def _key(name: str) -> str:
+    return name.lower().replace(" ", "-").replace("_", "-")
+
+
+def seed_names() -> list[str]:
+    return list(SEEDS)
+
+
+def reproduce(names: Sequence[str] | None = None, *, systems: Mapping[str, System] | None = None) -> list[Entry]:
+    """Entries for `names` (any case; spaces or dashes), all seeds when None. `systems` replaces
+    catalog ids by Systems (see Context)."""
+    by_key = {_key(n): n for n in SEEDS}
+    chosen = []
+    for name in names or list(SEEDS):
+        if _key(name) not in by_key:
+            raise UnknownNameError("seed", name, sorted(SEEDS))
+        chosen.append(by_key[_key(name)])
+    ctx = Context(systems=dict(systems or {}))
+    return [SEEDS[n](ctx) for n in chosen]

@@ -1,0 +1,79 @@
+"""Seeds the model does not reproduce yet: each with its headline (numbers only where a reference
+we read states them) and the one-line reason."""
+
+from __future__ import annotations
+
+from perfmodel.reproduce._entry import Entry, not_modeled
+
+ISSUE_14 = "another issue (14) covers it"
+
+
+def _seed(seed: str, claim: str, reason: str, source: str, published: float | None = None, unit: str = ""):
+    def entry(ctx) -> Entry:  # noqa: ARG001 (same signature as the computed entries)
+        return not_modeled(seed=seed, claim=claim, reason=reason, source=source, published=published, unit=unit)
+
+    entry.__name__ = seed
+    return entry
+
+
+NOT_MODELED = {
+    "Sarathi-Serve": _seed(
+        "Sarathi-Serve", "2.6x vLLM's serving capacity for Mistral-7B on one A100 under a P99 TBT SLO (3.7x for "
+        "Yi-34B on two A100s)", "the chunked scheduler exists, but the paper's SLO values and traces are not in "
+        "the reference set; a capacity run needs them", "Sarathi-Serve OSDI'24 abstract", 2.6, "x capacity"),
+    "SwiftDiffusion": _seed("SwiftDiffusion", "faster serving of add-on diffusion modules (ControlNet, LoRA)",
+                            f"diffusion models are outside the LLM step model; {ISSUE_14}", "issue 14"),
+    "A2ATS": _seed("A2ATS", "top-K KV retrieval for long-context decode with host-offloaded KV",
+                   "the top-K retrieval decode exists (--sparse-kv topk) but the paper's headline figures are not in "
+                   "the reference set", "methods.md (A2ATS-style retrieval, perfmodel.offload._sparse)"),
+    "vAttention": _seed(
+        "vAttention", "decode throughput up to 1.99x vLLM's and end-to-end serving up to 1.22x / 1.29x over "
+        "PagedAttention kernels of FlashAttention / FlashInfer", "the contiguous KV layout exists "
+        "(--kv-layout contiguous), but the per-model setups behind 'up to 1.99x' are not in the reference set",
+        "vAttention arXiv:2405.04437 abstract", 1.99, "x decode throughput"),
+    "Beyond Inference": _seed("Beyond Inference", "serving costs beyond the forward pass",
+                              f"not modeled in this issue; {ISSUE_14}", "issue 14"),
+    "CloudMatrix384": _seed(
+        "CloudMatrix384", "1,943 output tok/s per NPU decoding DeepSeek-R1 at TPOT < 50 ms (EP320, INT8, MTP)",
+        "EP320 over 160 packages with redundant experts and multi-token prediction is not expressible: EP must "
+        "divide the 256 experts and speculative decoding is being modeled on the `moe` branch",
+        "CloudMatrix384 arXiv:2506.12708 abstract; published_figures.csv row 58", 1943.0, "output tok/s/NPU"),
+    "BurstGPT": _seed("BurstGPT", "LLM serving traffic is bursty (Gamma-distributed arrivals, Zipf-like lengths)",
+                      "a workload study without a throughput headline: its trace is an input here "
+                      "(BurstGPT CSV workloads), not a claim to reproduce", "BurstGPT trace (specs/workloads)"),
+    "Tilus": _seed("Tilus", "low-precision GPU kernels at arbitrary bit widths",
+                   "kernel-level speedups over other kernel generators; the step model prices quantized GEMMs by "
+                   "bytes and peak rates, not by kernel generator", "Tilus paper (headline not in the reference set)"),
+    "MoETuner": _seed("MoETuner", "ILP expert placement and routing lowers end-to-end MoE latency",
+                      "the ILP placement exists (search/ilp), but the paper's speedup figures are not in the "
+                      "reference set", "methods.md s6"),
+    "S-LoRA": _seed("S-LoRA", "up to 4x the throughput of HuggingFace PEFT and vLLM with naive LoRA, and orders of "
+                    "magnitude more adapters served", "adapters, unified paging and BGMV kernels are not modeled yet",
+                    "S-LoRA arXiv:2311.03285 abstract", 4.0, "x throughput"),
+    "D2MoE": _seed("D2MoE", "MoE serving on edge devices", f"not modeled in this issue; {ISSUE_14}", "issue 14"),
+    "FastSwitch": _seed("FastSwitch", "fairness-aware preemption with cheaper KV context switches",
+                        "swap preemption with per-block cost exists (--preemption swap), but the paper's tail-latency "
+                        "figures are not in the reference set", "docs/serving.md"),
+    "CacheBlend": _seed("CacheBlend", "reusing non-prefix KV chunks with partial recompute cuts TTFT",
+                        "--cacheblend exists (15% recompute) but the paper's RAG setups and figures are not in the "
+                        "reference set", "docs/serving.md"),
+    "COMET": _seed("COMET", "fine-grained computation-communication overlap speeds up MoE layers",
+                   "tile-level overlap of expert GEMMs with all-to-all is not modeled", "COMET paper"),
+    "FlexLLM": _seed("FlexLLM", "co-serving keeps > 80% of peak finetuning throughput under heavy inference load",
+                     "PEFT finetuning co-served with inference is not modeled yet", "issue 13 (FlexLLM abstract)",
+                     0.8, "fraction of peak finetuning throughput"),
+    "Prepacking": _seed("Prepacking", "bin-packing prompts removes prefill padding",
+                        "the prepacking scheduler exists, but the paper's speedup figures are not in the reference set",
+                        "docs/serving.md"),
+    "SwiftKV": _seed("SwiftKV", "16K tok/s (560 normalized TFLOPs/GPU) for Llama-3.1-70B in 16-bit on 4x H100",
+                     "SingleInputKV / AcrossKV model transforms are not modeled yet", "SwiftKV arXiv:2410.03960 v2 "
+                     "abstract; published_figures.csv row 60", 16000.0, "tok/s (system)"),
+    "Speculative MoE": _seed("Speculative MoE", "speculative token and expert shuffling cuts EP communication",
+                             "being modeled on the `moe` branch", "issue (moe)"),
+    "DistServe": _seed("DistServe", "disaggregated prefill and decode serve more requests within SLOs than vLLM",
+                       "disaggregation exists (--scheduler disagg), but the paper's OPT models and SLOs are not in "
+                       "the presets / reference set", "methods.md s5"),
+    "packet spraying": _seed("packet spraying", "single-path routing with minimal flow splitting matches ideal "
+                             "multipath for collectives on a leaf-spine fabric",
+                             "leaf-spine fabrics and ECMP / spraying are not modeled yet", "issue 13"),
+}
