@@ -65,9 +65,6 @@ NOT_MODELED = {
     "Prepacking": _seed("Prepacking", "bin-packing prompts removes prefill padding",
                         "the prepacking scheduler exists, but the paper's speedup figures are not in the reference set",
                         "docs/serving.md"),
-    "SwiftKV": _seed("SwiftKV", "16K tok/s (560 normalized TFLOPs/GPU) for Llama-3.1-70B in 16-bit on 4x H100",
-                     "SingleInputKV / AcrossKV model transforms are not modeled yet", "SwiftKV arXiv:2410.03960 v2 "
-                     "abstract; published_figures.csv row 60", 16000.0, "tok/s (system)"),
     "Speculative MoE": _seed("Speculative MoE", "speculative token and expert shuffling cuts EP communication",
                              "being modeled on the `moe` branch", "issue (moe)"),
     "DistServe": _seed("DistServe", "disaggregated prefill and decode serve more requests within SLOs than vLLM",

@@ -15,7 +15,6 @@ ISSUE_13_SEEDS = ["NanoFlow", "Sarathi-Serve", "SwiftDiffusion", "QServe", "A2AT
                   "Beyond Inference", "MoE-Lens", "CloudMatrix384", "BurstGPT", "Tilus", "DeepSpeed-FastGen",
                   "MoETuner", "S-LoRA", "D2MoE", "FastSwitch", "CacheBlend", "COMET", "FlexLLM", "Prepacking",
                   "SwiftKV", "Speculative MoE", "DistServe", "packet spraying"]
-FAST = ["QServe", "ShadowKV", "MoE-Lens"]
 KEYS = {"seed", "claim", "setup", "published", "predicted", "unit", "status", "note", "kind", "source"}
 
 
@@ -61,6 +60,7 @@ def _scaled(system, **device_scale):
     ("QServe", "l40s", {"memory_gb": 0.6}),  # TRT-LLM FP16 fits a smaller batch; QServe keeps 128
     ("ShadowKV", "a100-sxm-80gb", {"memory_gb": 0.8}),
     ("MoE-Lens", MOE_LENS_HARDWARE, {"peak_dense_tflops": 0.5}),
+    ("SwiftKV", "h100-sxm", {"peak_dense_tflops": 0.5}),
 ])
 def test_prediction_moves_with_the_hardware(seed, hardware, scale):
     base = reproduce([seed])[0].predicted

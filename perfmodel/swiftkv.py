@@ -1,0 +1,69 @@
+"""SwiftKV (Qiao et al., arXiv:2410.03960) as a model transform of the prefill and the KV cache.
+
+SingleInputKV: prompt tokens run the first L = (1 - skip_fraction) x layers layers in full; the KV
+of every later layer is computed from layer L's output by that layer's K and V projections alone
+(no attention, no MLP, no Q/O for prompt tokens). Decode tokens still run every layer (paper s3.1).
+AcrossKV: `across` adjacent layers among the skipped ones share one KV cache (paper s3.2), so the KV
+kept per token is (L + (layers - L) / across) / layers of the model's.
+Pure functions: a spec, a system and a plan in, the parts out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from perfmodel import ops as O
+from perfmodel.errors import PerfModelError
+from perfmodel.iteration import BatchShape
+from perfmodel.plan import Plan
+from perfmodel.quant import get_quant
+from perfmodel.hardware.catalog import System
+from perfmodel.specs.model import ModelSpec
+from perfmodel.stepmodel import StepModel
+
+
+@dataclass(frozen=True)
+class SwiftKV:
+    skip_fraction: float   # share of layers prompt tokens skip (paper: 0.5 for Llama-3.1-8B / 70B)
+    across: int = 1        # skipped layers sharing one KV cache (AcrossKV); 1: none
+
+    def __post_init__(self):
+        if not 0 <= self.skip_fraction < 1:
+            raise PerfModelError(f"SwiftKV skip_fraction must satisfy 0 <= f < 1, got {self.skip_fraction}")
+        if self.across < 1:
+            raise PerfModelError(f"SwiftKV across must be >= 1 layer, got {self.across}")
+
+    def kept_layers(self, model: ModelSpec) -> int:
+        """L: the layers prompt tokens run in full (at least one)."""
+        return max(1, math.ceil(model.num_layers * (1 - self.skip_fraction)))
+
+
+def kv_fraction(model: ModelSpec, swift: SwiftKV) -> float:
+    """KV bytes per token kept, relative to the unmodified model (AcrossKV)."""
+    kept = swift.kept_layers(model)
+    return (kept + math.ceil((model.num_layers - kept) / swift.across)) / model.num_layers
+
+
+def prefill(*, model: ModelSpec, system: System, plan: Plan, batch: int, isl: int, swift: SwiftKV) -> dict:
+    """Cold prefill of `batch` prompts of `isl` tokens, with and without SingleInputKV: times (s)
+    and FLOPs per device. The kept layers are the model cut to L layers (embedding and LM head
+    included once); each skipped layer adds its K and V projection GEMMs for every prompt token."""
+    if model.mla is not None:
+        raise PerfModelError(f"SwiftKV needs grouped K/V projections; {model.name} uses MLA")
+    shape = BatchShape.prefill(batch, isl)
+    full = StepModel.build(model=model, system=system, plan=plan, max_tokens=batch * isl)
+    kept = swift.kept_layers(model)
+    cut = StepModel.build(model=model.model_copy(update={"num_layers": kept}), system=system, plan=plan,
+                          max_tokens=batch * isl)
+    q = get_quant(plan.quant).with_kv(plan.kv_dtype)
+    kv_width = 2 * model.num_kv_heads * model.head_dim / plan.tp   # K and V columns per device
+    kv_proj = O.gemm("swiftkv_kv_proj", batch * isl, kv_width, model.hidden_size, system.device, q)
+    skipped = model.num_layers - kept
+    full_flops = sum(op.flops * op.count for op in full.ops(shape))
+    swift_flops = sum(op.flops * op.count for op in cut.ops(shape)) + skipped * kv_proj.flops
+    full_s = full.cold_time_s(shape)
+    swift_s = cut.cold_time_s(shape) + skipped * kv_proj.total_s
+    return {"full_s": full_s, "swiftkv_s": swift_s, "kept_layers": kept, "skipped_layers": skipped,
+            "full_flops": full_flops, "swiftkv_flops": swift_flops, "compute_fraction": swift_flops / full_flops,
+            "time_fraction": swift_s / full_s}

@@ -1,0 +1,48 @@
+"""SwiftKV transform: hand-checked prefill compute and KV fractions, and monotone in the skip."""
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from perfmodel.errors import PerfModelError
+from perfmodel.plan import Plan
+from perfmodel.resolve import resolve_model, resolve_system
+from perfmodel.swiftkv import SwiftKV, kv_fraction, prefill
+
+MODEL = resolve_model("llama-3.1-70b")
+SYSTEM = resolve_system("h100-sxm")
+PLAN = Plan(tp=4, quant="bf16")
+
+
+def test_kv_fraction_by_hand():
+    # 80 layers, 40 kept; the 40 skipped share KV in groups of 4 -> (40 + 10) / 80
+    assert kv_fraction(MODEL, SwiftKV(0.5, 4)) == pytest.approx(0.625)
+    assert kv_fraction(MODEL, SwiftKV(0.5)) == 1.0
+
+
+def test_prefill_compute_by_hand():
+    # Llama-3.1-70B layer: Q, O 8192x8192, K, V 8192x1024, MLP 3 x 8192x28672 -> K+V are 1.96% of a
+    # layer's GEMM FLOPs; skipping half the layers leaves ~0.5 + 0.5 x 0.0196 (attention and the LM
+    # head shift it a little)
+    r = prefill(model=MODEL, system=SYSTEM, plan=PLAN, batch=4, isl=2048, swift=SwiftKV(0.5))
+    assert r["kept_layers"] == r["skipped_layers"] == 40
+    assert 0.50 < r["compute_fraction"] < 0.52
+    assert 0.45 < r["time_fraction"] < 0.56
+
+
+def test_no_skip_is_the_model():
+    r = prefill(model=MODEL, system=SYSTEM, plan=PLAN, batch=2, isl=512, swift=SwiftKV(0.0))
+    assert r["swiftkv_s"] == pytest.approx(r["full_s"]) and r["compute_fraction"] == pytest.approx(1.0)
+
+
+@settings(max_examples=15, derandomize=True, deadline=None)
+@given(a=st.floats(0, 0.9), b=st.floats(0, 0.9), isl=st.integers(64, 4096))
+def test_more_skipping_never_slower(a, b, isl):
+    lo, hi = sorted((a, b))
+    t = [prefill(model=MODEL, system=SYSTEM, plan=PLAN, batch=1, isl=isl, swift=SwiftKV(f))["swiftkv_s"]
+         for f in (lo, hi)]
+    assert t[1] <= t[0] * (1 + 1e-9)
+
+
+def test_bad_fraction_names_the_value():
+    with pytest.raises(PerfModelError, match="skip_fraction must satisfy 0 <= f < 1, got 1.5"):
+        SwiftKV(1.5)
