@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
+from perfmodel.errors import PerfModelError
 from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, CpuAttnOpt, DpOpt, EpOpt, KvOffloadOpt, KvOpt, NanoOpt,
                                     NanoSplitOpt, PpOpt, QuantOpt, SparseKvOpt, TpOpt, WeightsOffloadOpt,
                                     parse_split)
@@ -56,6 +57,12 @@ def register(app: typer.Typer) -> None:
         prefill_dp: Annotated[int, typer.Option("--prefill-dp", help="disagg: prefill replicas.")] = 1,
         decode_tp: Annotated[Optional[int], typer.Option("--decode-tp", help="disagg: decode pool TP.")] = None,
         decode_dp: Annotated[int, typer.Option("--decode-dp", help="disagg: decode replicas.")] = 1,
+        lora_adapters: Annotated[Optional[int], typer.Option("--lora-adapters", help="S-LoRA: LoRA adapters on "
+                                                             "the base model (host memory, swapped in).")] = None,
+        lora_rank: Annotated[str, typer.Option("--lora-rank", help="Adapter rank, or ranks cycled over the "
+                                               "adapters (8 or 64,32,16,8).")] = "8",
+        lora_popularity: Annotated[float, typer.Option("--lora-popularity", help="Zipf exponent of adapter "
+                                                       "requests (0: uniform).")] = 1.0,
         json_out: JsonOpt = False,
     ) -> None:
         """Serve a workload: throughput, TTFT / TPOT / end-to-end percentiles, SLO attainment, goodput."""
@@ -70,11 +77,19 @@ def register(app: typer.Typer) -> None:
                 prefix_caching=prefix_caching, prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
                 prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp,
                 weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
-                attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv)
+                attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv, lora_adapters=lora_adapters,
+                lora_rank=_ranks(lora_rank), lora_popularity=lora_popularity)
         if json_out:
             print_json(r.to_dict())
         else:
             _render(r.to_dict())
+
+
+def _ranks(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise PerfModelError(f"--lora-rank must be integers separated by commas, got {text!r}") from None
 
 
 def _render(d: dict) -> None:

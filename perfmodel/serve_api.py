@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from perfmodel.errors import PerfModelError, pydantic_message
+from perfmodel.lora import LoraSetup
 from perfmodel.plan import Plan
 from perfmodel.resolve import resolve_model, resolve_system
 from perfmodel.serving import analytic, disagg, goodput
@@ -45,6 +46,13 @@ class ServeResult:
                 "devices": self.devices, "analytic": self.analytic, "config": self.config, "sim": self.sim}
 
 
+def _lora(adapters: int | None, rank: int | tuple[int, ...], popularity: float) -> LoraSetup | None:
+    if adapters is None:
+        return None
+    ranks = (rank,) if isinstance(rank, int) else tuple(rank)
+    return LoraSetup(adapters=adapters, rank=ranks[0], ranks=ranks, popularity=popularity)
+
+
 def _plan(**kw) -> Plan:
     try:
         return Plan(**kw)
@@ -62,11 +70,13 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
           block_size: int | None = None, preemption: str | None = None, prefix_caching: bool | None = None,
           prefix_hit_rate: float = 1.0, cacheblend: bool = False, prefill_tp: int | None = None,
           prefill_dp: int = 1, decode_tp: int | None = None, decode_dp: int = 1, simulate: bool = True,
-          goodput_search: bool = True, **placement) -> ServeResult:
+          goodput_search: bool = True, lora_adapters: int | None = None, lora_rank: int | tuple[int, ...] = 8,
+          lora_popularity: float = 1.0, **placement) -> ServeResult:
     """Serve `workload` (fixed:ISL:OSL, preset, YAML or BurstGPT CSV) offline or at `rate` req/s.
     `nano_split` (relative nano-batch sizes) sets `nano_batches` to its length; `placement`: the
     Plan's offload fields (weights_offload, kv_offload, activations_offload, attention_on_cpu,
-    sparse_kv), applied to every pool."""
+    sparse_kv), applied to every pool. `lora_adapters` (S-LoRA): that many adapters of `lora_rank`
+    (one rank, or ranks cycled over the adapters) requested with Zipf(`lora_popularity`) shares."""
     if offline and rate is not None:
         raise PerfModelError("give either --offline or --rate, not both")
     if placement.get("spec_method"):  # issue 12: the simulator advances one token per decode step
@@ -90,7 +100,8 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
                   nano_batches=len(nano_split) if nano_split else nano_batches, nano_split=nano_split, **placement)
     pool_opts = dict(model=spec, system=system, engine=eng, kv_fraction=kv_fraction, kv_layout=kv_layout,
                      block_size=block_size, preemption=preemption, prefix_caching=prefix_caching,
-                     prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend)
+                     prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
+                     lora=_lora(lora_adapters, lora_rank, lora_popularity))
     disaggregated = (scheduler or "").lower() == "disagg"
     if disaggregated:
         pre = build_pool(plan=_plan(tp=prefill_tp or tp, dp=prefill_dp, mode="prefill", **common),

@@ -47,9 +47,6 @@ NOT_MODELED = {
     "MoETuner": _seed("MoETuner", "ILP expert placement and routing lowers end-to-end MoE latency",
                       "the ILP placement exists (search/ilp), but the paper's speedup figures are not in the "
                       "reference set", "methods.md s6"),
-    "S-LoRA": _seed("S-LoRA", "up to 4x the throughput of HuggingFace PEFT and vLLM with naive LoRA, and orders of "
-                    "magnitude more adapters served", "adapters, unified paging and BGMV kernels are not modeled yet",
-                    "S-LoRA arXiv:2311.03285 abstract", 4.0, "x throughput"),
     "D2MoE": _seed("D2MoE", "MoE serving on edge devices", f"not modeled in this issue; {ISSUE_14}", "issue 14"),
     "FastSwitch": _seed("FastSwitch", "fairness-aware preemption with cheaper KV context switches",
                         "swap preemption with per-block cost exists (--preemption swap), but the paper's tail-latency "

@@ -9,6 +9,7 @@ import numpy as np
 
 from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
+from perfmodel.lora import LoraSetup, LoraStep
 from perfmodel.plan import Plan
 from perfmodel.serving.engine_profiles import EngineProfile
 from perfmodel.serving.kv import KVConfig, build_kv
@@ -49,7 +50,7 @@ class Pool:
 def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan: Plan, scheduler: str | None,
                kv_fraction: float | None = None, kv_layout: str | None = None, block_size: int | None = None,
                preemption: str | None = None, prefix_caching: bool | None = None, prefix_hit_rate: float = 1.0,
-               cacheblend: bool = False) -> Pool:
+               cacheblend: bool = False, lora: LoraSetup | None = None) -> Pool:
     """`plan.max_batch` / `plan.token_budget` override the engine's limits; `plan.dp` is the number
     of replicas."""
     fraction = kv_fraction if kv_fraction is not None else engine.kv_memory_fraction
@@ -63,6 +64,8 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
         update["nano_batches"] = engine.nano_batches
     sized = plan.model_copy(update=update)
     step = StepModel.build(model=model, system=system, plan=sized, max_tokens=budget)
+    if lora is not None:  # S-LoRA: adapters share the KV pool and add their branch to every step
+        step = LoraStep(step, lora, max_seqs=max_seqs)
     capacity = step.kv_capacity_tokens * (fraction if engine.kv_fraction_of == "free" else 1.0)
     if preemption is not None:
         if preemption not in ("recompute", "swap"):

@@ -86,3 +86,15 @@ def test_malformed_or_empty_trace_is_one_line_exit_1(capsys, tmp_path, content, 
 def test_user_errors(capsys, args, needle):
     code, out, err = run(capsys, *BASE, *args)
     assert code == 1 and needle in err and err.count("\n") == 1
+
+
+def test_serve_lora_adapters(capsys):
+    args = [*BASE, "--workload", "fixed:256:64", "--offline", "--num-requests", "100", "--json"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    code, out2, err = run(capsys, *args, "--lora-adapters", "500", "--lora-rank", "64,8", "--lora-popularity", "0.8")
+    assert code == 0, err
+    assert json.loads(out2)["output_tok_s"] < json.loads(out)["output_tok_s"]
+    code, out, err = run(capsys, *BASE, "--workload", "fixed:256:64", "--offline", "--lora-adapters", "4",
+                         "--lora-rank", "8,x")
+    assert code == 1 and err.strip() == "error: --lora-rank must be integers separated by commas, got '8,x'"

@@ -61,6 +61,7 @@ def _scaled(system, **device_scale):
     ("ShadowKV", "a100-sxm-80gb", {"memory_gb": 0.8}),
     ("MoE-Lens", MOE_LENS_HARDWARE, {"peak_dense_tflops": 0.5}),
     ("SwiftKV", "h100-sxm", {"peak_dense_tflops": 0.5}),
+    ("S-LoRA", "a100-sxm-80gb", {"memory_gb": 0.9}),
 ])
 def test_prediction_moves_with_the_hardware(seed, hardware, scale):
     base = reproduce([seed])[0].predicted
