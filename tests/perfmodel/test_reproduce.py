@@ -62,6 +62,7 @@ def _scaled(system, **device_scale):
     ("MoE-Lens", MOE_LENS_HARDWARE, {"peak_dense_tflops": 0.5}),
     ("SwiftKV", "h100-sxm", {"peak_dense_tflops": 0.5}),
     ("S-LoRA", "a100-sxm-80gb", {"memory_gb": 0.9}),
+    ("FlexLLM", "h100-sxm", {"memory_bw_gb_s": 0.5}),
 ])
 def test_prediction_moves_with_the_hardware(seed, hardware, scale):
     base = reproduce([seed])[0].predicted
