@@ -38,7 +38,7 @@ def judge(kind: Kind, published: float, predicted: float) -> tuple[Status, str]:
     """Status and a one-line reason for a prediction against a published figure."""
     err = predicted / published - 1
     if kind == "ratio":
-        same_side = (predicted - 1) * (published - 1) > 0 or predicted == published == 1
+        same_side = published == 1 or (predicted - 1) * (published - 1) > 0  # "matches" (1x) has no side
         if not same_side:
             return "missed", f"opposite direction: predicted {predicted:.2f}x, published {published:.2f}x"
         if abs(err) > RATIO_TOLERANCE:
@@ -50,10 +50,12 @@ def judge(kind: Kind, published: float, predicted: float) -> tuple[Status, str]:
 
 
 def computed(*, seed: str, claim: str, setup: dict, published: float, predicted: float, unit: str, kind: Kind,
-             source: str, why: str = "") -> Entry:
-    """An entry whose prediction came from the model; `why` adds the model's account of a miss."""
+             source: str, why: str = "", detail: str = "") -> Entry:
+    """An entry whose prediction came from the model; `why` adds the model's account of a miss,
+    `detail` what else the run shows."""
     status, verdict = judge(kind, published, predicted)
-    note = verdict if status == "reproduced" or not why else f"{verdict}; {why}"
+    parts = [verdict, detail, why if status == "missed" else ""]
+    note = "; ".join(p for p in parts if p)
     return Entry(seed=seed, claim=claim, setup=setup, published=published, predicted=predicted, unit=unit,
                  kind=kind, status=status, note=note, source=source)
 

@@ -64,7 +64,4 @@ NOT_MODELED = {
     "DistServe": _seed("DistServe", "disaggregated prefill and decode serve more requests within SLOs than vLLM",
                        "disaggregation exists (--scheduler disagg), but the paper's OPT models and SLOs are not in "
                        "the presets / reference set", "methods.md s5"),
-    "packet spraying": _seed("packet spraying", "single-path routing with minimal flow splitting matches ideal "
-                             "multipath for collectives on a leaf-spine fabric",
-                             "leaf-spine fabrics and ECMP / spraying are not modeled yet", "issue 13"),
 }
