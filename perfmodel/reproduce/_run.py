@@ -6,7 +6,7 @@ from typing import Callable, Mapping, Sequence
 
 from perfmodel.errors import UnknownNameError
 from perfmodel.hardware.catalog import System
-from perfmodel.reproduce import _engines, _fabric, _finetune, _lora, _offload, _swiftkv
+from perfmodel.reproduce import _engines, _fabric, _finetune, _lora, _offload, _prefill, _swiftkv
 from perfmodel.reproduce._entry import Context, Entry
 from perfmodel.reproduce._unmodeled import NOT_MODELED
 
@@ -14,6 +14,7 @@ _COMPUTED: dict[str, Callable[[Context], Entry]] = {
     "NanoFlow": _engines.nanoflow, "QServe": _engines.qserve, "DeepSpeed-FastGen": _engines.fastgen,
     "ShadowKV": _offload.shadowkv, "MoE-Lens": _offload.moe_lens, "SwiftKV": _swiftkv.swiftkv,
     "S-LoRA": _lora.slora, "FlexLLM": _finetune.flexllm, "packet spraying": _fabric.packet_spraying,
+    "A2ATS": _offload.a2ats, "CacheBlend": _prefill.cacheblend,
 }
 ORDER = ("NanoFlow", "Sarathi-Serve", "SwiftDiffusion", "QServe", "A2ATS", "vAttention", "ShadowKV",
          "Beyond Inference", "MoE-Lens", "CloudMatrix384", "BurstGPT", "Tilus", "DeepSpeed-FastGen", "MoETuner",

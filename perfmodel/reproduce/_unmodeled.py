@@ -23,9 +23,6 @@ NOT_MODELED = {
         "the reference set; a capacity run needs them", "Sarathi-Serve OSDI'24 abstract", 2.6, "x capacity"),
     "SwiftDiffusion": _seed("SwiftDiffusion", "faster serving of add-on diffusion modules (ControlNet, LoRA)",
                             f"diffusion models are outside the LLM step model; {ISSUE_14}", "issue 14"),
-    "A2ATS": _seed("A2ATS", "top-K KV retrieval for long-context decode with host-offloaded KV",
-                   "the top-K retrieval decode exists (--sparse-kv topk) but the paper's headline figures are not in "
-                   "the reference set", "methods.md (A2ATS-style retrieval, perfmodel.offload._sparse)"),
     "vAttention": _seed(
         "vAttention", "decode throughput up to 1.99x vLLM's and end-to-end serving up to 1.22x / 1.29x over "
         "PagedAttention kernels of FlashAttention / FlashInfer", "the contiguous KV layout exists "
@@ -51,9 +48,6 @@ NOT_MODELED = {
     "FastSwitch": _seed("FastSwitch", "fairness-aware preemption with cheaper KV context switches",
                         "swap preemption with per-block cost exists (--preemption swap), but the paper's tail-latency "
                         "figures are not in the reference set", "docs/serving.md"),
-    "CacheBlend": _seed("CacheBlend", "reusing non-prefix KV chunks with partial recompute cuts TTFT",
-                        "--cacheblend exists (15% recompute) but the paper's RAG setups and figures are not in the "
-                        "reference set", "docs/serving.md"),
     "COMET": _seed("COMET", "fine-grained computation-communication overlap speeds up MoE layers",
                    "tile-level overlap of expert GEMMs with all-to-all is not modeled", "COMET paper"),
     "Prepacking": _seed("Prepacking", "bin-packing prompts removes prefill padding",

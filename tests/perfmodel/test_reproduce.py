@@ -63,8 +63,19 @@ def _scaled(system, **device_scale):
     ("SwiftKV", "h100-sxm", {"peak_dense_tflops": 0.5}),
     ("S-LoRA", "a100-sxm-80gb", {"memory_gb": 0.9}),
     ("FlexLLM", "h100-sxm", {"memory_bw_gb_s": 0.5}),
+    ("A2ATS", "a100-sxm-80gb", {"memory_gb": 0.8}),
+    ("CacheBlend", "a100-sxm-80gb", {"memory_bw_gb_s": 0.3}),
+    ("packet spraying", "dgx-h100", None),
 ])
 def test_prediction_moves_with_the_hardware(seed, hardware, scale):
+    if scale is None:  # a ratio of two routings on one fabric: the same for any NIC rate (scale-free)
+        ctx = Context()
+        fast = dataclasses.replace(ctx.system(hardware))
+        nic = fast.node.nic.model_copy(update={"bw_per_direction_gb_s": 4 * fast.node.nic.bw_per_direction_gb_s})
+        fast = dataclasses.replace(fast, node=fast.node.model_copy(update={"nic": nic}))
+        e0, e1 = reproduce([seed])[0], reproduce([seed], systems={hardware: fast})[0]
+        assert e1.predicted == pytest.approx(e0.predicted) and e1.note != e0.note  # absolute times move
+        return
     base = reproduce([seed])[0].predicted
     ctx = Context()
     system = ctx.system(hardware, file=moe_lens_file() if hardware == MOE_LENS_HARDWARE else None)
