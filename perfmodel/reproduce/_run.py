@@ -14,7 +14,7 @@ _COMPUTED: dict[str, Callable[[Context], Entry]] = {
     "NanoFlow": _engines.nanoflow, "QServe": _engines.qserve, "DeepSpeed-FastGen": _engines.fastgen,
     "ShadowKV": _offload.shadowkv, "MoE-Lens": _offload.moe_lens, "SwiftKV": _swiftkv.swiftkv,
     "S-LoRA": _lora.slora, "FlexLLM": _finetune.flexllm, "packet spraying": _fabric.packet_spraying,
-    "A2ATS": _offload.a2ats, "CacheBlend": _prefill.cacheblend,
+    "A2ATS": _offload.a2ats, "CacheBlend": _prefill.cacheblend, "vAttention": _engines.vattention,
 }
 ORDER = ("NanoFlow", "Sarathi-Serve", "SwiftDiffusion", "QServe", "A2ATS", "vAttention", "ShadowKV",
          "Beyond Inference", "MoE-Lens", "CloudMatrix384", "BurstGPT", "Tilus", "DeepSpeed-FastGen", "MoETuner",

@@ -23,11 +23,6 @@ NOT_MODELED = {
         "the reference set; a capacity run needs them", "Sarathi-Serve OSDI'24 abstract", 2.6, "x capacity"),
     "SwiftDiffusion": _seed("SwiftDiffusion", "faster serving of add-on diffusion modules (ControlNet, LoRA)",
                             f"diffusion models are outside the LLM step model; {ISSUE_14}", "issue 14"),
-    "vAttention": _seed(
-        "vAttention", "decode throughput up to 1.99x vLLM's and end-to-end serving up to 1.22x / 1.29x over "
-        "PagedAttention kernels of FlashAttention / FlashInfer", "the contiguous KV layout exists "
-        "(--kv-layout contiguous), but the per-model setups behind 'up to 1.99x' are not in the reference set",
-        "vAttention arXiv:2405.04437 abstract", 1.99, "x decode throughput"),
     "Beyond Inference": _seed("Beyond Inference", "serving costs beyond the forward pass",
                               f"not modeled in this issue; {ISSUE_14}", "issue 14"),
     "CloudMatrix384": _seed(
