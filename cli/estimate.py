@@ -76,11 +76,20 @@ def register(app: typer.Typer) -> None:
         routing_skew: SkewOpt = 0.0, redundant_experts: RedundantOpt = 0, tbo: TboOpt = False,
         spec_method: SpecOpt = None, spec_tokens: SpecTokensOpt = 1, spec_acceptance: SpecAccOpt = None,
         calibration: CalOpt = None,
+        swiftkv: Annotated[Optional[str], typer.Option("--swiftkv", help="SwiftKV transform SKIP_FRACTION[:ACROSS]: "
+                                                       "prompt tokens skip that share of the layers (SingleInputKV), "
+                                                       "ACROSS skipped layers share one KV (AcrossKV).")] = None,
         json_out: JsonOpt = False,
     ) -> None:
         """Static batch: TTFT (one prefill of batch x isl), TPOT (mean decode step), throughput."""
+        from functools import partial
+
         from perfmodel.estimator import estimate as run
 
+        if swiftkv is not None:
+            from perfmodel import swiftkv as skv
+
+            run = partial(skv.estimate, swift=skv.parse(swiftkv))
         r = run(model=model, hardware=hardware, batch_size=batch_size, isl=isl, osl=osl, tp=tp, pp=pp, ep=ep, dp=dp,
                 quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches, nano_split=parse_split(nano_split),
                 calibration=calibration, weights_offload=weights_offload, kv_offload=kv_offload,

@@ -11,13 +11,16 @@ Pure functions: a spec, a system and a plan in, the parts out.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from perfmodel import ops as O
 from perfmodel.errors import PerfModelError
+from perfmodel.estimator import Estimate
+from perfmodel.estimator import estimate as _estimate
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
 from perfmodel.quant import get_quant
+from perfmodel.resolve import resolve_model, resolve_system
 from perfmodel.hardware.catalog import System
 from perfmodel.specs.model import ModelSpec
 from perfmodel.stepmodel import StepModel
@@ -67,3 +70,35 @@ def prefill(*, model: ModelSpec, system: System, plan: Plan, batch: int, isl: in
     return {"full_s": full_s, "swiftkv_s": swift_s, "kept_layers": kept, "skipped_layers": skipped,
             "full_flops": full_flops, "swiftkv_flops": swift_flops, "compute_fraction": swift_flops / full_flops,
             "time_fraction": swift_s / full_s}
+
+
+def parse(text: str) -> SwiftKV:
+    """`SKIP_FRACTION[:ACROSS]`, e.g. `0.5` or `0.5:4` (the CLI's --swiftkv)."""
+    head, _, tail = text.partition(":")
+    try:
+        return SwiftKV(float(head), int(tail) if tail else 1)
+    except ValueError:
+        raise PerfModelError(f"--swiftkv must be SKIP_FRACTION[:ACROSS] (e.g. 0.5 or 0.5:4), got {text!r}") from None
+
+
+def estimate(*, swift: SwiftKV, **kwargs) -> Estimate:
+    """`perfmodel.estimate` of the SwiftKV-transformed model: TTFT from `prefill` (the prompt skips
+    the last layers), KV memory scaled by `kv_fraction` (AcrossKV); decode runs every layer as
+    before. One pipeline stage, no nano-batches or offload (their models do not know the skip)."""
+    base = _estimate(**kwargs)
+    plan = base.plan
+    if plan.pp != 1 or plan.nano_batches > 1 or plan.offloaded:
+        raise PerfModelError("--swiftkv needs pp=1, one nano-batch and no offload, got " + plan.describe())
+    spec = resolve_model(kwargs["model"])
+    system = resolve_system(kwargs["hardware"], calibration=kwargs.get("calibration"))
+    pre = prefill(model=spec, system=system, plan=plan, batch=base.batch_size, isl=base.isl, swift=swift)
+    ttft_s = pre["swiftkv_s"]
+    e2e_s = ttft_s + (base.osl - 1) * base.tpot_ms / 1e3
+    thr = plan.dp * base.batch_size * base.osl / e2e_s
+    frac = kv_fraction(spec, swift)
+    kv_gb = base.memory["kv_gb"] * frac
+    used = base.memory_per_device_gb - base.memory["kv_gb"] + kv_gb
+    memory = {**base.memory, "kv_gb": kv_gb, "swiftkv": {**pre, "kv_fraction": frac}}
+    return replace(base, ttft_ms=ttft_s * 1e3, e2e_ms=e2e_s * 1e3, throughput_tok_s=thr,
+                   throughput_tok_s_per_device=thr / plan.devices, memory_per_device_gb=used,
+                   fits=used <= base.memory_capacity_gb, memory=memory)

@@ -93,7 +93,7 @@ def parse_engine(system: str, versions: dict[str, str]) -> tuple[str | None, str
     if "analytic bound" in low or "not a measurement" in low:
         return None, "an analytic bound, not a measurement"
     if "swiftkv" in low:
-        return None, "SwiftKV skips layers for prompt tokens (a modified model)"
+        return None, "SwiftKV skips layers for prompt tokens (a modified model): `perfmodel reproduce SwiftKV`"
     if "tensorrt-llm" in low or "trt-llm" in low:
         m = re.search(r"v?(\d+)\.(\d+)", low)
         if m and (int(m.group(1)), int(m.group(2))) < (0, 12):

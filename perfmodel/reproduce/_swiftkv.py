@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from perfmodel.bounds import compute_bounds
-from perfmodel.estimator import estimate
 from perfmodel.plan import Plan
 from perfmodel.reproduce._entry import Context, Entry, computed
 from perfmodel.resolve import resolve_model
-from perfmodel.swiftkv import SwiftKV, prefill
+from perfmodel.swiftkv import SwiftKV
+from perfmodel.swiftkv import estimate as swiftkv_estimate
 
 SRC = "SwiftKV arXiv:2410.03960 v2 abstract; published_figures.csv row 60"
 SKIP_FRACTION = 0.5        # SwiftKV abstract: prefill compute of Llama-3.1-8B / 70B cut by 50% (half the layers)
@@ -19,10 +19,10 @@ def swiftkv(ctx: Context) -> Entry:
     model = resolve_model("llama-3.1-70b")
     plan = Plan(tp=4, quant="bf16")
     batch = int(compute_bounds(model=model, system=system, plan=plan, isl=ISL, osl=OSL).max_concurrency)
-    base = estimate(model=model, hardware=system, plan=plan, batch_size=batch, isl=ISL, osl=OSL)
-    pre = prefill(model=model, system=system, plan=plan, batch=batch, isl=ISL, swift=SwiftKV(SKIP_FRACTION))
-    # static batch: every sequence's prompt, then OSL - 1 decode steps (decode runs every layer)
-    tok_s = batch * (ISL + OSL) / (pre["swiftkv_s"] + (OSL - 1) * base.tpot_ms / 1e3)
+    swift = swiftkv_estimate(swift=SwiftKV(SKIP_FRACTION), model=model, hardware=system, plan=plan,
+                             batch_size=batch, isl=ISL, osl=OSL)
+    tok_s = swift.throughput_tok_s * (ISL + OSL) / OSL        # input + output tokens, as the claim counts
+    pre = swift.memory["swiftkv"]
     setup = {"model": "llama-3.1-70b with SingleInputKV over 50% of the layers", "hardware": "4x h100-sxm",
              "parallelism": "TP=4", "precision": "bf16",
              "workload": f"static batch of {batch} (the most that fit), {ISL} in / {OSL} out",

@@ -101,3 +101,15 @@ def test_nano_split_is_the_plans_split(capsys):
     even = estimate(model="llama-2-70b", hardware="dgx-a100", tp=8, quant="fp16", batch_size=512, isl=1024, osl=512,
                     nano_split=(1, 1))
     assert even.tpot_ms != pytest.approx(api.tpot_ms, rel=1e-6)
+
+
+def test_estimate_swiftkv(capsys):
+    base = ["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--batch-size", "4", "--isl", "2000",
+            "--osl", "64", "--json"]
+    code, out, err = run(capsys, *base)
+    assert code == 0, err
+    code, out2, err = run(capsys, *base, "--swiftkv", "0.5")
+    assert code == 0, err
+    assert json.loads(out2)["ttft_ms"] < 0.6 * json.loads(out)["ttft_ms"]
+    code, out, err = run(capsys, *base, "--swiftkv", "1.0")
+    assert code == 1 and "skip_fraction must satisfy 0 <= f < 1, got 1.0" in err

@@ -6,7 +6,8 @@ from hypothesis import given, settings, strategies as st
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import Plan
 from perfmodel.resolve import resolve_model, resolve_system
-from perfmodel.swiftkv import SwiftKV, kv_fraction, prefill
+from perfmodel.estimator import estimate as base_estimate
+from perfmodel.swiftkv import SwiftKV, estimate, kv_fraction, parse, prefill
 
 MODEL = resolve_model("llama-3.1-70b")
 SYSTEM = resolve_system("h100-sxm")
@@ -46,3 +47,20 @@ def test_more_skipping_never_slower(a, b, isl):
 def test_bad_fraction_names_the_value():
     with pytest.raises(PerfModelError, match="skip_fraction must satisfy 0 <= f < 1, got 1.5"):
         SwiftKV(1.5)
+
+
+def test_estimate_transform():
+    kw = dict(model="llama-3.1-70b", hardware="h100-sxm", tp=4, batch_size=16, isl=4000, osl=128)
+
+    base = base_estimate(**kw)
+    swift = estimate(swift=SwiftKV(0.5, 4), **kw)
+    assert swift.tpot_ms == pytest.approx(base.tpot_ms)            # decode runs every layer
+    assert 0.45 < swift.ttft_ms / base.ttft_ms < 0.56                # the prompt skips half the layers
+    assert swift.memory["kv_gb"] == pytest.approx(0.625 * base.memory["kv_gb"])
+    assert swift.throughput_tok_s > base.throughput_tok_s
+
+
+def test_parse():
+    assert parse("0.5:4") == SwiftKV(0.5, 4) and parse("0.25") == SwiftKV(0.25, 1)
+    with pytest.raises(PerfModelError, match=r"--swiftkv must be SKIP_FRACTION\[:ACROSS\].*'x:2'"):
+        parse("x:2")
