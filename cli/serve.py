@@ -63,6 +63,9 @@ def register(app: typer.Typer) -> None:
                                                "adapters (8 or 64,32,16,8).")] = "8",
         lora_popularity: Annotated[float, typer.Option("--lora-popularity", help="Zipf exponent of adapter "
                                                        "requests (0: uniform).")] = 1.0,
+        finetune_seq_len: Annotated[Optional[int], typer.Option("--finetune-seq-len", help="FlexLLM: co-serve PEFT "
+                                                                "finetuning of sequences of N tokens in each "
+                                                                "iteration's slack under --tpot-slo at --rate.")] = None,
         json_out: JsonOpt = False,
     ) -> None:
         """Serve a workload: throughput, TTFT / TPOT / end-to-end percentiles, SLO attainment, goodput."""
@@ -78,7 +81,7 @@ def register(app: typer.Typer) -> None:
                 prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp,
                 weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
                 attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv, lora_adapters=lora_adapters,
-                lora_rank=_ranks(lora_rank), lora_popularity=lora_popularity)
+                lora_rank=_ranks(lora_rank), lora_popularity=lora_popularity, finetune_seq_len=finetune_seq_len)
         if json_out:
             print_json(r.to_dict())
         else:
@@ -117,3 +120,10 @@ def _render(d: dict) -> None:
     if a["max_rate_meeting_slo"] is not None:
         arows.append(["max rate meeting the SLOs (means)", a["max_rate_meeting_slo"]])
     console.print(table("analytic steady state", ["", ""], arows))
+    f = d.get("finetune")
+    if f:
+        frows = [["finetuning tokens/s (co-served)", f["finetune_tok_s"]],
+                 ["peak finetuning tokens/s (alone)", f["peak_finetune_tok_s"]],
+                 ["fraction of peak", f"{f['fraction_of_peak']:.1%}"],
+                 ["iteration / inference alone (ms)", f"{f['iteration_ms']:.1f} / {f['inference_only_ms']:.1f}"]]
+        console.print(table("co-served finetuning (FlexLLM, analytic)", ["", ""], frows))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from perfmodel.errors import PerfModelError, pydantic_message
+from perfmodel.finetune import coserve, inference_load, peak_finetune_tok_s
 from perfmodel.lora import LoraSetup
 from perfmodel.plan import Plan
 from perfmodel.resolve import resolve_model, resolve_system
@@ -36,6 +37,7 @@ class ServeResult:
     devices: int
     sim: dict = field(default_factory=dict)
     timeline: Timeline | None = field(default=None, repr=False)
+    finetune: dict | None = None
 
     def __getitem__(self, key):
         return self.to_dict()[key]
@@ -43,7 +45,8 @@ class ServeResult:
     def to_dict(self) -> dict:
         per_dev = None if self.goodput_req_s is None else self.goodput_req_s / self.devices
         return {**self.metrics, "goodput_req_s": self.goodput_req_s, "goodput_req_s_per_device": per_dev,
-                "devices": self.devices, "analytic": self.analytic, "config": self.config, "sim": self.sim}
+                "devices": self.devices, "analytic": self.analytic, "config": self.config, "sim": self.sim,
+                "finetune": self.finetune}
 
 
 def _lora(adapters: int | None, rank: int | tuple[int, ...], popularity: float) -> LoraSetup | None:
@@ -71,12 +74,14 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
           prefix_hit_rate: float = 1.0, cacheblend: bool = False, prefill_tp: int | None = None,
           prefill_dp: int = 1, decode_tp: int | None = None, decode_dp: int = 1, simulate: bool = True,
           goodput_search: bool = True, lora_adapters: int | None = None, lora_rank: int | tuple[int, ...] = 8,
-          lora_popularity: float = 1.0, **placement) -> ServeResult:
+          lora_popularity: float = 1.0, finetune_seq_len: int | None = None, **placement) -> ServeResult:
     """Serve `workload` (fixed:ISL:OSL, preset, YAML or BurstGPT CSV) offline or at `rate` req/s.
     `nano_split` (relative nano-batch sizes) sets `nano_batches` to its length; `placement`: the
     Plan's offload fields (weights_offload, kv_offload, activations_offload, attention_on_cpu,
     sparse_kv), applied to every pool. `lora_adapters` (S-LoRA): that many adapters of `lora_rank`
-    (one rank, or ranks cycled over the adapters) requested with Zipf(`lora_popularity`) shares."""
+    (one rank, or ranks cycled over the adapters) requested with Zipf(`lora_popularity`) shares.
+    `finetune_seq_len` (FlexLLM): PEFT finetuning of sequences of that length co-served in each
+    iteration's slack under `tpot_slo_ms` at `rate` (analytic, `perfmodel.finetune`)."""
     if offline and rate is not None:
         raise PerfModelError("give either --offline or --rate, not both")
     if placement.get("spec_method"):  # issue 12: the simulator advances one token per decode step
@@ -133,6 +138,12 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
               "ttft_slo_ms": ttft_slo_ms, "tpot_slo_ms": tpot_slo_ms, "slo_target": slo_target}
     result = ServeResult(config=config, metrics={}, analytic={**est.to_dict(), "wall_ms": analytic_ms},
                          goodput_req_s=None, devices=devices)
+    if finetune_seq_len is not None:
+        if disaggregated or rate is None or tpot_slo_ms is None:
+            raise PerfModelError("--finetune-seq-len co-serves finetuning with an aggregated deployment at a rate: "
+                                 "give --rate and --tpot-slo, without --scheduler disagg")
+        result.finetune = _finetune(pre, rate=rate, mean_in=mean_in, mean_out=mean_out, tpot_slo_ms=tpot_slo_ms,
+                                    seq_len=finetune_seq_len)
     if not simulate:
         return result
 
@@ -178,6 +189,20 @@ def fit_context(req: Requests, max_context: int) -> tuple[Requests, int]:
     prefix = np.minimum(req.prefix_tokens, isl - 1)
     reuse = np.minimum(req.reuse_tokens, np.maximum(isl - 1 - prefix, 0))
     return replace(req, input_tokens=isl, output_tokens=osl, prefix_tokens=prefix, reuse_tokens=reuse), int(over.sum())
+
+
+def _finetune(pool: Pool, *, rate: float, mean_in: float, mean_out: float, tpot_slo_ms: float,
+              seq_len: int) -> dict:
+    """FlexLLM co-serving per replica (device time; the engine's host time is not in it)."""
+    slo_s = tpot_slo_ms / 1e3
+    load = inference_load(rate_req_s=rate / pool.replicas, input_tokens=mean_in, output_tokens=mean_out, tpot_s=slo_s)
+    co = coserve(step=pool.step, inference=load, tpot_slo_s=slo_s, seq_len=seq_len)
+    peak = peak_finetune_tok_s(step=pool.step, seq_len=seq_len)
+    return {"seq_len": seq_len, "decode_batch_per_replica": load.decode_seqs,
+            "finetune_tokens_per_iteration": co.finetune_tokens, "iteration_ms": co.iteration_s * 1e3,
+            "inference_only_ms": co.inference_only_s * 1e3, "finetune_tok_s": co.finetune_tok_s * pool.replicas,
+            "peak_finetune_tok_s": peak * pool.replicas, "fraction_of_peak": co.finetune_tok_s / peak,
+            "activation_gb_per_sequence": co.activation_gb}
 
 
 def workload_moments(req: Requests) -> tuple[float, float, float]:

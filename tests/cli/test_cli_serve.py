@@ -98,3 +98,14 @@ def test_serve_lora_adapters(capsys):
     code, out, err = run(capsys, *BASE, "--workload", "fixed:256:64", "--offline", "--lora-adapters", "4",
                          "--lora-rank", "8,x")
     assert code == 1 and err.strip() == "error: --lora-rank must be integers separated by commas, got '8,x'"
+
+
+def test_serve_finetune(capsys):
+    args = [*BASE, "--workload", "sharegpt", "--rate", "10", "--tpot-slo", "50", "--num-requests", "100"]
+    code, out, err = run(capsys, *args, "--finetune-seq-len", "1024", "--json")
+    assert code == 0, err
+    f = json.loads(out)["finetune"]
+    assert 0 < f["fraction_of_peak"] < 1 and f["iteration_ms"] <= 50 and f["finetune_tok_s"] > 0
+    code, out, err = run(capsys, *BASE, "--workload", "sharegpt", "--offline", "--num-requests", "10",
+                         "--finetune-seq-len", "1024")
+    assert code == 1 and "give --rate and --tpot-slo" in err
