@@ -1,44 +1,19 @@
 """CloudMatrix384 (CloudMatrix-Infer, arXiv:2506.12708) rows 57-59 of
-shared/reference/published_figures.csv, each as a static estimate with its setup (issue 12).
+shared/reference/published_figures.csv, each as a static estimate with its setup (issue 12). The
+setups and their sources live with the `perfmodel reproduce CloudMatrix384` entry
+(perfmodel/reproduce/_moe.py).
 
 Run: python benchmarks/cloudmatrix384.py  (prints a markdown table)
-
-Setups (published_figures_notes.md s7; "per NPU" = one Ascend 910C package = one device here):
-  57  prefill: 16 NPUs, EP over all of them (EP32 in dies), attention data-parallel, W8A8, 4 prompts
-      of 4K = 16,384 tokens per NPU in one step; 6,688 tok/s/NPU assumes perfect expert balance,
-      so no routing skew. Predicted = 16,384 / TTFT.
-  58  decode: 160 NPUs, EP320 in dies = 2 expert slots per NPU: 256 routed experts + 64 EPLB slots
-      (the paper spends 32 of its 320 slots on shared-expert copies; the slot count per rank is
-      what sets memory and load), attention data-parallel, W8A8, in 4096 / out 256, batch 96 per
-      NPU, MTP with one draft token at ~70% acceptance. Predicted = batch / TPOT at TPOT < 50 ms.
-  59  the same at batch 8 per NPU, TPOT < 15 ms.
 """
 
 from __future__ import annotations
 
-from perfmodel.estimator import estimate
-from perfmodel.plan import Plan
-
-HARDWARE = "cloudmatrix384"
-MODEL = "deepseek-r1"
-MTP_ACCEPTANCE = 0.7          # published_figures_notes.md s7: "an assumed ~70% acceptance" (secondary)
-DECODE = dict(tp=1, dp=160, ep=160, quant="w8a8", redundant_experts=64, spec_method="mtp",
-              spec_acceptance=(MTP_ACCEPTANCE,))
-PREFILL = dict(tp=1, dp=16, ep=16, quant="w8a8")
-PREFILL_TOKENS_PER_NPU = 16384
+from perfmodel.reproduce._entry import Context
+from perfmodel.reproduce._moe import cloudmatrix_rows
 
 
 def rows():
-    r = estimate(model=MODEL, hardware=HARDWARE, batch_size=PREFILL_TOKENS_PER_NPU // 4096, isl=4096, osl=2,
-                 plan=Plan(**PREFILL))
-    yield {"row": 57, "setup": "prefill 16 NPUs EP16 attn-DP, 4 x 4K prompts", "metric": "prefill tok/s/NPU",
-           "predicted": PREFILL_TOKENS_PER_NPU / (r.ttft_ms / 1e3), "published": 6688, "tpot_ms": None,
-           "fits": r.fits}
-    for row, batch, published, limit_ms in ((58, 96, 1943, 50), (59, 8, 538, 15)):
-        r = estimate(model=MODEL, hardware=HARDWARE, batch_size=batch, isl=4096, osl=256, plan=Plan(**DECODE))
-        yield {"row": row, "setup": f"decode 160 NPUs EP160 +64 EPLB slots, MTP 1 @ {MTP_ACCEPTANCE}, batch {batch}",
-               "metric": f"decode tok/s/NPU (TPOT < {limit_ms} ms)", "predicted": batch / (r.tpot_ms / 1e3),
-               "published": published, "tpot_ms": r.tpot_ms, "fits": r.fits and r.tpot_ms < limit_ms}
+    return cloudmatrix_rows(Context())
 
 
 def main() -> None:

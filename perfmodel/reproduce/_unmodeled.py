@@ -26,11 +26,6 @@ NOT_MODELED = {
                             f"diffusion models are outside the LLM step model; {ISSUE_14}", "issue 14"),
     "Beyond Inference": _seed("Beyond Inference", "serving costs beyond the forward pass",
                               f"not modeled in this issue; {ISSUE_14}", "issue 14"),
-    "CloudMatrix384": _seed(
-        "CloudMatrix384", "1,943 output tok/s per NPU decoding DeepSeek-R1 at TPOT < 50 ms (EP320, INT8, MTP)",
-        "EP320 over 160 packages with redundant experts and multi-token prediction is not expressible: EP must "
-        "divide the 256 experts and speculative decoding is being modeled on the `moe` branch",
-        "CloudMatrix384 arXiv:2506.12708 abstract; published_figures.csv row 58", 1943.0, "output tok/s/NPU"),
     "BurstGPT": _seed("BurstGPT", "LLM serving traffic is bursty (Gamma-distributed arrivals, Zipf-like lengths)",
                       "a workload study without a throughput headline: its trace is an input here "
                       "(BurstGPT CSV workloads), not a claim to reproduce", "BurstGPT trace (specs/workloads)"),
@@ -50,8 +45,10 @@ NOT_MODELED = {
                         "longest", "the prepack and padded static schedulers exist, but the gain is set by the spread of "
                         "prompt lengths in a batch, and the paper's datasets and batches were not read",
                         "Prepacking arXiv:2404.09529 (AISTATS'25)", 6.0, "x TTFT"),
-    "Speculative MoE": _seed("Speculative MoE", "speculative token and expert shuffling cuts EP communication",
-                             "being modeled on the `moe` branch", "issue (moe)"),
+    "Speculative MoE": _seed("Speculative MoE", "speculative token and expert pre-scheduling cuts EP communication",
+                             "shuffling tokens to their experts' ranks ahead of the all-to-all is not modeled "
+                             "(perfmodel.speculative is speculative decoding, another technique)",
+                             "Speculative MoE paper (headline not in the reference set)"),
     "DistServe": _seed("DistServe", "disaggregated prefill and decode serve more requests within SLOs than vLLM",
                        "disaggregation exists (--scheduler disagg), but the paper's OPT models and SLOs are not in "
                        "the presets / reference set", "methods.md s5"),
