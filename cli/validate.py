@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -57,6 +58,8 @@ def register(app: typer.Typer) -> None:
         cfg = dataclasses.replace(cfg, **updates)
         log = (lambda s: err_console.print(s, highlight=False)) if not json_out else (lambda s: None)
         result = run_validation(cfg, log=log)
+        if result.refusal():  # no error figure, no profile from timings that cannot be trusted
+            raise PerfModelError(result.refusal())
         files = {}
         if out is not None:
             from perfmodel.executor.report import write_all
@@ -78,7 +81,16 @@ def _calibration_targets(path: Path | None, ship: bool, device_id: str) -> list[
     if ship:
         from importlib import resources
 
-        out.append(Path(str(resources.files("perfmodel"))) / "calibrations" / f"{device_id}.json")
+        from perfmodel.errors import PerfModelError
+        from perfmodel.hardware.schema import ID_PATTERN
+
+        folder = Path(str(resources.files("perfmodel"))) / "calibrations"
+        target = folder / f"{device_id}.json"
+        # the id is validated where it is read (hardware.schema.Id); checked again here before writing
+        if not re.fullmatch(ID_PATTERN, device_id) or target.resolve().parent != folder.resolve():
+            raise PerfModelError(f"--ship: device id {device_id!r} is not a plain name "
+                                 "(letters, digits, . _ + -); the profile would be written outside calibrations/")
+        out.append(target)
     return out
 
 

@@ -8,12 +8,16 @@ covered by its parent key (``peak_dense_tflops``) counts as sourced.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DType = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
 DeviceKind = Literal["gpu", "npu", "cpu"]
+# Catalog ids name files (calibrations/<device id>.json): letters, digits and . _ + - only, no
+# path separators or "..", at most 80 characters (issue 15: `validate --ship` escaped the folder).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_+-]*(\.[A-Za-z0-9_+-]+)*$"
+Id = Annotated[str, Field(min_length=1, max_length=80, pattern=ID_PATTERN)]
 Topology = Literal["nvswitch", "pcie", "xgmi_mesh", "hccs_mesh", "ub_switch", "single"]
 
 
@@ -76,7 +80,7 @@ class Link(_Strict):
 class Device(Sourced):
     """An accelerator (GPU/NPU) or a CPU host socket."""
 
-    id: str
+    id: Id
     name: str
     vendor: str
     kind: DeviceKind
@@ -157,7 +161,7 @@ DEFAULT_GEMM_EFFICIENCY = 0.85
 class Node(Sourced):
     """A server: devices joined by a scale-up fabric, NICs, host CPUs and host memory."""
 
-    id: str
+    id: Id
     name: str
     device: str = Field(description="device id")
     devices_per_node: int = Field(gt=0)
@@ -174,7 +178,7 @@ class Node(Sourced):
 class Cluster(Sourced):
     """Several nodes; a supernode (CloudMatrix384) extends the scale-up domain across nodes."""
 
-    id: str
+    id: Id
     name: str
     node: str = Field(description="node id")
     num_nodes: int = Field(gt=0)

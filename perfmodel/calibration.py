@@ -22,7 +22,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from perfmodel.hardware.catalog import System
-from perfmodel.hardware.schema import Device
+from perfmodel.hardware.schema import Device, Id
 from perfmodel.common.jsonfile import parse_json
 from perfmodel.errors import PerfModelError, pydantic_message
 
@@ -42,7 +42,7 @@ class Calibration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int
-    device_id: str
+    device_id: Id
     device_name: str
     created: str = Field(description="ISO 8601 date-time of the measurement")
     torch_version: str | None = None

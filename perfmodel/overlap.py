@@ -377,11 +377,16 @@ def _layer_pipeline(sm, nanos: list[BatchShape], candidates) -> tuple[float, flo
     chosen = []
     for (kind, n), cands in zip(_layer_kinds(sm.model), candidates):
         chains = [fuse_chain(_layer_ops(sm, kind, b)) for b in nanos]
+        # One stream per class at speed P <= 1: a layer's period is at least the largest class's
+        # solo work in it. t3 - t2 alone can fall below that (a stream idle in the two-layer run
+        # fills in the third), and `n` times that period then undercounts the bottleneck resource
+        # (issue 15: a network-bound prefill predicted above its network bound).
+        floor = max(sum(t for chain in chains for (_, c, t) in chain if c == cls) for cls in CLASSES)
         best = None
         for pol, order in cands:
             t2, _ = simulate(chains, SIM_LAYERS - 1, compute_share=pol, order=order)
             t3, sched = simulate(chains, SIM_LAYERS, compute_share=pol, order=order)
-            period = t3 - t2
+            period = max(t3 - t2, floor)
             f = max(t2 - (SIM_LAYERS - 1) * period, 0.0)
             cost = (f if fill is None else 0.0) + n * share * period
             if best is None or cost < best[0] - 1e-15:

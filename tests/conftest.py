@@ -1,5 +1,7 @@
 import pytest
 
+import tests._hyp  # noqa: F401  (registers and loads the hypothesis profile: ci or deep)
+
 from perfmodel import hardware
 from perfmodel import specs
 

@@ -30,7 +30,6 @@ def test_wheel_has_one_top_level_package(wheel):
         assert data in names
 
 
-@pytest.mark.slow
 def test_installed_wheel_runs_beside_a_users_common_package(wheel, tmp_path):
     # this interpreter's dependencies, and only our wheel in front of them (PYTHONPATH precedes site-packages)
     py = sys.executable

@@ -156,7 +156,8 @@ class HostLoad:
         if busy1 is None or self._busy0 is None or wall <= 0:
             return
         foreign = (busy1 - self._busy0) - (_own_cpu_s() - self._own0)
-        self.fraction = max(0.0, foreign) / (wall * (os.cpu_count() or 1))
+        # /proc/stat ticks and perf_counter disagree by a tick or so: clamp to a share in [0, 1]
+        self.fraction = min(1.0, max(0.0, foreign) / (wall * (os.cpu_count() or 1)))
 
 
 def wait_for_quiet(*, limit: float = 0.1, window_s: float = 1.0, max_wait_s: float = 30.0,

@@ -19,6 +19,7 @@ from perfmodel.errors import PerfModelError
 from perfmodel.executor import microbench as mb
 from perfmodel.executor._torch import Backend, require_torch, setup_backend, versions
 from perfmodel.executor.devices import executor_system
+from perfmodel.executor.noise import Noise, time_reference
 from perfmodel.executor.predict import StepPredictor, link_overrides, micro_samples
 from perfmodel.executor.run import GridPoint, StepMeasurement, grid, measure_grid
 from perfmodel.executor.synthetic import Routing, SyntheticModel, reduce_spec
@@ -118,6 +119,11 @@ class ValidationResult:
     overlap: dict | None = None
     host_load: float | None = None
     passes: dict = field(default_factory=dict)
+    noise: Noise | None = None
+
+    def refusal(self) -> str | None:
+        """Why the timings cannot be trusted (`perfmodel.executor.noise`), or None."""
+        return self.noise.refusal() if self.noise is not None else None
 
     def evaluated(self) -> list[PointResult]:
         held = [p for p in self.points if p.holdout]
@@ -132,7 +138,7 @@ class ValidationResult:
         return {"n": calib["n"], "median_ape": calib["median_ape"], "p90_ape": calib["p90_ape"],
                 "uncalibrated_median_ape": uncal["median_ape"], "uncalibrated_p90_ape": uncal["p90_ape"],
                 "all_points_median_ape": every["median_ape"], "n_measured": len(self.points),
-                "disturbed": disturbed}
+                "disturbed": disturbed or self.refusal() is not None, "refusal": self.refusal()}
 
     def to_dict(self) -> dict:
         c = self.config
@@ -142,6 +148,7 @@ class ValidationResult:
             "model": self.spec.name, "spec": self.spec.model_dump(), "quant": c.quant,
             "evaluated_on": "held-out grid points (not used by the fit)" if c.holdout else "all grid points",
             "fit_on": c.fit_on, "wall_s": self.wall_s, "host_load": self.host_load, "passes": self.passes,
+            "noise": self.noise.to_dict() if self.noise is not None else None,
             "calibration": self.calibration.model_dump(),
             "points": [p.to_dict() for p in self.points],
             "microbenchmarks": [m.to_dict() for m in self.micros],
@@ -198,6 +205,7 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
     # third while timing the microbenchmarks, a third while timing the grid.
     wait_s = (cfg.max_wait_s if cfg.backend == "cpu" else 0.0) / 3
     wait_for_quiet(limit=HOST_LOAD_WARNING, max_wait_s=wait_s, progress=log)
+    reference_before = time_reference(cfg.backend, cfg.quant)
     micros: list[mb.Micro] = []
     if cfg.micro:
         micros = mb.run_all(_micro_config(cfg, device), spec, progress=lambda s: log(f"  microbenchmarks {s}"),
@@ -222,6 +230,10 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
         log(f"warning: other processes used up to {load:.0%} of this host's CPU during the kept passes; "
             "timings are disturbed")
     log(f"executor grid: {len(points)} points in {time.perf_counter() - t_grid:.1f} s")
+    noise = Noise.of([m.step.spread for m in measured], reference_before, time_reference(cfg.backend, cfg.quant),
+                     load)
+    if noise.refusal():
+        log(noise.refusal())
     del model
     if cfg.backend == "cuda":
         require_torch().cuda.empty_cache()
@@ -258,7 +270,7 @@ def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s
     )
     result = ValidationResult(cfg, spec, device, calibrated, profile, results, micros,
                               wall_s=time.perf_counter() - t0, overlap=overlap, host_load=load,
-                              passes=passes.to_dict())
+                              passes=passes.to_dict(), noise=noise)
     return result
 
 

@@ -5,8 +5,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+from tests._hyp import examples
 
 from perfmodel import hardware
 from perfmodel import specs
@@ -22,7 +24,7 @@ from perfmodel.stepmodel import StepModel
 A40_YAML = str(Path(__file__).parents[2] / "perfmodel" / "reproduce" / "setups" / "moe_lens_a40.yaml")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40))
 @given(name=st.sampled_from(["llama-3.1-8b", "mixtral-8x7b", "deepseek-v2-lite"]), tp=st.sampled_from([1, 2, 4]),
        pp=st.sampled_from([1, 2]), decode=st.integers(0, 1024), ctx=st.integers(1, 8192), prefill=st.integers(0, 4096))
 def test_zero_fractions_give_the_on_device_prediction(name, tp, pp, decode, ctx, prefill):
@@ -85,7 +87,7 @@ def offloaded(draw):
         isl, draw(st.integers(1, 1024)), draw(st.floats(0.05, 1.0))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60))
 @given(offloaded())
 def test_offloaded_predictions_never_exceed_their_bound(case):
     name, kw, isl, osl, load = case

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests._hyp import examples
 
 from perfmodel import hardware
 from perfmodel import specs
@@ -107,7 +109,7 @@ def test_share_policy_fixes_the_gemm_share():
     assert r[0] == pytest.approx(0.7) and r[1] <= 0.3 + 1e-9 and p[1] > r[1]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40))
 @given(name=st.sampled_from(["llama-3.1-8b", "llama-2-70b", "mixtral-8x7b", "deepseek-v2-lite", "qwen3-30b-a3b"]),
        tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2]), k=st.integers(1, 6),
        hw=st.sampled_from(["dgx-h100", "dgx-a100", "l40s-8gpu"]),

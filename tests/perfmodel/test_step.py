@@ -4,6 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests._hyp import examples
+
 from perfmodel import hardware
 from perfmodel import specs
 from perfmodel.errors import PerfModelError
@@ -81,7 +83,7 @@ def test_plan_rules_are_enforced(llama8b, h100):
 MODELS = ["llama-3.1-8b", "mixtral-8x7b", "qwen3-30b-a3b", "deepseek-v2-lite"]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40))
 @given(name=st.sampled_from(MODELS), tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 256),
        ctx=st.integers(1, 8192), new=st.integers(1, 4096))
 def test_larger_batch_never_shortens_a_step(name, tp, batch, ctx, new):
@@ -95,7 +97,7 @@ def test_larger_batch_never_shortens_a_step(name, tp, batch, ctx, new):
     assert p2 >= p1 * (1 - 1e-9)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40))
 @given(name=st.sampled_from(MODELS), tp=st.sampled_from([1, 2, 4]), batch=st.integers(1, 128),
        scale=st.floats(1.0, 4.0), which=st.sampled_from(["bf16", "fp8", "memory", "link"]))
 def test_more_flops_or_bandwidth_is_never_slower(name, tp, batch, scale, which):

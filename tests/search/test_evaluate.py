@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests._hyp import examples
+
 from perfmodel.vectorized import estimate_grid
 from perfmodel.search.evaluate import evaluate, fraction_of_bound
 from perfmodel.search.nanobatch import nano_step_time, overlap_time, perf, share_needed
@@ -100,14 +102,14 @@ def test_nano_batches_on_a_big_mixed_batch_help():
     assert m["tpot_ms"][1] < m["tpot_ms"][0]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60))
 @given(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1))
 def test_overlap_time_between_max_and_sum(c, mm, n):
     t = float(overlap_time(np.array([c]), np.array([mm]), np.array([n]))[0])
     assert max(c, mm, n) - 1e-12 <= t <= c + mm + n + 1e-12
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60))
 @given(st.floats(0, 1))
 def test_share_inverse(p):
     for kind in ("gemm", "gemv", "net"):

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests._hyp import examples
+
 from perfmodel.errors import PerfModelError
 from perfmodel.search.ilp import expert_placement as EP
 from perfmodel.search.ilp import nanoflow as NF
@@ -270,7 +272,7 @@ def test_offload_that_cannot_fit_is_an_error():
 
 
 # ---- pools (DistServe) -------------------------------------------------------------------------
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25))
 @given(st.integers(0, 10_000))
 def test_pools_match_brute_force(seed):
     rng = np.random.default_rng(seed)

@@ -116,7 +116,6 @@ def _trials(url):
         return []
 
 
-@pytest.mark.slow
 def test_two_workers_one_killed_study_completes_and_resumes(postgres_url):
     url = postgres_url
     a = _worker(url, TRIALS, seed=1)

@@ -21,7 +21,6 @@ def _states(storage, study):
     return s, Counter(t.state.name for t in s.trials)
 
 
-@pytest.mark.slow
 def test_sqlite_two_workers_then_resume(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     r = tune(**ARGS, trials=24, storage=url, study="s", workers=2, seed=1)
