@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import difflib
+import re
+
+
+# Longest message a PerfModelError prints (an expanded input echoed whole once ran to 75 MB).
+MAX_MESSAGE_CHARS = 1000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str, *, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text` safe for one terminal line: control characters (newlines, ANSI escapes) shown as
+    escapes, and at most `limit` characters."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
 class PerfModelError(Exception):
-    """A user-facing error: its message names the broken rule and the values involved."""
+    """A user-facing error: its message names the broken rule and the values involved. Printed,
+    it is one line: user text inside it (a file name, a plan string) cannot add lines or
+    terminal escapes (issue 15)."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class UnknownNameError(PerfModelError):
@@ -33,6 +51,6 @@ def pydantic_message(exc: Exception, *, source: str) -> str:
             parts.append(msg.removeprefix("Value error, "))
             continue
         value = err.get("input")
-        shown = repr(value) if not isinstance(value, dict) else "{...}"
+        shown = one_line(repr(value), limit=80) if not isinstance(value, dict) else "{...}"
         parts.append(f"{loc}={shown}: {msg}")
     return f"{source}: " + "; ".join(parts)

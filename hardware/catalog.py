@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from perfmodel.common.errors import PerfModelError, UnknownNameError, pydantic_message
+from perfmodel.common.textfile import MAX_CONFIG_BYTES, read_text
 from perfmodel.common.yamlfile import load_mapping
 from perfmodel.hardware.schema import Catalog, Cluster, Device, Link, Node
 
@@ -128,7 +129,7 @@ def load_file(path: str | Path) -> Catalog:
     p = Path(path)
     if not p.is_file():
         raise PerfModelError(f"--hardware {path}: no such file")
-    return _read_yaml(p, p.read_text())
+    return _read_yaml(p, read_text(p, what="a hardware file", max_bytes=MAX_CONFIG_BYTES))
 
 
 def _index(items) -> dict[str, object]:

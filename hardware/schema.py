@@ -22,7 +22,7 @@ Topology = Literal["nvswitch", "pcie", "xgmi_mesh", "hccs_mesh", "ub_switch", "s
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _numeric_paths(model: BaseModel, prefix: str = "") -> list[str]:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from perfmodel.hardware.catalog import System
 from perfmodel.hardware.schema import Device, Id
 from perfmodel.common.jsonfile import parse_json
+from perfmodel.common.textfile import MAX_CONFIG_BYTES, read_text
 from perfmodel.errors import PerfModelError, pydantic_message
 
 SCHEMA_VERSION = 1
@@ -39,7 +40,7 @@ _MERGED = frozenset({"gemm_efficiency", "peak_dense_tflops"})  # dicts: override
 class Calibration(BaseModel):
     """One device's fitted overrides and where they came from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     schema_version: int
     device_id: Id
@@ -87,7 +88,7 @@ def load_calibration(path: str | Path) -> Calibration:
     p = Path(path)
     if not p.is_file():
         raise PerfModelError(f"--calibration {path}: no such file")
-    return parse_calibration(p.read_text(), str(p))
+    return parse_calibration(read_text(p, what="a calibration profile", max_bytes=MAX_CONFIG_BYTES), str(p))
 
 
 def save_calibration(cal: Calibration, path: str | Path) -> Path:

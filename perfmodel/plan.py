@@ -26,7 +26,7 @@ class Plan(BaseModel):
     replicas (DeepSeek-style attention-DP + EP: attention is data parallel, experts are not).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     tp: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)

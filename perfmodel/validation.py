@@ -10,6 +10,7 @@ listed with the reason. Nothing here is fitted to the published values.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -17,6 +18,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from perfmodel.common.textfile import read_text
 from perfmodel.errors import PerfModelError
 
 # Requests per simulated run. trtllm-bench perf-overview runs use 3000 requests of fixed length;
@@ -328,7 +330,7 @@ def read_rows(path: str | Path) -> list[dict]:
     p = Path(path)
     if not p.is_file():
         raise PerfModelError(f"--csv {p}: no such file")
-    with p.open(newline="") as fh:
+    with io.StringIO(read_text(p, what="a published-figures CSV"), newline="") as fh:
         rows = list(csv.DictReader(fh))
     need = {"id", "source", "system", "model", "hardware", "precision", "parallelism", "workload", "metric",
             "value", "unit", "notes"}

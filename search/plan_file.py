@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from perfmodel.common.jsonfile import parse_json
+from perfmodel.common.textfile import MAX_CONFIG_BYTES, read_text
 from perfmodel.errors import PerfModelError, pydantic_message
 from perfmodel.plan import PLAN_SCHEMA_VERSION, Plan
 
@@ -24,7 +25,7 @@ KIND = "perfmodel.plan"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Workload(_Strict):
@@ -119,7 +120,7 @@ def load_plan_file(path: str | Path) -> PlanFile:
     p = Path(path)
     if not p.is_file():
         raise PerfModelError(f"{path}: no such plan file")
-    data = parse_json(path, p.read_text())
+    data = parse_json(path, read_text(p, what="a plan file", max_bytes=MAX_CONFIG_BYTES))
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise PerfModelError(f"{path}: not a perfmodel plan file (kind {data.get('kind') if isinstance(data, dict) else None!r},"
                              f" expected {KIND!r}); write one with perfmodel tune --out DIR")

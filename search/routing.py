@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from perfmodel.common.jsonfile import parse_json
+from perfmodel.common.textfile import MAX_CONFIG_BYTES, read_text
 from perfmodel.errors import PerfModelError
 
 FORMAT = "perfmodel.routing/v1"
@@ -146,7 +147,7 @@ def read_routing(path: str | Path, model=None) -> RoutingProfile:
             data = {k: z[k] for k in z.files}
         data = {k: (v.item() if v.ndim == 0 else v) for k, v in data.items()}
     else:
-        data = parse_json(path, p.read_text())
+        data = parse_json(path, read_text(p, what="a routing profile", max_bytes=MAX_CONFIG_BYTES))
     if not isinstance(data, dict) or str(data.get("format")) != FORMAT:
         raise PerfModelError(f"{path}: not a routing profile (format must be {FORMAT!r})")
     try:

@@ -107,7 +107,7 @@ def _pow2_upto(n: int) -> tuple[int, ...]:
 class SearchSpace(BaseModel):
     """Allowed values per dimension. Fixing a dimension = giving it one value (`tp=(4,)`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     hardware: tuple[str, ...] = Field(min_length=1, description="device, node or cluster ids")
     devices: int | None = Field(default=None, ge=1, description="devices available (default: the system's)")

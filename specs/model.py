@@ -15,30 +15,42 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 AttentionKind = Literal["mha", "gqa", "mqa", "mla"]
 
+# Upper limits on a model's sizes (issue 15: `num_hidden_layers: 1e9` hung the tool). Each is
+# several times the largest published model: 126 layers (Llama-3.1-405B), hidden 16,384 and
+# 128 heads (405B), MLP width 53,248 (405B), head_dim 256 (Gemma), 256 routed experts
+# (DeepSeek-V3), vocabulary 256,000 (Gemma), context 10M tokens (Llama-4-Scout).
+MAX_LAYERS = 1024
+MAX_WIDTH = 1 << 20
+MAX_HEADS = 4096
+MAX_HEAD_DIM = 4096
+MAX_EXPERTS = 65536
+MAX_VOCAB = 1 << 24
+MAX_CONTEXT = 1 << 27
+
 
 class MLA(BaseModel):
     """Multi-head latent attention (DeepSeek-V2/V3): low-rank KV with a decoupled RoPE key."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    q_lora_rank: int | None = Field(default=None, gt=0, description="None: full-rank q_proj")
-    kv_lora_rank: int = Field(gt=0)
-    qk_nope_head_dim: int = Field(gt=0)
-    qk_rope_head_dim: int = Field(gt=0)
-    v_head_dim: int = Field(gt=0)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    q_lora_rank: int | None = Field(default=None, gt=0, le=MAX_WIDTH, description="None: full-rank q_proj")
+    kv_lora_rank: int = Field(gt=0, le=MAX_WIDTH)
+    qk_nope_head_dim: int = Field(gt=0, le=MAX_HEAD_DIM)
+    qk_rope_head_dim: int = Field(gt=0, le=MAX_HEAD_DIM)
+    v_head_dim: int = Field(gt=0, le=MAX_HEAD_DIM)
 
 
 class MoE(BaseModel):
     """Routed experts (and shared experts) replacing the MLP in some layers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    num_experts: int = Field(gt=1)
-    experts_per_token: int = Field(gt=0)
-    expert_intermediate_size: int = Field(gt=0)
-    num_shared_experts: int = Field(default=0, ge=0)
-    shared_intermediate_size: int = Field(default=0, ge=0, description="total width of the shared experts")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    num_experts: int = Field(gt=1, le=MAX_EXPERTS)
+    experts_per_token: int = Field(gt=0, le=MAX_EXPERTS)
+    expert_intermediate_size: int = Field(gt=0, le=MAX_WIDTH)
+    num_shared_experts: int = Field(default=0, ge=0, le=MAX_EXPERTS)
+    shared_intermediate_size: int = Field(default=0, ge=0, le=MAX_WIDTH, description="total width of the shared experts")
     shared_expert_gate: bool = False
-    first_dense_layers: int = Field(default=0, ge=0, description="leading layers with a dense MLP")
-    layer_freq: int = Field(default=1, gt=0, description="every n-th layer (after the dense ones) is MoE")
+    first_dense_layers: int = Field(default=0, ge=0, le=MAX_LAYERS, description="leading layers with a dense MLP")
+    layer_freq: int = Field(default=1, gt=0, le=MAX_LAYERS, description="every n-th layer (after the dense ones) is MoE")
 
     @model_validator(mode="after")
     def _k_le_e(self):
@@ -50,23 +62,23 @@ class MoE(BaseModel):
 
 
 class ModelSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     family: str = Field(description="HF model_type, e.g. llama, mixtral, qwen3_moe, deepseek_v3")
-    hidden_size: int = Field(gt=0)
-    num_layers: int = Field(gt=0)
-    num_heads: int = Field(gt=0)
-    num_kv_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0)
-    intermediate_size: int = Field(gt=0, description="dense MLP width")
-    vocab_size: int = Field(gt=0)
+    hidden_size: int = Field(gt=0, le=MAX_WIDTH)
+    num_layers: int = Field(gt=0, le=MAX_LAYERS)
+    num_heads: int = Field(gt=0, le=MAX_HEADS)
+    num_kv_heads: int = Field(gt=0, le=MAX_HEADS)
+    head_dim: int = Field(gt=0, le=MAX_HEAD_DIM)
+    intermediate_size: int = Field(gt=0, le=MAX_WIDTH, description="dense MLP width")
+    vocab_size: int = Field(gt=0, le=MAX_VOCAB)
     tie_embeddings: bool = False
     qkv_bias: bool = False
     qk_norm: bool = False
     mla: MLA | None = None
     moe: MoE | None = None
-    max_context: int = Field(default=4096, gt=0)
+    max_context: int = Field(default=4096, gt=0, le=MAX_CONTEXT)
     dtype: str = "bfloat16"
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ import yaml
 
 from perfmodel.common.errors import PerfModelError, UnknownNameError
 from perfmodel.common.jsonfile import parse_json
+from perfmodel.common.textfile import MAX_CONFIG_BYTES, read_text
 from perfmodel.specs.hf import from_hf_config
 from perfmodel.specs.model import ModelSpec
 
@@ -47,7 +48,7 @@ def load_model(name_or_path: str) -> ModelSpec:
             path = path / "config.json"
         if not path.is_file():
             raise PerfModelError(f"--model {name_or_path}: no such file")
-        cfg = parse_json(path, path.read_text())
+        cfg = parse_json(path, read_text(path, what="a model config", max_bytes=MAX_CONFIG_BYTES))
         return from_hf_config(cfg, name=path.parent.name or path.stem, source=str(path))
     key = name_or_path.lower()
     presets = {p.lower(): p for p in preset_names()}

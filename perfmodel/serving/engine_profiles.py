@@ -23,7 +23,7 @@ KVLayout = Literal["paged", "contiguous"]
 
 
 class EngineProfile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     describes: str

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from perfmodel.common.errors import PerfModelError, UnknownNameError, pydantic_message
 from perfmodel.common.yamlfile import load_mapping
+from perfmodel.common.textfile import MAX_CONFIG_BYTES, read_text
 from perfmodel.specs.workload.arrivals import Arrival, Gamma, Offline, Poisson, arrival_times
 from perfmodel.specs.workload.base import Requests
 from perfmodel.specs.workload.lengths import Empirical, Fixed, LengthDist, LogNormal, Normal, Uniform, Zipf
@@ -80,7 +81,8 @@ def load_workload(spec: str) -> AnyWorkload:
     if spec.endswith((".yaml", ".yml")):
         if not path.is_file():
             raise PerfModelError(f"--workload {spec}: no such file")
-        data = load_mapping(path, path.read_text(), what="a workload file")
+        data = load_mapping(path, read_text(path, what="a workload file", max_bytes=MAX_CONFIG_BYTES),
+                            what="a workload file")
         data.setdefault("name", path.stem)
         return _validate(data, str(path))
     raise UnknownNameError("workload", spec, preset_names() + ["fixed:ISL:OSL", "<file>.yaml", "<file>.csv"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -13,6 +14,7 @@ from pydantic import Field, model_validator
 from scipy import optimize, stats
 
 from perfmodel.common.errors import PerfModelError
+from perfmodel.common.textfile import read_text
 from perfmodel.specs.workload.base import _Strict
 
 
@@ -168,17 +170,25 @@ class Empirical(_Strict):
 LengthDist = Annotated[Union[Fixed, Normal, LogNormal, Zipf, Uniform, Empirical], Field(discriminator="dist")]
 
 
+# Longest prompt or output one request of a data file may have (no model's context reaches it).
+MAX_TOKENS_PER_REQUEST = 10_000_000
+# An empirical length file is data: one of these suffixes, and its cells are never echoed in
+# messages (issue 15: `file: /etc/passwd` printed the file's first line).
+LENGTH_FILE_SUFFIXES = (".csv", ".txt", ".tsv")
+
+
 def _read_lengths(path: Path, column: str | None) -> np.ndarray:
-    if not path.is_file():
-        raise PerfModelError(f"{path}: no such file (empirical length distribution)")
-    lines = path.read_text().splitlines()
+    if path.suffix.lower() not in LENGTH_FILE_SUFFIXES:
+        raise PerfModelError(f"empirical file {str(path)!r}: a length file must end in "
+                             f"{', '.join(LENGTH_FILE_SUFFIXES)}")
+    lines = read_text(path, what="an empirical length file").splitlines()
     out, start = [], 0
     if column is not None:
         if not lines:
             raise PerfModelError(f"{path} line 1: empty file, expected a header with column {column!r}")
         header = next(csv.reader([lines[0]]))
         if column not in header:
-            raise PerfModelError(f"{path} line 1: no column {column!r} in header {header}")
+            raise PerfModelError(f"{path} line 1: no column {column!r} in the header ({len(header)} columns)")
         col, start = header.index(column), 1
     for i, line in enumerate(lines[start:], start=start + 1):
         if not line.strip():
@@ -191,10 +201,16 @@ def _read_lengths(path: Path, column: str | None) -> np.ndarray:
 
 
 def _positive_int(cell: str, path: Path, line: int, name: str, *, allow_zero: bool = False) -> int:
+    """A cell of a user's data file as a token count. The cell is echoed only when it looks like a
+    number (never a line of an arbitrary file)."""
+    shown = repr(cell) if re.fullmatch(r"[-+0-9.eE]{1,24}", cell) else "a non-number"
+    kind = "non-negative" if allow_zero else "positive"
     try:
-        value = int(float(cell))
+        number = float(cell)
     except ValueError:
-        raise PerfModelError(f"{path} line {line}: {name!r} must be an integer, got {cell!r}") from None
-    if value < (0 if allow_zero else 1) or value != float(cell):
-        raise PerfModelError(f"{path} line {line}: {name!r} must be a {'non-negative' if allow_zero else 'positive'} integer, got {cell!r}")
-    return value
+        raise PerfModelError(f"{path} line {line}: {name!r} must be an integer, got {shown}") from None
+    if not math.isfinite(number) or number != int(number) or number < (0 if allow_zero else 1) \
+            or number > MAX_TOKENS_PER_REQUEST:
+        raise PerfModelError(f"{path} line {line}: {name!r} must be a {kind} integer up to "
+                             f"{MAX_TOKENS_PER_REQUEST:,}, got {shown}")
+    return int(number)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from perfmodel.common.textfile import read_text
 from perfmodel.common.errors import PerfModelError
 from perfmodel.specs.workload.base import Requests
 from perfmodel.specs.workload.lengths import _positive_int
@@ -63,7 +65,7 @@ def read_burstgpt(path: str | Path, *, model: str | None = None, log_type: str |
     p = Path(path)
     if not p.is_file():
         raise PerfModelError(f"{p}: no such file")
-    with p.open(newline="") as fh:
+    with io.StringIO(read_text(p, what="a trace file"), newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
