@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
         routing: Annotated[Optional[str], typer.Option("--routing", help="Expert-routing profile (MoE): a routing file, or uniform / zipf:S / correlated:S.")] = None,
         price: Annotated[Optional[str], typer.Option("--price-per-device-hour", help="Price per device-hour for --objective cost (comma list per hardware).")] = None,
         calibration: CalOpt = None,
-        top: Annotated[int, typer.Option("--top", help="Rows of the Pareto table to show.")] = 15,
+        top: Annotated[int, typer.Option("--top", min=0, max=10_000, help="Rows of the Pareto table to show.")] = 15,
         verify: Annotated[int, typer.Option("--verify", help="Re-run the N best distinct plans through the serving "
                                             "simulator (goodput under the SLOs, else offline throughput).")] = 0,
         verify_engine: Annotated[str, typer.Option("--verify-engine", help="Engine profile for --verify "

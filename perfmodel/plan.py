@@ -17,6 +17,15 @@ SpecMethod = Literal["mtp", "eagle3", "ngram"]  # perfmodel.speculative
 SPEC_METHODS: tuple[str, ...] = get_args(SpecMethod)
 
 
+# Upper limits on a plan's sizes (README "Limits"; issue 15: --nano-batches 100000 never
+# finished, the overlap list scheduler is superlinear in K). NanoFlow uses 2-4 nano-batches; the
+# largest scale-up domains hold 384 devices (CloudMatrix384).
+MAX_NANO_BATCHES = 16
+MAX_PARALLEL = 4096
+MAX_BATCH = 1 << 20
+MAX_TOKEN_BUDGET = 1 << 24
+
+
 class Plan(BaseModel):
     """Parallelism, quantization and batching of one deployment (one pool if disaggregated).
 
@@ -28,15 +37,16 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    tp: int = Field(default=1, ge=1)
-    pp: int = Field(default=1, ge=1)
-    dp: int = Field(default=1, ge=1)
-    ep: int = Field(default=1, ge=1)
+    tp: int = Field(default=1, ge=1, le=MAX_PARALLEL)
+    pp: int = Field(default=1, ge=1, le=MAX_PARALLEL)
+    dp: int = Field(default=1, ge=1, le=MAX_PARALLEL)
+    ep: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     quant: str = "bf16"
     kv_dtype: str | None = Field(default=None, description="None: the quantization scheme's KV dtype")
-    max_batch: int | None = Field(default=None, ge=1, description="max concurrent sequences per replica")
-    token_budget: int | None = Field(default=None, ge=1, description="chunked-prefill tokens per iteration")
-    nano_batches: int = Field(default=1, ge=1, description="nano-batches overlapped inside a step")
+    max_batch: int | None = Field(default=None, ge=1, le=MAX_BATCH, description="max concurrent sequences per replica")
+    token_budget: int | None = Field(default=None, ge=1, le=MAX_TOKEN_BUDGET,
+                                     description="chunked-prefill tokens per iteration")
+    nano_batches: int = Field(default=1, ge=1, le=MAX_NANO_BATCHES, description="nano-batches overlapped inside a step")
     memory_utilization: float = Field(default=0.9, gt=0, le=1,
                                       description="fraction of device memory the engine may use "
                                                   "(vLLM gpu_memory_utilization default 0.9)")

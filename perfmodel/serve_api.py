@@ -63,6 +63,43 @@ def _plan(**kw) -> Plan:
         raise PerfModelError(pydantic_message(exc, source="plan")) from None
 
 
+# Upper limits on what a user asks `serve` to simulate (README "Limits"). A million requests
+# simulate in minutes; a billion needed 7.5 GiB before the first step.
+MAX_REQUESTS = 1_000_000
+MAX_RATE_REQ_S = 1e6
+MAX_SEED = 2**63 - 1
+MAX_BLOCK_TOKENS = 1 << 16
+MAX_POOL_SIZE = 4096
+
+
+def check_serve_options(*, rate, num_requests, seed, slo_target, ttft_slo_ms, tpot_slo_ms, block_size,
+                        prefix_hit_rate, kv_fraction, pools: dict) -> None:
+    """One-line errors for out-of-range `serve` options, before anything is sampled or built."""
+    def bad(flag: str, rule: str, value) -> PerfModelError:
+        return PerfModelError(f"{flag} must be {rule}, got {value!r}")
+
+    if rate is not None and not 0 < rate <= MAX_RATE_REQ_S:
+        raise bad("--rate", f"a finite number of requests/s in (0, {MAX_RATE_REQ_S:g}]", rate)
+    if num_requests is not None and not 1 <= num_requests <= MAX_REQUESTS:
+        raise bad("--num-requests", f"between 1 and {MAX_REQUESTS:,}", num_requests)
+    if not 0 <= seed <= MAX_SEED:
+        raise bad("--seed", f"a non-negative integer up to 2**63 - 1", seed)
+    if not 0 < slo_target <= 1:
+        raise bad("--slo-target", "a fraction in (0, 1]", slo_target)
+    for flag, v in (("--ttft-slo", ttft_slo_ms), ("--tpot-slo", tpot_slo_ms)):
+        if v is not None and not 0 < v < float("inf"):
+            raise bad(flag, "a finite number > 0 ms", v)
+    if block_size is not None and not 1 <= block_size <= MAX_BLOCK_TOKENS:
+        raise bad("--block-size", f"between 1 and {MAX_BLOCK_TOKENS} tokens", block_size)
+    if not 0 <= prefix_hit_rate <= 1:
+        raise bad("--prefix-hit-rate", "a fraction in [0, 1]", prefix_hit_rate)
+    if kv_fraction is not None and not 0 < kv_fraction <= 1:
+        raise bad("--kv-fraction", "a fraction in (0, 1]", kv_fraction)
+    for flag, v in pools.items():
+        if v is not None and not 1 <= v <= MAX_POOL_SIZE:
+            raise bad(flag, f"between 1 and {MAX_POOL_SIZE}", v)
+
+
 def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False, rate: float | None = None,
           num_requests: int | None = None, scheduler: str | None = None, engine: str = "vllm",
           ttft_slo_ms: float | None = None, tpot_slo_ms: float | None = None, slo_target: float = 0.9,
@@ -87,15 +124,16 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     if placement.get("spec_method"):  # issue 12: the simulator advances one token per decode step
         raise PerfModelError(f"spec_method={placement['spec_method']}: the serving simulator does not model "
                              f"speculative decoding yet; use `perfmodel estimate` or `perfmodel tune --speculative`")
-    if rate is not None and rate <= 0:
-        raise PerfModelError(f"--rate must be > 0 requests/s, got {rate}")
+    check_serve_options(rate=rate, num_requests=num_requests, seed=seed, slo_target=slo_target,
+                        ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms, block_size=block_size,
+                        prefix_hit_rate=prefix_hit_rate, kv_fraction=kv_fraction,
+                        pools={"--prefill-tp": prefill_tp, "--prefill-dp": prefill_dp, "--decode-tp": decode_tp,
+                               "--decode-dp": decode_dp})
     spec = resolve_model(model)
     system = resolve_system(hardware, calibration=calibration)
     eng = get_engine(engine)
     wl = load_workload(workload) if isinstance(workload, str) else workload
     n = num_requests if num_requests is not None else (None if isinstance(wl, TraceWorkload) else DEFAULT_REQUESTS)
-    if n is not None and n < 1:
-        raise PerfModelError(f"--num-requests must be >= 1, got {n}")
     if not isinstance(wl, TraceWorkload) and not offline and rate is None and wl.arrival.process != "offline" \
             and getattr(wl.arrival, "rate_req_s", None) is None:
         raise PerfModelError(f"workload {wl.name!r} has no request rate: pass --rate R (requests/s) or --offline")

@@ -105,6 +105,10 @@ def searcher_names() -> list[str]:
     return _REGISTRY.names()
 
 
+# Most Optuna trials one study may ask for (the default is 300; each trial is one evaluation).
+MAX_TRIALS = 100_000
+
+
 def check_trials(trials: int | None) -> None:
-    if trials is not None and trials < 1:
-        raise PerfModelError(f"--trials must be >= 1, got {trials}")
+    if trials is not None and not 1 <= trials <= MAX_TRIALS:
+        raise PerfModelError(f"--trials must be between 1 and {MAX_TRIALS:,}, got {trials}")

@@ -3,6 +3,8 @@ SLOs, objective and the (partly fixed) search space."""
 
 from __future__ import annotations
 
+import math
+
 import functools
 import re
 from dataclasses import dataclass
@@ -115,6 +117,11 @@ def make_space(hardware: tuple[str, ...], devices: int | None, space: SearchSpac
         raise PerfModelError(pydantic_message(exc, source="search space")) from None
 
 
+# Most devices one search spans (issue 15: the disaggregated pool matrix grows with the square of
+# the device count; 64 devices take ~14 s and ~4 GB, 1000 never finished). README "Limits".
+MAX_TUNE_DEVICES = 64
+
+
 def build_problem(*, model: str, hardware: str | list[str], devices: int | None = None, workload: str | None = None,
                   isl: int | None = None, osl: int | None = None, ttft_slo: float | None = None,
                   tpot_slo: float | None = None, objective: str = "throughput", space: SearchSpace | dict | None = None,
@@ -123,10 +130,10 @@ def build_problem(*, model: str, hardware: str | list[str], devices: int | None 
     if objective not in OBJECTIVES:
         raise PerfModelError(f"--objective {objective!r} must be one of {', '.join(OBJECTIVES)}")
     for name, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo)):
-        if v is not None and not v > 0:
-            raise PerfModelError(f"{name} must be > 0 ms, got {v}")
-    if devices is not None and devices < 1:
-        raise PerfModelError(f"--devices must be >= 1, got {devices}")
+        if v is not None and not 0 < v < math.inf:
+            raise PerfModelError(f"{name} must be a finite number > 0 ms, got {v}")
+    if devices is not None and not 1 <= devices <= MAX_TUNE_DEVICES:
+        raise PerfModelError(f"--devices must be between 1 and {MAX_TUNE_DEVICES}, got {devices}")
     names = tuple(h.strip() for h in (hardware.split(",") if isinstance(hardware, str) else hardware) if h.strip())
     if not names:
         raise PerfModelError("--hardware is empty")

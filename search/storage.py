@@ -71,8 +71,11 @@ def open_storage(url: str | None):
     if scheme in ("postgres", "postgresql"):
         url = _postgres_driver() + url[len(scheme):]
     if scheme.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:" and not Path(path).parent.exists():
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if not path or path == ":memory:":  # an in-memory database: optuna's threads break on it
+            raise PerfModelError(f"--storage {url!r}: a SQLite storage needs a file, sqlite:///PATH "
+                                 "(leave --storage out for an in-process study)")
+        if not Path(path).parent.exists():
             raise PerfModelError(f"--storage {url}: directory {Path(path).parent} does not exist")
         engine_kwargs = {"connect_args": {"timeout": 60}}
     elif scheme.startswith("postgres"):

@@ -19,6 +19,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +37,10 @@ from perfmodel.search.problem import Problem, build_problem, serving_model_id
 from perfmodel.search.refine import refine
 from perfmodel.search.space import PlanTable, SearchSpace
 
+# Finalists `--verify` may re-run through the serving simulator (each takes seconds).
+MAX_VERIFY = 64
+# Worker processes one `tune` may start on this machine.
+MAX_WORKERS = 64
 # `auto` runs the exhaustive search when the space has at most this many plans (about 10 s of
 # numpy on a laptop core), Optuna otherwise or when a shared storage is given.
 AUTO_GRID_LIMIT = 2_000_000
@@ -61,10 +68,11 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
     (`search.verify`) under the `verify_engine` profile; the result's `verified` holds them.
     `retime_nano=False` skips `search.refine` (the fluid overlap model's ranking, for comparison)."""
     check_trials(trials)
-    if verify < 0:
-        raise PerfModelError(f"--verify must be >= 0 plans, got {verify}")
-    if workers < 1:
-        raise PerfModelError(f"--workers must be >= 1, got {workers}")
+    if not 0 <= verify <= MAX_VERIFY:
+        raise PerfModelError(f"--verify must be between 0 and {MAX_VERIFY} plans, got {verify}")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise PerfModelError(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}")
+    out_dir = check_out_dir(out)  # before the search, not after it
     space_dict = space.model_dump(exclude={"hardware"}) if isinstance(space, SearchSpace) else dict(space or {})
     problem_args = dict(model=model, hardware=hardware, devices=devices, workload=workload, isl=isl, osl=osl,
                         ttft_slo=ttft_slo, tpot_slo=tpot_slo, objective=objective, space=space_dict,
@@ -89,11 +97,24 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
 
         tr.verified = simulate_finalists(tr, verify, engine=verify_engine)
         tr.recommended = recommend(tr.verified)
-    if out is not None:
-        tr.write(out)
-    if tr.result.best < 0:
+    if tr.result.best < 0:  # nothing written: an --out folder holds a result or nothing
         raise NoPlanMeetsSLO(tr.no_plan_message(), tr)
+    if out_dir is not None:
+        tr.write(out_dir)
     return tr
+
+
+def check_out_dir(out: str | Path | None) -> Path | None:
+    """`--out` as a directory that can be created or reused: not empty, not a file, not under one."""
+    if out is None:
+        return None
+    if not str(out).strip():
+        raise PerfModelError("--out is empty: name a directory for plans.csv, pareto.json, best_plan.json")
+    d = Path(out)
+    for p in (d, *d.parents):
+        if p.exists() and not p.is_dir():
+            raise PerfModelError(f"--out {str(d)!r}: {str(p)!r} is a file, not a directory")
+    return d
 
 
 @dataclass
@@ -329,17 +350,26 @@ class TuneResult:
     # ---- files -----------------------------------------------------------------------------------
     def write(self, out: str | Path) -> dict[str, Path]:
         """plans.csv (every evaluated plan), pareto.json, best_plan.json (`chosen`, if any) and pareto.png."""
-        d = Path(out)
+        d = check_out_dir(out)
         d.mkdir(parents=True, exist_ok=True)
-        paths = {"plans": d / "plans.csv", "pareto": d / "pareto.json", "plot": d / "pareto.png"}
-        self._write_csv(paths["plans"])
-        paths["pareto"].write_text(json.dumps(_clean(self.pareto()), indent=2) + "\n")
-        if self.chosen >= 0:
-            paths["best"] = d / "best_plan.json"
-            write_plan_file(self.best_plan(), paths["best"])
-        from perfmodel.search.plots import pareto_png
+        # Each file is written to a temporary name in `d` and renamed over its final name once
+        # all are written: an interrupted or failed write leaves no half-written result.
+        tmp = Path(tempfile.mkdtemp(prefix=".tune-", dir=d))
+        try:
+            staged = {"plans": tmp / "plans.csv", "pareto": tmp / "pareto.json", "plot": tmp / "pareto.png"}
+            self._write_csv(staged["plans"])
+            staged["pareto"].write_text(json.dumps(_clean(self.pareto()), indent=2) + "\n")
+            if self.chosen >= 0:
+                staged["best"] = tmp / "best_plan.json"
+                write_plan_file(self.best_plan(), staged["best"])
+            from perfmodel.search.plots import pareto_png
 
-        pareto_png(self, paths["plot"])
+            pareto_png(self, staged["plot"])
+            paths = {k: d / p.name for k, p in staged.items()}
+            for k, p in staged.items():
+                os.replace(p, paths[k])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return paths
 
     def _write_csv(self, path: Path) -> None:

@@ -97,11 +97,12 @@ def test_disaggregated_only_space_exact(small_problem):
     assert grid.table["mode"][grid.best] == 1
 
 
-def test_trials_must_be_positive(small_problem):
+@pytest.mark.parametrize("trials", [0, -3, 100_001])
+def test_trials_must_be_in_range(trials):
     from perfmodel.search.tune import tune
 
-    with pytest.raises(PerfModelError, match="--trials must be >= 1"):
-        tune(model="llama-3.1-8b", hardware="h100-sxm", workload="100/10", searcher="optuna", trials=0)
+    with pytest.raises(PerfModelError, match=f"--trials must be between 1 and 100,000, got {trials}"):
+        tune(model="llama-3.1-8b", hardware="h100-sxm", workload="100/10", searcher="optuna", trials=trials)
 
 
 def assert_is_pareto_front(front: np.ndarray, m: dict) -> None:
