@@ -129,7 +129,9 @@ def load_file(path: str | Path) -> Catalog:
     p = Path(path)
     if not p.is_file():
         raise PerfModelError(f"--hardware {path}: no such file")
-    return _read_yaml(p, read_text(p, what="a hardware file", max_bytes=MAX_CONFIG_BYTES))
+    cat = _read_yaml(p, read_text(p, what="a hardware file", max_bytes=MAX_CONFIG_BYTES))
+    _check_unique(cat, str(p))  # a duplicate id would silently shadow the first entry
+    return cat
 
 
 def _index(items) -> dict[str, object]:
