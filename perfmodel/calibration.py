@@ -247,6 +247,11 @@ def error_stats(pairs: list[tuple[float, float]]) -> dict[str, float]:
     return {"n": len(pairs), "median_ape": float(np.median(errs)), "p90_ape": float(np.percentile(errs, 90))}
 
 
+# Fitted rates (GEMM FLOP/s, memory bytes/s) stay within this factor of the device's own value.
+RATE_SPAN = 20.0
+RATE_PARAMS = frozenset({"gemm_flop_rate", "mem_byte_rate"})
+
+
 def fit_overrides(base: Device, samples: list[Sample], *, dtype: str,
                   params: list[FitParam] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Least-squares fit of the device knobs to `samples` on log(predicted / measured).
@@ -275,6 +280,10 @@ def fit_overrides(base: Device, samples: list[Sample], *, dtype: str,
         return np.log(np.maximum(pred, 1e-12) / meas) * scale
 
     x0_all = np.log([min(max(p.get(base), p.lower), p.upper) for p in params])
+    # Bounded parameters: a rate moves at most RATE_SPAN x either way from the device's own
+    # (catalog or detected) value; a fit that needs more is reported at its bound, not believed.
+    spans = [(p.lower, p.upper) if p.name not in RATE_PARAMS else
+             (max(p.lower, p.get(base) / RATE_SPAN), min(p.upper, p.get(base) * RATE_SPAN)) for p in params]
     # Drop knobs no sample depends on (e.g. attention fractions without attention samples).
     r0 = residuals(x0_all, params)
     active = []
@@ -285,7 +294,7 @@ def fit_overrides(base: Device, samples: list[Sample], *, dtype: str,
             active.append(i)
     act = [params[i] for i in active]
     x0 = x0_all[active]
-    lo, hi = np.log([p.lower for p in act]), np.log([p.upper for p in act])
+    lo, hi = np.log([spans[i][0] for i in active]), np.log([spans[i][1] for i in active])
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
     res = least_squares(residuals, x0, bounds=(lo, hi), args=(act,), loss="soft_l1", f_scale=0.1, x_scale=1.0)
     values = list(np.exp(res.x))
@@ -300,6 +309,7 @@ def fit_overrides(base: Device, samples: list[Sample], *, dtype: str,
         "parameters": {p.name: v for p, v in zip(act, values)},
         "fixed": [p.name for i, p in enumerate(params) if i not in active],
         "rms_log_residual": float(np.sqrt(np.mean((res.fun / scale) ** 2))),
+        "at_bound": [p.name for p, x, a, b in zip(act, res.x, lo, hi) if min(x - a, b - x) < 1e-3],
         "before": before, "after": after, "converged": bool(res.success),
     }
     return _round(overrides), stats

@@ -4,8 +4,11 @@ nothing of an arbitrary file echoed. Every case fails before any search or simul
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
+import numpy as np
 import pytest
 
 from tests._cli import run
@@ -19,6 +22,15 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 
 def _config(**kw) -> str:
     return json.dumps(LLAMA | kw)
+
+
+def _npz_claiming(shape: tuple[int, ...]) -> bytes:
+    """A routing .npz whose `counts` header claims `shape` (and holds no data)."""
+    header, archive = io.BytesIO(), io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("counts.npy", header.getvalue())
+    return archive.getvalue()
 
 
 # name -> bytes (or text) of a file the case refers to as {name}
@@ -40,6 +52,7 @@ FILES: dict[str, bytes | str] = {
     "secret.yaml": "input: {dist: empirical, file: {dir}/secret.csv}\noutput: {dist: fixed, value: 10}\n",
     "nan.yaml": "input: {dist: normal, mean: .nan, std: 5}\noutput: {dist: fixed, value: 10}\n",
     "a_file": "not a directory\n",
+    "garbage.npz": b"PK\x03\x04garbage", "huge.npz": _npz_claiming((100_000, 100_000)),
     "inf_bw.yaml": "devices:\n- id: fast\n  name: fast\n  vendor: x\n  kind: gpu\n  peak_dense_tflops: {bf16: 100}\n"
                    "  memory_gb: 80\n  memory_bw_gb_s: .inf\n  compute_units: 100\n  mem_bw_efficiency: 0.9\n"
                    "  kernel_overhead_us: 3\n",
@@ -114,6 +127,10 @@ CASES = [
     ("tune-out-file", TUNE + ["--out", "{dir}/a_file"], "is a file, not a directory"),
     ("tune-out-under-file", TUNE + ["--out", "{dir}/a_file/sub"], "is a file, not a directory"),
     ("tune-slo-nan", TUNE[:-4] + ["--ttft-slo", "nan"], "--ttft-slo must be a finite number"),
+    ("routing-not-a-zip", TUNE[:2] + ["mixtral-8x7b"] + TUNE[3:] + ["--routing", "{dir}/garbage.npz"],
+     "not a readable .npz routing profile"),
+    ("routing-huge-header", TUNE[:2] + ["mixtral-8x7b"] + TUNE[3:] + ["--routing", "{dir}/huge.npz"],
+     "claims shape (100000, 100000)"),
 ]
 
 
