@@ -14,12 +14,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from perfmodel.common.jsonfile import parse_json
 from perfmodel.common.textfile import MAX_CONFIG_BYTES, read_text
 from perfmodel.errors import PerfModelError, pydantic_message
-from perfmodel.plan import PLAN_SCHEMA_VERSION, Plan
+from perfmodel.plan import PLAN_SCHEMA_VERSION, Plan, check_plan
+from perfmodel.specs.registry import load_model
 
 KIND = "perfmodel.plan"
 
@@ -79,6 +80,18 @@ class PlanFile(_Strict):
     prediction: Prediction
     provenance: Provenance
 
+    @model_validator(mode="after")
+    def _pools_match_mode_and_devices(self):
+        """A plan file is consistent with itself (issue 15: tampered files exported silently)."""
+        modes = [p.mode for p in self.pools]
+        want = ["aggregated"] if self.mode == "aggregated" else ["prefill", "decode"]
+        if modes != want:
+            raise ValueError(f"mode={self.mode} needs pools with modes {want}, got {modes}")
+        used = sum(p.devices for p in self.pools)
+        if used != self.devices:
+            raise ValueError(f"devices={self.devices} but the pools use {used} (tp x pp x dp summed)")
+        return self
+
     def pool(self, role: str) -> Plan | None:
         return next((p for p in self.pools if p.mode == role), None)
 
@@ -129,9 +142,25 @@ def load_plan_file(path: str | Path) -> PlanFile:
         raise PerfModelError(f"{path}: plan schema_version {version!r} but this perfmodel reads version "
                              f"{PLAN_SCHEMA_VERSION}; re-run perfmodel tune to write a current plan")
     try:
-        return PlanFile.model_validate(data)
+        pf = PlanFile.model_validate(data)
     except ValidationError as exc:
         raise PerfModelError(pydantic_message(exc, source=str(path))) from None
+    _check_against_model(pf, str(path))
+    return pf
+
+
+def _check_against_model(pf: PlanFile, where: str) -> None:
+    """Each pool is a valid plan for the file's model (TP divides its heads, ...) when the model
+    is a preset this perfmodel knows (a plan for a config.json path is checked where it is used)."""
+    try:
+        spec = load_model(pf.model)
+    except PerfModelError:
+        return
+    for pool in pf.pools:
+        try:
+            check_plan(pool, spec)
+        except PerfModelError as exc:
+            raise PerfModelError(f"{where}: {pool.mode} pool: {exc}") from None
 
 
 def write_plan_file(plan: PlanFile, path: str | Path) -> None:

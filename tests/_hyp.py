@@ -4,7 +4,7 @@
 the suite gives the same result on every run and host. `deep` (PERFMODEL_HYPOTHESIS=deep):
 random seeds and `examples(n, deep=...)` examples per property, for a search on demand, e.g.
   PERFMODEL_HYPOTHESIS=deep .venv/bin/python -m pytest tests/perfmodel/test_bounds.py -k never_exceeds
-(10,000 random plans for the bound property). A failing example found this way is kept as an
+(10,000 random plans for each bound property; PERFMODEL_HYPOTHESIS_EXAMPLES=N for fewer). A failing example found this way is kept as an
 explicit regression test beside the property (test_bounds.py has one)."""
 
 from __future__ import annotations
@@ -25,5 +25,8 @@ settings.load_profile(PROFILE)
 
 
 def examples(n: int, *, deep: int | None = None) -> int:
-    """Examples per property: `n` in CI, `deep` (default 20 n) in the deep profile."""
-    return (deep or 20 * n) if PROFILE == "deep" else n
+    """Examples per property: `n` in CI, `deep` (default 20 n) in the deep profile, or
+    PERFMODEL_HYPOTHESIS_EXAMPLES there when set (a shorter deep run)."""
+    if PROFILE != "deep":
+        return n
+    return int(os.environ.get("PERFMODEL_HYPOTHESIS_EXAMPLES", 0)) or deep or 20 * n
