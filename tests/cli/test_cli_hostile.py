@@ -170,3 +170,36 @@ def test_ship_refuses_a_device_id_that_leaves_the_folder():
             _calibration_targets(None, True, bad)
     (target,) = _calibration_targets(None, True, "cpu-amd-epyc-2c")
     assert target.name == "cpu-amd-epyc-2c.json" and target.parent.name == "calibrations"
+
+
+@pytest.fixture(scope="module")
+def tuned_plan(tmp_path_factory):
+    """A real best_plan.json from a small search (Llama-3.1-8B, 1 H100, aggregated)."""
+    from perfmodel.search.tune import tune
+
+    out = tmp_path_factory.mktemp("tuned")
+    tune(model="llama-3.1-8b", hardware="h100-sxm", devices=1, workload="1000/200",
+         space={"quant": "bf16", "modes": "aggregated", "max_batch": [32], "token_budget": [2048]}, out=out)
+    return json.loads((out / "best_plan.json").read_text())
+
+
+@pytest.mark.parametrize("tamper,fragment", [
+    (lambda d: d["pools"][0].update(tp=3) or d.update(devices=3), "--tp 3 must divide the number of attention heads (32)"),
+    (lambda d: d["pools"][0].update(pp=1000) or d.update(devices=1000), "--pp 1000 exceeds the number of layers (32)"),
+    (lambda d: d.update(devices=7), "devices=7 but the pools use 1"),
+    (lambda d: d.update(mode="disaggregated"), "mode=disaggregated needs pools with modes ['prefill', 'decode']"),
+    (lambda d: d["pools"][0].update(mode="decode"), "mode=aggregated needs pools with modes ['aggregated']"),
+    (lambda d: d["pools"][0].update(nano_batches=100000), "nano_batches=100000"),
+], ids=["tp3", "pp1000", "devices", "mode", "pool-mode", "nano"])
+def test_tampered_plan_file_is_refused_by_export(tamper, fragment, tuned_plan, tmp_path, capsys):
+    doc = json.loads(json.dumps(tuned_plan))
+    code, _, err = run(capsys, "export", str(_write(tmp_path / "ok.json", doc)), "--format", "vllm")
+    assert code == 0, err
+    tamper(doc)
+    code, _, err = run(capsys, "export", str(_write(tmp_path / "bad.json", doc)), "--format", "vllm")
+    assert code == 1 and err.count("\n") == 1 and fragment in err, err
+
+
+def _write(path, doc):
+    path.write_text(json.dumps(doc))
+    return path

@@ -298,7 +298,7 @@ def test_unsupported_quant_is_a_one_line_error():
 @pytest.mark.parametrize("pool,what", [(Plan(tp=1, sparse_kv="shadowkv"), "sparse_kv=shadowkv"),
                                        (Plan(tp=1, kv_offload=0.5, attention_on_cpu=True), "attention_on_cpu")])
 def test_kv_attention_the_engines_lack_is_refused(pool, what):
-    pf = _plan_file([pool], "aggregated")
+    pf = _plan_file([pool], "aggregated", devices=1)
     for engine in ("vllm", "sglang", "trtllm"):
         with pytest.raises(PerfModelError, match=f"{engine} cannot express .*{what}"):
             get_exporter(engine).export(pf)
