@@ -22,11 +22,12 @@ from perfmodel.serving.engine_profiles import get_engine
 from perfmodel.specs.workload import load_workload
 
 N = 10_000
-CASES = [  # (label, engine, scheduler, workload, rate or None for offline)
+CASES = [  # (label, engine, scheduler, workload, rate, or None for offline, or "cN" for N closed-loop clients)
     ("ShareGPT, Poisson 20 req/s, chunked prefill (vLLM)", "vllm", "chunked", "sharegpt", 20.0),
     ("ShareGPT, Poisson 20 req/s, prefill-first (vLLM 0.5)", "vllm-0.5", "prefill_first", "sharegpt", 20.0),
     ("BurstGPT-like, gamma cv 1.4 at 20 req/s, in-flight (TRT-LLM)", "trtllm", "inflight", "burstgpt", 20.0),
     ("fixed 1000/1000 offline, in-flight (TRT-LLM)", "trtllm", "inflight", "fixed:1000:1000", None),
+    ("ShareGPT, closed loop 64 clients, chunked prefill (vLLM)", "vllm", "chunked", "sharegpt", "c64"),
 ]
 
 
@@ -35,10 +36,12 @@ def main() -> None:
     for label, engine, sched, wl, rate in CASES:
         pool = build_pool(model=model, system=system, engine=get_engine(engine), plan=Plan(quant="fp8"),
                           scheduler=sched)
-        req = load_workload(wl).sample(N, rate=rate, offline=rate is None, seed=0)
+        closed = int(rate[1:]) if isinstance(rate, str) else None
+        req = load_workload(wl).sample(N, rate=None if closed else rate, offline=rate is None or closed is not None,
+                                       seed=0)
         t0 = time.perf_counter()
         run = simulate_pool(pool, arrival_s=req.arrival_s, input_tokens=req.input_tokens,
-                            output_tokens=req.output_tokens)
+                            output_tokens=req.output_tokens, concurrency=closed)
         sim_s = time.perf_counter() - t0
         # baseline: one uncached step-model call per simulated iteration
         shape = BatchShape.decode(64, 64 * 700) + BatchShape.prefill(1, 300)

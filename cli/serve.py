@@ -25,8 +25,13 @@ def register(app: typer.Typer) -> None:
         workload: WorkloadOpt,
         offline: Annotated[bool, typer.Option("--offline", help="All requests arrive at t=0.")] = False,
         rate: Annotated[Optional[float], typer.Option("--rate", help="Mean request rate (requests/s).")] = None,
-        num_requests: Annotated[Optional[int], typer.Option("--num-requests", "-n",
-                                                            help="Requests to simulate (default 1000; a trace: all rows).")] = None,
+        concurrency: Annotated[Optional[int], typer.Option("--concurrency", "-c", help="Closed loop: C clients, each "
+                                                           "sending its next request when its previous one "
+                                                           "completes.")] = None,
+        warmup: Annotated[int, typer.Option("--warmup", help="Closed loop: requests issued first and left out of "
+                                            "the statistics.")] = 0,
+        num_requests: Annotated[Optional[int], typer.Option("--num-requests", "-n", help="Requests to measure "
+                                                            "(default 1000; a trace: all rows).")] = None,
         scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="prefill_first, prefill_first_chunked, "
                                                          "chunked, splitfuse, inflight, static, prepack, disagg "
                                                          "(default: the engine's).")] = None,
@@ -72,7 +77,7 @@ def register(app: typer.Typer) -> None:
         from perfmodel.serve_api import serve as run
 
         r = run(model=model, hardware=hardware, workload=workload, offline=offline, rate=rate,
-                num_requests=num_requests, scheduler=scheduler, engine=engine, ttft_slo_ms=ttft_slo,
+                concurrency=concurrency, warmup=warmup, num_requests=num_requests, scheduler=scheduler, engine=engine, ttft_slo_ms=ttft_slo,
                 tpot_slo_ms=tpot_slo, slo_target=slo_target, seed=seed, tp=tp, pp=pp, ep=ep, dp=dp, quant=quant,
                 kv_dtype=kv_dtype, calibration=calibration, max_batch=max_batch, token_budget=token_budget,
                 nano_batches=nano_batches, nano_split=parse_split(nano_split), kv_fraction=kv_fraction,
@@ -99,16 +104,18 @@ def _render(d: dict) -> None:
     c = d["config"]
     pools = "; ".join(f"{k}: {v['plan']} x{v['replicas']} ({v['scheduler']})" for k, v in c["pools"].items())
     rows = [["deployment", f"{c['model']} on {d['devices']} x {c['hardware']}, {pools}"],
-            ["engine / workload", f"{c['engine']} / {c['workload']} ({c['mode']}, {c['requests']} requests)"],
+            ["engine / workload", f"{c['engine']} / {c['workload']} ({_load(c)}, {c['requests']} requests)"],
             ["output tokens/s", d["output_tok_s"]], ["total tokens/s", d["total_tok_s"]],
-            ["output tokens/s per device", d["output_tok_s_per_device"]], ["requests/s", d["request_rate"]]]
+            ["output tokens/s per device", d["output_tok_s_per_device"]],
+            ["total tokens/s per device", d["total_tok_s_per_device"]],
+            ["tokens/s per user", d["tok_s_per_user"]], ["requests/s", d["request_rate"]]]
     if d["slo_attainment"] is not None:
         rows.append(["SLO attainment", f"{d['slo_attainment']:.1%}"])
     if d["goodput_req_s"] is not None:
         rows.append(["goodput (req/s, per device)", f"{d['goodput_req_s']:.2f}, {d['goodput_req_s_per_device']:.2f}"])
     console.print(table("serving (simulated)", ["", ""], rows))
     lat = [[name, *(d[key][s] for s in ("mean", "p50", "p90", "p99"))]
-           for name, key in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("end-to-end", "e2e_ms"))]
+           for name, key in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("end-to-end", "e2e_ms"))]
     console.print(table("latency (ms)", ["", "mean", "p50", "p90", "p99"], lat))
     a = d["analytic"]
     arows = [["saturation output tokens/s", a["saturation_output_tok_s"]],
@@ -127,3 +134,9 @@ def _render(d: dict) -> None:
                  ["fraction of peak", f"{f['fraction_of_peak']:.1%}"],
                  ["iteration / inference alone (ms)", f"{f['iteration_ms']:.1f} / {f['inference_only_ms']:.1f}"]]
         console.print(table("co-served finetuning (FlexLLM, analytic)", ["", ""], frows))
+
+
+def _load(c: dict) -> str:
+    if c["concurrency"] is None:
+        return c["mode"]
+    return f"closed loop, {c['concurrency']} clients, {c['warmup_requests']} warm-up"

@@ -101,7 +101,7 @@ def check_serve_options(*, rate, num_requests, seed, slo_target, ttft_slo_ms, tp
 
 
 def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False, rate: float | None = None,
-          num_requests: int | None = None, scheduler: str | None = None, engine: str = "vllm",
+          concurrency: int | None = None, warmup: int = 0, num_requests: int | None = None, scheduler: str | None = None, engine: str = "vllm",
           ttft_slo_ms: float | None = None, tpot_slo_ms: float | None = None, slo_target: float = 0.9,
           seed: int = 0, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1, quant: str = "bf16",
           kv_dtype: str | None = None, calibration: str | None = None, max_batch: int | None = None,
@@ -112,15 +112,26 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
           prefill_dp: int = 1, decode_tp: int | None = None, decode_dp: int = 1, simulate: bool = True,
           goodput_search: bool = True, lora_adapters: int | None = None, lora_rank: int | tuple[int, ...] = 8,
           lora_popularity: float = 1.0, finetune_seq_len: int | None = None, **placement) -> ServeResult:
-    """Serve `workload` (fixed:ISL:OSL, preset, YAML or BurstGPT CSV) offline or at `rate` req/s.
-    `nano_split` (relative nano-batch sizes) sets `nano_batches` to its length; `placement`: the
+    """Serve `workload` (fixed:ISL:OSL, preset, YAML or BurstGPT CSV) offline, at `rate` req/s, or
+    closed loop with `concurrency` clients (each sends its next request when its previous one
+    completes). `warmup` requests are issued first and left out of the statistics (as vLLM
+    `bench serve --num-warmups` and genai-perf `--warmup-request-count`); `num_requests` are
+    measured after them. `nano_split` (relative nano-batch sizes) sets `nano_batches` to its length; `placement`: the
     Plan's offload fields (weights_offload, kv_offload, activations_offload, attention_on_cpu,
     sparse_kv), applied to every pool. `lora_adapters` (S-LoRA): that many adapters of `lora_rank`
     (one rank, or ranks cycled over the adapters) requested with Zipf(`lora_popularity`) shares.
     `finetune_seq_len` (FlexLLM): PEFT finetuning of sequences of that length co-served in each
     iteration's slack under `tpot_slo_ms` at `rate` (analytic, `perfmodel.finetune`)."""
-    if offline and rate is not None:
-        raise PerfModelError("give either --offline or --rate, not both")
+    if sum((offline, rate is not None, concurrency is not None)) > 1:
+        raise PerfModelError("give one of --offline, --rate and --concurrency, got "
+                             f"offline={offline}, rate={rate}, concurrency={concurrency}")
+    if concurrency is not None and concurrency < 1:
+        raise PerfModelError(f"--concurrency must be >= 1 client, got {concurrency}")
+    if warmup < 0:
+        raise PerfModelError(f"--warmup must be >= 0 requests, got {warmup}")
+    if warmup and concurrency is None:
+        raise PerfModelError(f"--warmup {warmup} needs --concurrency (a closed loop); open-loop runs leave out "
+                             "a leading share through the goodput probe")
     if placement.get("spec_method"):  # issue 12: the simulator advances one token per decode step
         raise PerfModelError(f"spec_method={placement['spec_method']}: the serving simulator does not model "
                              f"speculative decoding yet; use `perfmodel estimate` or `perfmodel tune --speculative`")
@@ -134,10 +145,14 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     eng = get_engine(engine)
     wl = load_workload(workload) if isinstance(workload, str) else workload
     n = num_requests if num_requests is not None else (None if isinstance(wl, TraceWorkload) else DEFAULT_REQUESTS)
-    if not isinstance(wl, TraceWorkload) and not offline and rate is None and wl.arrival.process != "offline" \
-            and getattr(wl.arrival, "rate_req_s", None) is None:
-        raise PerfModelError(f"workload {wl.name!r} has no request rate: pass --rate R (requests/s) or --offline")
-    requests = wl.sample(n, rate=rate, offline=offline, seed=seed)
+    closed = concurrency is not None
+    if not isinstance(wl, TraceWorkload) and not offline and not closed and rate is None \
+            and wl.arrival.process != "offline" and getattr(wl.arrival, "rate_req_s", None) is None:
+        raise PerfModelError(f"workload {wl.name!r} has no request rate: pass --rate R (requests/s), "
+                             "--concurrency C or --offline")
+    requests = wl.sample(None if n is None else n + warmup, rate=rate, offline=offline or closed, seed=seed)
+    if warmup >= len(requests):
+        raise PerfModelError(f"--warmup {warmup} leaves no request to measure out of {len(requests)}")
     requests, truncated = fit_context(requests, spec.max_context)
     common = dict(quant=quant, kv_dtype=kv_dtype, max_batch=max_batch, token_budget=token_budget, pp=pp, ep=ep,
                   nano_batches=len(nano_split) if nano_split else nano_batches, nano_split=nano_split, **placement)
@@ -170,8 +185,9 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
 
     config = {"model": spec.name, "hardware": system.id, "engine": eng.name,
               "scheduler": "disagg" if disaggregated else pre.scheduler.name, "workload": wl.name,
-              "mode": "offline" if offline else ("rate" if rate is not None else "workload arrivals"),
-              "rate_req_s": rate, "requests": len(requests), "truncated_to_context": truncated, "seed": seed,
+              "mode": _mode(offline=offline, rate=rate, concurrency=concurrency),
+              "rate_req_s": rate, "concurrency": concurrency, "warmup_requests": warmup,
+              "requests": len(requests) - warmup, "truncated_to_context": truncated, "seed": seed,
               "pools": pools,
               "ttft_slo_ms": ttft_slo_ms, "tpot_slo_ms": tpot_slo_ms, "slo_target": slo_target}
     result = ServeResult(config=config, metrics={}, analytic={**est.to_dict(), "wall_ms": analytic_ms},
@@ -185,22 +201,30 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     if not simulate:
         return result
 
-    def run(req: Requests):
+    def run(req: Requests, clients: int | None = None):
+        if disaggregated and clients is not None:
+            c = disagg.simulate_closed(system, pre, dec, concurrency=clients, input_tokens=req.input_tokens,
+                                       output_tokens=req.output_tokens, seed=seed)
+            stats = {"preemptions": c.preemptions, "iterations": c.iterations,
+                     "prefill_tokens_computed": c.prefill_tokens_computed, "cached_tokens": c.cached_tokens}
+            return Timeline(c.issued_s, c.first_token_s, c.finish_s, req.input_tokens, req.output_tokens), stats
         if disaggregated:
             p_run, d_run, finish = disagg.simulate(system, pre, dec, **_columns(req), seed=seed)
             stats = {"preemptions": p_run.preemptions + d_run.preemptions,
                      "iterations": p_run.iterations + d_run.iterations,
                      "prefill_tokens_computed": p_run.prefill_tokens_computed, "cached_tokens": p_run.cached_tokens}
             return Timeline(req.arrival_s, p_run.first_token_s, finish, req.input_tokens, req.output_tokens), stats
-        r = simulate_pool(pre, **_columns(req), seed=seed)
+        r = simulate_pool(pre, **_columns(req), seed=seed, concurrency=clients)
         stats = {"preemptions": r.preemptions, "iterations": r.iterations, "area_req_s": r.area_req_s,
                  "prefill_tokens_computed": r.prefill_tokens_computed, "cached_tokens": r.cached_tokens,
                  "emitted_tokens": int(r.emitted.sum())}
-        return Timeline(req.arrival_s, r.first_token_s, r.finish_s, req.input_tokens, req.output_tokens), stats
+        return Timeline(r.arrival_s, r.first_token_s, r.finish_s, req.input_tokens, req.output_tokens), stats
 
     t0 = time.perf_counter()
-    timeline, stats = run(requests)
+    timeline, stats = run(requests, concurrency)
     sim_s = time.perf_counter() - t0
+    if warmup:  # requests are issued in index order: the first `warmup` are the warm-up
+        timeline = timeline.tail(warmup)
     result.timeline = timeline
     result.metrics = summarize(timeline, devices=devices, ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms)
     result.sim = {**stats, "wall_s": sim_s, "step_model_calls": pre.timer.calls + (dec.timer.calls if dec is not pre else 0)}
@@ -210,6 +234,14 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
             return slo_attainment(tl, ttft_slo_ms, tpot_slo_ms, warmup=goodput.WARMUP)
         result.goodput_req_s = goodput.search(attainment, target=slo_target, guess=est.saturation_req_s)
     return result
+
+
+def _mode(*, offline: bool, rate: float | None, concurrency: int | None) -> str:
+    if offline:
+        return "offline"
+    if rate is not None:
+        return "rate"
+    return "closed loop" if concurrency is not None else "workload arrivals"
 
 
 def fit_context(req: Requests, max_context: int) -> tuple[Requests, int]:

@@ -93,6 +93,7 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
 
 @dataclass
 class PoolRun:
+    arrival_s: np.ndarray          # as given; closed loop: when each request was issued
     first_token_s: np.ndarray
     finish_s: np.ndarray
     emitted: np.ndarray
@@ -112,16 +113,26 @@ def route(n: int, replicas: int, conversation: np.ndarray | None) -> np.ndarray:
 
 
 def simulate_pool(pool: Pool, *, arrival_s, input_tokens, output_tokens, prefix_tokens=None, prefix_group=None,
-                  conversation=None, reuse_tokens=None, prefilled: bool = False, seed: int = 0) -> PoolRun:
-    """Simulate requests (any order) over the pool's replicas."""
+                  conversation=None, reuse_tokens=None, prefilled: bool = False, seed: int = 0,
+                  concurrency: int | None = None) -> PoolRun:
+    """Simulate requests (any order) over the pool's replicas. `concurrency`: closed loop with that
+    many clients, issuing requests in index order (`arrival_s` is ignored); the clients are split
+    evenly over the replicas, each replica running its own closed loop (a client's requests stay
+    on one replica: the load each replica sees is that of a balanced router)."""
     n = len(arrival_s)
     first, finish = np.full(n, np.nan), np.full(n, np.nan)
+    issued = np.array(arrival_s, dtype=float)
     emitted = np.zeros(n, dtype=np.int64)
     totals = dict(preemptions=0, iterations=0, area_req_s=0.0, prefill_tokens_computed=0, cached_tokens=0)
-    where = route(n, pool.replicas, conversation)
-    for k in range(pool.replicas):
+    if concurrency is not None and concurrency < 1:
+        raise PerfModelError(f"--concurrency must be >= 1 client, got {concurrency}")
+    replicas = pool.replicas if concurrency is None else min(pool.replicas, concurrency)
+    where = route(n, replicas, conversation)
+    for k in range(replicas):
         idx = np.where(where == k)[0]
-        idx = idx[np.argsort(np.asarray(arrival_s)[idx], kind="stable")]
+        if concurrency is None:
+            idx = idx[np.argsort(np.asarray(arrival_s)[idx], kind="stable")]
+        clients = None if concurrency is None else concurrency // replicas + (k < concurrency % replicas)
         if len(idx) == 0:
             continue
         pick = (lambda a: None if a is None else np.asarray(a)[idx])
@@ -130,8 +141,9 @@ def simulate_pool(pool: Pool, *, arrival_s, input_tokens, output_tokens, prefix_
             osl=np.asarray(output_tokens)[idx], prefix_tokens=pick(prefix_tokens), prefix_group=pick(prefix_group),
             conversation=pick(conversation), reuse_tokens=pick(reuse_tokens), timer=pool.timer, kv=pool.kv,
             scheduler=pool.scheduler, max_num_seqs=pool.max_num_seqs, token_budget=pool.token_budget,
-            prefilled=prefilled, prefix=pool.prefix, seed=seed + k).run()
+            prefilled=prefilled, prefix=pool.prefix, seed=seed + k, clients=clients).run()
         first[idx], finish[idx], emitted[idx] = res.first_token_s, res.finish_s, res.emitted
+        issued[idx] = res.arrival_s
         for key in totals:
             totals[key] += getattr(res, key)
-    return PoolRun(first_token_s=first, finish_s=finish, emitted=emitted, **totals)
+    return PoolRun(arrival_s=issued, first_token_s=first, finish_s=finish, emitted=emitted, **totals)

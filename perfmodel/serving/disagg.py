@@ -9,11 +9,17 @@ pool onto prefill memory is not modelled: decode admission waits instead.)
 
 from __future__ import annotations
 
+import heapq
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
+from perfmodel.errors import PerfModelError
 from perfmodel.hardware.catalog import System
 from perfmodel.serving import analytic
 from perfmodel.serving.deployment import Pool, PoolRun, simulate_pool
+from perfmodel.serving.simulator import Replica
 
 
 def kv_transfer_s(system: System, prefill: Pool, decode: Pool, tokens):
@@ -23,6 +29,89 @@ def kv_transfer_s(system: System, prefill: Pool, decode: Pool, tokens):
     lanes = min(prefill.plan.devices_per_replica, decode.plan.devices_per_replica)
     bw = link.bw_per_direction_gb_s * 1e9 * link.efficiency * lanes
     return link.latency_us * 1e-6 + np.asarray(tokens) * prefill.step.kv_bytes_per_token / bw
+
+
+@dataclass
+class ClosedRun:
+    """A closed-loop run of both pools: per-request issue, first-token and finish times."""
+
+    issued_s: np.ndarray
+    first_token_s: np.ndarray
+    finish_s: np.ndarray
+    preemptions: int
+    iterations: int
+    prefill_tokens_computed: int
+    cached_tokens: int
+
+
+def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency: int, input_tokens,
+                    output_tokens, seed: int = 0) -> ClosedRun:
+    """Closed loop with `concurrency` clients across both pools: request C + k is issued when the
+    k-th request completes (its last token leaves a decode replica), routed round-robin to the
+    prefill replicas; its KV reaches a decode replica (round-robin) after the transfer. The
+    replicas are co-simulated in time order: the one with the earliest next event takes a turn,
+    and a run of decode steps stops at the first step past the next event elsewhere (an arrival
+    landing mid-step waits for the step's end, as in an engine)."""
+    if concurrency < 1:
+        raise PerfModelError(f"--concurrency must be >= 1 client, got {concurrency}")
+    isl, osl = np.asarray(input_tokens), np.asarray(output_tokens)
+    n = len(isl)
+    transfer = kv_transfer_s(system, prefill, decode, isl)
+
+    def replicas(pool: Pool, prefilled: bool, offset: int) -> list[Replica]:
+        return [Replica(arrival=[], isl=[], osl=[], timer=pool.timer, kv=pool.kv, scheduler=pool.scheduler,
+                        max_num_seqs=pool.max_num_seqs, token_budget=pool.token_budget, prefilled=prefilled,
+                        prefix=None if prefilled else pool.prefix, seed=seed + offset + k)
+                for k in range(pool.replicas)]
+    pre, dec = replicas(prefill, False, 0), replicas(decode, True, 1000)
+    every = pre + dec
+    ids: list[list[int]] = [[] for _ in every]   # replica-local id -> request index
+    seen = [0] * len(every)                     # finishes already handled per replica
+    issued, first, finish = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    ready: list[tuple[float, int]] = []          # KV in flight to the decode pool: (arrival, request)
+    nxt = 0
+
+    def issue(t: float) -> None:
+        nonlocal nxt
+        if nxt < n:
+            k = nxt % len(pre)
+            pre[k].add(arrival=t, isl=int(isl[nxt]), osl=1)
+            ids[k].append(nxt)
+            issued[nxt] = t
+            nxt += 1
+
+    for _ in range(min(concurrency, n)):
+        issue(0.0)
+    while True:
+        times = [r.next_time() for r in every]
+        t_kv = ready[0][0] if ready else math.inf
+        i = min(range(len(every)), key=times.__getitem__)
+        if t_kv <= times[i]:
+            if t_kv == math.inf:
+                break
+            t, j = heapq.heappop(ready)
+            k = j % len(dec)
+            dec[k].add(arrival=t, isl=int(isl[j]), osl=int(osl[j]))
+            ids[len(pre) + k].append(j)
+            continue
+        r = every[i]
+        r.horizon = min(t_kv, min(t for m, t in enumerate(times) if m != i) if len(every) > 1 else math.inf)
+        r.turn()
+        for rid in r.finished[seen[i]:]:
+            j = ids[i][rid]
+            t = r.finish[rid]
+            if i < len(pre):
+                first[j] = t
+                if osl[j] > 1:
+                    heapq.heappush(ready, (t + float(transfer[j]), j))
+                    continue
+            finish[j] = t
+            issue(t)
+        seen[i] = len(r.finished)
+    return ClosedRun(issued_s=issued, first_token_s=first, finish_s=finish,
+                     preemptions=sum(r.preemptions for r in every), iterations=sum(r.iterations for r in every),
+                     prefill_tokens_computed=sum(r.prefill_computed for r in pre),
+                     cached_tokens=sum(r.cached_total for r in pre))
 
 
 def simulate(system: System, prefill: Pool, decode: Pool, *, arrival_s, input_tokens, output_tokens,

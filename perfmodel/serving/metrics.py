@@ -2,7 +2,11 @@
 
 TTFT = first token - arrival; TPOT = (finish - first token) / (output tokens - 1), over requests
 with more than one output token; end-to-end = finish - arrival. Throughputs divide by the run's
-duration, first arrival to last finish. SLO attainment is the share of requests meeting both the
+duration, first arrival to last finish. ITL (inter-token latency) is over token gaps rather than
+requests: its mean is the token-weighted mean of TPOT (vLLM `bench serve`); per-token gaps are
+not tracked, so its percentiles are those of each request's mean gap, weighted by its gaps.
+Tokens/s per user is the mean over requests of 1 / TPOT (the decode speed a client sees;
+genai-perf's output token throughput per user). SLO attainment is the share of requests meeting both the
 TTFT and the TPOT target (DistServe's definition).
 """
 
@@ -41,6 +45,11 @@ class Timeline:
     def e2e_s(self) -> np.ndarray:
         return self.finish_s - self.arrival_s
 
+    def tail(self, skip: int) -> "Timeline":
+        """The requests after the first `skip` (in issue order): a run without its warm-up."""
+        return Timeline(self.arrival_s[skip:], self.first_token_s[skip:], self.finish_s[skip:],
+                        self.input_tokens[skip:], self.output_tokens[skip:])
+
     @property
     def duration_s(self) -> float:
         return float(self.finish_s.max() - self.arrival_s.min())
@@ -52,6 +61,19 @@ def distribution_ms(x_s: np.ndarray) -> dict[str, float]:
         return {"mean": float("nan"), **{f"p{p}": float("nan") for p in PERCENTILES}}
     q = np.percentile(x, PERCENTILES)
     return {"mean": float(x.mean()), **{f"p{p}": float(v) for p, v in zip(PERCENTILES, q)}}
+
+
+def weighted_distribution_ms(x_s: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """Mean and percentiles of `x_s` where sample i counts `weights[i]` times (inverted weighted CDF)."""
+    keep = ~np.isnan(x_s) & (weights > 0)
+    x, w = x_s[keep] * 1e3, weights[keep].astype(float)
+    if len(x) == 0:
+        return {"mean": float("nan"), **{f"p{p}": float("nan") for p in PERCENTILES}}
+    order = np.argsort(x, kind="stable")
+    x, cum = x[order], np.cumsum(w[order])
+    idx = np.searchsorted(cum, np.array(PERCENTILES) / 100 * cum[-1], side="left")
+    q = x[np.minimum(idx, len(x) - 1)]
+    return {"mean": float((x * w[order]).sum() / cum[-1]), **{f"p{p}": float(v) for p, v in zip(PERCENTILES, q)}}
 
 
 def slo_attainment(t: Timeline, ttft_slo_ms: float | None, tpot_slo_ms: float | None, *,
@@ -87,6 +109,8 @@ def summarize(t: Timeline, *, devices: int, ttft_slo_ms: float | None = None,
         "request_rate": rate,
         "ttft_ms": distribution_ms(t.ttft_s),
         "tpot_ms": distribution_ms(t.tpot_s),
+        "itl_ms": weighted_distribution_ms(t.tpot_s, t.output_tokens - 1),
+        "tok_s_per_user": float(np.nanmean(1.0 / t.tpot_s)) if (t.output_tokens > 1).any() else float("nan"),
         "e2e_ms": distribution_ms(t.e2e_s),
         "normalized_latency_s_per_token": float((t.e2e_s / t.output_tokens).mean()),
         "slo_attainment": slo_attainment(t, ttft_slo_ms, tpot_slo_ms),

@@ -10,6 +10,11 @@ Running sequences all advance one token per decode step, so a global decode-step
 gives each one's progress: a sequence that joined at `g0` with context `base` has context
 `base + G - g0` and finishes when `G` reaches `g0 + steps`. Aggregates (count, summed context,
 KV tokens) are kept incrementally.
+
+Closed loop (`clients=C`): requests are issued in index order; the first C at t = 0 and request
+C + k when the k-th request (any) completes, as a benchmark client with C concurrent slots
+(vLLM `bench serve --max-concurrency`, SGLang bench_serving, genai-perf `--concurrency`) does.
+Unissued requests hold an infinite arrival time until then.
 """
 
 from __future__ import annotations
@@ -60,8 +65,15 @@ class Replica:
 
     def __init__(self, *, arrival, isl, osl, timer: StepTimer, kv: KVConfig, scheduler: Scheduler,
                  max_num_seqs: int, token_budget: int, prefix_tokens=None, prefix_group=None, conversation=None,
-                 reuse_tokens=None, prefilled: bool = False, prefix: PrefixCache | None = None, seed: int = 0):
+                 reuse_tokens=None, prefilled: bool = False, prefix: PrefixCache | None = None, seed: int = 0,
+                 clients: int | None = None):
         self.arr = [float(x) for x in arrival]
+        self.clients = clients
+        if clients is not None:  # closed loop: see the module docstring
+            if clients < 1:
+                raise PerfModelError(f"closed loop needs >= 1 client, got {clients}")
+            self.arr = [0.0 if i < clients else math.inf for i in range(len(self.arr))]
+        self.issued = min(clients, len(self.arr)) if clients is not None else len(self.arr)
         self.isl = [int(x) for x in isl]
         self.osl = [int(x) for x in osl]
         n = len(self.arr)
@@ -113,6 +125,8 @@ class Replica:
         self.prefill_computed = 0
         self.cached_total = 0
         self.pad: tuple[int, int, bool] | None = None
+        self.horizon = math.inf     # co-simulation: a run of decode steps ends at the first step past it
+        self.finished: list[int] = []  # completion order
 
     # ---- what schedulers use --------------------------------------------------------------
     def prompt_left(self, rid: int) -> int:
@@ -220,7 +234,11 @@ class Replica:
         else:
             self.kv_used -= self.kv_adm[rid]
         self.finish[rid] = self.now
+        self.finished.append(rid)
         self.in_system -= 1
+        if self.issued < len(self.arr):  # closed loop: the freed client sends its next request
+            self.arr[self.issued] = self.now
+            self.issued += 1
         if self.conv[rid] >= 0:
             self.ready.add(self.conv[rid] + 1)
 
@@ -294,32 +312,55 @@ class Replica:
             heapq.heappop(heap)
         return heap[0][0]
 
+    def add(self, *, arrival: float, isl: int, osl: int) -> int:
+        """Append a request that arrives at `arrival` (no earlier than those already added); its id."""
+        for lst, v in ((self.arr, float(arrival)), (self.isl, int(isl)), (self.osl, int(osl)), (self.pfx, 0),
+                       (self.grp, -1), (self.conv, -1), (self.reuse, 0), (self.first, math.nan),
+                       (self.finish, math.nan), (self.out, 0), (self.need, 0), (self.cached, -1), (self.done, 0),
+                       (self.kv_adm, 0.0), (self.g0, 0), (self.base, 0), (self.steps, 0), (self.epoch, 0),
+                       (self.swap_tokens, 0.0)):
+            lst.append(v)
+        self.issued += 1
+        return len(self.arr) - 1
+
+    def next_time(self) -> float:
+        """When this replica next does anything: now if it holds work, else its next known arrival."""
+        if self.waiting or self.n_run or self.prefilling or self.swapped:
+            return self.now
+        if self.next_arrival < self.issued:
+            return max(self.now, self.arr[self.next_arrival])
+        return math.inf
+
+    def turn(self) -> bool:
+        """One loop turn (an iteration, a run of decode steps, or a jump to the next arrival);
+        False when nothing is left to do."""
+        self._arrivals()
+        if self.swapped:
+            self._swap_in()
+        if self.grows and self.n_run:
+            self._preempt()
+        chunks, decode, pad = self.sched.plan(self)
+        decode = decode and self.n_run > 0
+        if not chunks and not decode:
+            if self.next_arrival < self.issued:
+                self.now = max(self.now, self.arr[self.next_arrival])
+                return True
+            if self.waiting or self.swapped or self.prefilling:
+                rid = (self.waiting or self.swapped or self.prefilling)[0]
+                raise PerfModelError(
+                    f"request {rid} ({self.isl[rid]} prompt + {self.osl[rid]} output tokens) can never be "
+                    f"scheduled: the replica holds {self.kv.capacity_tokens} KV tokens and "
+                    f"{self.max_num_seqs} sequences")
+            return False
+        if chunks:
+            self._mixed(chunks, decode, pad)
+        else:
+            self._decode_run()
+        return True
+
     def run(self) -> ReplicaResult:
-        n = len(self.arr)
-        timer = self.timer
-        while True:
-            self._arrivals()
-            if self.swapped:
-                self._swap_in()
-            if self.grows and self.n_run:
-                self._preempt()
-            chunks, decode, pad = self.sched.plan(self)
-            decode = decode and self.n_run > 0
-            if not chunks and not decode:
-                if self.next_arrival < n:
-                    self.now = max(self.now, self.arr[self.next_arrival])
-                    continue
-                if self.waiting or self.swapped or self.prefilling:
-                    rid = (self.waiting or self.swapped or self.prefilling)[0]
-                    raise PerfModelError(
-                        f"request {rid} ({self.isl[rid]} prompt + {self.osl[rid]} output tokens) can never be "
-                        f"scheduled: the replica holds {self.kv.capacity_tokens} KV tokens and "
-                        f"{self.max_num_seqs} sequences")
-                break
-            if chunks:
-                self._mixed(chunks, decode, pad)
-            else:
-                self._decode_run()
+        while self.turn():
+            pass
         return self._result()
 
     def _mixed(self, chunks, decode: bool, pad) -> None:
@@ -361,9 +402,12 @@ class Replica:
         k = self._top() - self.G
         if self.grows:
             k = min(k, max(1, int((self.kv.capacity_tokens - self.kv_used) // n)))
-        if self.next_arrival < len(self.arr) and k > 1:
+        limit = self.horizon
+        if self.next_arrival < self.issued:
+            limit = min(limit, self.arr[self.next_arrival])
+        if limit < math.inf and k > 1:
             t1 = self.timer.step(0, 0.0, 0, 0, n, self.sum_ctx)
-            k = min(k, max(1, math.ceil((self.arr[self.next_arrival] - self.now) / t1)))
+            k = min(k, max(1, math.ceil((limit - self.now) / t1)))
         self._advance(self.timer.decode_run(n, self.sum_ctx, k), k)
 
     def _result(self) -> ReplicaResult:

@@ -23,6 +23,20 @@ def test_serve_json_keys(capsys):
     assert 0 <= doc["slo_attainment"] <= 1 and doc["goodput_req_s"] > 0
 
 
+def test_serve_closed_loop(capsys):
+    args = [*BASE, "--workload", "fixed:1024:128", "--concurrency", "8", "--num-requests", "40", "--warmup", "8"]
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["config"]["mode"] == "closed loop" and doc["config"]["concurrency"] == 8
+    assert doc["requests"] == 40 and doc["config"]["warmup_requests"] == 8
+    for key in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
+        assert set(doc[key]) == {"mean", "p50", "p90", "p99"}
+    assert doc["tok_s_per_user"] > 0 and doc["total_tok_s_per_device"] > doc["output_tok_s_per_device"]
+    code, out, err = run(capsys, *args)
+    assert code == 0 and "8 clients" in out and "tokens/s per user" in out
+
+
 @pytest.mark.parametrize("workload", ["fixed:512:64", "burstgpt-sample", "lmsys"])
 def test_serve_workload_forms(capsys, workload):
     code, out, err = run(capsys, *BASE, "--workload", workload, "--offline", "--num-requests", "100",
@@ -77,7 +91,8 @@ def test_malformed_or_empty_trace_is_one_line_exit_1(capsys, tmp_path, content, 
 
 @pytest.mark.parametrize("args,needle", [
     (["--workload", "sharegpt"], "--rate"),
-    (["--workload", "sharegpt", "--offline", "--rate", "3"], "not both"),
+    (["--workload", "sharegpt", "--offline", "--rate", "3"], "give one of --offline, --rate and --concurrency"),
+    (["--workload", "sharegpt", "--concurrency", "0"], "--concurrency must be >= 1"),
     (["--workload", "nope"], "unknown workload"),
     (["--workload", "fixed:10:10", "--offline", "--engine", "vlm"], "did you mean 'vllm'"),
     (["--workload", "fixed:10:10", "--offline", "--scheduler", "fifo"], "unknown scheduler"),
