@@ -19,7 +19,7 @@ from perfmodel.plan import Plan
 from perfmodel.resolve import resolve_model, resolve_system
 from perfmodel.serving import analytic, disagg, goodput
 from perfmodel.serving.deployment import Pool, build_pool, simulate_pool
-from perfmodel.serving.engine_profiles import get_engine
+from perfmodel.serving.engine_profiles import EngineProfile, get_engine
 from perfmodel.serving.metrics import Timeline, slo_attainment, summarize
 from perfmodel.specs.workload import AnyWorkload, Requests, TraceWorkload, load_workload
 
@@ -101,7 +101,8 @@ def check_serve_options(*, rate, num_requests, seed, slo_target, ttft_slo_ms, tp
 
 
 def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False, rate: float | None = None,
-          concurrency: int | None = None, warmup: int = 0, num_requests: int | None = None, scheduler: str | None = None, engine: str = "vllm",
+          concurrency: int | None = None, warmup: int = 0, num_requests: int | None = None,
+          scheduler: str | None = None, engine: str | EngineProfile = "vllm",
           ttft_slo_ms: float | None = None, tpot_slo_ms: float | None = None, slo_target: float = 0.9,
           seed: int = 0, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1, quant: str = "bf16",
           kv_dtype: str | None = None, calibration: str | None = None, max_batch: int | None = None,
@@ -142,7 +143,7 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
                                "--decode-dp": decode_dp})
     spec = resolve_model(model)
     system = resolve_system(hardware, calibration=calibration)
-    eng = get_engine(engine)
+    eng = engine if isinstance(engine, EngineProfile) else get_engine(engine)
     wl = load_workload(workload) if isinstance(workload, str) else workload
     n = num_requests if num_requests is not None else (None if isinstance(wl, TraceWorkload) else DEFAULT_REQUESTS)
     closed = concurrency is not None

@@ -141,7 +141,8 @@ def simulate_pool(pool: Pool, *, arrival_s, input_tokens, output_tokens, prefix_
             osl=np.asarray(output_tokens)[idx], prefix_tokens=pick(prefix_tokens), prefix_group=pick(prefix_group),
             conversation=pick(conversation), reuse_tokens=pick(reuse_tokens), timer=pool.timer, kv=pool.kv,
             scheduler=pool.scheduler, max_num_seqs=pool.max_num_seqs, token_budget=pool.token_budget,
-            prefilled=prefilled, prefix=pool.prefix, seed=seed + k, clients=clients).run()
+            prefilled=prefilled, prefix=pool.prefix, seed=seed + k, clients=clients,
+            arrival_delay_s=0.0 if prefilled else pool.timer.engine.frontend_ms * 1e-3).run()
         first[idx], finish[idx], emitted[idx] = res.first_token_s, res.finish_s, res.emitted
         issued[idx] = res.arrival_s
         for key in totals:

@@ -57,6 +57,7 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
     isl, osl = np.asarray(input_tokens), np.asarray(output_tokens)
     n = len(isl)
     transfer = kv_transfer_s(system, prefill, decode, isl)
+    frontend_s = prefill.timer.engine.frontend_ms * 1e-3
 
     def replicas(pool: Pool, prefilled: bool, offset: int) -> list[Replica]:
         return [Replica(arrival=[], isl=[], osl=[], timer=pool.timer, kv=pool.kv, scheduler=pool.scheduler,
@@ -75,7 +76,7 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
         nonlocal nxt
         if nxt < n:
             k = nxt % len(pre)
-            pre[k].add(arrival=t, isl=int(isl[nxt]), osl=1)
+            pre[k].add(arrival=t + frontend_s, isl=int(isl[nxt]), osl=1)
             ids[k].append(nxt)
             issued[nxt] = t
             nxt += 1

@@ -55,6 +55,11 @@ class EngineProfile(BaseModel):
     cpu_overlapped: bool = False
     nano_batches: int = Field(default=1, ge=1, description="nano-batches overlapped in a step (perfmodel.overlap); "
                                                            "used when the plan leaves Plan.nano_batches at 1")
+    device_time_scale: float = Field(default=1.0, gt=0, description="the engine's kernels' time relative to the "
+                                                                     "step model's (kernel efficiency factor)")
+    frontend_ms: float = Field(default=0.0, ge=0, description="per-request latency outside the engine loop: the "
+                               "HTTP server, tokenization and handing the request to the scheduler; a request "
+                               "reaches the scheduler this long after the client sends it")
     sources: dict[str, str]
 
 
@@ -67,7 +72,82 @@ _PT_LAUNCH = ("assumption: ~10 us host time per eagerly launched op (PyTorch dis
               "cudaLaunchKernel); the reason engines capture CUDA graphs for decode")
 _V1_ARGS = "vLLM V1 engine/arg_utils.py defaults for H100-class GPUs (OpenAI server)"
 
-ENGINES: dict[str, EngineProfile] = {p.name: p for p in [
+_FIT = ("fitted on shared/reference/measured_serving.csv (train: Llama-3.1 rows; held out: Qwen3-32B rows) by "
+        "`python -m perfmodel.serving.fit`; see docs/serving.md, Engines as run today")
+_INFERENCEMAX = "InferenceMAX README server launch commands (vllm serve ... --max-num-batched-tokens 8192 --async-scheduling)"
+
+# Today's engines (issue 11). Structural values from the engines' docs and source; the three
+# numbers no document gives (kernel efficiency relative to the step model, the exposed host time
+# per step, the front-end latency per request) are fitted, per engine, by perfmodel.serving.fit.
+TODAY = [
+    _p(name="vllm-v1", describes="vLLM V1 engine (0.11 and later): unified chunked-prefill scheduler, full + "
+                                 "piecewise CUDA graphs, async scheduling",
+       scheduler="chunked", max_num_seqs=256, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="total",
+       block_tokens=16, paged_attention_overhead=0.0, admission="on_demand", preemption="recompute",
+       prefix_caching=True, cuda_graphs="all", cuda_graph_max_batch=512, launch_us_per_kernel=10.0,
+       cpu_base_ms=0.014, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.061, frontend_ms=60.937,
+       sources={"scheduler": "vLLM V1 scheduler: decodes first, prompt chunks fill max_num_batched_tokens",
+                "max_num_seqs": _V1_ARGS, "token_budget": _V1_ARGS + "; " + _INFERENCEMAX,
+                "kv_memory_fraction": "vLLM docs: gpu_memory_utilization default 0.9",
+                "block_tokens": "vLLM docs: block_size default 16",
+                "paged_attention_overhead": "FlashAttention/FlashInfer read block tables natively",
+                "preemption": "vLLM docs (Optimization and Tuning): V1 preempts by recompute",
+                "prefix_caching": "vLLM V1: automatic prefix caching on by default",
+                "cuda_graphs": "vLLM 0.11 CompilationConfig cudagraph_mode FULL_AND_PIECEWISE default: full graphs "
+                               "for decode batches, piecewise for mixed ones",
+                "cuda_graph_max_batch": "vLLM CompilationConfig max_capture_size default 512",
+                "launch_us_per_kernel": _PT_LAUNCH,
+                "cpu_overlapped": "async scheduling (--async-scheduling) hides the scheduler; what is left exposed "
+                                  "per step is fitted as cpu_base_ms",
+                "cpu_base_ms": _FIT, "cpu_per_seq_us": "folded into cpu_base_ms (assumption)",
+                "device_time_scale": _FIT, "frontend_ms": _FIT}),
+    _p(name="sglang-0.5", describes="SGLang 0.5.x: prefill-first with chunked prefill, overlap scheduler, radix cache",
+       scheduler="prefill_first_chunked", max_num_seqs=4096, token_budget=8192, kv_memory_fraction=0.88,
+       kv_fraction_of="total", block_tokens=1, paged_attention_overhead=0.0,
+       admission="reserve_ratio", reserve_output_fraction=0.4, preemption="recompute", prefix_caching=True,
+       cuda_graphs="decode", cuda_graph_max_batch=256, launch_us_per_kernel=10.0,
+       cpu_base_ms=0.0, cpu_per_seq_us=0.0, cpu_overlapped=True, device_time_scale=1.0, frontend_ms=68.197,
+       sources={"scheduler": "SGLang scheduler: a prefill batch whenever new requests fit, else a decode batch",
+                "max_num_seqs": "SGLang server_args: max_running_requests derived from memory",
+                "token_budget": "SGLang server_args: chunked_prefill_size 8192 on >= 80 GB GPUs",
+                "kv_memory_fraction": "SGLang server_args: mem_fraction_static 0.88 on large GPUs",
+                "block_tokens": "SGLang token-granular KV pool (page_size 1)",
+                "admission": "SGLang new_token_ratio admission (0.7 decaying to 0.1; 0.4 an assumption)",
+                "preemption": "SGLang retracts decoding requests when KV runs out",
+                "prefix_caching": "SGLang RadixAttention on by default",
+                "cuda_graph_max_batch": "SGLang 0.5 server_args: cuda_graph_max_bs 256 on H100/H200-class GPUs "
+                                        "(lower on small GPUs / TP1)",
+                "launch_us_per_kernel": _PT_LAUNCH,
+                "cpu_overlapped": "overlap scheduler on by default (0.4+): host work hidden behind the step",
+                "cpu_base_ms": "hidden by the overlap scheduler (not fitted: see perfmodel.serving.fit FREE)",
+                "cpu_per_seq_us": "hidden by the overlap scheduler",
+                "device_time_scale": "the step model's kernels (not fitted: see perfmodel.serving.fit FREE)",
+                "frontend_ms": _FIT}),
+    _p(name="trtllm-pytorch", describes="TensorRT-LLM 1.x PyTorch backend (trtllm-serve): in-flight batching, "
+                                        "overlap scheduler, decode CUDA graphs",
+       scheduler="inflight", max_num_seqs=2048, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="free",
+       block_tokens=32, paged_attention_overhead=0.0, admission="reserve_max", preemption="recompute",
+       prefix_caching=True, cuda_graphs="decode", cuda_graph_max_batch=128, launch_us_per_kernel=10.0,
+       cpu_base_ms=0.463, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.064, frontend_ms=122.7,
+       sources={"scheduler": "TRT-LLM docs: context and generation requests share an iteration up to "
+                             "max_num_tokens; enable_chunked_prefill False by default",
+                "max_num_seqs": "TRT-LLM llm_args: max_batch_size default 2048",
+                "token_budget": "TRT-LLM llm_args: max_num_tokens default 8192",
+                "kv_memory_fraction": "KvCacheConfig free_gpu_memory_fraction default 0.9",
+                "block_tokens": "KvCacheConfig tokens_per_block default 32 (PyTorch backend)",
+                "admission": "capacity scheduler GUARANTEED_NO_EVICT default",
+                "prefix_caching": "KvCacheConfig enable_block_reuse default True",
+                "cuda_graphs": "PyTorch backend captures CUDA graphs for generation-only batches",
+                "cuda_graph_max_batch": "TRT-LLM DecodeCudaGraphConfig: max_batch_size 128 when neither it nor "
+                                        "batch_sizes is given",
+                "launch_us_per_kernel": _PT_LAUNCH,
+                "cpu_overlapped": "overlap scheduler on by default (disable_overlap_scheduler False); the exposed "
+                                  "per-step rest is fitted",
+                "cpu_base_ms": _FIT, "cpu_per_seq_us": "folded into cpu_base_ms (assumption)",
+                "device_time_scale": _FIT, "frontend_ms": _FIT}),
+]
+
+ENGINES: dict[str, EngineProfile] = {p.name: p for p in TODAY + [
     _p(name="vllm", describes="vLLM V1 (>= 0.8): chunked prefill always on, prefix caching on",
        scheduler="chunked", max_num_seqs=256, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="total",
        block_tokens=16, paged_attention_overhead=0.0, admission="on_demand", preemption="recompute",

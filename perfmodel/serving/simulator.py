@@ -66,13 +66,14 @@ class Replica:
     def __init__(self, *, arrival, isl, osl, timer: StepTimer, kv: KVConfig, scheduler: Scheduler,
                  max_num_seqs: int, token_budget: int, prefix_tokens=None, prefix_group=None, conversation=None,
                  reuse_tokens=None, prefilled: bool = False, prefix: PrefixCache | None = None, seed: int = 0,
-                 clients: int | None = None):
-        self.arr = [float(x) for x in arrival]
+                 clients: int | None = None, arrival_delay_s: float = 0.0):
+        self.delay = arrival_delay_s  # issue -> the scheduler sees it (the engine's front end)
+        self.arr = [float(x) + arrival_delay_s for x in arrival]
         self.clients = clients
         if clients is not None:  # closed loop: see the module docstring
             if clients < 1:
                 raise PerfModelError(f"closed loop needs >= 1 client, got {clients}")
-            self.arr = [0.0 if i < clients else math.inf for i in range(len(self.arr))]
+            self.arr = [arrival_delay_s if i < clients else math.inf for i in range(len(self.arr))]
         self.issued = min(clients, len(self.arr)) if clients is not None else len(self.arr)
         self.isl = [int(x) for x in isl]
         self.osl = [int(x) for x in osl]
@@ -237,7 +238,7 @@ class Replica:
         self.finished.append(rid)
         self.in_system -= 1
         if self.issued < len(self.arr):  # closed loop: the freed client sends its next request
-            self.arr[self.issued] = self.now
+            self.arr[self.issued] = self.now + self.delay
             self.issued += 1
         if self.conv[rid] >= 0:
             self.ready.add(self.conv[rid] + 1)
@@ -413,7 +414,7 @@ class Replica:
     def _result(self) -> ReplicaResult:
         emitted = np.array(self.out, dtype=np.int64)
         return ReplicaResult(
-            arrival_s=np.array(self.arr), first_token_s=np.array(self.first), finish_s=np.array(self.finish),
+            arrival_s=np.array(self.arr) - self.delay, first_token_s=np.array(self.first), finish_s=np.array(self.finish),
             input_tokens=np.array(self.isl, dtype=np.int64), output_tokens=np.array(self.osl, dtype=np.int64),
             emitted=emitted, prefill_tokens_computed=self.prefill_computed, cached_tokens=self.cached_total,
             preemptions=self.preemptions, iterations=self.iterations, busy_s=self.busy, area_req_s=self.area,

@@ -44,6 +44,7 @@ class StepTimer:
         self.engine = engine
         self.launch_floor_s = kernels_per_step * engine.launch_us_per_kernel * 1e-6
         self.paged = 1.0 + engine.paged_attention_overhead
+        self.scale = engine.device_time_scale
         self._cache: dict[tuple, tuple[float, float]] = {}
         self._slopes: dict[int, float] = {}
         self.calls = 0
@@ -110,7 +111,7 @@ class StepTimer:
 
     def _call(self, shape: BatchShape) -> float:
         self.calls += 1
-        return self.model.iteration_time_s(shape)
+        return self.model.iteration_time_s(shape) * self.scale
 
     # ---- wall time ------------------------------------------------------------------------
     def _host(self, seqs: int) -> float:

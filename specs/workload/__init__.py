@@ -1,6 +1,7 @@
 """Serving workloads: request lengths, arrival times, shared prefixes and conversations.
 
-A workload comes from `fixed:ISL:OSL`, a preset name (`specs/workloads/presets.yaml`), a workload
+A workload comes from `fixed:ISL:OSL`, `random:ISL:OSL:RATIO` (lengths uniform on [RATIO x len,
+len], the benchmark clients' random dataset), a preset name (`specs/workloads/presets.yaml`), a workload
 YAML file, or a BurstGPT CSV trace (`load_workload`). `sample(n, rate=..., offline=..., seed=...)`
 draws a `Requests` table of numpy columns with a seeded generator, so the same seed gives the same
 requests.
@@ -15,6 +16,7 @@ Modules: `lengths` (length distributions), `arrivals` (arrival processes), `synt
 from __future__ import annotations
 
 import functools
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Union
@@ -33,7 +35,7 @@ from perfmodel.specs.workload.traces import BURSTGPT_COLUMNS, TraceWorkload, rea
 
 __all__ = ["AnyWorkload", "Arrival", "BURSTGPT_COLUMNS", "Conversation", "Empirical", "Fixed", "Gamma",
            "LengthDist", "LogNormal", "Normal", "Offline", "Poisson", "Requests", "TraceWorkload", "Uniform",
-           "Workload", "Zipf", "arrival_times", "fixed", "load_workload", "preset_names", "read_burstgpt",
+           "Workload", "Zipf", "arrival_times", "fixed", "load_workload", "preset_names", "random_lengths", "read_burstgpt",
            "write_burstgpt"]
 
 AnyWorkload = Union[Workload, TraceWorkload]
@@ -60,8 +62,28 @@ def fixed(isl: int, osl: int) -> Workload:
     return Workload(name=f"fixed:{isl}:{osl}", input=Fixed(value=isl), output=Fixed(value=osl))
 
 
+def random_lengths(isl: int, osl: int, ratio: float) -> Workload:
+    """Prompt and output lengths uniform on [ratio x max, max], as the benchmark clients' random
+    dataset draws them (SGLang bench_serving and InferenceMAX's benchmark_serving.py
+    `--random-range-ratio`: lengths from [len x ratio, len])."""
+    lo_i, lo_o = max(1, math.ceil(isl * ratio)), max(1, math.ceil(osl * ratio))
+    return Workload(name=f"random:{isl}:{osl}:{ratio:g}", input=Uniform(low=lo_i, high=isl),
+                    output=Uniform(low=lo_o, high=osl))
+
+
 def load_workload(spec: str) -> AnyWorkload:
-    """`fixed:ISL:OSL`, a preset name, a workload YAML file, or a BurstGPT CSV file."""
+    """`fixed:ISL:OSL`, `random:ISL:OSL:RATIO`, a preset name, a workload YAML file, or a BurstGPT CSV."""
+    if spec.startswith("random:"):
+        parts = spec.split(":")
+        try:
+            isl, osl, ratio = int(parts[1]), int(parts[2]), float(parts[3])
+            ok = len(parts) == 4 and isl > 0 and osl > 0 and 0 < ratio <= 1
+        except (ValueError, IndexError):
+            ok = False
+        if not ok:
+            raise PerfModelError(f"--workload {spec!r}: expected random:ISL:OSL:RATIO with positive lengths and "
+                                 "0 < RATIO <= 1, e.g. random:1024:1024:0.8")
+        return random_lengths(isl, osl, ratio)
     if spec.startswith("fixed:"):
         parts = spec.split(":")
         if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts[1:]):
@@ -85,4 +107,5 @@ def load_workload(spec: str) -> AnyWorkload:
                             what="a workload file")
         data.setdefault("name", path.stem)
         return _validate(data, str(path))
-    raise UnknownNameError("workload", spec, preset_names() + ["fixed:ISL:OSL", "<file>.yaml", "<file>.csv"])
+    raise UnknownNameError("workload", spec, preset_names() + ["fixed:ISL:OSL", "random:ISL:OSL:RATIO",
+                                                               "<file>.yaml", "<file>.csv"])

@@ -1,0 +1,249 @@
+"""Accuracy against measured serving runs (shared/reference/measured_serving.csv layout).
+
+Each row is one benchmark run: an engine (backend + version), a model, a system, a precision, the
+parallelism of an aggregated deployment or of a disaggregated one's prefill and decode workers,
+fixed ISL/OSL and a number of concurrent clients, with the measured mean TTFT and mean TPOT. A row
+becomes one closed-loop `serve()` run as the benchmark client ran it (InferenceMAX-style
+`benchmark_serving.py --max-concurrency C --num-prompts 10C --request-rate inf`: no warm-up, the
+first C requests sent at once); a row the model cannot express is listed with the reason. Nothing
+here is fitted: the engine fits live in `perfmodel.serving.fit`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import statistics
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from perfmodel.errors import PerfModelError
+
+# benchmark_serving.py runs of the InferenceMAX recipe send 10 requests per client
+# (InferenceMAX README: `--num-prompts $(( $CONC * 10 )) --max-concurrency $CONC`).
+PROMPTS_PER_CLIENT = 10
+MIN_PROMPTS = 20
+# ... with lengths drawn from [0.8 x ISL, ISL] and [0.8 x OSL, OSL] (InferenceMAX README:
+# RANDOM_RANGE_RATIO 0.8). The spread matters: equal lengths would keep the clients in lockstep,
+# every wave of C requests arriving together.
+LENGTH_RATIO = 0.8
+# concurrency bands of the report (clients): low latency, interactive, throughput, saturation
+BANDS = ((1, 8), (9, 64), (65, 256), (257, 1 << 30))
+GROUP_KEYS = ("engine", "system", "model", "band", "mode")
+REQUIRED = {"backend", "backend_version", "model", "system", "precision", "mode", "isl", "osl", "concurrency",
+            "tp", "ttft_ms_mean", "tpot_ms_mean"}
+
+# backend, lowest version -> engine profile (perfmodel.serving.engine_profiles); first match wins.
+# An empty version is taken as the newest release of that backend's line the CSV names.
+_ENGINES = (("trtllm", (1, 0), "trtllm-pytorch"), ("sglang", (0, 5), "sglang-0.5"), ("vllm", (0, 11), "vllm-v1"))
+_SYSTEMS = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200", "b300_sxm": "b300",
+            "gb200": "gb200", "gb300": "gb300"}
+_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4",
+              "mxfp4": "mxfp4"}
+
+
+@dataclass
+class Case:
+    key: str
+    fields: dict            # engine, system, model, band, mode (for grouping)
+    kwargs: dict            # serve() keyword arguments
+    ttft_ms: float
+    tpot_ms: float
+    label: str = ""
+
+
+@dataclass
+class Skip:
+    key: str
+    fields: dict
+    reason: str
+
+
+@dataclass
+class Outcome:
+    case: Case
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    note: str = ""
+    errors: dict = field(default_factory=dict)   # metric -> (predicted - measured) / measured
+
+
+# ---- rows -> cases -----------------------------------------------------------------------------
+def _int(text: str) -> int | None:
+    try:
+        return int(float(text))
+    except (TypeError, ValueError):
+        return None
+
+
+def _version(text: str) -> tuple[int, int] | None:
+    m = re.match(r"\s*v?(\d+)\.(\d+)", text or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def engine_for(backend: str, version: str) -> tuple[str | None, str]:
+    """(engine profile, why not) for a backend and version as the CSV names them."""
+    v = _version(version)
+    for name, lowest, profile in _ENGINES:
+        if backend.lower() == name:
+            if v is not None and v < lowest:
+                return None, f"{backend} {version} predates the profiled line (>= {lowest[0]}.{lowest[1]})"
+            return profile, ""
+    return None, f"no engine profile for backend {backend!r}"
+
+
+def model_name(text: str) -> str:
+    """The preset a checkpoint name resolves to: a quantized re-upload ('nvidia/Qwen3-32B-NVFP4',
+    '...-Instruct-FP8') is its base model."""
+    name = text.split("/")[-1]
+    name = re.sub(r"[-_](fp8|nvfp4|fp4|mxfp4|awq|gptq|int4|int8|w4a16|w8a8)$", "", name, flags=re.I)
+    return re.sub(r"-(instruct|chat|hf)$", "", name, flags=re.I).lower()
+
+
+def band_of(concurrency: int) -> str:
+    for lo, hi in BANDS:
+        if lo <= concurrency <= hi:
+            return f"{lo}-{hi}" if hi < 1 << 30 else f">={lo}"
+    return "?"
+
+
+def case_from_row(key: str, r: dict) -> Case | Skip:
+    c = _int(r["concurrency"])
+    fields = {"engine": r["backend"], "system": r["system"], "model": r["model"],
+              "band": band_of(c) if c else "?", "mode": r["mode"]}
+    engine, why = engine_for(r["backend"], r["backend_version"])
+    if engine is None:
+        return Skip(key, fields, why)
+    if not c or c < 1:
+        return Skip(key, fields, "concurrency not given")
+    isl, osl = _int(r["isl"]), _int(r["osl"])
+    if not isl or not osl:
+        return Skip(key, fields, "ISL/OSL not given")
+    ttft, tpot = _float(r["ttft_ms_mean"]), _float(r["tpot_ms_mean"])
+    if ttft is None or tpot is None:
+        return Skip(key, fields, "mean TTFT or TPOT not measured")
+    hardware = _SYSTEMS.get(r["system"].lower(), r["system"].lower().replace("_", "-"))
+    precision = (r.get("gemm_quant") or r["precision"]).lower()
+    quant = _PRECISION.get(precision)
+    if quant is None:
+        return Skip(key, fields, f"precision {precision!r} not modelled")
+    kw = {"model": model_name(r["model"]), "hardware": hardware, "quant": quant, "engine": engine,
+          "workload": f"random:{isl}:{osl}:{LENGTH_RATIO:g}", "concurrency": c, "num_requests": max(PROMPTS_PER_CLIENT * c, MIN_PROMPTS)}
+    if r["mode"] == "disagg":
+        p_tp, d_tp = _int(r.get("prefill_tp")), _int(r.get("decode_tp"))
+        if not p_tp or not d_tp:
+            return Skip(key, fields, "disaggregated row without prefill/decode TP")
+        kw.update(scheduler="disagg", prefill_tp=p_tp, prefill_dp=_int(r.get("prefill_workers")) or 1,
+                  decode_tp=d_tp, decode_dp=_int(r.get("decode_workers")) or 1)
+        par = f"P{kw['prefill_dp']}xTP{p_tp} D{kw['decode_dp']}xTP{d_tp}"
+    else:
+        tp = _int(r["tp"])
+        if not tp:
+            return Skip(key, fields, "tensor parallelism not given")
+        kw["tp"] = tp
+        if (_int(r.get("pp")) or 1) > 1:
+            kw["pp"] = _int(r["pp"])
+        par = f"TP{tp}"
+    label = f"{engine}: {kw['model']} {par} {quant} on {hardware}; {isl}/{osl} C={c}"
+    return Case(key, fields, kw, ttft, tpot, label)
+
+
+def _float(text: str) -> float | None:
+    try:
+        x = float(text)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) and x > 0 else None
+
+
+def read_rows(path: str | Path | None = None) -> list[dict]:
+    """Rows of a measured-serving CSV; None: the copy shipped in the package."""
+    if path is None:
+        text = resources.files("perfmodel").joinpath("data/measured_serving.csv").read_text()
+        rows = list(csv.DictReader(text.splitlines()))
+        source = "perfmodel/data/measured_serving.csv"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise PerfModelError(f"--csv {p}: no such file")
+        with p.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        source = str(p)
+    if not rows or not REQUIRED <= set(rows[0]):
+        raise PerfModelError(f"{source} line 1: expected the columns {', '.join(sorted(REQUIRED))}")
+    return rows
+
+
+def cases(rows: list[dict]) -> list[Case | Skip]:
+    return [case_from_row(f"r{i}", r) for i, r in enumerate(rows, start=2)]  # key: the CSV line
+
+
+# ---- running -----------------------------------------------------------------------------------
+def run_case(case: Case) -> Outcome:
+    from perfmodel.serve_api import serve
+
+    try:
+        d = serve(**case.kwargs, goodput_search=False).to_dict()
+    except PerfModelError as exc:
+        return Outcome(case, note=f"not expressible: {exc}")
+    out = Outcome(case, d["ttft_ms"]["mean"], d["tpot_ms"]["mean"])
+    out.errors = {"ttft": (out.ttft_ms - case.ttft_ms) / case.ttft_ms, "tpot": (out.tpot_ms - case.tpot_ms) / case.tpot_ms}
+    return out
+
+
+def _median_pct(xs: list[float]) -> float | None:
+    return 100 * statistics.median(abs(x) for x in xs) if xs else None
+
+
+def summarize(outcomes: list[Outcome]) -> dict:
+    """Median |error| of mean TPOT and mean TTFT overall and per group value."""
+    done = [o for o in outcomes if o.errors]
+
+    def stats(sel: list[Outcome]) -> dict:
+        return {"rows": len(sel), "tpot_median_abs_error_pct": _median_pct([o.errors["tpot"] for o in sel]),
+                "ttft_median_abs_error_pct": _median_pct([o.errors["ttft"] for o in sel])}
+    groups = {}
+    for g in GROUP_KEYS:
+        values = sorted({o.case.fields[g] for o in done})
+        groups[g] = {v: stats([o for o in done if o.case.fields[g] == v]) for v in values}
+    return {"overall": stats(done), "groups": groups}
+
+
+def report(path: str | Path | None = None, *, only: list[str] | None = None) -> dict:
+    rows = read_rows(path)
+    items = cases(rows)
+    if only:
+        items = [c for c in items if c.key in only]
+    outcomes = [run_case(c) for c in items if isinstance(c, Case)]
+    skips = [s for s in items if isinstance(s, Skip)]
+    not_expr = [{"key": s.key, **s.fields, "reason": s.reason} for s in skips] + \
+               [{"key": o.case.key, **o.case.fields, "reason": o.note} for o in outcomes if not o.errors]
+    return {
+        "csv": str(path) if path is not None else "perfmodel/data/measured_serving.csv (packaged)",
+        "rows_total": len(items),
+        "expressible": sum(1 for o in outcomes if o.errors),
+        "rows": [{"key": o.case.key, "run": o.case.label, **o.case.fields,
+                  "ttft_ms": {"predicted": o.ttft_ms, "measured": o.case.ttft_ms,
+                              "error_pct": _pct(o.errors.get("ttft"))},
+                  "tpot_ms": {"predicted": o.tpot_ms, "measured": o.case.tpot_ms,
+                              "error_pct": _pct(o.errors.get("tpot"))}}
+                 for o in outcomes if o.errors],
+        "not_expressible": not_expr,
+        "reasons": _count_reasons(not_expr),
+        **summarize(outcomes),
+    }
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None else 100 * x
+
+
+def _count_reasons(items: list[dict]) -> dict[str, int]:
+    """Reasons with the row-specific numbers folded, most frequent first."""
+    counts: dict[str, int] = {}
+    for it in items:
+        reason = re.sub(r"\d[\d.,]*", "N", it["reason"])[:160]
+        counts[reason] = counts.get(reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))

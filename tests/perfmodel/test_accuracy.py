@@ -1,0 +1,94 @@
+"""Accuracy against measured serving runs: the per-group ceilings of the ratchet
+(tests/perfmodel/data/accuracy_ratchet.json, written by benchmarks/accuracy_ratchet.py) hold.
+The default suite re-runs a sample of cheap rows; the full report runs under the `slow` marker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from perfmodel.accuracy import Case, Skip, case_from_row, cases, engine_for, model_name, read_rows, report
+from perfmodel.errors import PerfModelError
+
+RATCHET = json.loads((Path(__file__).parent / "data" / "accuracy_ratchet.json").read_text())
+
+
+def test_sample_rows_stay_under_their_ceilings():
+    sample = RATCHET["sample_rows"]
+    rep = report(only=list(sample))
+    got = {r["key"]: r for r in rep["rows"]}
+    assert set(got) == set(sample), "a sample row is no longer expressible"
+    bad = [(k, r["run"], r["tpot_ms"]["error_pct"], sample[k]["tpot_pct"], r["ttft_ms"]["error_pct"],
+            sample[k]["ttft_pct"]) for k, r in got.items()
+           if abs(r["tpot_ms"]["error_pct"]) > sample[k]["tpot_pct"] or abs(r["ttft_ms"]["error_pct"]) > sample[k]["ttft_pct"]]
+    assert not bad, "row, run, TPOT error %, ceiling, TTFT error %, ceiling: " + repr(bad)
+
+
+@pytest.mark.slow
+def test_full_report_per_group_ceilings():
+    rep = report()
+    assert rep["expressible"] >= RATCHET["expressible_min"]
+    bad = []
+    for g, values in RATCHET["groups"].items():
+        for v, ceil in values.items():
+            s = rep["groups"][g].get(v)
+            assert s is not None, f"group {g}={v} has no expressed row any more"
+            for metric in ("tpot", "ttft"):
+                if s[f"{metric}_median_abs_error_pct"] > ceil[f"{metric}_pct"]:
+                    bad.append((g, v, metric, s[f"{metric}_median_abs_error_pct"], ceil[f"{metric}_pct"]))
+    for metric in ("tpot", "ttft"):
+        if rep["overall"][f"{metric}_median_abs_error_pct"] > RATCHET["overall"][f"{metric}_pct"]:
+            bad.append(("all", "", metric, rep["overall"][f"{metric}_median_abs_error_pct"],
+                        RATCHET["overall"][f"{metric}_pct"]))
+    assert not bad, "group, value, metric, median |error| %, ceiling: " + repr(bad)
+
+
+def _row(**kw) -> dict:
+    base = {"backend": "vllm", "backend_version": "0.12.0", "model": "Qwen/Qwen3-32B", "system": "h100_sxm",
+            "precision": "bf16", "gemm_quant": "", "mode": "agg", "isl": "1024", "osl": "128", "concurrency": "8",
+            "tp": "2", "pp": "1", "ttft_ms_mean": "150", "tpot_ms_mean": "18"}
+    return {**base, **kw}
+
+
+def test_a_row_becomes_the_closed_loop_run_the_benchmark_made():
+    c = case_from_row("r2", _row())
+    assert isinstance(c, Case)
+    assert c.kwargs == {"model": "qwen3-32b", "hardware": "h100-sxm", "quant": "bf16", "engine": "vllm-v1",
+                        "workload": "random:1024:128:0.8", "concurrency": 8, "num_requests": 80, "tp": 2}
+    d = case_from_row("r3", _row(mode="disagg", tp="", prefill_tp="1", prefill_workers="3", decode_tp="4",
+                                 decode_workers="2"))
+    assert d.kwargs["scheduler"] == "disagg" and (d.kwargs["prefill_dp"], d.kwargs["decode_tp"]) == (3, 4)
+
+
+@pytest.mark.parametrize("kw,reason", [
+    (dict(concurrency=""), "concurrency not given"),
+    (dict(backend="tgi"), "no engine profile for backend 'tgi'"),
+    (dict(backend="vllm", backend_version="0.6.3"), "predates the profiled line"),
+    (dict(precision="int3", gemm_quant="int3"), "precision 'int3' not modelled"),
+    (dict(tpot_ms_mean=""), "mean TTFT or TPOT not measured"),
+])
+def test_rows_that_cannot_be_expressed_say_why(kw, reason):
+    s = case_from_row("r9", _row(**kw))
+    assert isinstance(s, Skip) and reason in s.reason
+
+
+def test_names_and_engines():
+    assert model_name("nvidia/Qwen3-32B-NVFP4") == "qwen3-32b"
+    assert model_name("nvidia/Llama-3.1-8B-Instruct-FP8") == "llama-3.1-8b"
+    assert engine_for("trtllm", "1.0.0rc3")[0] == "trtllm-pytorch"
+    assert engine_for("sglang", "0.5.6.post2")[0] == "sglang-0.5"
+    assert engine_for("vllm", "")[0] == "vllm-v1"
+
+
+def test_packaged_csv_and_bad_paths(tmp_path):
+    rows = read_rows()
+    assert len(rows) == 1071
+    assert sum(isinstance(c, Case) for c in cases(rows)) > 1000
+    with pytest.raises(PerfModelError, match="no such file"):
+        read_rows(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(PerfModelError, match="line 1: expected the columns"):
+        read_rows(bad)
