@@ -70,5 +70,5 @@ def to_markdown(rep: dict) -> str:
         lines.append(f"| {by} | {group} | {n} | {tpot} | {ttft} |")
     lines += ["", f"{rep['expressible']} of {rep['rows_total']} rows expressed.", "",
               "| rows not expressed | why |", "|---:|---|"]
-    lines += [f"| {n} | {why} |" for why, n in rep["reasons"].items()]
+    lines += [f"| {n} | {why.replace('|', '/')} |" for why, n in rep["reasons"].items()]
     return "\n".join(lines)

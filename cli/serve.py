@@ -12,7 +12,7 @@ from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, CpuAttnOpt, DpOpt, Ep
                                     NanoSplitOpt, PpOpt, QuantOpt, SparseKvOpt, TpOpt, WeightsOffloadOpt,
                                     parse_split)
 
-WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL, a preset (sharegpt, lmsys, "
+WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL, random:ISL:OSL:RATIO, a preset (sharegpt, lmsys, "
                                           "splitwise, burstgpt, burstgpt-sample, chat-multiturn), a workload "
                                           "YAML or a BurstGPT CSV.")]
 
@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
         scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="prefill_first, prefill_first_chunked, "
                                                          "chunked, splitfuse, inflight, static, prepack, disagg "
                                                          "(default: the engine's).")] = None,
-        engine: Annotated[str, typer.Option("--engine", help="vllm, vllm-0.5, trtllm, sglang, fastgen, ideal.")] = "vllm",
+        engine: Annotated[str, typer.Option("--engine", help="vllm-v1, sglang-0.5, trtllm-pytorch (today's engines), vllm, vllm-0.5, trtllm, "
+                                                      "trtllm-0.8, sglang, fastgen, qserve, nanoflow, ideal.")] = "vllm",
         ttft_slo: Annotated[Optional[float], typer.Option("--ttft-slo", help="TTFT SLO (ms).")] = None,
         tpot_slo: Annotated[Optional[float], typer.Option("--tpot-slo", help="TPOT SLO (ms).")] = None,
         slo_target: Annotated[float, typer.Option("--slo-target", help="Attainment goodput must keep.")] = 0.9,

@@ -206,7 +206,7 @@ def summarize(outcomes: list[Outcome]) -> dict:
                 "ttft_median_abs_error_pct": _median_pct([o.errors["ttft"] for o in sel])}
     groups = {}
     for g in GROUP_KEYS:
-        values = sorted({o.case.fields[g] for o in done})
+        values = sorted({o.case.fields[g] for o in done}, key=lambda v: (_band_start(v), v) if g == "band" else (0, v))
         groups[g] = {v: stats([o for o in done if o.case.fields[g] == v]) for v in values}
     return {"overall": stats(done), "groups": groups}
 
@@ -236,14 +236,19 @@ def report(path: str | Path | None = None, *, only: list[str] | None = None) -> 
     }
 
 
+def _band_start(band: str) -> int:
+    m = re.search(r"\d+", band)
+    return int(m.group()) if m else 0
+
+
 def _pct(x: float | None) -> float | None:
     return None if x is None else 100 * x
 
 
 def _count_reasons(items: list[dict]) -> dict[str, int]:
-    """Reasons with the row-specific numbers folded, most frequent first."""
+    """Reasons without their suggestions ('use one of ...', 'did you mean ...'), most frequent first."""
     counts: dict[str, int] = {}
     for it in items:
-        reason = re.sub(r"\d[\d.,]*", "N", it["reason"])[:160]
+        reason = re.split(r": use one of|; did you mean", it["reason"])[0]
         counts[reason] = counts.get(reason, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
