@@ -117,9 +117,9 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     closed loop with `concurrency` clients (each sends its next request when its previous one
     completes). `warmup` requests are issued first and left out of the statistics (as vLLM
     `bench serve --num-warmups` and genai-perf `--warmup-request-count`); `num_requests` are
-    measured after them. `nano_split` (relative nano-batch sizes) sets `nano_batches` to its length; `placement`: the
-    Plan's offload fields (weights_offload, kv_offload, activations_offload, attention_on_cpu,
-    sparse_kv), applied to every pool. `lora_adapters` (S-LoRA): that many adapters of `lora_rank`
+    measured after them. `nano_split` (relative nano-batch sizes) sets `nano_batches` to its length;
+    `placement`: the Plan's offload fields (weights_offload, kv_offload, activations_offload,
+    attention_on_cpu, sparse_kv), applied to every pool. `lora_adapters` (S-LoRA): that many adapters of `lora_rank`
     (one rank, or ranks cycled over the adapters) requested with Zipf(`lora_popularity`) shares.
     `finetune_seq_len` (FlexLLM): PEFT finetuning of sequences of that length co-served in each
     iteration's slack under `tpot_slo_ms` at `rate` (analytic, `perfmodel.finetune`)."""
