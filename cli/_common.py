@@ -11,8 +11,25 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+PIPE_WIDTH = 100_000  # columns when stdout is not a terminal: one table row per line, nothing wrapped
+
+
+class _Console(Console):
+    """A rich console that, when its stream is not a terminal (a pipe, a file), renders at a width
+    no table reaches, so `perfmodel models list | grep llama-3.1-70b` finds the row."""
+
+    @property
+    def size(self):
+        size = super().size
+        return size if self.is_terminal else size._replace(width=PIPE_WIDTH)
+
+    @size.setter
+    def size(self, new_size):
+        Console.size.fset(self, new_size)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Preset name, Hugging Face id, or path to a config.json.")]
@@ -36,7 +53,7 @@ def print_json(data: Any) -> None:
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=title, title_justify="left", title_style=None)
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
 
 from perfmodel import hardware
 from perfmodel.cli._common import JsonOpt, console, print_json, table
+from perfmodel.errors import PerfModelError
 from perfmodel.specs import load_model, preset_names
+
+
+# `models show --model NAME` like every other command; the positional NAME of earlier releases
+# still works but is not shown.
+ModelShowOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Preset name, Hugging Face id, or path "
+                                                     "to a config.json.")]
+HardwareShowOpt = Annotated[Optional[str], typer.Option("--hardware", "-H", help="Device, node or cluster id, or a "
+                                                        "hardware YAML file.")]
+HiddenName = Annotated[Optional[str], typer.Argument(hidden=True)]
+
+
+def _one(flag: str, option: str | None, positional: str | None) -> str:
+    if option and positional and option != positional:
+        raise PerfModelError(f"give {flag} once, got {option!r} and {positional!r}")
+    if not (option or positional):
+        raise typer.BadParameter("required (a name, or a file)", param_hint=f"'{flag}'")
+    return option or positional
 
 
 def register(app: typer.Typer) -> None:
@@ -33,9 +53,9 @@ def register(app: typer.Typer) -> None:
                                 [[c.id, c.node, c.num_nodes, c.scaleup_domain_devices] for c in cat.clusters]))
 
     @hw.command("show")
-    def hw_show(name: str, json_out: JsonOpt = False) -> None:
+    def hw_show(hardware_name: HardwareShowOpt = None, name: HiddenName = None, json_out: JsonOpt = False) -> None:
         """Show one device/node/cluster with the source of every number."""
-        system = hardware.resolve(name)
+        system = hardware.resolve(_one("--hardware", hardware_name, name))
         data = {"device": system.device.model_dump(), "node": system.node.model_dump(),
                 "cluster": system.cluster.model_dump() if system.cluster else None}
         if json_out:
@@ -72,9 +92,9 @@ def register(app: typer.Typer) -> None:
                                        "KV KiB/token (bf16)"], rows))
 
     @models.command("show")
-    def models_show(name: str, json_out: JsonOpt = False) -> None:
+    def models_show(model: ModelShowOpt = None, name: HiddenName = None, json_out: JsonOpt = False) -> None:
         """Show one model: parameters, layers, attention, KV bytes per token."""
-        m = load_model(name)
+        m = load_model(_one("--model", model, name))
         if json_out:
             print_json({**m.summary(), "spec": m.model_dump()})
             return
