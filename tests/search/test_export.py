@@ -21,11 +21,12 @@ from perfmodel.search.plan_file import PlanFile, Prediction, Provenance, Workloa
 VLLM = {
     "--port": int, "--tensor-parallel-size": int, "--pipeline-parallel-size": int, "--data-parallel-size": int,
     "--enable-expert-parallel": None, "--max-num-seqs": int, "--max-num-batched-tokens": int,
-    "--enable-chunked-prefill": None, "--quantization": ["aqlm", "awq", "fp8", "gptq", "compressed-tensors",
+    "--enable-chunked-prefill": "bool", "--quantization": ["aqlm", "awq", "fp8", "gptq", "compressed-tensors",
                                                          "bitsandbytes", "gptq_marlin", "awq_marlin", "modelopt"],
     "--dtype": ["auto", "half", "float16", "bfloat16", "float", "float32"],
     "--kv-cache-dtype": ["auto", "fp8", "fp8_e4m3", "fp8_e5m2"], "--gpu-memory-utilization": float,
-    "--cpu-offload-gb": float, "--kv-transfer-config": json.loads,
+    "--cpu-offload-gb": float, "--kv-transfer-config": json.loads, "--kv-offloading-size": float,
+    "--kv-offloading-backend": ["native", "lmcache"],
     # issue 12: "Speculative Decoding" and "Expert Parallel Deployment" (EPLB, DBO, all2all backends)
     "--speculative-config": json.loads, "--enable-eplb": None, "--eplb-config": json.loads, "--enable-dbo": None,
     "--all2all-backend": ["naive", "pplx", "deepep_high_throughput", "deepep_low_latency", "allgather_reducescatter"],
@@ -36,8 +37,9 @@ SGLANG = {
     "--model-path": str, "--host": str, "--port": int, "--tp-size": int, "--pp-size": int, "--dp-size": int,
     "--ep-size": int, "--enable-dp-attention": None, "--max-running-requests": int, "--chunked-prefill-size": int,
     "--quantization": ["awq", "fp8", "gptq", "w8a8_int8", "w8a8_fp8", "modelopt"],
-    "--kv-cache-dtype": ["auto", "fp8_e5m2", "fp8_e4m3"], "--mem-fraction-static": float, "--cpu-offload-gb": float,
-    "--disaggregation-mode": ["null", "prefill", "decode"],
+    "--kv-cache-dtype": ["auto", "fp8_e5m2", "fp8_e4m3"], "--mem-fraction-static": float, "--cpu-offload-gb": int,
+    "--disaggregation-mode": ["null", "prefill", "decode"], "--disaggregation-bootstrap-port": int,
+    "--enable-hierarchical-cache": None, "--hicache-size": int,
     "--disaggregation-transfer-backend": ["mooncake", "nixl", "ascend", "fake"],
     # issue 12: "Speculative Decoding", EPLB, two-batch overlap, DeepEP ("Server Arguments")
     "--speculative-algorithm": ["EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM"],
@@ -46,7 +48,8 @@ SGLANG = {
     "--enable-two-batch-overlap": None, "--moe-a2a-backend": ["none", "deepep", "mooncake"],
     "--deepep-mode": ["normal", "low_latency", "auto"],
 }
-SGLANG_ROUTER = {"--pd-disaggregation": None, "--prefill": "append", "--decode": "append", "--host": str, "--port": int}
+# sglang_router: `--prefill URL [BOOTSTRAP_PORT]` (nargs), `--decode URL`
+SGLANG_ROUTER = {"--pd-disaggregation": None, "--prefill": "append+", "--decode": "append", "--host": str, "--port": int}
 # TensorRT-LLM, nvidia.github.io/TensorRT-LLM "trtllm-serve" (commands/trtllm-serve) and
 # "Disaggregated Serving" (trtllm-serve disaggregated -c disagg_config.yaml).
 TRTLLM = {
@@ -76,6 +79,10 @@ def parser_for(table: dict) -> argparse.ArgumentParser:
             p.add_argument(flag, action="store_true")
         elif kind == "append":
             p.add_argument(flag, action="append")
+        elif kind == "append+":
+            p.add_argument(flag, action="append", nargs="+")
+        elif kind == "bool":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction)
         elif isinstance(kind, list):
             p.add_argument(flag, choices=kind)
         else:
@@ -90,8 +97,8 @@ def parse_command(line: str) -> tuple[str, list[str], argparse.Namespace]:
         words.pop(0)                                   # VAR=value environment prefixes
     if words[:2] == ["vllm", "serve"]:
         return "vllm", words[2:3], _parse(VLLM, words[3:])
-    if words[:3] == ["python", "-m", "sglang.launch_server"]:
-        return "sglang", [], _parse(SGLANG, words[3:])
+    if words[:2] == ["sglang", "serve"]:
+        return "sglang", [], _parse(SGLANG, words[2:])
     if words[:3] == ["python", "-m", "sglang_router.launch_router"]:
         return "sglang_router", [], _parse(SGLANG_ROUTER, words[3:])
     if words[:2] == ["trtllm-serve", "disaggregated"]:
@@ -175,11 +182,12 @@ def test_vllm_commands_parse_back(name):
         assert ns.tensor_parallel_size == pool.tp
         assert (ns.pipeline_parallel_size or 1) == pool.pp and (ns.data_parallel_size or 1) == pool.dp
         assert ns.max_num_seqs == pool.max_batch and ns.enable_expert_parallel == (pool.ep > 1)
-        assert ns.enable_chunked_prefill == bool(pool.token_budget)
+        assert ns.enable_chunked_prefill is bool(pool.token_budget)   # static batches: --no-enable-chunked-prefill
         assert ns.gpu_memory_utilization == pool.memory_utilization
         assert (ns.cpu_offload_gb or 0) > 0 if pool.weights_offload else ns.cpu_offload_gb is None
     else:
-        n = sum(p.dp for p in pf.pools)
+        # an expert-parallel pool's replicas are one server with --data-parallel-size; others one per replica
+        n = sum(1 if (p.dp > 1 and p.ep > 1) else p.dp for p in pf.pools)
         assert len(servers) == n
         assert all(ns.kv_transfer_config == {"kv_connector": "NixlConnector", "kv_role": "kv_both"} for *_, ns in servers)
         ports = [ns.port for *_, ns in servers]
@@ -198,7 +206,11 @@ def test_sglang_commands_parse_back(name):
         assert set(modes) == {"prefill", "decode"}
         (router,) = [ns for prog, _, ns in parsed if prog == "sglang_router"]
         assert router.pd_disaggregation and len(router.prefill) == len([m for m in modes if m == "prefill"])
-        assert {int(u.rsplit(":", 1)[1]) for u in router.prefill + router.decode} == {ns.port for ns in servers}
+        prefill_urls = [p[0] for p in router.prefill]
+        assert {int(u.rsplit(":", 1)[1]) for u in prefill_urls + router.decode} == {ns.port for ns in servers}
+        # each prefill server has its own bootstrap port, and the router names it
+        boot = [ns.disaggregation_bootstrap_port for ns in servers if ns.disaggregation_mode == "prefill"]
+        assert len(set(boot)) == len(boot) and sorted(int(p[1]) for p in router.prefill) == sorted(boot)
     for pool in pf.pools:
         mine = [ns for ns in servers if (ns.disaggregation_mode or "aggregated") == pool.mode]
         if pool.ep > pool.tp:                 # attention-DP: one server over the EP group
