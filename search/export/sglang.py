@@ -30,10 +30,10 @@ class SglangExporter(Exporter):
         a: list = ["--tp-size", pool.tp * dp if adp else pool.tp]
         if pool.pp > 1:
             a += ["--pp-size", pool.pp]
-        if dp > 1:
+        if adp:   # attention data parallel over the TP x DP ranks (replaces --dp-size N --enable-dp-attention)
+            a += ["--attn-dp-size", dp]
+        elif dp > 1:
             a += ["--dp-size", dp]
-        if adp:
-            a += ["--enable-dp-attention"]
         if pool.ep > 1:
             a += ["--ep-size", pool.ep]
         batch = pool.max_batch or 256

@@ -51,8 +51,8 @@ class VllmExporter(Exporter):
         else:
             tokens = pool.token_budget or batch * isl
         a += ["--max-num-batched-tokens", tokens]
-        if pool.mode != "decode":   # static batches (no token budget) turn chunked prefill off
-            a += ["--enable-chunked-prefill" if pool.token_budget else "--no-enable-chunked-prefill"]
+        if pool.mode != "decode":   # static batches (no token budget) turn chunked prefill off (vLLM 0.34: --disable-chunked-prefill)
+            a += ["--enable-chunked-prefill" if pool.token_budget else "--disable-chunked-prefill"]
         engine_quant("vLLM", pool, QUANT)           # refuses a scheme vLLM cannot serve
         a += ["--dtype", DTYPE[pool.quant.lower()] if pool.quant.lower() in UNQUANTIZED else "auto"]
         a += ["--kv-cache-dtype", engine_kv("vLLM", pool, "fp8")]

@@ -119,3 +119,22 @@ def test_model_id_comes_from_the_configs_name_or_path(tmp_path):
     assert serving_model_id(str(d / "config.json"), "my-llama") == "org/My-Llama-8B"
     (d / "config.json").write_text(json.dumps({"model_type": "llama"}))
     assert serving_model_id(str(d / "config.json"), "my-llama") == str(d.resolve())
+
+
+@pytest.mark.parametrize("line,error", [
+    ("sglang serve --model-path m --cpu-offload-gb 32.9", "invalid int value"),       # SGLang parses an int
+    ("sglang serve --model-path m --tp-size 8 --dp-size 8 --enable-dp-attention", "deprecated"),
+    ("vllm serve m --no-enable-chunked-prefill", "flags not in vllm 0.34.0"),          # 0.34: --disable-chunked-prefill
+    ("vllm serve m --quantization fp8 --dtype bf16", "invalid choice"),
+    ("trtllm-serve m --tp_size two", "invalid int value"),
+])
+def test_the_engine_tables_catch_what_would_not_launch(line, error):
+    with pytest.raises((AssertionError, Exception), match=error):
+        parse_command(line)
+
+
+def test_tables_name_their_engine_version():
+    from tests.search.test_export import SGLANG, SGLANG_ROUTER, TRTLLM, VLLM
+
+    for table in (VLLM, SGLANG, SGLANG_ROUTER, TRTLLM):
+        assert table["version"] and table["generated_by"] == "tools/engine_args.py" and len(table["args"]) > 20
