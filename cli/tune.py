@@ -170,8 +170,10 @@ def register(app: typer.Typer) -> None:
         top: Annotated[int, typer.Option("--top", min=0, max=10_000, help="Rows of the Pareto table to show.")] = 15,
         verify: Annotated[int, typer.Option("--verify", help="Re-run the N best distinct plans through the serving "
                                             "simulator (goodput under the SLOs, else offline throughput).")] = 0,
-        verify_engine: Annotated[str, typer.Option("--verify-engine", help="Engine profile for --verify "
-                                                   "(vllm, sglang, trtllm, ...).")] = "vllm",
+        engine: Annotated[Optional[str], typer.Option("--engine", help="Search only what this engine can launch "
+                                                      "(vllm, sglang, trtllm: no nano-batches, sparse or CPU "
+                                                      "attention, balanced experts) and simulate --verify with its "
+                                                      "profile; default: every technique, --verify with vllm.")] = None,
         trial_delay_s: Annotated[Optional[float], typer.Option("--trial-delay-s", hidden=True)] = None,
         json_out: JsonOpt = False,
     ) -> None:
@@ -197,7 +199,7 @@ def register(app: typer.Typer) -> None:
                          tpot_slo=tpot_slo, objective=objective, searcher=searcher, trials=trials, storage=storage,
                          study=study, workers=workers, seed=seed, space=space, routing=routing,
                          price_per_device_hour=prices, calibration=calibration, out=out, progress=progress,
-                         trial_delay_s=trial_delay_s, verify=verify, verify_engine=verify_engine)
+                         trial_delay_s=trial_delay_s, verify=verify, engine=engine)
         except NoPlanMeetsSLO as exc:
             progress.close()
             close = exc.result.closest(5)

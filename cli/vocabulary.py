@@ -21,6 +21,7 @@ DEPRECATED: dict[str, tuple[str, ...]] = {
     "--kv-fraction": ("--memory-utilization",),
     "--prefill-dp": ("--prefill-replicas",),
     "--decode-dp": ("--decode-replicas",),
+    "--verify-engine": ("--engine",),
 }
 
 

@@ -33,6 +33,7 @@ from perfmodel.search._base import Progress, SearchResult, check_trials, get_sea
 from perfmodel.search.evaluate import BOUNDS, LIMITERS, fraction_of_bound
 from perfmodel.search.plan_file import (PlanFile, Prediction, Provenance, Slo, Workload, calibration_used, catalog_digest,
                               now, write_plan_file)
+from perfmodel.search.launchable import restrict_space
 from perfmodel.search.problem import Problem, build_problem, serving_model_id
 from perfmodel.search.refine import refine
 from perfmodel.search.space import PlanTable, SearchSpace
@@ -62,10 +63,12 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
          price_per_device_hour: float | list[float] | None = None, calibration: str | None = None,
          out: str | Path | None = None, progress: Progress | None = None,
          trial_delay_s: float | None = None, verify: int = 0, verify_engine: str = "vllm",
-         retime_nano: bool = True) -> "TuneResult":
+         engine: str | None = None, retime_nano: bool = True) -> "TuneResult":
     """Search and return a TuneResult (see module docstring). Keyword-only, named as the CLI options.
     `verify` > 0 re-runs that many of the best plans through the serving simulator
     (`search.verify`) under the `verify_engine` profile; the result's `verified` holds them.
+    `engine` (vllm, sglang, trtllm, ...) searches only what that engine can launch
+    (`search.launchable`) and is the profile `verify` simulates; None searches every technique.
     `retime_nano=False` skips `search.refine` (the fluid overlap model's ranking, for comparison)."""
     check_trials(trials)
     if not 0 <= verify <= MAX_VERIFY:
@@ -74,6 +77,9 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
         raise PerfModelError(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}")
     out_dir = check_out_dir(out)  # before the search, not after it
     space_dict = space.model_dump(exclude={"hardware"}) if isinstance(space, SearchSpace) else dict(space or {})
+    space_dict = restrict_space(engine, space_dict)
+    if engine is not None:
+        verify_engine = engine
     problem_args = dict(model=model, hardware=hardware, devices=devices, workload=workload, isl=isl, osl=osl,
                         ttft_slo=ttft_slo, tpot_slo=tpot_slo, objective=objective, space=space_dict,
                         routing=routing, price_per_device_hour=price_per_device_hour, calibration=calibration)
