@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def export(
         plan: Annotated[str, typer.Argument(help="Plan file (best_plan.json from perfmodel tune --out).")],
-        format: Annotated[str, typer.Option("--format", "-f", help="vllm, sglang, trtllm or json.")] = "vllm",
+        format: Annotated[str, typer.Option("--format", "-f", help="vllm, sglang, trtllm, dynamo-vllm, dynamo-sglang (a Dynamo "
+                                                        "DynamoGraphDeployment) or json.")] = "vllm",
         out: Annotated[Optional[str], typer.Option("--out", help="Directory for launch.sh and config files.")] = None,
         model_id: Annotated[Optional[str], typer.Option("--model-id", help="What the engine loads (Hugging Face id or "
                                                         "path), e.g. a quantized checkpoint; default: the plan's "

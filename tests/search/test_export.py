@@ -191,7 +191,7 @@ PLANS = {
 
 
 def test_formats():
-    assert set(export_formats()) == {"json", "sglang", "trtllm", "vllm"}
+    assert set(export_formats()) == {"dynamo-sglang", "dynamo-vllm", "json", "sglang", "trtllm", "vllm"}
     with pytest.raises(UnknownNameError, match="unknown export format 'vllmm'"):
         get_exporter("vllmm")
 
