@@ -33,7 +33,22 @@ err_console = _Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Preset name, Hugging Face id, or path to a config.json.")]
-HardwareOpt = Annotated[str, typer.Option("--hardware", "-H", help="Device, node or cluster id, or a hardware YAML file.")]
+def report_hardware_defaults(value: str | None) -> str | None:
+    """For a user's hardware YAML: a warning on stderr naming the fields it did not set (schema
+    defaults such as the GEMM tile shape, which move predictions). Catalog ids pass through."""
+    if value and value.endswith((".yaml", ".yml")):
+        from perfmodel.hardware.catalog import load_file
+        from perfmodel.hardware.describe import defaults_used
+
+        for entry, fields in defaults_used(load_file(value)).items():
+            err_console.print(f"warning: {value}: {entry} takes schema defaults for {', '.join(fields)} "
+                              "(perfmodel hardware schema lists them)", markup=False, highlight=False,
+                              soft_wrap=True)
+    return value
+
+
+HardwareOpt = Annotated[str, typer.Option("--hardware", "-H", help="Device, node or cluster id, or a hardware YAML file.",
+                                          callback=report_hardware_defaults)]
 
 
 def _clean(obj: Any) -> Any:
