@@ -70,6 +70,9 @@ def register(app: typer.Typer) -> None:
         finetune_seq_len: Annotated[Optional[int], typer.Option("--finetune-seq-len", help="FlexLLM: co-serve PEFT "
                                                                 "finetuning of sequences of N tokens in each "
                                                                 "iteration's slack under --tpot-slo at --rate.")] = None,
+        out: Annotated[Optional[str], typer.Option("--out", help="Directory for requests.csv (one row per "
+                                                   "request), trace.json (Chrome / Perfetto timeline) and "
+                                                   "result.json.")] = None,
         json_out: JsonOpt = False,
     ) -> None:
         """Serve a workload: throughput, TTFT / TPOT / end-to-end percentiles, SLO attainment, goodput."""
@@ -88,10 +91,13 @@ def register(app: typer.Typer) -> None:
                 weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
                 **kv_attention_fields(kv_attention), lora_adapters=lora_adapters,
                 lora_rank=_ranks(lora_rank), lora_popularity=lora_popularity, finetune_seq_len=finetune_seq_len)
+        written = r.write(out) if out else {}
         if json_out:
-            print_json(r.to_dict())
+            print_json({**r.to_dict(), **({"written": {k: str(v) for k, v in written.items()}} if written else {})})
         else:
             _render(r.to_dict())
+            for name, path in written.items():
+                console.print(f"{name}: {path}", markup=False, highlight=False)
 
 
 def _ranks(text: str) -> tuple[int, ...]:

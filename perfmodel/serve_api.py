@@ -7,8 +7,11 @@ runs a prefill pool and a decode pool, each with its own TP and replica count.
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +45,29 @@ class ServeResult:
     def __getitem__(self, key):
         return self.to_dict()[key]
 
+    def to_frame(self):
+        """One row per simulated request (`serving.records.request_rows`); needs pandas."""
+        from perfmodel.common.frames import to_frame
+        from perfmodel.serving.records import request_rows
+
+        if self.timeline is None:
+            raise PerfModelError("ServeResult.to_frame(): this result was not simulated (simulate=False)")
+        return to_frame(request_rows(self.timeline), what="ServeResult")
+
+    def write(self, out: str | Path) -> dict[str, Path]:
+        """requests.csv (one row per request), trace.json (Chrome / Perfetto timeline), result.json."""
+        from perfmodel.serving.records import chrome_trace, write_requests_csv
+
+        if self.timeline is None:
+            raise PerfModelError("serve --out: this result was not simulated")
+        d = Path(out)
+        d.mkdir(parents=True, exist_ok=True)
+        paths = {"requests": write_requests_csv(self.timeline, d / "requests.csv"),
+                 "trace": d / "trace.json", "result": d / "result.json"}
+        paths["trace"].write_text(json.dumps(chrome_trace(self.timeline)))
+        paths["result"].write_text(json.dumps(_finite(self.to_dict()), indent=2))
+        return paths
+
     def to_dict(self) -> dict:
         per_dev = None if self.goodput_req_s is None else self.goodput_req_s / self.devices
         return {**self.metrics, "goodput_req_s": self.goodput_req_s, "goodput_req_s_per_device": per_dev,
@@ -54,6 +80,19 @@ def _lora(adapters: int | None, rank: int | tuple[int, ...], popularity: float) 
         return None
     ranks = (rank,) if isinstance(rank, int) else tuple(rank)
     return LoraSetup(adapters=adapters, rank=ranks[0], ranks=ranks, popularity=popularity)
+
+
+def _finite(obj):
+    """JSON-safe: NaN / inf become null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "item"):
+        return _finite(obj.item())
+    return obj
 
 
 def _plan(**kw) -> Plan:

@@ -378,29 +378,58 @@ class TuneResult:
             shutil.rmtree(tmp, ignore_errors=True)
         return paths
 
-    def _write_csv(self, path: Path) -> None:
+    def plan_rows(self) -> list[dict]:
+        """Every evaluated plan, one dict per plan: the columns of plans.csv (numbers as numbers)."""
         m, t, sp = self.metrics, self.table, self.problem.space
-        cols = ["ttft_ms", "tpot_ms", "e2e_ms", "tok_s", "tok_s_per_device", "tok_s_per_user", "devices", "memory_gb",
-                "fits", "meets_slo", "goodput_tok_s_per_device", "cost_per_mtok"]
+        nano_model = np.where(t["nano"] <= 1, "", np.where(self.result.retimed, "pipeline", "fluid"))
+        rows = []
+        for i in range(len(t)):
+            r = t.row(i)
+            row = {"plan": self.describe(i), "mode": "aggregated" if r["mode"] == 0 else "disaggregated",
+                   "hardware": sp.hardware[r["hw"]], "quant": sp.quant[r["quant"]], "kv_dtype": sp.kv_dtype[r["kv"]],
+                   "tp": r["tp"], "pp": r["pp"], "ep": r["ep"], "dp": r["dp"], "batch": r["batch"],
+                   "token_budget": r["budget"] or None, "nano_batches": r["nano"], "decode_tp": r["dtp"] or None,
+                   "decode_pp": r["dpp"] or None, "decode_ep": r["dep"] or None, "decode_replicas": r["ddp"] or None,
+                   "decode_batch": r["dbatch"] or None, "offload_weights": r["woff"], "offload_kv": r["kvoff"],
+                   "kv_attention": sp.kv_attention[r["attn"]], "expert_placement": sp.expert_placement[r["place"]]}
+            for c in PLAN_METRICS:
+                v = m[c][i]
+                row[c] = bool(v) if isinstance(v, (np.bool_, bool)) else _number(v)
+            row["binding"] = self.binding(i)
+            row["nano_model"] = str(nano_model[i])
+            rows.append(row)
+        return rows
+
+    def to_frame(self):
+        """Every evaluated plan as a DataFrame (the rows of plans.csv); needs pandas."""
+        from perfmodel.common.frames import to_frame
+
+        return to_frame(self.plan_rows(), what="TuneResult")
+
+    def _write_csv(self, path: Path) -> None:
+        rows = self.plan_rows()
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["plan", "mode", "hardware", "quant", "kv_dtype", "tp", "pp", "ep", "dp", "batch",
-                        "token_budget", "nano_batches", "decode_tp", "decode_pp", "decode_ep", "decode_replicas",
-                        "decode_batch", "offload_weights", "offload_kv", "kv_attention", "expert_placement", *cols,
-                        "binding", "nano_model"])
-            nano_model = np.where(t["nano"] <= 1, "", np.where(self.result.retimed, "pipeline", "fluid"))
-            for i in range(len(t)):
-                r = t.row(i)
-                w.writerow([self.describe(i), "aggregated" if r["mode"] == 0 else "disaggregated",
-                            sp.hardware[r["hw"]], sp.quant[r["quant"]], sp.kv_dtype[r["kv"]] or "", r["tp"], r["pp"],
-                            r["ep"], r["dp"], r["batch"], r["budget"] or "", r["nano"], r["dtp"] or "",
-                            r["dpp"] or "", r["dep"] or "", r["ddp"] or "", r["dbatch"] or "", r["woff"], r["kvoff"],
-                            sp.kv_attention[r["attn"]],
-                            sp.expert_placement[r["place"]],
-                            *[_fmt(m[c][i]) for c in cols], self.binding(i), nano_model[i]])
+            w.writerow(list(rows[0]) if rows else ["plan"])
+            for row in rows:
+                w.writerow([_fmt(v) if k in PLAN_METRICS else ("" if v is None else v) for k, v in row.items()])
+
+
+PLAN_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms", "tok_s", "tok_s_per_device", "tok_s_per_user", "devices", "memory_gb",
+                "fits", "meets_slo", "goodput_tok_s_per_device", "cost_per_mtok")
+
+
+def _number(v) -> float | int | None:
+    v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
 
 
 def _fmt(v):
+    """A plans.csv metric cell: booleans 0/1, numbers to 6 significant digits, None empty."""
+    if v is None:
+        return ""
     if isinstance(v, (np.bool_, bool)):
         return int(v)
     v = float(v)
