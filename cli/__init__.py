@@ -35,7 +35,8 @@ def _root(debug: Annotated[bool, typer.Option(DEBUG_FLAG, help="Show the Python 
 
 
 def _register_all() -> None:
-    for name in ("catalog", "estimate", "serve", "bound", "tune", "export", "validate", "published", "reproduce"):
+    for name in ("catalog", "estimate", "serve", "bound", "tune", "export", "validate", "published", "reproduce",
+                 "report"):
         try:
             module = __import__(f"perfmodel.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:
