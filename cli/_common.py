@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import threading
+import time
 from typing import Annotated, Any
 
 import typer
@@ -49,6 +52,30 @@ def report_hardware_defaults(value: str | None) -> str | None:
 
 HardwareOpt = Annotated[str, typer.Option("--hardware", "-H", help="Device, node or cluster id, or a hardware YAML file.",
                                           callback=report_hardware_defaults)]
+
+
+@contextlib.contextmanager
+def busy(message: str, *, enabled: bool = True, console_: Console | None = None):
+    """A spinner with the elapsed time on stderr while a long call runs (serve with many requests,
+    a goodput search); only when stderr is a terminal, so pipes and --json output stay clean."""
+    c = console_ or err_console
+    if not (enabled and c.is_terminal):
+        yield
+        return
+    t0 = time.monotonic()
+    with c.status(message) as status:
+        def tick():
+            while not done.wait(0.5):
+                status.update(f"{message} ({time.monotonic() - t0:.0f} s)")
+
+        done = threading.Event()
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
 
 def _clean(obj: Any) -> Any:

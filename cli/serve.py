@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
+from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, busy, console, print_json, table
 from perfmodel.errors import PerfModelError
 from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, DevicesOpt, DpOpt, EpOpt, KvAttentionOpt, KvOffloadOpt,
                                     KvOpt, NanoOpt, NanoSplitOpt, PpOpt, QuantOpt, TpOpt, WeightsOffloadOpt,
@@ -79,18 +79,20 @@ def register(app: typer.Typer) -> None:
         from perfmodel.serve_api import serve as run
 
         dp = replicas(devices=devices, tp=tp, pp=pp, dp=dp)
-
-        r = run(model=model, hardware=hardware, workload=workload, offline=offline, rate=rate,
-                num_requests=num_requests, scheduler=scheduler, engine=engine, ttft_slo_ms=ttft_slo,
-                tpot_slo_ms=tpot_slo, slo_target=slo_target, seed=seed, tp=tp, pp=pp, ep=ep, dp=dp, quant=quant,
-                kv_dtype=kv_dtype, calibration=calibration, max_batch=max_batch, token_budget=token_budget,
-                nano_batches=nano_batches, nano_split=parse_split(nano_split), kv_fraction=memory_utilization,
-                kv_layout=kv_layout, block_size=block_size, preemption=preemption,
-                prefix_caching=prefix_caching, prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
-                prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp,
-                weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
-                **kv_attention_fields(kv_attention), lora_adapters=lora_adapters,
-                lora_rank=_ranks(lora_rank), lora_popularity=lora_popularity, finetune_seq_len=finetune_seq_len)
+        with busy("simulating" + (" and searching the goodput rate" if ttft_slo or tpot_slo else ""),
+                  enabled=not json_out):
+            r = run(model=model, hardware=hardware, workload=workload, offline=offline, rate=rate,
+                    num_requests=num_requests, scheduler=scheduler, engine=engine, ttft_slo_ms=ttft_slo,
+                    tpot_slo_ms=tpot_slo, slo_target=slo_target, seed=seed, tp=tp, pp=pp, ep=ep, dp=dp, quant=quant,
+                    kv_dtype=kv_dtype, calibration=calibration, max_batch=max_batch, token_budget=token_budget,
+                    nano_batches=nano_batches, nano_split=parse_split(nano_split), kv_fraction=memory_utilization,
+                    kv_layout=kv_layout, block_size=block_size, preemption=preemption,
+                    prefix_caching=prefix_caching, prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
+                    prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp,
+                    weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
+                    **kv_attention_fields(kv_attention), lora_adapters=lora_adapters,
+                    lora_rank=_ranks(lora_rank), lora_popularity=lora_popularity,
+                    finetune_seq_len=finetune_seq_len)
         written = r.write(out) if out else {}
         if json_out:
             print_json({**r.to_dict(), **({"written": {k: str(v) for k, v in written.items()}} if written else {})})

@@ -83,3 +83,20 @@ def test_piped_tables_keep_one_row_per_line():
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if "llama-3.1-70b" in line]
     assert len(rows) == 1 and "80" in rows[0] and "gqa" in rows[0]
+
+
+def test_busy_shows_on_a_terminal_only():
+    """The serve spinner writes to a terminal stderr and nothing to a pipe (so --json and logs stay clean)."""
+    import io
+    import time as _time
+
+    from perfmodel.cli._common import _Console, busy
+
+    tty = io.StringIO()
+    with busy("simulating", console_=_Console(file=tty, force_terminal=True, width=80)):
+        _time.sleep(0.7)
+    assert "simulating" in tty.getvalue()
+    pipe = io.StringIO()
+    with busy("simulating", console_=_Console(file=pipe, force_terminal=False)):
+        pass
+    assert pipe.getvalue() == ""
