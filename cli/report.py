@@ -2,7 +2,7 @@
 offline) from a `tune --out` directory and, optionally, a `serve --out` directory: the Pareto front
 (the throughput-interactivity curve: output tokens/s per device against tokens/s per user) over
 every evaluated plan, the best plan's per-resource bounds and per-operator breakdown, its launch
-command, and the served requests' latency distributions."""
+command, and for the served run its latency distributions and latency against load."""
 
 from __future__ import annotations
 
@@ -98,6 +98,26 @@ def latency_figure(go, rows: list[dict]):
     return fig
 
 
+def load_figure(go, result: dict):
+    """Latency vs load: the analytic TTFT and TPOT against the request rate, and the simulated run."""
+    curve = result["analytic"]["latency_vs_load"]
+    fig = go.Figure()
+    for key, name, axis in (("ttft_ms", "TTFT (analytic mean)", "y"), ("tpot_ms", "TPOT (analytic mean)", "y2")):
+        fig.add_trace(go.Scatter(x=[p["rate_req_s"] for p in curve], y=[p[key] for p in curve], mode="lines+markers",
+                                 name=name, yaxis=axis))
+    rate = result["config"].get("rate_req_s")
+    if rate:
+        fig.add_trace(go.Scatter(x=[rate], y=[result["ttft_ms"]["p50"]], mode="markers", name="TTFT p50 (simulated)",
+                                 marker={"symbol": "square", "size": 10}, yaxis="y"))
+        fig.add_trace(go.Scatter(x=[rate], y=[result["tpot_ms"]["p50"]], mode="markers", name="TPOT p50 (simulated)",
+                                 marker={"symbol": "diamond", "size": 10}, yaxis="y2"))
+    fig.update_layout(title="Latency vs load (served configuration)", xaxis_title="request rate (req/s)",
+                      yaxis={"title": "TTFT ms", "type": "log"},
+                      yaxis2={"title": "TPOT ms", "overlaying": "y", "side": "right", "rangemode": "tozero"},
+                      legend={"x": 1.08})
+    return fig
+
+
 def _best_plan_views(best: dict) -> tuple[dict | None, dict | None, list[str], list[str]]:
     """(bounds doc, breakdown, launch commands, export notes) of the best plan's first pool."""
     from perfmodel.cli.bound import run_bound
@@ -133,6 +153,11 @@ def build_report(*, tune_dir: str, serve_dir: str | None = None) -> str:
         if not path.is_file():
             raise PerfModelError(f"--serve {serve_dir}: no requests.csv; write it with perfmodel serve --out {serve_dir}")
         figures.append(latency_figure(go, list(csv.DictReader(open(path)))))
+        result_path = Path(serve_dir) / "result.json"
+        if result_path.is_file():
+            result = json.loads(result_path.read_text())
+            if result.get("analytic", {}).get("latency_vs_load"):
+                figures.append(load_figure(go, result))
     pred = best["prediction"]
     summary = (f"{html.escape(best['model'])} on {best['devices']} x {html.escape(best['hardware'])}, "
                f"{best['workload']['isl']}/{best['workload']['osl']} tokens: {pred['output_tok_s_per_device']:,.0f} "

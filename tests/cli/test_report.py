@@ -68,8 +68,8 @@ def test_chromium_renders_every_chart_without_console_messages(report_page):
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []
     rendered = re.search(r'data-charts-rendered="(\d+)"', proc.stdout)
-    assert rendered and int(rendered.group(1)) == 4     # Pareto, bounds, breakdown, latency
-    assert proc.stdout.count('class="main-svg"') >= 4
+    assert rendered and int(rendered.group(1)) == 5     # Pareto, bounds, breakdown, latency CDF, latency vs load
+    assert proc.stdout.count('class="main-svg"') >= 5
 
 
 def test_missing_run_files_are_one_line(tmp_path, capsys):

@@ -61,7 +61,17 @@ def test_serve_out_writes_csv_trace_and_result(tmp_path, capsys):
     trace = json.loads((tmp_path / "trace.json").read_text())
     assert trace["displayTimeUnit"] == "ms" and len(trace["traceEvents"]) > 120
     assert json.loads((tmp_path / "result.json").read_text())["output_tok_s"] == pytest.approx(d["output_tok_s"])
-    assert set(d["written"]) == {"requests", "trace", "result"}
+    assert set(d["written"]) == {"requests", "trace", "result", "latency_plot"}
+    assert (tmp_path / "latency_vs_load.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_latency_vs_load_rises_with_the_rate(result):
+    curve = result.analytic["latency_vs_load"]
+    rates = [p["rate_req_s"] for p in curve]
+    sat = result.analytic["saturation_req_s"]
+    assert rates == sorted(rates) and rates[-1] == pytest.approx(0.95 * sat)
+    ttft = [p["ttft_ms"] for p in curve]
+    assert all(a <= b for a, b in zip(ttft, ttft[1:])) and ttft[-1] > 3 * ttft[0]
 
 
 def test_to_frame(result, monkeypatch):
