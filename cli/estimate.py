@@ -67,15 +67,29 @@ SkewOpt = Annotated[float, typer.Option("--routing-skew", help="Zipf exponent of
 RedundantOpt = Annotated[int, typer.Option("--redundant-experts", help="EPLB redundant expert slots over all EP ranks.")]
 TboOpt = Annotated[bool, typer.Option("--tbo", help="Two-batch overlap of communication with computation "
                                       "(SGLang TBO / vLLM DBO).")]
-SpecOpt = Annotated[Optional[str], typer.Option("--spec-method", help="Speculative decoding: mtp, eagle3 or ngram.")]
-SpecTokensOpt = Annotated[int, typer.Option("--spec-tokens", help="Draft tokens proposed per step.")]
-SpecAccOpt = Annotated[Optional[str], typer.Option("--spec-acceptance", help="Per-position acceptance rates, e.g. "
-                                                   "0.85,0.7 (default: the method's published rate).")]
+SpeculativeOpt = Annotated[Optional[str], typer.Option("--speculative", help="Speculative decoding, as in tune: none, "
+                                                       "mtp[:K], eagle3[:K[:RATE]], ngram:K:RATE (K draft tokens, "
+                                                       "RATE acceptance per position).")]
+# the three options of the first release (kept, not shown: --speculative says the same in tune's words)
+SpecOpt = Annotated[Optional[str], typer.Option("--spec-method", hidden=True, help="Speculative decoding: mtp, eagle3 "
+                                                "or ngram.")]
+SpecTokensOpt = Annotated[int, typer.Option("--spec-tokens", hidden=True, help="Draft tokens proposed per step.")]
+SpecAccOpt = Annotated[Optional[str], typer.Option("--spec-acceptance", hidden=True, help="Per-position acceptance "
+                                                   "rates, e.g. 0.85,0.7 (default: the method's published rate).")]
 
 
 def moe_spec_fields(*, routing_skew: float, redundant_experts: int, tbo: bool, spec_method: str | None,
-                    spec_tokens: int, spec_acceptance: str | None) -> dict:
-    """The issue-12 Plan fields from their CLI options."""
+                    spec_tokens: int, spec_acceptance: str | None, speculative: str | None = None) -> dict:
+    """The issue-12 Plan fields from their CLI options (`--speculative` in tune's grammar, or the
+    older --spec-method/--spec-tokens/--spec-acceptance)."""
+    if speculative is not None:
+        from perfmodel.search.space import parse_speculative
+
+        if spec_method is not None or spec_acceptance is not None:
+            raise PerfModelError("give --speculative or --spec-method/--spec-acceptance, not both")
+        method, k, rates = parse_speculative(speculative)
+        return {"routing_skew": routing_skew, "redundant_experts": redundant_experts, "two_batch_overlap": tbo,
+                "spec_method": method, "spec_tokens": k if method else 1, "spec_acceptance": rates}
     rates = None
     if spec_acceptance is not None:
         try:
@@ -135,6 +149,7 @@ def register(app: typer.Typer) -> None:
         weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
         kv_attention: KvAttentionOpt = "gpu", memory_utilization: MemUtilOpt = None,
         routing_skew: SkewOpt = 0.0, redundant_experts: RedundantOpt = 0, tbo: TboOpt = False,
+        speculative: SpeculativeOpt = None,
         spec_method: SpecOpt = None, spec_tokens: SpecTokensOpt = 1, spec_acceptance: SpecAccOpt = None,
         calibration: CalOpt = None,
         swiftkv: Annotated[Optional[str], typer.Option("--swiftkv", help="SwiftKV transform SKIP_FRACTION[:ACROSS]: "
@@ -159,7 +174,8 @@ def register(app: typer.Typer) -> None:
                 activations_offload=activations_offload, **kv_attention_fields(kv_attention),
                 **({"memory_utilization": memory_utilization} if memory_utilization is not None else {}),
                 **moe_spec_fields(routing_skew=routing_skew, redundant_experts=redundant_experts, tbo=tbo,
-                                  spec_method=spec_method, spec_tokens=spec_tokens, spec_acceptance=spec_acceptance))
+                                  spec_method=spec_method, spec_tokens=spec_tokens, spec_acceptance=spec_acceptance,
+                                  speculative=speculative))
         if json_out:
             print_json(r.to_dict())
         else:

@@ -40,12 +40,12 @@ def _probe(fn) -> str:
             return True
         except Exception:
             return False
+    if ok('{"a": 1}') and not ok("abc"):   # JSON first: a JSON parser also takes "1" and "1.5"
+        return "json"
     if ok("1") and not ok("1.5") and not ok("abc"):
         return "int"
     if ok("1.5") and not ok("abc"):
         return "float"
-    if ok('{"a": 1}') and not ok("abc"):
-        return "json"
     return "str"
 
 

@@ -288,7 +288,7 @@ def test_moe_and_speculative_flags():
     pf = PLANS["moe_spec_eplb_tbo"]
     (_, _, v), = [parse_command(c) for c in get_exporter("vllm").export(pf).commands]
     assert v.speculative_config == {"method": "mtp", "num_speculative_tokens": 2}
-    assert v.enable_eplb and v.eplb_config == {"num_redundant_experts": 32} and v.enable_dbo
+    assert v.enable_eplb and json.loads(v.eplb_config) == {"num_redundant_experts": 32} and v.enable_dbo
     assert v.all2all_backend == "deepep_high_throughput"
     (_, _, s), = [parse_command(c) for c in get_exporter("sglang").export(pf).commands]
     assert (s.speculative_algorithm, s.speculative_num_steps, s.speculative_num_draft_tokens) == ("EAGLE", 2, 3)
