@@ -8,27 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
-from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, CpuAttnOpt, DpOpt, EpOpt, KvOffloadOpt, KvOpt, NanoOpt,
-                                    NanoSplitOpt, PpOpt, QuantOpt, SparseKvOpt, TpOpt, WeightsOffloadOpt,
-                                    parse_split)
+from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, DevicesOpt, DpOpt, EpOpt, KvAttentionOpt, KvOffloadOpt,
+                                    KvOpt, MemUtilOpt, NanoOpt, NanoSplitOpt, PpOpt, QuantOpt, TpOpt, WeightsOffloadOpt,
+                                    kv_attention_fields, parse_fixed_workload, parse_split, replicas)
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import Plan
 
-WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL (every request has these lengths).")]
-
-
-def parse_fixed_workload(text: str) -> tuple[int, int]:
-    """`fixed:ISL:OSL` -> (isl, osl)."""
-    parts = text.split(":")
-    if len(parts) != 3 or parts[0] != "fixed":
-        raise PerfModelError(f"--workload {text!r}: expected fixed:ISL:OSL, e.g. fixed:1024:512")
-    try:
-        isl, osl = int(parts[1]), int(parts[2])
-    except ValueError:
-        raise PerfModelError(f"--workload {text!r}: ISL and OSL must be integers") from None
-    if isl < 1 or osl < 1:
-        raise PerfModelError(f"--workload {text!r}: ISL and OSL must be >= 1, got {isl} and {osl}")
-    return isl, osl
+WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL or ISL/OSL (every request has "
+                                          "these lengths).")]
 
 
 def run_bound(*, model: str, hardware: str, isl: int, osl: int, plan_kwargs: dict, batch_size: int | None = None,
@@ -74,11 +61,12 @@ def register(app: typer.Typer) -> None:
         model: ModelOpt,
         hardware: HardwareOpt,
         workload: WorkloadOpt = "fixed:1024:512",
-        tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = 1,
+        devices: DevicesOpt = None,
+        tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = None,
         quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1,
         nano_split: NanoSplitOpt = None,
         weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
-        attention_on_cpu: CpuAttnOpt = False, sparse_kv: SparseKvOpt = None,
+        kv_attention: KvAttentionOpt = "gpu", memory_utilization: MemUtilOpt = None,
         batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Sequences in flight per replica (default: the most that fit).")] = None,
         calibration: CalOpt = None,
         plot: Annotated[Optional[str], typer.Option("--plot", help="Write roofline, bounds and nano-batch Gantt charts to this file (png/pdf/svg).")] = None,
@@ -86,12 +74,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Per-resource throughput bounds, NanoFlow's optimum, and the plan's fraction of it."""
         isl, osl = parse_fixed_workload(workload)
+        dp = replicas(devices=devices, tp=tp, pp=pp, dp=dp)
         split = parse_split(nano_split)
         if split is not None:
             nano_batches = len(split)
         kwargs = dict(tp=tp, pp=pp, ep=ep, dp=dp, quant=quant, kv_dtype=kv_dtype, nano_batches=nano_batches,
                       nano_split=split, weights_offload=weights_offload, kv_offload=kv_offload,
-                      activations_offload=activations_offload, attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv)
+                      activations_offload=activations_offload, **kv_attention_fields(kv_attention))
+        if memory_utilization is not None:
+            kwargs["memory_utilization"] = memory_utilization
         doc = run_bound(model=model, hardware=hardware, isl=isl, osl=osl, plan_kwargs=kwargs, batch_size=batch_size,
                         calibration=calibration)
         if plot:

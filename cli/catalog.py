@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
 
 from perfmodel import hardware
-from perfmodel.cli._common import JsonOpt, console, print_json, table
+from perfmodel.cli._common import JsonOpt, console, print_json, report_hardware_defaults, table
+from perfmodel.errors import PerfModelError
 from perfmodel.specs import load_model, preset_names
+
+
+# `models show --model NAME` like every other command; the positional NAME of earlier releases
+# still works but is not shown.
+ModelShowOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Preset name, Hugging Face id, or path "
+                                                     "to a config.json.")]
+HardwareShowOpt = Annotated[Optional[str], typer.Option("--hardware", "-H", help="Device, node or cluster id, or a "
+                                                        "hardware YAML file.", callback=report_hardware_defaults)]
+HiddenName = Annotated[Optional[str], typer.Argument(hidden=True)]
+
+
+def _one(flag: str, option: str | None, positional: str | None) -> str:
+    if option and positional and option != positional:
+        raise PerfModelError(f"give {flag} once, got {option!r} and {positional!r}")
+    if not (option or positional):
+        raise typer.BadParameter("required (a name, or a file)", param_hint=f"'{flag}'")
+    return option or positional
 
 
 def register(app: typer.Typer) -> None:
@@ -33,11 +53,17 @@ def register(app: typer.Typer) -> None:
                                 [[c.id, c.node, c.num_nodes, c.scaleup_domain_devices] for c in cat.clusters]))
 
     @hw.command("show")
-    def hw_show(name: str, json_out: JsonOpt = False) -> None:
+    def hw_show(hardware_name: HardwareShowOpt = None, name: HiddenName = None, json_out: JsonOpt = False) -> None:
         """Show one device/node/cluster with the source of every number."""
-        system = hardware.resolve(name)
+        which = _one("--hardware", hardware_name, name)
+        system = hardware.resolve(which)
         data = {"device": system.device.model_dump(), "node": system.node.model_dump(),
                 "cluster": system.cluster.model_dump() if system.cluster else None}
+        if which.endswith((".yaml", ".yml")):
+            from perfmodel.hardware.catalog import load_file
+            from perfmodel.hardware.describe import defaults_used
+
+            data["defaults_used"] = defaults_used(load_file(which))
         if json_out:
             print_json(data)
             return
@@ -59,6 +85,26 @@ def register(app: typer.Typer) -> None:
                 rows = [[k, v, part.sources.get(k, "")] for k, v in part.model_dump(exclude={"sources"}).items()]
                 console.print(table(f"{type(part).__name__.lower()} {part.id}", ["field", "value", "source"], rows))
 
+    @hw.command("schema")
+    def hw_schema(json_out: JsonOpt = False) -> None:
+        """The hardware YAML schema: every field of devices, nodes, clusters and links, with units."""
+        from perfmodel.hardware.describe import schema_rows
+
+        rows = schema_rows()
+        if json_out:
+            print_json(rows)
+            return
+        for section in dict.fromkeys(r["section"] for r in rows):
+            console.print(table(f"{section} (a link is a mapping inside a device, node or cluster)"
+                                if section == "link" else section,
+                                ["field", "type", "unit", "bounds", "default", "description"],
+                                [[r["field"], r["type"], r["unit"], r["bounds"],
+                                  "required" if r["required"] else repr(r["default"]), r["description"]]
+                                 for r in rows if r["section"] == section]))
+        console.print("Every number an entry sets needs a source: `sources: {field: where it comes from}` "
+                      "(a dotted path such as peak_dense_tflops.fp8, or the parent key). docs/hardware.md has "
+                      "a worked example.")
+
     @models.command("list")
     def models_list(json_out: JsonOpt = False) -> None:
         """List bundled model presets."""
@@ -72,9 +118,9 @@ def register(app: typer.Typer) -> None:
                                        "KV KiB/token (bf16)"], rows))
 
     @models.command("show")
-    def models_show(name: str, json_out: JsonOpt = False) -> None:
+    def models_show(model: ModelShowOpt = None, name: HiddenName = None, json_out: JsonOpt = False) -> None:
         """Show one model: parameters, layers, attention, KV bytes per token."""
-        m = load_model(name)
+        m = load_model(_one("--model", model, name))
         if json_out:
             print_json({**m.summary(), "spec": m.model_dump()})
             return

@@ -14,8 +14,12 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def export(
         plan: Annotated[str, typer.Argument(help="Plan file (best_plan.json from perfmodel tune --out).")],
-        format: Annotated[str, typer.Option("--format", "-f", help="vllm, sglang, trtllm or json.")] = "vllm",
+        format: Annotated[str, typer.Option("--format", "-f", help="vllm, sglang, trtllm, dynamo-vllm, dynamo-sglang (a Dynamo "
+                                                        "DynamoGraphDeployment) or json.")] = "vllm",
         out: Annotated[Optional[str], typer.Option("--out", help="Directory for launch.sh and config files.")] = None,
+        model_id: Annotated[Optional[str], typer.Option("--model-id", help="What the engine loads (Hugging Face id or "
+                                                        "path), e.g. a quantized checkpoint; default: the plan's "
+                                                        "model_id.")] = None,
         json_out: JsonOpt = False,
     ) -> None:
         """Turn a plan into engine launch commands (vLLM, SGLang, TensorRT-LLM) and config files."""
@@ -24,6 +28,8 @@ def register(app: typer.Typer) -> None:
 
         exporter = get_exporter(format)
         pf = load_plan_file(plan)
+        if model_id:
+            pf = pf.model_copy(update={"model_id": model_id})
         ex = exporter.export(pf)
         written = ex.write(out) if out else []
         if json_out:

@@ -6,11 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
+from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, busy, console, print_json, table
 from perfmodel.errors import PerfModelError
-from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, CpuAttnOpt, DpOpt, EpOpt, KvOffloadOpt, KvOpt, NanoOpt,
-                                    NanoSplitOpt, PpOpt, QuantOpt, SparseKvOpt, TpOpt, WeightsOffloadOpt,
-                                    parse_split)
+from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, DevicesOpt, DpOpt, EpOpt, KvAttentionOpt, KvOffloadOpt,
+                                    KvOpt, NanoOpt, NanoSplitOpt, PpOpt, QuantOpt, TpOpt, WeightsOffloadOpt,
+                                    kv_attention_fields, parse_split, replicas)
 
 WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL, random:ISL:OSL:RATIO, a preset (sharegpt, lmsys, "
                                           "splitwise, burstgpt, burstgpt-sample, chat-multiturn), a workload "
@@ -41,15 +41,19 @@ def register(app: typer.Typer) -> None:
         tpot_slo: Annotated[Optional[float], typer.Option("--tpot-slo", help="TPOT SLO (ms).")] = None,
         slo_target: Annotated[float, typer.Option("--slo-target", help="Attainment goodput must keep.")] = 0.9,
         seed: Annotated[int, typer.Option("--seed", help="Random seed (workload and cache hits).")] = 0,
-        tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = 1,
+        devices: DevicesOpt = None,
+        tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = None,
         quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, calibration: CalOpt = None,
         max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Max sequences per replica.")] = None,
         token_budget: Annotated[Optional[int], typer.Option("--token-budget", help="Max tokens per iteration.")] = None,
         nano_batches: NanoOpt = 1, nano_split: NanoSplitOpt = None,
         weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
-        attention_on_cpu: CpuAttnOpt = False, sparse_kv: SparseKvOpt = None,
-        kv_fraction: Annotated[Optional[float], typer.Option("--kv-fraction", help="Engine memory fraction for KV "
-                                                             "(vLLM gpu_memory_utilization, TRT-LLM free fraction).")] = None,
+        kv_attention: KvAttentionOpt = "gpu",
+        memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", help="Fraction of device "
+                                                                    "memory the engine may use (default: the engine's; "
+                                                                    "vLLM gpu_memory_utilization of the total, "
+                                                                    "TRT-LLM free_gpu_memory_fraction of what the "
+                                                                    "weights leave).")] = None,
         kv_layout: Annotated[Optional[str], typer.Option("--kv-layout", help="paged or contiguous (vAttention).")] = None,
         block_size: Annotated[Optional[int], typer.Option("--block-size", help="Tokens per KV block (paged).")] = None,
         preemption: Annotated[Optional[str], typer.Option("--preemption", help="recompute or swap.")] = None,
@@ -60,9 +64,9 @@ def register(app: typer.Typer) -> None:
         cacheblend: Annotated[bool, typer.Option("--cacheblend", help="Reuse non-prefix KV with partial "
                                                  "recompute (CacheBlend).")] = False,
         prefill_tp: Annotated[Optional[int], typer.Option("--prefill-tp", help="disagg: prefill pool TP.")] = None,
-        prefill_dp: Annotated[int, typer.Option("--prefill-dp", help="disagg: prefill replicas.")] = 1,
+        prefill_dp: Annotated[int, typer.Option("--prefill-replicas", help="disagg: prefill replicas.")] = 1,
         decode_tp: Annotated[Optional[int], typer.Option("--decode-tp", help="disagg: decode pool TP.")] = None,
-        decode_dp: Annotated[int, typer.Option("--decode-dp", help="disagg: decode replicas.")] = 1,
+        decode_dp: Annotated[int, typer.Option("--decode-replicas", help="disagg: decode replicas.")] = 1,
         lora_adapters: Annotated[Optional[int], typer.Option("--lora-adapters", help="S-LoRA: LoRA adapters on "
                                                              "the base model (host memory, swapped in).")] = None,
         lora_rank: Annotated[str, typer.Option("--lora-rank", help="Adapter rank, or ranks cycled over the "
@@ -72,26 +76,37 @@ def register(app: typer.Typer) -> None:
         finetune_seq_len: Annotated[Optional[int], typer.Option("--finetune-seq-len", help="FlexLLM: co-serve PEFT "
                                                                 "finetuning of sequences of N tokens in each "
                                                                 "iteration's slack under --tpot-slo at --rate.")] = None,
+        out: Annotated[Optional[str], typer.Option("--out", help="Directory for requests.csv (one row per "
+                                                   "request), trace.json (Chrome / Perfetto timeline) and "
+                                                   "result.json.")] = None,
         json_out: JsonOpt = False,
     ) -> None:
         """Serve a workload: throughput, TTFT / TPOT / end-to-end percentiles, SLO attainment, goodput."""
         from perfmodel.serve_api import serve as run
 
-        r = run(model=model, hardware=hardware, workload=workload, offline=offline, rate=rate,
-                concurrency=concurrency, warmup=warmup, num_requests=num_requests, scheduler=scheduler, engine=engine, ttft_slo_ms=ttft_slo,
-                tpot_slo_ms=tpot_slo, slo_target=slo_target, seed=seed, tp=tp, pp=pp, ep=ep, dp=dp, quant=quant,
-                kv_dtype=kv_dtype, calibration=calibration, max_batch=max_batch, token_budget=token_budget,
-                nano_batches=nano_batches, nano_split=parse_split(nano_split), kv_fraction=kv_fraction,
-                kv_layout=kv_layout, block_size=block_size, preemption=preemption,
-                prefix_caching=prefix_caching, prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
-                prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp,
-                weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
-                attention_on_cpu=attention_on_cpu, sparse_kv=sparse_kv, lora_adapters=lora_adapters,
-                lora_rank=_ranks(lora_rank), lora_popularity=lora_popularity, finetune_seq_len=finetune_seq_len)
+        dp = replicas(devices=devices, tp=tp, pp=pp, dp=dp)
+        with busy("simulating" + (" and searching the goodput rate" if ttft_slo or tpot_slo else ""),
+                  enabled=not json_out):
+            r = run(model=model, hardware=hardware, workload=workload, offline=offline, rate=rate,
+                    concurrency=concurrency, warmup=warmup, num_requests=num_requests, scheduler=scheduler,
+                    engine=engine, ttft_slo_ms=ttft_slo,
+                    tpot_slo_ms=tpot_slo, slo_target=slo_target, seed=seed, tp=tp, pp=pp, ep=ep, dp=dp, quant=quant,
+                    kv_dtype=kv_dtype, calibration=calibration, max_batch=max_batch, token_budget=token_budget,
+                    nano_batches=nano_batches, nano_split=parse_split(nano_split), kv_fraction=memory_utilization,
+                    kv_layout=kv_layout, block_size=block_size, preemption=preemption,
+                    prefix_caching=prefix_caching, prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
+                    prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp,
+                    weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
+                    **kv_attention_fields(kv_attention), lora_adapters=lora_adapters,
+                    lora_rank=_ranks(lora_rank), lora_popularity=lora_popularity,
+                    finetune_seq_len=finetune_seq_len)
+        written = r.write(out) if out else {}
         if json_out:
-            print_json(r.to_dict())
+            print_json({**r.to_dict(), **({"written": {k: str(v) for k, v in written.items()}} if written else {})})
         else:
             _render(r.to_dict())
+            for name, path in written.items():
+                console.print(f"{name}: {path}", markup=False, highlight=False)
 
 
 def _ranks(text: str) -> tuple[int, ...]:

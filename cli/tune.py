@@ -80,8 +80,8 @@ FIXING = {
     "modes": ("--mode", _modes), "tp": ("--tp", _ints), "pp": ("--pp", _ints), "dp": ("--dp", _ints),
     "ep": ("--ep", _ints), "attention_dp": ("--attention-dp", _bools), "max_batch": ("--max-batch", _ints),
     "token_budget": ("--token-budget", _budgets), "nano_batches": ("--nano-batches", _ints),
-    "quant": ("--quant", _strs), "kv_dtype": ("--kv-dtype", _kv), "offload_weights": ("--offload-weights", _floats),
-    "offload_kv": ("--offload-kv", _floats), "kv_attention": ("--kv-attention", _strs),
+    "quant": ("--quant", _strs), "kv_dtype": ("--kv-dtype", _kv), "offload_weights": ("--weights-offload", _floats),
+    "offload_kv": ("--kv-offload", _floats), "kv_attention": ("--kv-attention", _strs),
     "expert_placement": ("--expert-placement", _strs),
     "prefill_tp": ("--prefill-tp", _ints), "prefill_pp": ("--prefill-pp", _ints),
     "prefill_batch": ("--prefill-batch", _ints), "prefill_replicas": ("--prefill-replicas", _ints),
@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
     def tune(
         model: ModelOpt,
         hardware: HardwareOpt,
-        devices: Annotated[Optional[int], typer.Option("--devices", "-n", help="Devices available (default: the node's).")] = None,
+        devices: Annotated[Optional[int], typer.Option("--devices", help="Devices available (default: the node's).")] = None,
         workload: Annotated[Optional[str], typer.Option("--workload", "-w", help="ISL/OSL (e.g. 4000/500), fixed:ISL:OSL or a workload preset.")] = None,
         ttft_slo: Annotated[Optional[float], typer.Option("--ttft-slo", help="Time-to-first-token target, ms.")] = None,
         tpot_slo: Annotated[Optional[float], typer.Option("--tpot-slo", help="Time-per-output-token target, ms.")] = None,
@@ -146,10 +146,10 @@ def register(app: typer.Typer) -> None:
         nano_batches: _opt("--nano-batches", "Nano-batches overlapped within a step (NanoFlow).") = None,
         quant: _opt("--quant", "Quantization: bf16, fp8, w4a16, ...") = None,
         kv_dtype: _opt("--kv-dtype", "KV-cache dtype ('auto' = the scheme's).") = None,
-        offload_weights: _opt("--offload-weights", "Fraction of weights in host memory.") = None,
-        offload_kv: _opt("--offload-kv", "Fraction of the KV cache in host memory.") = None,
+        offload_weights: _opt("--weights-offload", "Fraction of weights in host memory.") = None,
+        offload_kv: _opt("--kv-offload", "Fraction of the KV cache in host memory.") = None,
         kv_attention: _opt("--kv-attention", "Decode attention over the KV: gpu, cpu (over host KV, needs "
-                           "--offload-kv > 0), shadowkv, topk (sparse over host KV).") = None,
+                           "--kv-offload > 0), shadowkv, topk (sparse over host KV).") = None,
         expert_placement: _opt("--expert-placement", "contiguous or balanced (MoETuner ILP on --routing).") = None,
         prefill_tp: _opt("--prefill-tp", "TP of the prefill pool (disaggregated).") = None,
         prefill_pp: _opt("--prefill-pp", "PP of the prefill pool.") = None,
@@ -170,8 +170,10 @@ def register(app: typer.Typer) -> None:
         top: Annotated[int, typer.Option("--top", min=0, max=10_000, help="Rows of the Pareto table to show.")] = 15,
         verify: Annotated[int, typer.Option("--verify", help="Re-run the N best distinct plans through the serving "
                                             "simulator (goodput under the SLOs, else offline throughput).")] = 0,
-        verify_engine: Annotated[str, typer.Option("--verify-engine", help="Engine profile for --verify "
-                                                   "(vllm, sglang, trtllm, ...).")] = "vllm",
+        engine: Annotated[Optional[str], typer.Option("--engine", help="Search only what this engine can launch "
+                                                      "(vllm, sglang, trtllm: no nano-batches, sparse or CPU "
+                                                      "attention, balanced experts) and simulate --verify with its "
+                                                      "profile; default: every technique, --verify with vllm.")] = None,
         trial_delay_s: Annotated[Optional[float], typer.Option("--trial-delay-s", hidden=True)] = None,
         json_out: JsonOpt = False,
     ) -> None:
@@ -197,7 +199,7 @@ def register(app: typer.Typer) -> None:
                          tpot_slo=tpot_slo, objective=objective, searcher=searcher, trials=trials, storage=storage,
                          study=study, workers=workers, seed=seed, space=space, routing=routing,
                          price_per_device_hour=prices, calibration=calibration, out=out, progress=progress,
-                         trial_delay_s=trial_delay_s, verify=verify, verify_engine=verify_engine)
+                         trial_delay_s=trial_delay_s, verify=verify, engine=engine)
         except NoPlanMeetsSLO as exc:
             progress.close()
             close = exc.result.closest(5)

@@ -52,6 +52,13 @@ class Estimate:
         return {"prefill": [op.to_dict() for op in self.prefill_ops],
                 "decode": [op.to_dict() for op in self.decode_ops]}
 
+    def to_frame(self):
+        """One row per operator and phase (the per-device breakdown; column `phase`: prefill or decode); needs pandas."""
+        from perfmodel.common.frames import to_frame
+
+        rows = [{"phase": phase, **op} for phase, ops in self.breakdown.items() for op in ops]
+        return to_frame(rows, what="Estimate")
+
     def to_dict(self) -> dict:
         return {
             "model": self.model, "hardware": self.hardware, "plan": self.plan.model_dump(),

@@ -190,7 +190,7 @@ def check_plan(plan: Plan, model: ModelSpec, *, max_devices: int | None = None) 
     if plan.spec_method == "mtp" and getattr(model, "num_nextn_predict_layers", None) == 0:
         raise PerfModelError(f"--spec-method mtp needs the model's own next-token (MTP) layers; {model.name} has none")
     if plan.sparse_kv and model.mla is not None:
-        raise PerfModelError(f"--sparse-kv {plan.sparse_kv} needs per-head keys and values (GQA/MHA); {model.name} "
+        raise PerfModelError(f"--kv-attention {plan.sparse_kv} needs per-head keys and values (GQA/MHA); {model.name} "
                              f"uses MLA's compressed latent KV")
     if max_devices is not None and plan.devices > max_devices:
         raise PerfModelError(f"the plan needs {plan.devices} devices (tp*pp*dp) but the hardware has {max_devices}")

@@ -117,3 +117,29 @@ def bound_figure(doc: dict, *, model: str, hardware: str, path: str, calibration
     finally:
         plt.close(fig)
     return out
+
+
+def latency_vs_load_figure(doc: dict, path: str | Path) -> Path:
+    """TTFT and TPOT against the request rate: the analytic curve (`serve` result's
+    analytic.latency_vs_load) and the simulated run's median and p90 at its rate."""
+    curve = doc["analytic"]["latency_vs_load"]
+    rate = [p["rate_req_s"] for p in curve]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    sim_rate = doc["config"].get("rate_req_s") or doc.get("request_rate")
+    for ax, key, label in ((axes[0], "ttft_ms", "TTFT (ms)"), (axes[1], "tpot_ms", "TPOT (ms)")):
+        ax.plot(rate, [p[key] for p in curve], marker="o", label="analytic (mean)")
+        if sim_rate and doc.get(key):
+            ax.errorbar([sim_rate], [doc[key]["p50"]], yerr=[[0], [max(doc[key]["p90"] - doc[key]["p50"], 0)]],
+                        fmt="s", color="C3", label="simulated p50 (bar to p90)")
+        ax.set_xlabel("request rate (req/s)")
+        ax.set_ylabel(label)
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    c = doc["config"]
+    fig.suptitle(f"latency vs load: {c['model']} on {doc['devices']} x {c['hardware']}, {c['engine']}, {c['workload']}")
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

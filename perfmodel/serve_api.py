@@ -7,8 +7,11 @@ runs a prefill pool and a decode pool, each with its own TP and replica count.
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +27,10 @@ from perfmodel.serving.metrics import Timeline, slo_attainment, summarize
 from perfmodel.specs.workload import AnyWorkload, Requests, TraceWorkload, load_workload
 
 DEFAULT_REQUESTS = 1000
+# Load points of the analytic latency-vs-load curve, as fractions of the saturation request rate
+# (the M/G/1-style estimate of `serving.analytic` grows without bound as the load nears 1).
+LOAD_FRACTIONS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+
 # A goodput probe must run long enough for an overloaded rate to build a visible backlog.
 GOODPUT_MIN_REQUESTS = 2000
 
@@ -42,6 +49,34 @@ class ServeResult:
     def __getitem__(self, key):
         return self.to_dict()[key]
 
+    def to_frame(self):
+        """One row per simulated request (`serving.records.request_rows`); needs pandas."""
+        from perfmodel.common.frames import to_frame
+        from perfmodel.serving.records import request_rows
+
+        if self.timeline is None:
+            raise PerfModelError("ServeResult.to_frame(): this result was not simulated (simulate=False)")
+        return to_frame(request_rows(self.timeline), what="ServeResult")
+
+    def write(self, out: str | Path) -> dict[str, Path]:
+        """requests.csv (one row per request), trace.json (Chrome / Perfetto timeline), result.json and
+        latency_vs_load.png (the analytic TTFT / TPOT against the request rate, the simulated point)."""
+        from perfmodel.serving.records import chrome_trace, write_requests_csv
+
+        if self.timeline is None:
+            raise PerfModelError("serve --out: this result was not simulated")
+        d = Path(out)
+        d.mkdir(parents=True, exist_ok=True)
+        paths = {"requests": write_requests_csv(self.timeline, d / "requests.csv"),
+                 "trace": d / "trace.json", "result": d / "result.json"}
+        paths["trace"].write_text(json.dumps(chrome_trace(self.timeline)))
+        paths["result"].write_text(json.dumps(_finite(self.to_dict()), indent=2))
+        if self.analytic.get("latency_vs_load"):
+            from perfmodel.plots import latency_vs_load_figure
+
+            paths["latency_plot"] = latency_vs_load_figure(self.to_dict(), d / "latency_vs_load.png")
+        return paths
+
     def to_dict(self) -> dict:
         per_dev = None if self.goodput_req_s is None else self.goodput_req_s / self.devices
         return {**self.metrics, "goodput_req_s": self.goodput_req_s, "goodput_req_s_per_device": per_dev,
@@ -54,6 +89,19 @@ def _lora(adapters: int | None, rank: int | tuple[int, ...], popularity: float) 
         return None
     ranks = (rank,) if isinstance(rank, int) else tuple(rank)
     return LoraSetup(adapters=adapters, rank=ranks[0], ranks=ranks, popularity=popularity)
+
+
+def _finite(obj):
+    """JSON-safe: NaN / inf become null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "item"):
+        return _finite(obj.item())
+    return obj
 
 
 def _plan(**kw) -> Plan:
@@ -184,6 +232,15 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
         est = analytic.estimate(rm, replicas=pre.replicas, rate=rate, ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms)
     analytic_ms = (time.perf_counter() - t0) * 1e3
 
+    def at(r: float) -> dict:
+        if disaggregated:
+            e = disagg.estimate(system, pre, dec, mean_input=mean_in, mean_output=mean_out, decode_context=ctx,
+                                rate=r, ttft_slo_ms=None, tpot_slo_ms=None)
+        else:
+            e = analytic.estimate(rm, replicas=pre.replicas, rate=r)
+        return e.to_dict()["at_rate"]
+    curve = [{"load": f, **at(f * est.saturation_req_s)} for f in LOAD_FRACTIONS] if est.saturation_req_s > 0 else []
+
     config = {"model": spec.name, "hardware": system.id, "engine": eng.name,
               "scheduler": "disagg" if disaggregated else pre.scheduler.name, "workload": wl.name,
               "mode": _mode(offline=offline, rate=rate, concurrency=concurrency),
@@ -191,7 +248,8 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
               "requests": len(requests) - warmup, "truncated_to_context": truncated, "seed": seed,
               "pools": pools,
               "ttft_slo_ms": ttft_slo_ms, "tpot_slo_ms": tpot_slo_ms, "slo_target": slo_target}
-    result = ServeResult(config=config, metrics={}, analytic={**est.to_dict(), "wall_ms": analytic_ms},
+    result = ServeResult(config=config, metrics={}, analytic={**est.to_dict(), "wall_ms": analytic_ms,
+                                                          "latency_vs_load": curve},
                          goodput_req_s=None, devices=devices)
     if finetune_seq_len is not None:
         if disaggregated or rate is None or tpot_slo_ms is None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 
 import functools
+import json
 import re
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 import yaml
@@ -163,8 +165,17 @@ def _alias_table() -> dict[str, list[str]]:
 
 
 def serving_model_id(model: str, name: str) -> str:
-    """The id an engine loads: the user's Hugging Face id if given, else the preset's Instruct id."""
-    if "/" in model and not model.endswith(".json"):
+    """The id an engine loads: the user's Hugging Face id if given; for a config.json, its
+    `_name_or_path` (what transformers saved it from), else the folder that holds it; else the
+    preset's Instruct id. `perfmodel export --model-id` overrides it."""
+    if model.endswith(".json"):
+        path = Path(model)
+        try:
+            saved = json.loads(path.read_text()).get("_name_or_path")
+        except (OSError, ValueError, AttributeError):
+            saved = None
+        return saved if isinstance(saved, str) and saved.strip() else str(path.resolve().parent)
+    if "/" in model:
         return model
     ids = [a for a in _alias_table().get(name, []) if "/" in a]
     instruct = [a for a in ids if "instruct" in a.lower() or "chat" in a.lower()]

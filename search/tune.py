@@ -33,6 +33,7 @@ from perfmodel.search._base import Progress, SearchResult, check_trials, get_sea
 from perfmodel.search.evaluate import BOUNDS, LIMITERS, fraction_of_bound
 from perfmodel.search.plan_file import (PlanFile, Prediction, Provenance, Slo, Workload, calibration_used, catalog_digest,
                               now, write_plan_file)
+from perfmodel.search.launchable import restrict_space
 from perfmodel.search.problem import Problem, build_problem, serving_model_id
 from perfmodel.search.refine import refine
 from perfmodel.search.space import PlanTable, SearchSpace
@@ -62,10 +63,12 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
          price_per_device_hour: float | list[float] | None = None, calibration: str | None = None,
          out: str | Path | None = None, progress: Progress | None = None,
          trial_delay_s: float | None = None, verify: int = 0, verify_engine: str = "vllm",
-         retime_nano: bool = True) -> "TuneResult":
+         engine: str | None = None, retime_nano: bool = True) -> "TuneResult":
     """Search and return a TuneResult (see module docstring). Keyword-only, named as the CLI options.
     `verify` > 0 re-runs that many of the best plans through the serving simulator
     (`search.verify`) under the `verify_engine` profile; the result's `verified` holds them.
+    `engine` (vllm, sglang, trtllm, ...) searches only what that engine can launch
+    (`search.launchable`) and is the profile `verify` simulates; None searches every technique.
     `retime_nano=False` skips `search.refine` (the fluid overlap model's ranking, for comparison)."""
     check_trials(trials)
     if not 0 <= verify <= MAX_VERIFY:
@@ -74,6 +77,9 @@ def tune(*, model: str, hardware: str | list[str], devices: int | None = None, w
         raise PerfModelError(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}")
     out_dir = check_out_dir(out)  # before the search, not after it
     space_dict = space.model_dump(exclude={"hardware"}) if isinstance(space, SearchSpace) else dict(space or {})
+    space_dict = restrict_space(engine, space_dict)
+    if engine is not None:
+        verify_engine = engine
     problem_args = dict(model=model, hardware=hardware, devices=devices, workload=workload, isl=isl, osl=osl,
                         ttft_slo=ttft_slo, tpot_slo=tpot_slo, objective=objective, space=space_dict,
                         routing=routing, price_per_device_hour=price_per_device_hour, calibration=calibration)
@@ -372,29 +378,58 @@ class TuneResult:
             shutil.rmtree(tmp, ignore_errors=True)
         return paths
 
-    def _write_csv(self, path: Path) -> None:
+    def plan_rows(self) -> list[dict]:
+        """Every evaluated plan, one dict per plan: the columns of plans.csv (numbers as numbers)."""
         m, t, sp = self.metrics, self.table, self.problem.space
-        cols = ["ttft_ms", "tpot_ms", "e2e_ms", "tok_s", "tok_s_per_device", "tok_s_per_user", "devices", "memory_gb",
-                "fits", "meets_slo", "goodput_tok_s_per_device", "cost_per_mtok"]
+        nano_model = np.where(t["nano"] <= 1, "", np.where(self.result.retimed, "pipeline", "fluid"))
+        rows = []
+        for i in range(len(t)):
+            r = t.row(i)
+            row = {"plan": self.describe(i), "mode": "aggregated" if r["mode"] == 0 else "disaggregated",
+                   "hardware": sp.hardware[r["hw"]], "quant": sp.quant[r["quant"]], "kv_dtype": sp.kv_dtype[r["kv"]],
+                   "tp": r["tp"], "pp": r["pp"], "ep": r["ep"], "dp": r["dp"], "batch": r["batch"],
+                   "token_budget": r["budget"] or None, "nano_batches": r["nano"], "decode_tp": r["dtp"] or None,
+                   "decode_pp": r["dpp"] or None, "decode_ep": r["dep"] or None, "decode_replicas": r["ddp"] or None,
+                   "decode_batch": r["dbatch"] or None, "offload_weights": r["woff"], "offload_kv": r["kvoff"],
+                   "kv_attention": sp.kv_attention[r["attn"]], "expert_placement": sp.expert_placement[r["place"]]}
+            for c in PLAN_METRICS:
+                v = m[c][i]
+                row[c] = bool(v) if isinstance(v, (np.bool_, bool)) else _number(v)
+            row["binding"] = self.binding(i)
+            row["nano_model"] = str(nano_model[i])
+            rows.append(row)
+        return rows
+
+    def to_frame(self):
+        """Every evaluated plan as a DataFrame (the rows of plans.csv); needs pandas."""
+        from perfmodel.common.frames import to_frame
+
+        return to_frame(self.plan_rows(), what="TuneResult")
+
+    def _write_csv(self, path: Path) -> None:
+        rows = self.plan_rows()
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["plan", "mode", "hardware", "quant", "kv_dtype", "tp", "pp", "ep", "dp", "batch",
-                        "token_budget", "nano_batches", "decode_tp", "decode_pp", "decode_ep", "decode_replicas",
-                        "decode_batch", "offload_weights", "offload_kv", "kv_attention", "expert_placement", *cols,
-                        "binding", "nano_model"])
-            nano_model = np.where(t["nano"] <= 1, "", np.where(self.result.retimed, "pipeline", "fluid"))
-            for i in range(len(t)):
-                r = t.row(i)
-                w.writerow([self.describe(i), "aggregated" if r["mode"] == 0 else "disaggregated",
-                            sp.hardware[r["hw"]], sp.quant[r["quant"]], sp.kv_dtype[r["kv"]] or "", r["tp"], r["pp"],
-                            r["ep"], r["dp"], r["batch"], r["budget"] or "", r["nano"], r["dtp"] or "",
-                            r["dpp"] or "", r["dep"] or "", r["ddp"] or "", r["dbatch"] or "", r["woff"], r["kvoff"],
-                            sp.kv_attention[r["attn"]],
-                            sp.expert_placement[r["place"]],
-                            *[_fmt(m[c][i]) for c in cols], self.binding(i), nano_model[i]])
+            w.writerow(list(rows[0]) if rows else ["plan"])
+            for row in rows:
+                w.writerow([_fmt(v) if k in PLAN_METRICS else ("" if v is None else v) for k, v in row.items()])
+
+
+PLAN_METRICS = ("ttft_ms", "tpot_ms", "e2e_ms", "tok_s", "tok_s_per_device", "tok_s_per_user", "devices", "memory_gb",
+                "fits", "meets_slo", "goodput_tok_s_per_device", "cost_per_mtok")
+
+
+def _number(v) -> float | int | None:
+    v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
 
 
 def _fmt(v):
+    """A plans.csv metric cell: booleans 0/1, numbers to 6 significant digits, None empty."""
+    if v is None:
+        return ""
     if isinstance(v, (np.bool_, bool)):
         return int(v)
     v = float(v)

@@ -55,7 +55,7 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
     of replicas."""
     fraction = kv_fraction if kv_fraction is not None else engine.kv_memory_fraction
     if not 0 < fraction <= 1:
-        raise PerfModelError(f"--kv-fraction must be in (0, 1], got {fraction}")
+        raise PerfModelError(f"--memory-utilization (kv_fraction) must be in (0, 1], got {fraction}")
     budget = plan.token_budget or engine.token_budget
     max_seqs = plan.max_batch or engine.max_num_seqs
     util = fraction if engine.kv_fraction_of == "total" else 1.0

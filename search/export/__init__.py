@@ -3,7 +3,7 @@
 Each engine's module registers its exporter in `_base`'s registry when imported; this package
 imports them all, so the registry is complete wherever `perfmodel.search.export` is imported."""
 
-from perfmodel.search.export import json_, sglang, trtllm, vllm  # noqa: F401  (registration)
+from perfmodel.search.export import dynamo, json_, sglang, trtllm, vllm  # noqa: F401  (registration)
 from perfmodel.search.export._base import _REGISTRY, Export, Exporter, register
 
 

@@ -120,5 +120,26 @@ def check_kv_attention(engine: str, plan: PlanFile) -> None:
             raise unsupported(engine, "decode attention on the CPU (attention_on_cpu)")
 
 
+def unemitted_notes(engine: str, plan: PlanFile) -> list[str]:
+    """Plan fields no serving engine here has a flag for, listed so the export says what the
+    prediction assumed that the command will not do."""
+    notes = []
+    for pool in plan.pools:
+        if pool.nano_batches > 1:
+            notes.append(f"{pool.mode} pool: nano_batches={pool.nano_batches} (NanoFlow's overlapped nano-batches) "
+                         f"is not a {engine} option; the command runs one batch per step, so expect the prediction "
+                         "of the same plan with --nano-batches 1")
+    if plan.expert_placement != "contiguous":
+        notes.append(f"expert_placement={plan.expert_placement}: the plan assumed a balanced expert placement "
+                     f"(MoETuner ILP); {engine} places experts contiguously unless its expert-load balancer "
+                     "is enabled, which is not emitted here")
+    return notes
+
+
+def span(group: list[Instance], role: str, port: int) -> list[Instance]:
+    """One server over all the replicas' devices (DP inside one engine process group)."""
+    return [Instance(role, 0, sorted(d for g in group for d in g.devices), port)]
+
+
 _REGISTRY: Registry[Exporter] = Registry("export format")
 register = _REGISTRY.register

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import Plan
 from perfmodel.quant import get_quant
@@ -30,16 +32,32 @@ def engine_kv(engine: str, pool: Plan, fp8_name: str, auto: str = "auto") -> str
     raise PerfModelError(f"{engine} has no {bits:g}-bit KV cache dtype for kv_dtype {pool.kv_dtype!r}")
 
 
-def offload_gb(plan: PlanFile, pool: Plan) -> float:
-    """Weights kept in host memory per device, GB (weights fraction x weights per device)."""
+GIB_BYTES = 1024 ** 3  # vLLM and SGLang size --cpu-offload-gb and KV offload buffers in GiB (x 1024**3)
+UNQUANTIZED = ("bf16", "fp16")
+
+
+def offload_gib(plan: PlanFile, pool: Plan) -> float:
+    """Weights kept in host memory per device, GiB (weights fraction x weights per device),
+    rounded up to 0.1 GiB so the engine offloads at least the plan's share."""
     if not pool.weights_offload:
         return 0.0
     from perfmodel.memory import weight_bytes_per_device
     from perfmodel.resolve import resolve_model
 
     spec = resolve_model(plan.model)
-    w = weight_bytes_per_device(spec, pool, get_quant(pool.quant)) / 1e9
-    return round(pool.weights_offload * w, 1)
+    w_bytes = weight_bytes_per_device(spec, pool, get_quant(pool.quant))
+    return math.ceil(pool.weights_offload * w_bytes / GIB_BYTES * 10) / 10
+
+
+def checkpoint_note(plan: PlanFile) -> str | None:
+    """A quantized plan needs a checkpoint in that scheme: the engines read the scheme from the
+    checkpoint's quantization_config (vLLM deprecates online --quantization fp8 of a bf16 one)."""
+    schemes = sorted({p.quant for p in plan.pools if p.quant.lower() not in UNQUANTIZED})
+    if not schemes:
+        return None
+    return (f"weights: the plan runs {'/'.join(schemes)} weights, so {plan.model_id} must be a "
+            f"{'/'.join(schemes)} checkpoint of {plan.model} (the engine reads the scheme from its "
+            "quantization_config); pass `perfmodel export --model-id ORG/NAME` with such a checkpoint")
 
 
 def kv_host_bytes(plan: PlanFile, pool: Plan) -> int:

@@ -1,18 +1,23 @@
-"""SGLang: `python -m sglang.launch_server` arguments (docs.sglang.io "Server Arguments"); for
-disaggregated plans `--disaggregation-mode prefill|decode` servers and the PD router
-(`python -m sglang_router.launch_router --pd-disaggregation`)."""
+"""SGLang: `sglang serve` arguments (docs.sglang.io "Server Arguments"; the entry point that
+replaces `python -m sglang.launch_server`); for disaggregated plans `--disaggregation-mode
+prefill|decode` servers, each prefill server with its own `--disaggregation-bootstrap-port`, and
+the PD router (`python -m sglang_router.launch_router --pd-disaggregation --prefill URL PORT`)."""
 
 from __future__ import annotations
 
+import math
+
 from perfmodel.plan import Plan
 from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
-                                 register)
+                                           register, span, unemitted_notes)
 from perfmodel.search.export._moe import moe_notes, sglang_moe
-from perfmodel.search.export._quant import engine_kv, engine_quant, offload_gb
+from perfmodel.search.export._quant import GIB_BYTES, checkpoint_note, engine_kv, engine_quant, kv_host_bytes, offload_gib
 from perfmodel.search.plan_file import PlanFile
 
 QUANT = {"bf16": None, "fp16": None, "fp8": "fp8", "w4a16": "awq", "w8a8": "w8a8_int8"}
 TRANSFER_BACKEND = "nixl"
+BOOTSTRAP_PORT = 8998  # SGLang's default --disaggregation-bootstrap-port; one per prefill server on a host
+SERVE = ("sglang", "serve")
 
 
 @register
@@ -25,10 +30,10 @@ class SglangExporter(Exporter):
         a: list = ["--tp-size", pool.tp * dp if adp else pool.tp]
         if pool.pp > 1:
             a += ["--pp-size", pool.pp]
-        if dp > 1:
+        if adp:   # attention data parallel over the TP x DP ranks (replaces --dp-size N --enable-dp-attention)
+            a += ["--attn-dp-size", dp]
+        elif dp > 1:
             a += ["--dp-size", dp]
-        if adp:
-            a += ["--enable-dp-attention"]
         if pool.ep > 1:
             a += ["--ep-size", pool.ep]
         batch = pool.max_batch or 256
@@ -42,9 +47,12 @@ class SglangExporter(Exporter):
             a += ["--quantization", q]
         a += ["--kv-cache-dtype", engine_kv("SGLang", pool, "fp8_e4m3")]
         a += ["--mem-fraction-static", pool.memory_utilization]
-        gb = offload_gb(plan, pool)
-        if gb:
-            a += ["--cpu-offload-gb", gb]
+        gib = offload_gib(plan, pool)
+        if gib:   # SGLang parses an int (GiB): round up
+            a += ["--cpu-offload-gb", math.ceil(gib)]
+        kv_host = kv_host_bytes(plan, pool)
+        if kv_host:   # hierarchical cache: host KV pool per rank, GB (int)
+            a += ["--enable-hierarchical-cache", "--hicache-size", math.ceil(kv_host / GIB_BYTES)]
         if pool.mode in ("prefill", "decode"):
             a += ["--disaggregation-mode", pool.mode, "--disaggregation-transfer-backend", TRANSFER_BACKEND]
         return a + sglang_moe(pool)
@@ -53,32 +61,39 @@ class SglangExporter(Exporter):
         check_kv_attention("sglang", plan)
         ex = Export(engine="sglang")
         ex.notes += moe_notes(plan.pools[-1], "sglang")
+        note = checkpoint_note(plan)
+        if note:
+            ex.notes.append(note)
+        ex.notes += unemitted_notes("SGLang", plan)
         if plan.kv_offload:
-            ex.notes.append("KV offload: enable SGLang's hierarchical cache (--enable-hierarchical-cache); "
-                            f"sized for {plan.kv_offload:.0%} of the KV cache")
+            ex.notes.append("KV offload: SGLang's hierarchical cache (--enable-hierarchical-cache, --hicache-size GB "
+                            f"per rank) sized for {plan.kv_offload:.0%} of the KV cache")
         if plan.mode == "aggregated":
             pool = plan.pools[0]
             devices = sorted(d for i in instances(plan)["aggregated"] for d in i.devices)
             env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, devices))}
-            ex.commands.append(env_cmd(env, "python", "-m", "sglang.launch_server", "--model-path", plan.model_id,
+            ex.commands.append(env_cmd(env, *SERVE, "--model-path", plan.model_id,
                                        "--host", "0.0.0.0", "--port", 30000, *self.args(plan, pool, dp_inside=True)))
             return ex
-        urls: dict[str, list[str]] = {"prefill": [], "decode": []}
+        urls: dict[str, list] = {"prefill": [], "decode": []}
+        bootstrap = BOOTSTRAP_PORT
         for role, base in (("prefill", 30000), ("decode", 31000)):
             pool = plan.pool(role)
             groups = instances(plan, {role: base})[role]
             if attention_dp(pool):  # one server spans the replicas' attention ranks
-                groups = [type(groups[0])(role, 0, sorted(d for g in groups for d in g.devices), base)]
+                groups = span(groups, role, base)
             for inst in groups:
                 env = {"CUDA_VISIBLE_DEVICES": inst.visible}
-                ex.commands.append(env_cmd(env, "python", "-m", "sglang.launch_server", "--model-path", plan.model_id,
+                extra = ["--disaggregation-bootstrap-port", bootstrap] if role == "prefill" else []
+                ex.commands.append(env_cmd(env, *SERVE, "--model-path", plan.model_id,
                                            "--host", "0.0.0.0", "--port", inst.port,
-                                           *self.args(plan, pool, dp_inside=False)) + " &")
-                urls[role].append(f"http://127.0.0.1:{inst.port}")
+                                           *self.args(plan, pool, dp_inside=False), *extra) + " &")
+                urls[role].append((f"http://127.0.0.1:{inst.port}", bootstrap))
+                bootstrap += role == "prefill"
         router = ["python", "-m", "sglang_router.launch_router", "--pd-disaggregation"]
-        for u in urls["prefill"]:
-            router += ["--prefill", u]
-        for u in urls["decode"]:
+        for u, port in urls["prefill"]:
+            router += ["--prefill", u, port]
+        for u, _ in urls["decode"]:
             router += ["--decode", u]
         ex.commands.append(cmd(*router, "--host", "0.0.0.0", "--port", 8000))
         return ex

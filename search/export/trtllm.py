@@ -9,9 +9,9 @@ import yaml
 
 from perfmodel.plan import Plan
 from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
-                                 register)
+                                           register, span, unemitted_notes)
 from perfmodel.search.export._moe import moe_notes, trtllm_moe
-from perfmodel.search.export._quant import engine_kv, kv_host_bytes, offload_gb
+from perfmodel.search.export._quant import checkpoint_note, engine_kv, kv_host_bytes, offload_gib
 from perfmodel.search.plan_file import PlanFile
 
 CACHE_TRANSCEIVER_BACKEND = "DEFAULT"
@@ -67,14 +67,16 @@ class TrtllmExporter(Exporter):
         if q:
             ex.notes.append(f"weights: serve a {q} checkpoint (e.g. a ModelOpt export); TensorRT-LLM reads the "
                             "quantization from the checkpoint")
-        if offload_gb(plan, plan.pools[0]):
+            ex.notes.append(checkpoint_note(plan))
+        ex.notes += unemitted_notes("TensorRT-LLM", plan)
+        if offload_gib(plan, plan.pools[0]):
             ex.notes.append("weight offload is not a trtllm-serve option; the plan's offloaded weights need another engine")
         if plan.mode == "aggregated":
             pool = plan.pools[0]
             ex.files["extra_llm_api_options.yaml"] = yaml.safe_dump(self.yaml_options(plan, pool), sort_keys=False)
             groups = instances(plan)["aggregated"]
             if attention_dp(pool):
-                groups = [type(groups[0])("aggregated", 0, sorted(d for g in groups for d in g.devices), 8000)]
+                groups = span(groups, "aggregated", 8000)
             for inst in groups:
                 line = env_cmd({"CUDA_VISIBLE_DEVICES": inst.visible}, "trtllm-serve", plan.model_id,
                                "--host", "0.0.0.0", "--port", inst.port,
@@ -91,7 +93,7 @@ class TrtllmExporter(Exporter):
             ex.files[fname] = yaml.safe_dump(self.yaml_options(plan, pool), sort_keys=False)
             groups = instances(plan, {role: base})[role]
             if attention_dp(pool):
-                groups = [type(groups[0])(role, 0, sorted(d for g in groups for d in g.devices), base)]
+                groups = span(groups, role, base)
             for inst in groups:
                 ex.commands.append(env_cmd({"CUDA_VISIBLE_DEVICES": inst.visible}, "trtllm-serve", plan.model_id,
                                            "--host", "localhost", "--port", inst.port,

@@ -78,9 +78,9 @@ def test_models_and_hardware_listing(capsys):
     assert code == 0
     names = {m["name"] for m in json.loads(out)}
     assert {"llama-3.1-8b", "deepseek-v3", "mixtral-8x7b"} <= names
-    code, out, _ = run(capsys, "models", "show", "meta-llama/Llama-3.1-8B", "--json")
+    code, out, _ = run(capsys, "models", "show", "--model", "meta-llama/Llama-3.1-8B", "--json")
     assert json.loads(out)["kv_bytes_per_token_bf16"] == 131072
-    code, out, _ = run(capsys, "hardware", "show", "h100-sxm", "--json")
+    code, out, _ = run(capsys, "hardware", "show", "--hardware", "h100-sxm", "--json")
     assert json.loads(out)["device"]["peak_dense_tflops"]["bf16"] == 989.4
 
 

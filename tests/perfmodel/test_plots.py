@@ -34,7 +34,7 @@ def test_bound_plot_is_written(tmp_path, capsys, suffix):
 def test_plot_with_offload_draws_host_roofs(tmp_path, capsys):
     out = tmp_path / "offload.png"
     code, _, err = run(capsys, "bound", "--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--kv-offload", "0.5",
-                       "--attention-on-cpu", "--plot", str(out))
+                       "--kv-attention", "cpu", "--plot", str(out))
     assert code == 0, err
     assert out.stat().st_size > 5000
 
@@ -74,12 +74,12 @@ def test_bound_json_keys(capsys):
 
 
 def test_bound_sparse_kv_at_long_context(capsys):
-    """--sparse-kv on a 100K-token workload: more sequences fit, the prediction rises, the host link
+    """--kv-attention shadowkv|topk on a 100K-token workload: more sequences fit, the prediction rises, the host link
     and host memory get bounds, and no bound is exceeded."""
     args = ["bound", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--workload", "fixed:100000:1000", "--json"]
     docs = {}
     for sparse in (None, "shadowkv", "topk"):
-        code, out, err = run(capsys, *args, *(["--sparse-kv", sparse] if sparse else []))
+        code, out, err = run(capsys, *args, *(["--kv-attention", sparse] if sparse else []))
         assert code == 0, err
         docs[sparse] = json.loads(out)
     for sparse in ("shadowkv", "topk"):
@@ -101,11 +101,11 @@ def test_bound_table(capsys):
     (["--workload", "fixed:a:b"], "must be integers"),
     (["--workload", "fixed:0:5"], "must be >= 1"),
     (["--tp", "3"], "--tp 3 must divide"),
-    (["--attention-on-cpu"], "attention_on_cpu needs kv_offload"),
+    (["--kv-attention", "cpu"], "attention_on_cpu needs kv_offload"),
     (["--kv-offload", "1.5"], "kv_offload"),
     (["--nano-split", "768,x"], "--nano-split"),
-    (["--sparse-kv", "quest"], "sparse_kv='quest'"),
-    (["--sparse-kv", "topk", "--kv-offload", "0.5"], "sparse_kv=topk places the KV cache itself"),
+    (["--kv-attention", "quest"], "--kv-attention must be one of gpu, cpu, shadowkv, topk, got 'quest'"),
+    (["--kv-attention", "topk", "--kv-offload", "0.5"], "sparse_kv=topk places the KV cache itself"),
     (["--batch-size", "100000000"], "do not fit"),
 ])
 def test_bad_input_is_one_line(capsys, args, msg):

@@ -132,3 +132,19 @@ def test_long_context_search_takes_sparse_kv(tmp_path, capsys):
 def test_an_empty_space_names_the_rules_that_pruned_it(capsys):
     code, out, err = run_cli(BASE + ["--kv-attention", "cpu"], capsys)   # CPU attention, but no host KV
     assert code == 1 and "cpu_attention_without_host_kv" in err and "no plan meets" not in err
+
+
+def test_tune_engine_searches_only_what_it_launches(capsys):
+    """--engine vllm: nano-batches and sparse attention are not vLLM options, so no plan on the
+    front uses them, though the space offered them; fixing only what vLLM lacks is one-line error."""
+    args = BASE + ["--mode", "agg", "--nano-batches", "1,2", "--kv-attention", "gpu,shadowkv", "--json"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    everything = json.loads(out)["evaluated"]
+    code, out, err = run_cli(args + ["--engine", "vllm"], capsys)
+    assert code == 0, err
+    front = json.loads(out)["pareto"]
+    assert json.loads(out)["evaluated"] < everything / 2     # 2 nano-batch x 2 attention choices -> 1 x 1
+    assert front and all(p["pools"][0]["nano_batches"] == 1 and p["pools"][0]["sparse_kv"] is None for p in front)
+    code, out, err = run_cli(BASE + ["--nano-batches", "2", "--engine", "sglang"], capsys)
+    assert code == 1 and "--engine sglang cannot launch --nano-batches 2" in err and len(err.strip().splitlines()) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,45 +16,58 @@ from perfmodel.plan import PLAN_SCHEMA_VERSION, Plan
 from perfmodel.search.export import export_formats, get_exporter
 from perfmodel.search.plan_file import PlanFile, Prediction, Provenance, Workload, load_plan_file, write_plan_file
 
-# ---- the engines' flags, as their current docs name them --------------------------------------
-# vLLM, docs.vllm.ai/en/latest "Engine Arguments" (`vllm serve --help`) and "NixlConnector Usage
-# Guide" (--kv-transfer-config '{"kv_connector":"NixlConnector","kv_role":"kv_both"}').
-VLLM = {
-    "--port": int, "--tensor-parallel-size": int, "--pipeline-parallel-size": int, "--data-parallel-size": int,
-    "--enable-expert-parallel": None, "--max-num-seqs": int, "--max-num-batched-tokens": int,
-    "--enable-chunked-prefill": None, "--quantization": ["aqlm", "awq", "fp8", "gptq", "compressed-tensors",
-                                                         "bitsandbytes", "gptq_marlin", "awq_marlin", "modelopt"],
-    "--dtype": ["auto", "half", "float16", "bfloat16", "float", "float32"],
-    "--kv-cache-dtype": ["auto", "fp8", "fp8_e4m3", "fp8_e5m2"], "--gpu-memory-utilization": float,
-    "--cpu-offload-gb": float, "--kv-transfer-config": json.loads,
-    # issue 12: "Speculative Decoding" and "Expert Parallel Deployment" (EPLB, DBO, all2all backends)
-    "--speculative-config": json.loads, "--enable-eplb": None, "--eplb-config": json.loads, "--enable-dbo": None,
-    "--all2all-backend": ["naive", "pplx", "deepep_high_throughput", "deepep_low_latency", "allgather_reducescatter"],
-}
-# SGLang, docs.sglang.io "Server Arguments" (`python -m sglang.launch_server --help`) and
-# "PD Disaggregation" (--disaggregation-mode, --disaggregation-transfer-backend; sglang_router).
-SGLANG = {
-    "--model-path": str, "--host": str, "--port": int, "--tp-size": int, "--pp-size": int, "--dp-size": int,
-    "--ep-size": int, "--enable-dp-attention": None, "--max-running-requests": int, "--chunked-prefill-size": int,
-    "--quantization": ["awq", "fp8", "gptq", "w8a8_int8", "w8a8_fp8", "modelopt"],
-    "--kv-cache-dtype": ["auto", "fp8_e5m2", "fp8_e4m3"], "--mem-fraction-static": float, "--cpu-offload-gb": float,
-    "--disaggregation-mode": ["null", "prefill", "decode"],
-    "--disaggregation-transfer-backend": ["mooncake", "nixl", "ascend", "fake"],
-    # issue 12: "Speculative Decoding", EPLB, two-batch overlap, DeepEP ("Server Arguments")
-    "--speculative-algorithm": ["EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM"],
-    "--speculative-draft-model-path": str, "--speculative-num-steps": int, "--speculative-eagle-topk": int,
-    "--speculative-num-draft-tokens": int, "--enable-eplb": None, "--ep-num-redundant-experts": int,
-    "--enable-two-batch-overlap": None, "--moe-a2a-backend": ["none", "deepep", "mooncake"],
-    "--deepep-mode": ["normal", "low_latency", "auto"],
-}
-SGLANG_ROUTER = {"--pd-disaggregation": None, "--prefill": "append", "--decode": "append", "--host": str, "--port": int}
+# ---- the engines' flags, from their own argument definitions ----------------------------------
+# tests/search/engine_args/*.json are written by tools/engine_args.py from the engines' parsers
+# (vLLM and SGLang imported, each table records its version); regenerate them for a new release.
+TABLES = Path(__file__).parent / "engine_args"
+VALUE_TYPES = {"int": int, "float": float, "json": json.loads, "str": str}
+
+
+def engine_table(name: str) -> dict:
+    return json.loads((TABLES / f"{name}.json").read_text())
+
+
+def table_parser(table: dict) -> argparse.ArgumentParser:
+    """An argparse parser with the engine's options, value types, choices and nargs."""
+    p = argparse.ArgumentParser(exit_on_error=False, add_help=False, allow_abbrev=False)
+    seen = set()
+    for spec in table["args"].values():
+        opts = tuple(spec["options"])
+        if opts in seen:
+            continue
+        seen.add(opts)
+        dest = next(o for o in opts if o.startswith("--")).lstrip("-").replace("-", "_")
+        if spec["kind"] == "flag":
+            p.add_argument(*opts, dest=dest, action="store_true")
+        elif spec["kind"] == "bool":
+            p.add_argument(*opts, dest=dest, action=_BoolAction, nargs=0, default=False, false_options=spec["false_options"])
+        else:
+            kind = VALUE_TYPES[spec["type"]]
+            kw = {"type": kind, "dest": dest}
+            if "choices" in spec and spec["type"] != "json":
+                kw["choices"] = [kind(c) for c in spec["choices"]]
+            if "nargs" in spec:
+                kw["nargs"] = spec["nargs"]
+            p.add_argument(*opts, action="append" if spec.get("append") else "store", **kw)
+    return p
+
+
+class _BoolAction(argparse.Action):
+    def __init__(self, *args, false_options=(), **kw):
+        self.false_options = set(false_options)
+        super().__init__(*args, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, option_string not in self.false_options)
+
+
+VLLM = engine_table("vllm")
+SGLANG = engine_table("sglang")
+SGLANG_ROUTER = engine_table("sglang-router")
 # TensorRT-LLM, nvidia.github.io/TensorRT-LLM "trtllm-serve" (commands/trtllm-serve) and
 # "Disaggregated Serving" (trtllm-serve disaggregated -c disagg_config.yaml).
-TRTLLM = {
-    "--host": str, "--port": int, "--backend": ["pytorch", "tensorrt", "_autodeploy"], "--tp_size": int,
-    "--pp_size": int, "--ep_size": int, "--max_batch_size": int, "--max_num_tokens": int,
-    "--kv_cache_free_gpu_memory_fraction": float, "--extra_llm_api_options": str,
-}
+TRTLLM = engine_table("trtllm")
+# the LLM-API YAML (--extra_llm_api_options): TensorRT-LLM "LLM API" reference, by hand
 TRTLLM_YAML = {
     "enable_chunked_prefill": bool, "enable_attention_dp": bool, "disable_overlap_scheduler": bool,
     "kv_cache_config": {"free_gpu_memory_fraction": float, "dtype": str, "host_cache_size": int,
@@ -76,6 +90,10 @@ def parser_for(table: dict) -> argparse.ArgumentParser:
             p.add_argument(flag, action="store_true")
         elif kind == "append":
             p.add_argument(flag, action="append")
+        elif kind == "append+":
+            p.add_argument(flag, action="append", nargs="+")
+        elif kind == "bool":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction)
         elif isinstance(kind, list):
             p.add_argument(flag, choices=kind)
         else:
@@ -90,8 +108,8 @@ def parse_command(line: str) -> tuple[str, list[str], argparse.Namespace]:
         words.pop(0)                                   # VAR=value environment prefixes
     if words[:2] == ["vllm", "serve"]:
         return "vllm", words[2:3], _parse(VLLM, words[3:])
-    if words[:3] == ["python", "-m", "sglang.launch_server"]:
-        return "sglang", [], _parse(SGLANG, words[3:])
+    if words[:2] == ["sglang", "serve"]:
+        return "sglang", [], _parse(SGLANG, words[2:])
     if words[:3] == ["python", "-m", "sglang_router.launch_router"]:
         return "sglang_router", [], _parse(SGLANG_ROUTER, words[3:])
     if words[:2] == ["trtllm-serve", "disaggregated"]:
@@ -105,9 +123,24 @@ def parse_command(line: str) -> tuple[str, list[str], argparse.Namespace]:
 
 
 def _parse(table, words):
+    if "args" in table:       # a generated table: the engine's own definitions
+        flags = [w.split("=", 1)[0] for w in words if w.startswith("-") and not _is_number(w)]
+        unknown = [f for f in flags if f not in table["args"]]
+        assert not unknown, f"flags not in {table['engine']} {table['version']}: {unknown}"
+        deprecated = [f for f in flags if table["args"][f]["deprecated"]]
+        assert not deprecated, f"deprecated in {table['engine']} {table['version']}: {deprecated}"
+        return table_parser(table).parse_args(words)
     ns, rest = parser_for(table).parse_known_args(words)
     assert not rest, f"flags not in the engine's documented set: {rest}"
     return ns
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+        return True
+    except ValueError:
+        return False
 
 
 def check_yaml(data, schema, where=""):
@@ -158,7 +191,7 @@ PLANS = {
 
 
 def test_formats():
-    assert set(export_formats()) == {"json", "sglang", "trtllm", "vllm"}
+    assert set(export_formats()) == {"dynamo-sglang", "dynamo-vllm", "json", "sglang", "trtllm", "vllm"}
     with pytest.raises(UnknownNameError, match="unknown export format 'vllmm'"):
         get_exporter("vllmm")
 
@@ -175,13 +208,15 @@ def test_vllm_commands_parse_back(name):
         assert ns.tensor_parallel_size == pool.tp
         assert (ns.pipeline_parallel_size or 1) == pool.pp and (ns.data_parallel_size or 1) == pool.dp
         assert ns.max_num_seqs == pool.max_batch and ns.enable_expert_parallel == (pool.ep > 1)
-        assert ns.enable_chunked_prefill == bool(pool.token_budget)
+        assert ns.enable_chunked_prefill is bool(pool.token_budget)   # static batches: --no-enable-chunked-prefill
         assert ns.gpu_memory_utilization == pool.memory_utilization
         assert (ns.cpu_offload_gb or 0) > 0 if pool.weights_offload else ns.cpu_offload_gb is None
     else:
-        n = sum(p.dp for p in pf.pools)
+        # an expert-parallel pool's replicas are one server with --data-parallel-size; others one per replica
+        n = sum(1 if (p.dp > 1 and p.ep > 1) else p.dp for p in pf.pools)
         assert len(servers) == n
-        assert all(ns.kv_transfer_config == {"kv_connector": "NixlConnector", "kv_role": "kv_both"} for *_, ns in servers)
+        assert all(json.loads(ns.kv_transfer_config) == {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
+                   for *_, ns in servers)
         ports = [ns.port for *_, ns in servers]
         assert len(set(ports)) == len(ports)
 
@@ -198,12 +233,17 @@ def test_sglang_commands_parse_back(name):
         assert set(modes) == {"prefill", "decode"}
         (router,) = [ns for prog, _, ns in parsed if prog == "sglang_router"]
         assert router.pd_disaggregation and len(router.prefill) == len([m for m in modes if m == "prefill"])
-        assert {int(u.rsplit(":", 1)[1]) for u in router.prefill + router.decode} == {ns.port for ns in servers}
+        prefill_urls = [p[0] for p in router.prefill]
+        decode_urls = [d[0] for d in router.decode]                 # --decode URL (nargs=1, append)
+        assert {int(u.rsplit(":", 1)[1]) for u in prefill_urls + decode_urls} == {ns.port for ns in servers}
+        # each prefill server has its own bootstrap port, and the router names it
+        boot = [ns.disaggregation_bootstrap_port for ns in servers if ns.disaggregation_mode == "prefill"]
+        assert len(set(boot)) == len(boot) and sorted(int(p[1]) for p in router.prefill) == sorted(boot)
     for pool in pf.pools:
         mine = [ns for ns in servers if (ns.disaggregation_mode or "aggregated") == pool.mode]
         if pool.ep > pool.tp:                 # attention-DP: one server over the EP group
             (ns,) = mine
-            assert ns.enable_dp_attention and ns.tp_size == pool.tp * pool.dp and ns.dp_size == pool.dp
+            assert ns.attn_dp_size == pool.dp and ns.tp_size == pool.tp * pool.dp
             assert ns.ep_size == pool.ep
         elif pf.mode == "disaggregated":
             assert len(mine) == pool.dp and all(ns.tp_size == pool.tp for ns in mine)
@@ -219,6 +259,20 @@ def test_trtllm_commands_and_yaml_parse_back(name):
     for _, ns in servers:
         assert ns.extra_llm_api_options in ex.files
         check_yaml(yaml.safe_load(ex.files[ns.extra_llm_api_options]), TRTLLM_YAML)
+    # the values: a pool's TP (x DP under attention-DP), PP, EP and batch reach the right servers
+    by_role = {"aggregated": [], "prefill": [], "decode": []}
+    for _, ns in servers:
+        role = {"ctx_extra_llm_api_options.yaml": "prefill", "gen_extra_llm_api_options.yaml": "decode"}.get(
+            ns.extra_llm_api_options, "aggregated")
+        by_role[role].append(ns)
+    for pool in pf.pools:
+        mine = by_role[pool.mode]
+        adp = pool.ep > pool.tp
+        assert len(mine) == (1 if adp else pool.dp), pool
+        for ns in mine:
+            assert ns.tp_size == (pool.tp * pool.dp if adp else pool.tp) and (ns.pp_size or 1) == pool.pp
+            assert (ns.ep_size or 1) == pool.ep and ns.max_batch_size == pool.max_batch
+            assert ns.kv_cache_free_gpu_memory_fraction == pool.memory_utilization
     if pf.mode == "disaggregated":
         (cfg_name,) = [pos[0] for prog, pos, _ in parsed if prog == "trtllm_disagg"]
         cfg = yaml.safe_load(ex.files[cfg_name])
@@ -234,7 +288,7 @@ def test_moe_and_speculative_flags():
     pf = PLANS["moe_spec_eplb_tbo"]
     (_, _, v), = [parse_command(c) for c in get_exporter("vllm").export(pf).commands]
     assert v.speculative_config == {"method": "mtp", "num_speculative_tokens": 2}
-    assert v.enable_eplb and v.eplb_config == {"num_redundant_experts": 32} and v.enable_dbo
+    assert v.enable_eplb and json.loads(v.eplb_config) == {"num_redundant_experts": 32} and v.enable_dbo
     assert v.all2all_backend == "deepep_high_throughput"
     (_, _, s), = [parse_command(c) for c in get_exporter("sglang").export(pf).commands]
     assert (s.speculative_algorithm, s.speculative_num_steps, s.speculative_num_draft_tokens) == ("EAGLE", 2, 3)
