@@ -54,12 +54,13 @@ def _serve_args(result, i: int) -> dict:
         return {**common, "tp": p.tp, "pp": p.pp, "ep": p.ep, "dp": p.dp, "max_batch": p.max_batch,
                 "token_budget": p.token_budget, "nano_batches": p.nano_batches}
     pre, dec = pools
-    if pre.pp > 1 or dec.pp > 1 or pre.ep > 1 or dec.ep > 1:
-        raise PerfModelError("disaggregated pools with PP or EP are not simulated by perfmodel serve")
+    if pre.pp > 1 or dec.pp > 1:
+        raise PerfModelError("disaggregated pools with PP are not simulated by perfmodel serve")
     if dec.nano_batches > 1:
         raise PerfModelError("nano-batch overlap in a disaggregated decode pool is not simulated by perfmodel serve")
-    return {**common, "scheduler": "disagg", "prefill_tp": pre.tp, "prefill_dp": pre.dp, "decode_tp": dec.tp,
-            "decode_dp": dec.dp, "max_batch": dec.max_batch}
+    return {**common, "scheduler": "disagg", "prefill_tp": pre.tp, "prefill_dp": pre.dp, "prefill_ep": pre.ep,
+            "prefill_workers": pre.workers, "decode_tp": dec.tp, "decode_dp": dec.dp, "decode_ep": dec.ep,
+            "decode_workers": dec.workers, "max_batch": dec.max_batch}
 
 
 def verify(result, n: int = 3, *, engine: str = DEFAULT_ENGINE, num_requests: int = DEFAULT_REQUESTS,

@@ -5,8 +5,8 @@ disaggregated plans `--disaggregation-mode prefill|decode` servers and the PD ro
 from __future__ import annotations
 
 from perfmodel.plan import Plan
-from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
-                                 register)
+from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd,
+                                           instances, per_worker, register)
 from perfmodel.search.export._moe import moe_notes, sglang_moe
 from perfmodel.search.export._quant import engine_kv, engine_quant, offload_gb
 from perfmodel.search.plan_file import PlanFile
@@ -67,8 +67,7 @@ class SglangExporter(Exporter):
         for role, base in (("prefill", 30000), ("decode", 31000)):
             pool = plan.pool(role)
             groups = instances(plan, {role: base})[role]
-            if attention_dp(pool):  # one server spans the replicas' attention ranks
-                groups = [type(groups[0])(role, 0, sorted(d for g in groups for d in g.devices), base)]
+            groups = per_worker(groups, pool)  # attention-DP: one server per worker
             for inst in groups:
                 env = {"CUDA_VISIBLE_DEVICES": inst.visible}
                 ex.commands.append(env_cmd(env, "python", "-m", "sglang.launch_server", "--model-path", plan.model_id,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import yaml
 
 from perfmodel.plan import Plan
-from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
-                                 register)
+from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd,
+                                           instances, per_worker, register)
 from perfmodel.search.export._moe import moe_notes, trtllm_moe
 from perfmodel.search.export._quant import engine_kv, kv_host_bytes, offload_gb
 from perfmodel.search.plan_file import PlanFile
@@ -73,8 +73,7 @@ class TrtllmExporter(Exporter):
             pool = plan.pools[0]
             ex.files["extra_llm_api_options.yaml"] = yaml.safe_dump(self.yaml_options(plan, pool), sort_keys=False)
             groups = instances(plan)["aggregated"]
-            if attention_dp(pool):
-                groups = [type(groups[0])("aggregated", 0, sorted(d for g in groups for d in g.devices), 8000)]
+            groups = per_worker(groups, pool)  # attention-DP: one server per worker
             for inst in groups:
                 line = env_cmd({"CUDA_VISIBLE_DEVICES": inst.visible}, "trtllm-serve", plan.model_id,
                                "--host", "0.0.0.0", "--port", inst.port,
@@ -90,8 +89,7 @@ class TrtllmExporter(Exporter):
             pool = plan.pool(role)
             ex.files[fname] = yaml.safe_dump(self.yaml_options(plan, pool), sort_keys=False)
             groups = instances(plan, {role: base})[role]
-            if attention_dp(pool):
-                groups = [type(groups[0])(role, 0, sorted(d for g in groups for d in g.devices), base)]
+            groups = per_worker(groups, pool)  # attention-DP: one server per worker
             for inst in groups:
                 ex.commands.append(env_cmd({"CUDA_VISIBLE_DEVICES": inst.visible}, "trtllm-serve", plan.model_id,
                                            "--host", "localhost", "--port", inst.port,
