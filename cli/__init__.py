@@ -17,8 +17,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 
 
 def _register_all() -> None:
-    for name in ("catalog", "estimate", "serve", "bound", "tune", "export", "validate", "published", "reproduce",
-                 "accuracy"):
+    for name in ("catalog", "estimate", "serve", "sweep", "bound", "tune", "export", "validate", "published",
+                 "reproduce", "accuracy"):
         try:
             module = __import__(f"perfmodel.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

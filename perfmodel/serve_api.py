@@ -39,6 +39,7 @@ class ServeResult:
     sim: dict = field(default_factory=dict)
     timeline: Timeline | None = field(default=None, repr=False)
     finetune: dict | None = None
+    steady: analytic.SteadyState | None = field(default=None, repr=False)  # the analytic model, for curves
 
     def __getitem__(self, key):
         return self.to_dict()[key]
@@ -209,9 +210,12 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     if disaggregated:
         est = disagg.estimate(system, pre, dec, mean_input=mean_in, mean_output=mean_out, decode_context=ctx,
                               rate=rate, ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms, router=router)
+        steady = disagg.steady_state(system, pre, dec, mean_input=mean_in, mean_output=mean_out,
+                                     decode_context=ctx, router=router)
     else:
         rm = _replica_model(pre, mean_in, mean_out, ctx)
         est = analytic.estimate(rm, replicas=pre.replicas, rate=rate, ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms)
+        steady = analytic.steady_state(rm, replicas=pre.replicas)
     analytic_ms = (time.perf_counter() - t0) * 1e3
 
     config = {"model": spec.name, "hardware": system.id, "engine": eng.name,
@@ -222,7 +226,7 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
               "pools": pools, **extra,
               "ttft_slo_ms": ttft_slo_ms, "tpot_slo_ms": tpot_slo_ms, "slo_target": slo_target}
     result = ServeResult(config=config, metrics={}, analytic={**est.to_dict(), "wall_ms": analytic_ms},
-                         goodput_req_s=None, devices=devices)
+                         goodput_req_s=None, devices=devices, steady=steady)
     if finetune_seq_len is not None:
         if disaggregated or rate is None or tpot_slo_ms is None:
             raise PerfModelError("--finetune-seq-len co-serves finetuning with an aggregated deployment at a rate: "

@@ -68,3 +68,76 @@ def pareto_terminal(tr, width: int = 80, height: int = 18) -> str:
         fig.draw(sig)
     fig.label("tokens/s/user (x) vs tokens/s/device (y)", "x")
     return fig.build().string(colorless=True)
+
+
+def _curve_xy(curve) -> tuple[list[float], list[float]]:
+    pts = [p for p in curve.points if p["tok_s_per_user"] is not None]
+    return [p["tok_s_per_user"] for p in pts], [p["output_tok_s_per_device"] for p in pts]
+
+
+def curves_png(result, path: Path) -> None:
+    """Throughput per device vs tokens/s per user, one line per plan, the frontier starred; rate
+    sweeps on a second panel: mean TTFT and TPOT against the request rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    conc = [c for c in result.curves if c.kind == "concurrency"]
+    rate = [c for c in result.curves if c.kind == "rate"]
+    panels = int(bool(conc)) + int(bool(rate))
+    fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 4.5), dpi=110, squeeze=False)
+    ax = axes[0][0]
+    if conc:
+        for c in conc:
+            x, y = _curve_xy(c)
+            ax.plot(x, y, "o-", ms=3, label=f"{c.label} ({c.devices} devices)")
+        front = sorted(result.frontier(), key=lambda r: r["tok_s_per_user"])
+        ax.plot([r["tok_s_per_user"] for r in front], [r["output_tok_s_per_device"] for r in front], "*--",
+                c="k", ms=9, lw=0.8, label="Pareto frontier")
+        ax.set_xlabel("tokens/s per user (1000 / mean TPOT)")
+        ax.set_ylabel("output tokens/s per device")
+        ax.set_title(f"{result.config['model']} on {result.config['hardware']}, {result.config['workload']}", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax = axes[0][-1]
+    if rate:
+        for c in rate:
+            r = [p["rate_req_s"] for p in c.points]
+            ax.plot(r, [p["ttft_ms"] for p in c.points], "o-", ms=3, label=f"TTFT {c.label}")
+            ax.plot(r, [p["tpot_ms"] for p in c.points], "s--", ms=3, label=f"TPOT {c.label}")
+        ax.set_xlabel("request rate (req/s)")
+        ax.set_ylabel("mean latency (ms)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def curves_terminal(result, width: int = 80, height: int = 18) -> str:
+    """The concurrency curves as text (plotext 5 and 6 APIs differ)."""
+    import plotext as plt
+
+    conc = [c for c in result.curves if c.kind == "concurrency"]
+    if not conc:
+        return ""
+    lines = [(*_curve_xy(c), c.label) for c in conc]
+    if hasattr(plt, "scatter"):  # plotext 5
+        plt.clear_figure()
+        plt.plotsize(width, height)
+        for xs, ys, label in lines:
+            plt.plot(xs, ys, marker="dot", label=label)
+        plt.xlabel("tokens/s/user")
+        plt.ylabel("tokens/s/device")
+        return plt.build()
+    fig = plt.figure
+    fig.clear()
+    fig.plot_size(width, height)
+    for xs, ys, label in lines:
+        sig = fig.signal(xs, ys, marker="dot")
+        sig.label(label)
+        fig.draw(sig)
+    fig.label("tokens/s/user (x) vs tokens/s/device (y)", "x")
+    return fig.build().string(colorless=True)

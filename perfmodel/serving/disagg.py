@@ -24,7 +24,7 @@ from perfmodel.serving.deployment import Pool, PoolRun, route, simulate_pool
 from perfmodel.serving.placement import Placement, place
 from perfmodel.serving.simulator import Replica
 
-__all__ = ["Placement", "place", "simulate", "simulate_closed", "estimate", "size_for_concurrency"]
+__all__ = ["Placement", "place", "simulate", "simulate_closed", "estimate", "steady_state", "size_for_concurrency"]
 
 # M/D/1 prefill queue sized so a prompt waits at most 2 prefill times on average:
 # W = rho / (2 mu (1 - rho)) = 2 / mu at rho = 0.8 (DistServe eq. 1).
@@ -186,6 +186,20 @@ def estimate(system: System, prefill: Pool, decode: Pool, *, mean_input: float, 
     return analytic.AnalyticEstimate(
         concurrency=dm.B, limited_by=limited, saturation_req_s=total, saturation_output_tok_s=total * dm.O,
         saturation_total_tok_s=total * (dm.I + dm.O), at_rate=point, max_rate_meeting_slo=best)
+
+
+def steady_state(system: System, prefill: Pool, decode: Pool, *, mean_input: float, mean_output: float,
+                 decode_context: float | None, router: str = "round_robin") -> analytic.SteadyState:
+    """Queue-free TTFT (prefill + KV transfer) and TPOT of the two pools at a request rate."""
+    pm, dm = _models(prefill, decode, mean_input, mean_output, decode_context)
+    mu_p, mu_d = pm.saturation_req_s(), dm.saturation_req_s()
+    transfer = place(system, prefill, decode).mean_transfer_s(mean_input, policy=router)
+
+    def latency(r: float, queue: bool = False) -> tuple[float, float]:
+        ttft = pm.at_rate(r / prefill.replicas, mu_p, queue=queue)[0]
+        return ttft + transfer, dm.at_rate(r / decode.replicas, mu_d, queue=queue)[1]
+    return analytic.SteadyState(saturation_req_s=min(mu_p * prefill.replicas, mu_d * decode.replicas),
+                                mean_output=dm.O, latency=latency, open_loop=lambda r: latency(r, True))
 
 
 def size_for_concurrency(system: System, prefill: Pool, decode: Pool, *, concurrency: int, mean_input: float,
