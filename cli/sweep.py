@@ -50,11 +50,12 @@ def register(app: typer.Typer) -> None:
                                                 "(e.g. tp=8,ep=8,quant=fp8; scheduler=disagg,prefill_tp=2,...) or "
                                                 "a plan .json from tune --out. Repeat for several.")],
         concurrency: Annotated[Optional[str], typer.Option("--concurrency", "-c", help="Client counts, e.g. "
-                                                           "1,2,4,8,16 (closed loop, analytic).")] = None,
+                                                           "1,2,4,8,16 (closed loop).")] = None,
         rates: Annotated[Optional[str], typer.Option("--rates", help="Request rates (req/s), e.g. 1,2,5,10 "
                                                      "(latency vs load).")] = None,
-        simulate: Annotated[bool, typer.Option("--simulate", help="Simulate the rate points (discrete-event) "
-                                               "instead of the analytic estimate.")] = False,
+        simulate: Annotated[bool, typer.Option("--simulate", help="Simulate every point (discrete-event; "
+                                               "closed loop with C warm-up requests left out) instead of the "
+                                               "analytic steady state.")] = False,
         num_requests: Annotated[int, typer.Option("--num-requests", "-n", help="Requests per simulated point "
                                                   "(and sampled for the workload's means).")] = 1000,
         engine: Annotated[str, typer.Option("--engine", help="Engine profile.")] = "vllm",

@@ -2,11 +2,14 @@
 (1000 / mean TPOT ms) over client concurrency, for one or more deployments, with the Pareto
 frontier across them; and latency against load over request rates.
 
-Concurrency points come from the analytic closed-loop steady state
+By default the points come from the analytic steady state: concurrency points from the closed loop
 (`perfmodel.serving.analytic.SteadyState.at_concurrency`: Little's law on the mean-value replica
-model), exact enough for means at a few step-model evaluations a point. Rate points come from the
-analytic open-loop estimate (M/D/1 prefill queue) or, with `simulate=True`, the discrete-event
-simulator; each point says which (`method`).
+model, a few step-model evaluations a point), rate points from the open-loop estimate (M/D/1
+prefill queue). With `simulate=True` every point is simulated instead (discrete events: closed
+loop with `concurrency` clients and as many warm-up requests left out, or Poisson arrivals at the
+rate): slower, and it has percentiles and heavy-tailed workloads right. Each point says which
+(`method`). tokens/s per user is 1000 / mean TPOT on both (simulated points also carry the mean of
+the requests' own 1 / TPOT, `requests_tok_s_per_user`, as vLLM's benchmark reports it).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from perfmodel.serve_api import serve
 ANALYTIC_CLOSED = "analytic closed-loop steady state"
 ANALYTIC_OPEN = "analytic open-loop steady state"
 SIMULATED = "simulated"
+# Simulated closed-loop points measure at least this many requests per client, so the ramp-down at
+# the end (fewer than C in flight; counted by benchmarks too) stays a small share of the run.
+CLOSED_LOOP_REQUESTS_PER_CLIENT = 8
 # serve() keywords a --plan may set (the deployment, not the workload or engine)
 PLAN_KEYS = ("tp", "pp", "ep", "dp", "quant", "kv_dtype", "max_batch", "token_budget", "nano_batches", "scheduler",
              "prefill_tp", "prefill_dp", "prefill_ep", "prefill_workers", "decode_tp", "decode_dp", "decode_ep",
@@ -112,6 +118,11 @@ def sweep(*, model: str, hardware: str, workload: str, plans: list[dict], concur
         if concurrency:
             cur = Curve(name, devices, "concurrency")
             for c in sorted(set(concurrency)):
+                if simulate:
+                    n = max(num_requests, CLOSED_LOOP_REQUESTS_PER_CLIENT * c)
+                    cur.points.append(_simulated(serve(**base, **kw, concurrency=c, num_requests=n, warmup=c).to_dict(),
+                                                 devices, concurrency=c))
+                    continue
                 p = st.at_concurrency(c)
                 cur.points.append(_point(p.rate_req_s * st.mean_output, devices, p.ttft_ms, p.tpot_ms, p.e2e_ms,
                                          concurrency=c, rate_req_s=p.rate_req_s, saturated=p.saturated,
@@ -121,10 +132,8 @@ def sweep(*, model: str, hardware: str, workload: str, plans: list[dict], concur
             cur = Curve(name, devices, "rate")
             for r in sorted(set(rates)):
                 if simulate:
-                    d = serve(**base, **kw, rate=r, num_requests=num_requests).to_dict()
-                    cur.points.append(_point(d["output_tok_s"], devices, d["ttft_ms"]["mean"], d["tpot_ms"]["mean"],
-                                             d["e2e_ms"]["mean"], rate_req_s=r, ttft_p99_ms=d["ttft_ms"]["p99"],
-                                             tpot_p99_ms=d["tpot_ms"]["p99"], method=SIMULATED))
+                    cur.points.append(_simulated(serve(**base, **kw, rate=r, num_requests=num_requests).to_dict(),
+                                                 devices, rate_req_s=r))
                     continue
                 sat = r >= st.saturation_req_s
                 ttft, tpot = st.open_loop(min(r, st.saturation_req_s * (1 - 1e-6)))
@@ -146,6 +155,13 @@ def _point(output_tok_s: float, devices: int, ttft_ms: float, tpot_ms: float, e2
             "tok_s_per_user": 1e3 / tpot_ms if tpot_ms > 0 else None, "ttft_ms": ttft_ms, "tpot_ms": tpot_ms,
             "e2e_ms": e2e_ms, **{k: v for k, v in extra.items() if k not in ("concurrency", "rate_req_s")},
             "pareto": False}
+
+
+def _simulated(d: dict, devices: int, **where) -> dict:
+    extra = {} if "rate_req_s" in where else {"rate_req_s": d["request_rate"]}
+    return _point(d["output_tok_s"], devices, d["ttft_ms"]["mean"], d["tpot_ms"]["mean"], d["e2e_ms"]["mean"],
+                  **where, **extra, ttft_p99_ms=d["ttft_ms"]["p99"], tpot_p99_ms=d["tpot_ms"]["p99"],
+                  requests_tok_s_per_user=d.get("tok_s_per_user"), method=SIMULATED)
 
 
 def _mark_frontier(curves: list[Curve]) -> None:

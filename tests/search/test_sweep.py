@@ -77,6 +77,20 @@ def test_best_at_an_interactivity_floor(curves):
     assert best_at(curves, min_tok_s_per_user=1e6) is None
 
 
+def test_closed_loop_analytic_curve_matches_the_simulated_one():
+    """Below saturation the analytic curve is the simulated closed loop's throughput and TPOT within
+    5%; TTFT differs (fixed-length clients that start together stay in step in the simulation and
+    queue behind each other's prompts, the analytic model spreads them out), which `method` says."""
+    plan, conc = [{"tp": 2, "dp": 4, "quant": "fp8"}], [1, 4, 16, 64, 256]
+    a = sweep(**MOE, plans=plan, concurrency=conc).curves[0].points
+    s = sweep(**MOE, plans=plan, concurrency=conc, simulate=True, num_requests=200).curves[0].points
+    assert {p["method"] for p in s} == {SIMULATED}
+    for x, y in zip(a, s):
+        assert x["output_tok_s_per_device"] == pytest.approx(y["output_tok_s_per_device"], rel=0.05)
+        assert x["tpot_ms"] == pytest.approx(y["tpot_ms"], rel=0.05)
+    assert a[0]["ttft_ms"] == pytest.approx(s[0]["ttft_ms"], rel=0.02)   # one client: one prefill
+
+
 def test_rate_sweep_analytic_and_simulated_agree_below_saturation():
     plan = [{"tp": 2, "quant": "fp8"}]
     a = sweep(**MOE, plans=plan, rates=[2, 8], num_requests=300).curves[0].points
