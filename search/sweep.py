@@ -21,6 +21,7 @@ import numpy as np
 from perfmodel.errors import PerfModelError
 from perfmodel.search.pareto import front_2d
 from perfmodel.search.plan_file import PlanFile
+from perfmodel.search.verify import serve_kwargs
 from perfmodel.serve_api import serve
 
 ANALYTIC_CLOSED = "analytic closed-loop steady state"
@@ -80,15 +81,7 @@ def parse_plan(text: str) -> dict:
 
 def plan_file_kwargs(pf: PlanFile) -> dict:
     """serve() keywords for the deployment a plan file describes."""
-    first = pf.pools[0]
-    common = {"quant": first.quant, "kv_dtype": first.kv_dtype}
-    if pf.mode == "aggregated":
-        return {**common, "tp": first.tp, "pp": first.pp, "ep": first.ep, "dp": first.dp,
-                "max_batch": first.max_batch, "token_budget": first.token_budget, "nano_batches": first.nano_batches}
-    pre, dec = pf.pool("prefill"), pf.pool("decode")
-    return {**common, "scheduler": "disagg", "prefill_tp": pre.tp, "prefill_dp": pre.dp, "prefill_ep": pre.ep,
-            "prefill_workers": pre.workers, "decode_tp": dec.tp, "decode_dp": dec.dp, "decode_ep": dec.ep,
-            "decode_workers": dec.workers, "max_batch": dec.max_batch}
+    return serve_kwargs(pf.pools)
 
 
 def label(kw: dict) -> str:

@@ -6,8 +6,8 @@ M/D/1 approximation (`search.goodput`). `verify` re-runs the best few plans thro
 goodput as the largest Poisson rate whose SLO attainment meets the target: DistServe's search) and
 reports the simulated figures next to the analytic ones, so a user sees how far the ranking
 number is from a simulation before launching anything. Plans the simulator cannot express
-(pipeline or expert parallelism, nano-batches or different host offload inside a disaggregated
-pool) are listed with the reason. `recommend` picks the finalist the simulation serves best.
+(pipeline parallelism, nano-batches or different host offload inside a disaggregated pool) are
+listed with the reason. `recommend` picks the finalist the simulation serves best.
 """
 
 from __future__ import annotations
@@ -41,19 +41,24 @@ def finalists(result, n: int) -> list[int]:
 
 def _serve_args(result, i: int) -> dict:
     """perfmodel.serve keyword arguments for plan row i, or PerfModelError saying why it cannot."""
-    pools = result.pools(i)
     hw = result.problem.space.hardware[result.table.row(i)["hw"]]
+    return {"hardware": hw, **serve_kwargs(result.pools(i))}
+
+
+def serve_kwargs(pools: list) -> dict:
+    """perfmodel.serve keyword arguments for a deployment's pools (one aggregated `Plan`, or the
+    prefill and decode `Plan`s), or PerfModelError saying why the simulator cannot run it."""
     first = pools[0]
     placement = {k: getattr(first, k) for k in ("weights_offload", "kv_offload", "activations_offload",
                                                   "attention_on_cpu", "sparse_kv")}
     if any({k: getattr(p, k) for k in placement} != placement for p in pools):
         raise PerfModelError("pools with different host offload are not simulated by perfmodel serve")
-    common = dict(hardware=hw, quant=first.quant, kv_dtype=first.kv_dtype, **placement)
+    common = dict(quant=first.quant, kv_dtype=first.kv_dtype, **placement)
     if len(pools) == 1:
         p = first
         return {**common, "tp": p.tp, "pp": p.pp, "ep": p.ep, "dp": p.dp, "max_batch": p.max_batch,
                 "token_budget": p.token_budget, "nano_batches": p.nano_batches}
-    pre, dec = pools
+    pre, dec = sorted(pools, key=lambda p: p.mode != "prefill")
     if pre.pp > 1 or dec.pp > 1:
         raise PerfModelError("disaggregated pools with PP are not simulated by perfmodel serve")
     if dec.nano_batches > 1:

@@ -164,3 +164,26 @@ def test_tune_min_tok_s_per_user(capsys):
     code, out, err = run_cli(base + ["--tpot-slo", "10"], capsys)
     same = json.loads(out)["best"]                             # the same limit, 1000 / 100 ms
     assert (same["plan"], same["tpot_ms"]) == (best["plan"], best["tpot_ms"])
+
+
+def test_plan_file_with_per_pool_workers_sweeps_as_written(tmp_path, capsys):
+    from perfmodel.plan import Plan
+    from perfmodel.search.plan_file import (PlanFile, Prediction, Provenance, Workload, load_plan_file,
+                                            write_plan_file)
+    pools = [Plan(tp=2, workers=2, quant="fp8", mode="prefill"),
+             Plan(tp=1, dp=4, ep=4, workers=2, quant="fp8", mode="decode")]
+    pf = PlanFile(model="qwen3-30b-a3b", model_id="Qwen/Qwen3-30B-A3B", hardware="dgx-h100-x2", devices=12,
+                  mode="disaggregated", pools=pools, workload=Workload(isl=1000, osl=500),
+                  prediction=Prediction(ttft_ms=1, tpot_ms=1, e2e_ms=1, output_tok_s=1, output_tok_s_per_device=1,
+                                        tok_s_per_user=1, goodput_tok_s_per_device=1, memory_per_device_gb=1,
+                                        devices=12, bound="memory"),
+                  provenance=Provenance(version="0", catalog="x", created="2026-01-01T00:00:00+00:00"))
+    path = tmp_path / "plan.json"
+    write_plan_file(pf, path)
+    assert [p.workers for p in load_plan_file(path).pools] == [2, 2]
+    code, out, err = run_cli(["sweep", "--model", "qwen3-30b-a3b", "--hardware", "dgx-h100-x2", "--workload",
+                              "fixed:1000:500", "--plan", str(path), "--concurrency", "1,64", "--json"], capsys)
+    assert code == 0, err
+    pts = json.loads(out)["points"]
+    assert [p["devices"] for p in pts] == [12, 12] and pts[0]["plan"].startswith("quant=fp8")
+    assert "decode_workers=2" in pts[0]["plan"] and "decode_ep=4" in pts[0]["plan"]
