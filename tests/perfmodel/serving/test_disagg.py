@@ -111,3 +111,19 @@ def test_serve_sizes_the_pools():
     pools_ = r["config"]["pools"]
     assert pools_["prefill"]["workers"] == z["prefill_workers"] and pools_["decode"]["workers"] == z["decode_workers"]
     assert r["devices"] == z["prefill_workers"] + 4 * z["decode_workers"]
+
+
+def test_scaleup_domain_across_nodes_uses_its_link():
+    """CloudMatrix384: 48 nodes in one UB domain; a decode worker on the next node receives the KV
+    over UB, not over the RDMA NICs (as an NVL72 rack carries it over NVLink)."""
+    model, system = specs.load_model(MOE), hardware.resolve("cloudmatrix384")
+    eng = get_engine("vllm")
+    pre = build_pool(model=model, system=system, engine=eng, plan=Plan(tp=8, mode="prefill"), scheduler="prefill_first")
+    dec = build_pool(model=model, system=system, engine=eng, plan=Plan(tp=8, mode="decode"), scheduler="decode_only")
+    pl = disagg.place(system, pre, dec)
+    assert pl.tier([0], [0]).tolist() == [1] and "scaleout" not in pl.links
+    ub = system.cluster.scaleup_link
+    assert pl.links["domain"][0] == ub
+    t = pl.transfer_s([0], [0], [1000.0])[0]
+    assert t == pytest.approx(ub.latency_us * 1e-6 + 1000 * pre.step.kv_bytes_per_token
+                              / (ub.bw_per_direction_gb_s * 1e9 * ub.efficiency * 8))
