@@ -179,12 +179,19 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
             raise PerfModelError(f"--router must be one of {', '.join(ROUTERS)}, got {router!r}")
         common.pop("ep")
 
+        for name, v in (("--prefill-workers", prefill_workers), ("--decode-workers", decode_workers)):
+            if v is not None and v < 1:
+                raise PerfModelError(f"{name} must be >= 1, got {v}")
+
+        def pool(role: str, scheduler_name: str, **kw) -> Pool:
+            try:
+                return build_pool(plan=_plan(mode=role, **kw, **common), scheduler=scheduler_name, **pool_opts)
+            except PerfModelError as exc:
+                raise PerfModelError(f"{role} pool: {exc}") from None
+
         def pools_of(pw: int, dw: int) -> tuple[Pool, Pool]:
-            p = build_pool(plan=_plan(tp=prefill_tp or tp, dp=prefill_dp, ep=prefill_ep or ep, workers=pw,
-                                      mode="prefill", **common), scheduler="prefill_first", **pool_opts)
-            d = build_pool(plan=_plan(tp=decode_tp or tp, dp=decode_dp, ep=decode_ep or ep, workers=dw,
-                                      mode="decode", **common), scheduler="decode_only", **pool_opts)
-            return p, d
+            return (pool("prefill", "prefill_first", tp=prefill_tp or tp, dp=prefill_dp, ep=prefill_ep or ep, workers=pw),
+                    pool("decode", "decode_only", tp=decode_tp or tp, dp=decode_dp, ep=decode_ep or ep, workers=dw))
 
         if size_for_concurrency is not None:
             if size_for_concurrency < 1:
@@ -192,9 +199,10 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
             one_p, one_d = pools_of(1, 1)
             sizing = disagg.size_for_concurrency(system, one_p, one_d, concurrency=size_for_concurrency,
                                                  mean_input=mean_in, mean_output=mean_out, decode_context=ctx)
-            prefill_workers = prefill_workers or sizing["prefill_workers"]
-            decode_workers = decode_workers or sizing["decode_workers"]
-        pre, dec = pools_of(prefill_workers or 1, decode_workers or 1)
+            prefill_workers = sizing["prefill_workers"] if prefill_workers is None else prefill_workers
+            decode_workers = sizing["decode_workers"] if decode_workers is None else decode_workers
+        pre, dec = pools_of(1 if prefill_workers is None else prefill_workers,
+                            1 if decode_workers is None else decode_workers)
         devices = pre.devices + dec.devices
         where = disagg.place(system, pre, dec)
         pools = {"prefill": _describe(pre, mean_in, ctx), "decode": _describe(dec, mean_in, ctx)}

@@ -91,6 +91,11 @@ def test_serve_disagg_per_pool_ep_workers_and_router(capsys):
     assert "KV transfer" in out and "tp1 dp4 ep4 x2 workers" in out
     code, out, err = run(capsys, *moe, "--router", "nearest")
     assert code == 1 and err.strip() == "error: --router must be one of round_robin, local, got 'nearest'"
+    code, out, err = run(capsys, *moe, "--decode-workers", "0")
+    assert code == 1 and err.strip() == "error: --decode-workers must be >= 1, got 0"
+    code, out, err = run(capsys, *moe[:-6], "--decode-ep", "3")
+    assert code == 1 and err.strip() == ("error: decode pool: --ep 3 must divide the number of experts (128) of "
+                                         "qwen3-30b-a3b")
 
 
 @pytest.mark.parametrize("content,line", [
