@@ -209,9 +209,10 @@ def test_sglang_commands_parse_back(name):
             for ns in mine:
                 assert ns.enable_dp_attention and ns.tp_size == pool.tp * pool.dp and ns.dp_size == pool.dp
                 assert ns.ep_size == pool.ep
-            devices = [d for c in ex.commands if "--disaggregation-mode " + pool.mode in c
-                       for d in c.split("CUDA_VISIBLE_DEVICES=")[1].split()[0].split(",")]
-            assert len(devices) == len(set(devices)) == pool.devices
+            if pf.mode == "disaggregated":    # each worker's server on its own devices
+                devices = [d for c in ex.commands if "--disaggregation-mode " + pool.mode in c
+                           for d in c.split("CUDA_VISIBLE_DEVICES=")[1].split()[0].split(",")]
+                assert len(devices) == len(set(devices)) == pool.devices
         elif pf.mode == "disaggregated":
             assert len(mine) == pool.dp and all(ns.tp_size == pool.tp for ns in mine)
 
