@@ -35,8 +35,8 @@ def _root(debug: Annotated[bool, typer.Option(DEBUG_FLAG, help="Show the Python 
 
 
 def _register_all() -> None:
-    for name in ("catalog", "estimate", "serve", "bound", "tune", "export", "validate", "published", "reproduce",
-                 "accuracy", "report"):
+    for name in ("catalog", "estimate", "serve", "sweep", "bound", "tune", "export", "validate", "published",
+                 "reproduce", "accuracy", "report"):
         try:
             module = __import__(f"perfmodel.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -64,9 +64,9 @@ def register(app: typer.Typer) -> None:
         cacheblend: Annotated[bool, typer.Option("--cacheblend", help="Reuse non-prefix KV with partial "
                                                  "recompute (CacheBlend).")] = False,
         prefill_tp: Annotated[Optional[int], typer.Option("--prefill-tp", help="disagg: prefill pool TP.")] = None,
-        prefill_dp: Annotated[int, typer.Option("--prefill-replicas", help="disagg: prefill replicas.")] = 1,
+        prefill_dp: Annotated[int, typer.Option("--prefill-dp", help="disagg: prefill attention-DP ranks "
+                                                "(replicas) per worker.")] = 1,
         decode_tp: Annotated[Optional[int], typer.Option("--decode-tp", help="disagg: decode pool TP.")] = None,
-        decode_dp: Annotated[int, typer.Option("--decode-replicas", help="disagg: decode replicas.")] = 1,
         lora_adapters: Annotated[Optional[int], typer.Option("--lora-adapters", help="S-LoRA: LoRA adapters on "
                                                              "the base model (host memory, swapped in).")] = None,
         lora_rank: Annotated[str, typer.Option("--lora-rank", help="Adapter rank, or ranks cycled over the "
@@ -79,6 +79,21 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Optional[str], typer.Option("--out", help="Directory for requests.csv (one row per "
                                                    "request), trace.json (Chrome / Perfetto timeline) and "
                                                    "result.json.")] = None,
+        decode_dp: Annotated[int, typer.Option("--decode-dp", help="disagg: decode attention-DP ranks "
+                                               "(replicas) per worker.")] = 1,
+        prefill_ep: Annotated[Optional[int], typer.Option("--prefill-ep", help="disagg: prefill pool EP "
+                                                          "(> --prefill-tp: attention-DP; default --ep).")] = None,
+        prefill_workers: Annotated[Optional[int], typer.Option("--prefill-workers", help="disagg: prefill "
+                                                               "workers, each tp x dp devices (default 1).")] = None,
+        decode_ep: Annotated[Optional[int], typer.Option("--decode-ep", help="disagg: decode pool EP "
+                                                         "(> --decode-tp: attention-DP; default --ep).")] = None,
+        decode_workers: Annotated[Optional[int], typer.Option("--decode-workers", help="disagg: decode workers, "
+                                                              "each tp x dp devices (default 1).")] = None,
+        router: Annotated[str, typer.Option("--router", help="disagg: decode placement, round_robin or local "
+                                            "(nearest decode replicas first).")] = "round_robin",
+        size_for_concurrency: Annotated[Optional[int], typer.Option(
+            "--size-for-concurrency", help="disagg: worker counts (those not given) for this many requests "
+                                           "in flight.")] = None,
         json_out: JsonOpt = False,
     ) -> None:
         """Serve a workload: throughput, TTFT / TPOT / end-to-end percentiles, SLO attainment, goodput."""
@@ -95,7 +110,9 @@ def register(app: typer.Typer) -> None:
                     nano_batches=nano_batches, nano_split=parse_split(nano_split), kv_fraction=memory_utilization,
                     kv_layout=kv_layout, block_size=block_size, preemption=preemption,
                     prefix_caching=prefix_caching, prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
-                    prefill_tp=prefill_tp, prefill_dp=prefill_dp, decode_tp=decode_tp, decode_dp=decode_dp,
+                    prefill_tp=prefill_tp, prefill_dp=prefill_dp, prefill_ep=prefill_ep,
+                    prefill_workers=prefill_workers, decode_tp=decode_tp, decode_dp=decode_dp, decode_ep=decode_ep,
+                    decode_workers=decode_workers, router=router, size_for_concurrency=size_for_concurrency,
                     weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
                     **kv_attention_fields(kv_attention), lora_adapters=lora_adapters,
                     lora_rank=_ranks(lora_rank), lora_popularity=lora_popularity,
@@ -118,7 +135,7 @@ def _ranks(text: str) -> tuple[int, ...]:
 
 def _render(d: dict) -> None:
     c = d["config"]
-    pools = "; ".join(f"{k}: {v['plan']} x{v['replicas']} ({v['scheduler']})" for k, v in c["pools"].items())
+    pools = "; ".join(f"{k}: {v['plan']}, {v['replicas']} replicas ({v['scheduler']})" for k, v in c["pools"].items())
     rows = [["deployment", f"{c['model']} on {d['devices']} x {c['hardware']}, {pools}"],
             ["engine / workload", f"{c['engine']} / {c['workload']} ({_load(c)}, {c['requests']} requests)"],
             ["output tokens/s", d["output_tok_s"]], ["total tokens/s", d["total_tok_s"]],
@@ -129,6 +146,20 @@ def _render(d: dict) -> None:
         rows.append(["SLO attainment", f"{d['slo_attainment']:.1%}"])
     if d["goodput_req_s"] is not None:
         rows.append(["goodput (req/s, per device)", f"{d['goodput_req_s']:.2f}, {d['goodput_req_s_per_device']:.2f}"])
+    if "kv_transfer" in c:
+        kv = c["kv_transfer"]
+        tiers = ", ".join(f"{t} {share:.0%}" for t, share in kv["transfers_by_tier"].items())
+        rows.append(["KV transfer (mean, router)", f"{kv['mean_ms']:.2f} ms over {', '.join(kv['links'].values())}; "
+                                                   f"{kv['router']}: {tiers}"])
+        for role in ("prefill", "decode"):
+            p = c["pools"][role]
+            rows.append([f"{role} pool per device", f"weights {p['weights_gb_per_device']:.1f} GB of "
+                                                    f"{p['memory_capacity_gb_per_device']:.0f}; KV "
+                                                    f"{p['kv_capacity_tokens']} tokens per replica"])
+    if c.get("sized_for"):
+        z = c["sized_for"]
+        rows.append(["sized for concurrency", f"{z['concurrency']}: {z['prefill_workers']} prefill + "
+                                              f"{z['decode_workers']} decode workers"])
     console.print(table("serving (simulated)", ["", ""], rows))
     lat = [[name, *(d[key][s] for s in ("mean", "p50", "p90", "p99"))]
            for name, key in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("end-to-end", "e2e_ms"))]

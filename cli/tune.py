@@ -127,6 +127,9 @@ def register(app: typer.Typer) -> None:
         workload: Annotated[Optional[str], typer.Option("--workload", "-w", help="ISL/OSL (e.g. 4000/500), fixed:ISL:OSL or a workload preset.")] = None,
         ttft_slo: Annotated[Optional[float], typer.Option("--ttft-slo", help="Time-to-first-token target, ms.")] = None,
         tpot_slo: Annotated[Optional[float], typer.Option("--tpot-slo", help="Time-per-output-token target, ms.")] = None,
+        min_tok_s_per_user: Annotated[Optional[float], typer.Option(
+            "--min-tok-s-per-user", help="Interactivity floor: the best plan with at least this many tokens/s per "
+                                         "user (a TPOT limit of 1000 / value ms, with --tpot-slo the tighter).")] = None,
         objective: Annotated[str, typer.Option("--objective", help="throughput (tokens/s/device), goodput (DistServe M/D/1) or cost ($/Mtok).")] = "throughput",
         searcher: Annotated[str, typer.Option("--searcher", help="auto, grid (exhaustive), optuna (TPE), nsga2 (Optuna NSGA-II front) or ilp.")] = "auto",
         trials: Annotated[Optional[int], typer.Option("--trials", help="Optuna trials in the whole study (default 300).")] = None,
@@ -190,6 +193,10 @@ def register(app: typer.Typer) -> None:
                      decode_replicas=decode_replicas, device_counts=device_counts, two_batch_overlap=tbo,
                      redundant_experts=redundant_experts, speculative=speculative)
         space = {k: FIXING[k][1](v, FIXING[k][0]) for k, v in given.items() if v is not None}
+        if min_tok_s_per_user is not None:  # tokens/s per user = 1000 / TPOT (ms)
+            if min_tok_s_per_user <= 0:
+                raise PerfModelError(f"--min-tok-s-per-user must be > 0, got {min_tok_s_per_user}")
+            tpot_slo = min(tpot_slo or float("inf"), 1e3 / min_tok_s_per_user)
         if memory_utilization is not None:
             space["memory_utilization"] = memory_utilization
         prices = list(_floats(price, "--price-per-device-hour")) if price else None

@@ -19,8 +19,6 @@ DEPRECATED: dict[str, tuple[str, ...]] = {
     "--attention-on-cpu": ("--kv-attention", "cpu"),
     "--sparse-kv": ("--kv-attention",),
     "--kv-fraction": ("--memory-utilization",),
-    "--prefill-dp": ("--prefill-replicas",),
-    "--decode-dp": ("--decode-replicas",),
     "--verify-engine": ("--engine",),
 }
 

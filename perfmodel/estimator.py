@@ -126,7 +126,7 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
         ttft_s = stage_time(pre_ops, spec, pp) * (2 * pp - 1)
         tpot_s = stage_time(dec_ops, spec, pp) * pp if osl > 1 else 0.0
     e2e_s = ttft_s + (osl - 1) * tpot_s
-    thr = plan.dp * batch_size * osl / e2e_s
+    thr = plan.replicas * batch_size * osl / e2e_s
     mem = sm.memory
     kv_tokens = batch_size * (isl + osl)
     used = mem.used_gb(kv_tokens)

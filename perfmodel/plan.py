@@ -33,6 +33,9 @@ class Plan(BaseModel):
     replicates the tp x pp group; `ep` splits routed experts. With ep <= tp the experts live inside
     the TP group (expert TP = tp / ep); with ep > tp the expert group spans ep / tp data-parallel
     replicas (DeepSeek-style attention-DP + EP: attention is data parallel, experts are not).
+    `workers` counts identical engine instances of the whole tp x pp x dp group, as a
+    disaggregated pool is deployed (e.g. 2 decode workers, each DP8 x EP8); each worker holds
+    its own copy of the weights, so `replicas` = dp * workers serve requests.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -41,6 +44,8 @@ class Plan(BaseModel):
     pp: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     dp: int = Field(default=1, ge=1, le=MAX_PARALLEL)
     ep: int = Field(default=1, ge=1, le=MAX_PARALLEL)
+    workers: int = Field(default=1, ge=1, le=MAX_PARALLEL, description="engine instances of the tp x pp x dp "
+                                                                       "group (a disaggregated pool's workers)")
     quant: str = "bf16"
     kv_dtype: str | None = Field(default=None, description="None: the quantization scheme's KV dtype")
     max_batch: int | None = Field(default=None, ge=1, le=MAX_BATCH, description="max concurrent sequences per replica")
@@ -119,7 +124,12 @@ class Plan(BaseModel):
 
     @property
     def devices(self) -> int:
-        return self.tp * self.pp * self.dp
+        return self.tp * self.pp * self.dp * self.workers
+
+    @property
+    def replicas(self) -> int:
+        """Model replicas that take requests: attention-DP ranks of every worker."""
+        return self.dp * self.workers
 
     @property
     def moe_tp(self) -> int:
@@ -136,6 +146,8 @@ class Plan(BaseModel):
             v = getattr(self, name)
             if v > 1:
                 parts.append(f"{name}{v}")
+        if self.workers > 1:
+            parts.append(f"x{self.workers} workers")
         parts.append(self.quant + (f"/kv-{self.kv_dtype}" if self.kv_dtype else ""))
         if self.nano_batches > 1:
             parts.append(f"nano{self.nano_batches}" +
@@ -193,4 +205,4 @@ def check_plan(plan: Plan, model: ModelSpec, *, max_devices: int | None = None) 
         raise PerfModelError(f"--kv-attention {plan.sparse_kv} needs per-head keys and values (GQA/MHA); {model.name} "
                              f"uses MLA's compressed latent KV")
     if max_devices is not None and plan.devices > max_devices:
-        raise PerfModelError(f"the plan needs {plan.devices} devices (tp*pp*dp) but the hardware has {max_devices}")
+        raise PerfModelError(f"the plan needs {plan.devices} devices (tp*pp*dp*workers) but the hardware has {max_devices}")

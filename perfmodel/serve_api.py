@@ -23,6 +23,7 @@ from perfmodel.resolve import resolve_model, resolve_system
 from perfmodel.serving import analytic, disagg, goodput
 from perfmodel.serving.deployment import Pool, build_pool, simulate_pool
 from perfmodel.serving.engine_profiles import EngineProfile, get_engine
+from perfmodel.serving.placement import ROUTERS
 from perfmodel.serving.metrics import Timeline, slo_attainment, summarize
 from perfmodel.specs.workload import AnyWorkload, Requests, TraceWorkload, load_workload
 
@@ -45,6 +46,7 @@ class ServeResult:
     sim: dict = field(default_factory=dict)
     timeline: Timeline | None = field(default=None, repr=False)
     finetune: dict | None = None
+    steady: analytic.SteadyState | None = field(default=None, repr=False)  # the analytic model, for curves
 
     def __getitem__(self, key):
         return self.to_dict()[key]
@@ -158,9 +160,12 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
           nano_split: tuple[float, ...] | None = None, kv_fraction: float | None = None, kv_layout: str | None = None,
           block_size: int | None = None, preemption: str | None = None, prefix_caching: bool | None = None,
           prefix_hit_rate: float = 1.0, cacheblend: bool = False, prefill_tp: int | None = None,
-          prefill_dp: int = 1, decode_tp: int | None = None, decode_dp: int = 1, simulate: bool = True,
-          goodput_search: bool = True, lora_adapters: int | None = None, lora_rank: int | tuple[int, ...] = 8,
-          lora_popularity: float = 1.0, finetune_seq_len: int | None = None, **placement) -> ServeResult:
+          prefill_dp: int = 1, prefill_ep: int | None = None, prefill_workers: int | None = None,
+          decode_tp: int | None = None, decode_dp: int = 1, decode_ep: int | None = None,
+          decode_workers: int | None = None, router: str = "round_robin", size_for_concurrency: int | None = None,
+          simulate: bool = True, goodput_search: bool = True, lora_adapters: int | None = None,
+          lora_rank: int | tuple[int, ...] = 8, lora_popularity: float = 1.0, finetune_seq_len: int | None = None,
+          **placement) -> ServeResult:
     """Serve `workload` (fixed:ISL:OSL, preset, YAML or BurstGPT CSV) offline, at `rate` req/s, or
     closed loop with `concurrency` clients (each sends its next request when its previous one
     completes). `warmup` requests are issued first and left out of the statistics (as vLLM
@@ -170,7 +175,12 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     attention_on_cpu, sparse_kv), applied to every pool. `lora_adapters` (S-LoRA): that many adapters of `lora_rank`
     (one rank, or ranks cycled over the adapters) requested with Zipf(`lora_popularity`) shares.
     `finetune_seq_len` (FlexLLM): PEFT finetuning of sequences of that length co-served in each
-    iteration's slack under `tpot_slo_ms` at `rate` (analytic, `perfmodel.finetune`)."""
+    iteration's slack under `tpot_slo_ms` at `rate` (analytic, `perfmodel.finetune`).
+
+    Disaggregated (`scheduler="disagg"`): each pool has its own TP, attention-DP ranks per worker
+    (`*_dp`), EP (default `ep`; > tp spans the DP ranks) and workers (default 1);
+    `size_for_concurrency=C` picks the worker counts not given for C requests in flight
+    (`disagg.size_for_concurrency`); `router` (round_robin or local) places each request's decode."""
     if sum((offline, rate is not None, concurrency is not None)) > 1:
         raise PerfModelError("give one of --offline, --rate and --concurrency, got "
                              f"offline={offline}, rate={rate}, concurrency={concurrency}")
@@ -210,26 +220,58 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
                      prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
                      lora=_lora(lora_adapters, lora_rank, lora_popularity))
     disaggregated = (scheduler or "").lower() == "disagg"
+    mean_in, mean_out, ctx = workload_moments(requests)
+    sizing = None
     if disaggregated:
-        pre = build_pool(plan=_plan(tp=prefill_tp or tp, dp=prefill_dp, mode="prefill", **common),
-                         scheduler="prefill_first", **pool_opts)
-        dec = build_pool(plan=_plan(tp=decode_tp or tp, dp=decode_dp, mode="decode", **common),
-                         scheduler="decode_only", **pool_opts)
+        if router not in ROUTERS:
+            raise PerfModelError(f"--router must be one of {', '.join(ROUTERS)}, got {router!r}")
+        common.pop("ep")
+
+        for name, v in (("--prefill-workers", prefill_workers), ("--decode-workers", decode_workers)):
+            if v is not None and v < 1:
+                raise PerfModelError(f"{name} must be >= 1, got {v}")
+
+        def pool(role: str, scheduler_name: str, **kw) -> Pool:
+            try:
+                return build_pool(plan=_plan(mode=role, **kw, **common), scheduler=scheduler_name, **pool_opts)
+            except PerfModelError as exc:
+                raise PerfModelError(f"{role} pool: {exc}") from None
+
+        def pools_of(pw: int, dw: int) -> tuple[Pool, Pool]:
+            return (pool("prefill", "prefill_first", tp=prefill_tp or tp, dp=prefill_dp, ep=prefill_ep or ep, workers=pw),
+                    pool("decode", "decode_only", tp=decode_tp or tp, dp=decode_dp, ep=decode_ep or ep, workers=dw))
+
+        if size_for_concurrency is not None:
+            if size_for_concurrency < 1:
+                raise PerfModelError(f"--size-for-concurrency must be >= 1, got {size_for_concurrency}")
+            one_p, one_d = pools_of(1, 1)
+            sizing = disagg.size_for_concurrency(system, one_p, one_d, concurrency=size_for_concurrency,
+                                                 mean_input=mean_in, mean_output=mean_out, decode_context=ctx)
+            prefill_workers = sizing["prefill_workers"] if prefill_workers is None else prefill_workers
+            decode_workers = sizing["decode_workers"] if decode_workers is None else decode_workers
+        pre, dec = pools_of(1 if prefill_workers is None else prefill_workers,
+                            1 if decode_workers is None else decode_workers)
         devices = pre.devices + dec.devices
-        pools = {"prefill": _describe(pre), "decode": _describe(dec)}
+        where = disagg.place(system, pre, dec)
+        pools = {"prefill": _describe(pre, mean_in, ctx), "decode": _describe(dec, mean_in, ctx)}
+        extra = {"kv_transfer": {**where.to_dict(router), "mean_ms": where.mean_transfer_s(mean_in, policy=router) * 1e3},
+                 "sized_for": sizing}
     else:
         pre = dec = build_pool(plan=_plan(tp=tp, dp=dp, **common), scheduler=scheduler, **pool_opts)
         devices = pre.devices
-        pools = {"aggregated": _describe(pre)}
+        pools = {"aggregated": _describe(pre, mean_in, ctx)}
+        extra = {}
 
-    mean_in, mean_out, ctx = workload_moments(requests)
     t0 = time.perf_counter()
     if disaggregated:
         est = disagg.estimate(system, pre, dec, mean_input=mean_in, mean_output=mean_out, decode_context=ctx,
-                              rate=rate, ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms)
+                              rate=rate, ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms, router=router)
+        steady = disagg.steady_state(system, pre, dec, mean_input=mean_in, mean_output=mean_out,
+                                     decode_context=ctx, router=router)
     else:
         rm = _replica_model(pre, mean_in, mean_out, ctx)
         est = analytic.estimate(rm, replicas=pre.replicas, rate=rate, ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms)
+        steady = analytic.steady_state(rm, replicas=pre.replicas)
     analytic_ms = (time.perf_counter() - t0) * 1e3
 
     def at(r: float) -> dict:
@@ -246,11 +288,11 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
               "mode": _mode(offline=offline, rate=rate, concurrency=concurrency),
               "rate_req_s": rate, "concurrency": concurrency, "warmup_requests": warmup,
               "requests": len(requests) - warmup, "truncated_to_context": truncated, "seed": seed,
-              "pools": pools,
+              "pools": pools, **extra,
               "ttft_slo_ms": ttft_slo_ms, "tpot_slo_ms": tpot_slo_ms, "slo_target": slo_target}
     result = ServeResult(config=config, metrics={}, analytic={**est.to_dict(), "wall_ms": analytic_ms,
                                                           "latency_vs_load": curve},
-                         goodput_req_s=None, devices=devices)
+                         goodput_req_s=None, devices=devices, steady=steady)
     if finetune_seq_len is not None:
         if disaggregated or rate is None or tpot_slo_ms is None:
             raise PerfModelError("--finetune-seq-len co-serves finetuning with an aggregated deployment at a rate: "
@@ -263,16 +305,16 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     def run(req: Requests, clients: int | None = None):
         if disaggregated and clients is not None:
             c = disagg.simulate_closed(system, pre, dec, concurrency=clients, input_tokens=req.input_tokens,
-                                       output_tokens=req.output_tokens, seed=seed)
+                                       output_tokens=req.output_tokens, router=router, seed=seed)
             stats = {"preemptions": c.preemptions, "iterations": c.iterations,
                      "prefill_tokens_computed": c.prefill_tokens_computed, "cached_tokens": c.cached_tokens}
             return Timeline(c.issued_s, c.first_token_s, c.finish_s, req.input_tokens, req.output_tokens), stats
         if disaggregated:
-            p_run, d_run, finish = disagg.simulate(system, pre, dec, **_columns(req), seed=seed)
+            p_run, d_run, first, finish = disagg.simulate(system, pre, dec, **_columns(req), router=router, seed=seed)
             stats = {"preemptions": p_run.preemptions + d_run.preemptions,
                      "iterations": p_run.iterations + d_run.iterations,
                      "prefill_tokens_computed": p_run.prefill_tokens_computed, "cached_tokens": p_run.cached_tokens}
-            return Timeline(req.arrival_s, p_run.first_token_s, finish, req.input_tokens, req.output_tokens), stats
+            return Timeline(req.arrival_s, first, finish, req.input_tokens, req.output_tokens), stats
         r = simulate_pool(pre, **_columns(req), seed=seed, concurrency=clients)
         stats = {"preemptions": r.preemptions, "iterations": r.iterations, "area_req_s": r.area_req_s,
                  "prefill_tokens_computed": r.prefill_tokens_computed, "cached_tokens": r.cached_tokens,
@@ -355,10 +397,18 @@ def _columns(req: Requests) -> dict:
                 reuse_tokens=req.reuse_tokens)
 
 
-def _describe(pool: Pool) -> dict:
-    return {"plan": pool.plan.describe(), "replicas": pool.replicas, "devices": pool.devices,
+def _describe(pool: Pool, mean_in: float, ctx: float) -> dict:
+    """A pool's plan, memory per device and step times at the workload's mean prompt (one prompt
+    prefilled alone) and mean decode context (one sequence, and a full batch)."""
+    mem, p = pool.step.memory, pool.plan
+    rm = _replica_model(pool, mean_in, 2.0, ctx)
+    full = min(pool.max_num_seqs, max(1, int(pool.kv.capacity_tokens // max(ctx, 1.0))))
+    return {"plan": p.describe(), "tp": p.tp, "pp": p.pp, "ep": p.ep, "dp": p.dp, "workers": p.workers,
+            "attention_dp": p.ep > p.tp, "replicas": pool.replicas, "devices": pool.devices,
+            "weights_gb_per_device": mem.weights_gb, "memory_capacity_gb_per_device": mem.capacity_gb,
             "kv_capacity_tokens": pool.kv.capacity_tokens, "kv_unit_tokens": pool.kv.unit_tokens,
             "max_num_seqs": pool.max_num_seqs, "token_budget": pool.token_budget,
-            "scheduler": pool.scheduler.name}
+            "scheduler": pool.scheduler.name, "prefill_ms": rm.t_prefill(1) * 1e3,
+            "decode_step_ms": {"1": rm.t_decode(1) * 1e3, str(full): rm.t_decode(full) * 1e3}}
 
 

@@ -89,7 +89,7 @@ class PlanFile(_Strict):
             raise ValueError(f"mode={self.mode} needs pools with modes {want}, got {modes}")
         used = sum(p.devices for p in self.pools)
         if used != self.devices:
-            raise ValueError(f"devices={self.devices} but the pools use {used} (tp x pp x dp summed)")
+            raise ValueError(f"devices={self.devices} but the pools use {used} (tp x pp x dp x workers summed)")
         return self
 
     def pool(self, role: str) -> Plan | None:

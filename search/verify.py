@@ -6,8 +6,8 @@ M/D/1 approximation (`search.goodput`). `verify` re-runs the best few plans thro
 goodput as the largest Poisson rate whose SLO attainment meets the target: DistServe's search) and
 reports the simulated figures next to the analytic ones, so a user sees how far the ranking
 number is from a simulation before launching anything. Plans the simulator cannot express
-(pipeline or expert parallelism, nano-batches or different host offload inside a disaggregated
-pool) are listed with the reason. `recommend` picks the finalist the simulation serves best.
+(pipeline parallelism, nano-batches or different host offload inside a disaggregated pool) are
+listed with the reason. `recommend` picks the finalist the simulation serves best.
 """
 
 from __future__ import annotations
@@ -41,25 +41,31 @@ def finalists(result, n: int) -> list[int]:
 
 def _serve_args(result, i: int) -> dict:
     """perfmodel.serve keyword arguments for plan row i, or PerfModelError saying why it cannot."""
-    pools = result.pools(i)
     hw = result.problem.space.hardware[result.table.row(i)["hw"]]
+    return {"hardware": hw, **serve_kwargs(result.pools(i))}
+
+
+def serve_kwargs(pools: list) -> dict:
+    """perfmodel.serve keyword arguments for a deployment's pools (one aggregated `Plan`, or the
+    prefill and decode `Plan`s), or PerfModelError saying why the simulator cannot run it."""
     first = pools[0]
     placement = {k: getattr(first, k) for k in ("weights_offload", "kv_offload", "activations_offload",
                                                   "attention_on_cpu", "sparse_kv")}
     if any({k: getattr(p, k) for k in placement} != placement for p in pools):
         raise PerfModelError("pools with different host offload are not simulated by perfmodel serve")
-    common = dict(hardware=hw, quant=first.quant, kv_dtype=first.kv_dtype, **placement)
+    common = dict(quant=first.quant, kv_dtype=first.kv_dtype, **placement)
     if len(pools) == 1:
         p = first
         return {**common, "tp": p.tp, "pp": p.pp, "ep": p.ep, "dp": p.dp, "max_batch": p.max_batch,
                 "token_budget": p.token_budget, "nano_batches": p.nano_batches}
-    pre, dec = pools
-    if pre.pp > 1 or dec.pp > 1 or pre.ep > 1 or dec.ep > 1:
-        raise PerfModelError("disaggregated pools with PP or EP are not simulated by perfmodel serve")
+    pre, dec = sorted(pools, key=lambda p: p.mode != "prefill")
+    if pre.pp > 1 or dec.pp > 1:
+        raise PerfModelError("disaggregated pools with PP are not simulated by perfmodel serve")
     if dec.nano_batches > 1:
         raise PerfModelError("nano-batch overlap in a disaggregated decode pool is not simulated by perfmodel serve")
-    return {**common, "scheduler": "disagg", "prefill_tp": pre.tp, "prefill_dp": pre.dp, "decode_tp": dec.tp,
-            "decode_dp": dec.dp, "max_batch": dec.max_batch}
+    return {**common, "scheduler": "disagg", "prefill_tp": pre.tp, "prefill_dp": pre.dp, "prefill_ep": pre.ep,
+            "prefill_workers": pre.workers, "decode_tp": dec.tp, "decode_dp": dec.dp, "decode_ep": dec.ep,
+            "decode_workers": dec.workers, "max_batch": dec.max_batch}
 
 
 def verify(result, n: int = 3, *, engine: str = DEFAULT_ENGINE, num_requests: int = DEFAULT_REQUESTS,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 from perfmodel.serving.kv import KVConfig
 from perfmodel.serving.timing import StepTimer
@@ -103,6 +104,17 @@ class ReplicaModel:
         reread = max(0.0, math.ceil(self.I / chunk) - 1) * self.I / 2 * p / self.I
         return self.t.step(p, p * (self.I + 1) / 2, reread, seqs, n, round(n * self.ctx))
 
+    def _t_mixed_at(self, b: float, prompts_per_step: float) -> float:
+        """Mean step time when `prompts_per_step` prompts start per step: below one chunk per step a
+        fraction q of the steps carries a whole chunk and the rest decode only (a prompt's tokens
+        run together, so a MoE step does not activate experts for a token-sized slice of it every
+        step); at one chunk or more per step every step mixes the mean prompt tokens."""
+        chunk = max(1.0, self.budget - b)
+        q = prompts_per_step * math.ceil(self.I / chunk)
+        if q >= 1:
+            return self.t_mixed(b, prompts_per_step * self.I)
+        return (1 - q) * self.t_decode(b) + q * self.t_mixed(b, min(self.I, chunk))
+
     # ---- saturation -----------------------------------------------------------------------
     def saturation_req_s(self) -> float:
         B, I, O1 = self.B, self.I, self.O1
@@ -119,8 +131,9 @@ class ReplicaModel:
         return 1.0 / (per_request + O1 * self.t_decode(B) / B)
 
     # ---- one rate -------------------------------------------------------------------------
-    def at_rate(self, rate: float, mu: float) -> tuple[float, float, float, float]:
-        """(ttft_s, tpot_s, decode batch, utilization) at `rate` requests/s on this replica."""
+    def at_rate(self, rate: float, mu: float, *, queue: bool = True) -> tuple[float, float, float, float]:
+        """(ttft_s, tpot_s, decode batch, utilization) at `rate` requests/s on this replica;
+        `queue=False` leaves out the open-loop (M/D/1) wait, which a closed loop bounds itself."""
         rho = rate / mu
         if rho >= 1:
             return math.inf, math.inf, self.B, rho
@@ -130,7 +143,7 @@ class ReplicaModel:
         for _ in range(30):
             b = min(self.B, max(1.0, rate * self.O1 * tpot))
             if self.sched in MIXING:
-                new = self.t_mixed(b, rate * tpot * self.I)
+                new = self._t_mixed_at(b, rate * tpot)
             else:
                 busy = 0.0 if self.sched == "decode_only" else min(rate * t_pf1, 0.95)
                 new = self.t_decode(b) / (1 - busy)
@@ -143,7 +156,7 @@ class ReplicaModel:
             prefill = math.ceil(self.I / chunk) * self.t_mixed(b, min(self.I, chunk))
         else:
             prefill = t_pf1
-        ttft = prefill + rho * tpot / 2 + rho / (2 * mu * (1 - rho))
+        ttft = prefill + rho * tpot / 2 + (rho / (2 * mu * (1 - rho)) if queue else 0.0)
         return ttft, tpot, b, rho
 
 
@@ -175,3 +188,63 @@ def estimate(model: ReplicaModel, *, replicas: int, rate: float | None = None, t
         concurrency=model.B, limited_by=model.limited_by, saturation_req_s=total_mu,
         saturation_output_tok_s=total_mu * model.O, saturation_total_tok_s=total_mu * (model.I + model.O),
         at_rate=point, max_rate_meeting_slo=best)
+
+
+@dataclass(frozen=True)
+class ClosedLoopPoint:
+    """C clients, each sending its next request when the previous one completes (whole deployment)."""
+
+    concurrency: float
+    rate_req_s: float
+    ttft_ms: float
+    tpot_ms: float
+    e2e_ms: float
+    saturated: bool
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """A deployment's mean-value model as curves need it: its saturation rate and the queue-free
+    mean TTFT and TPOT at a request rate (whole deployment, seconds)."""
+
+    saturation_req_s: float
+    mean_output: float
+    latency: Callable[[float], tuple[float, float]]
+    open_loop: Callable[[float], tuple[float, float]]   # the same with the M/D/1 wait of Poisson arrivals
+
+    def at_concurrency(self, c: float) -> ClosedLoopPoint:
+        """Little's law on the closed loop: the rate X with X (TTFT(X) + (O-1) TPOT(X)) = C. Past
+        saturation X stays at the saturation rate and the extra clients wait for a prompt slot:
+        TTFT = C / X - (O-1) TPOT."""
+        o1 = max(self.mean_output - 1, 0.0)
+
+        def cycle(x: float) -> tuple[float, float, float]:
+            ttft, tpot = self.latency(x)
+            return ttft, tpot, ttft + o1 * tpot
+
+        top = self.saturation_req_s * (1 - 1e-6)
+        ttft, tpot, cyc = cycle(top)
+        if top * cyc <= c:
+            wait = max(ttft, c / top - o1 * tpot)
+            return ClosedLoopPoint(c, top, wait * 1e3, tpot * 1e3, (wait + o1 * tpot) * 1e3, True)
+        lo, hi = 0.0, top
+        for _ in range(CLOSED_LOOP_BISECTIONS):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if mid * cycle(mid)[2] < c else (lo, mid)
+        ttft, tpot, cyc = cycle(lo)
+        x = c / cyc
+        return ClosedLoopPoint(c, x, ttft * 1e3, tpot * 1e3, cyc * 1e3, False)
+
+
+# Bisection steps for the closed-loop rate: 2^-24 of the saturation rate, below the model's own error.
+CLOSED_LOOP_BISECTIONS = 24
+
+
+def steady_state(model: ReplicaModel, *, replicas: int) -> SteadyState:
+    mu = model.saturation_req_s()
+
+    def latency(rate: float, queue: bool = False) -> tuple[float, float]:
+        ttft, tpot, _, _ = model.at_rate(rate / replicas, mu, queue=queue)
+        return ttft, tpot
+    return SteadyState(saturation_req_s=mu * replicas, mean_output=model.O, latency=latency,
+                       open_loop=lambda rate: latency(rate, True))

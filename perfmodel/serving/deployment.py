@@ -51,8 +51,8 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
                kv_fraction: float | None = None, kv_layout: str | None = None, block_size: int | None = None,
                preemption: str | None = None, prefix_caching: bool | None = None, prefix_hit_rate: float = 1.0,
                cacheblend: bool = False, lora: LoraSetup | None = None) -> Pool:
-    """`plan.max_batch` / `plan.token_budget` override the engine's limits; `plan.dp` is the number
-    of replicas."""
+    """`plan.max_batch` / `plan.token_budget` override the engine's limits; `plan.replicas`
+    (dp x workers) is the number of replicas."""
     fraction = kv_fraction if kv_fraction is not None else engine.kv_memory_fraction
     if not 0 < fraction <= 1:
         raise PerfModelError(f"--memory-utilization (kv_fraction) must be in (0, 1], got {fraction}")
@@ -88,7 +88,7 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
         raise PerfModelError(f"--prefix-hit-rate must be in [0, 1], got {prefix_hit_rate}")
     prefix = PrefixCache(hit_rate=prefix_hit_rate, cacheblend=cacheblend) if (caching or cacheblend) else None
     return Pool(plan=plan, step=step, timer=timer, kv=kv, scheduler=get_scheduler(scheduler or engine.scheduler),
-                max_num_seqs=max_seqs, token_budget=budget, prefix=prefix, replicas=plan.dp)
+                max_num_seqs=max_seqs, token_budget=budget, prefix=prefix, replicas=plan.replicas)
 
 
 @dataclass
@@ -113,9 +113,10 @@ def route(n: int, replicas: int, conversation: np.ndarray | None) -> np.ndarray:
 
 
 def simulate_pool(pool: Pool, *, arrival_s, input_tokens, output_tokens, prefix_tokens=None, prefix_group=None,
-                  conversation=None, reuse_tokens=None, prefilled: bool = False, seed: int = 0,
+                  conversation=None, reuse_tokens=None, prefilled: bool = False, where=None, seed: int = 0,
                   concurrency: int | None = None) -> PoolRun:
-    """Simulate requests (any order) over the pool's replicas. `concurrency`: closed loop with that
+    """Simulate requests (any order) over the pool's replicas; `where`: each request's replica
+    (default `route`). `concurrency`: closed loop with that
     many clients, issuing requests in index order (`arrival_s` is ignored); the clients are split
     evenly over the replicas, each replica running its own closed loop (a client's requests stay
     on one replica: the load each replica sees is that of a balanced router)."""
@@ -127,7 +128,7 @@ def simulate_pool(pool: Pool, *, arrival_s, input_tokens, output_tokens, prefix_
     if concurrency is not None and concurrency < 1:
         raise PerfModelError(f"--concurrency must be >= 1 client, got {concurrency}")
     replicas = pool.replicas if concurrency is None else min(pool.replicas, concurrency)
-    where = route(n, replicas, conversation)
+    where = route(n, replicas, conversation) if where is None else np.asarray(where)
     for k in range(replicas):
         idx = np.where(where == k)[0]
         if concurrency is None:

@@ -1,10 +1,12 @@
 """Disaggregated prefill and decode pools (DistServe, Splitwise; CloudMatrix-Infer's PD pools).
 
-Prefill replicas run prompts only (their first token is the TTFT); the KV then travels to a decode
-replica over the link that joins the pools, and decode replicas run continuous decode batches.
-Prefill does not depend on decode, so the two pools are simulated one after the other: decode
-arrivals are prefill completions plus the KV transfer time. (Back-pressure from a full decode
-pool onto prefill memory is not modelled: decode admission waits instead.)
+Each pool is its own plan: TP, PP, EP, attention-DP ranks (`dp`) and workers (engine instances),
+so a pool has dp x workers replicas. Prefill replicas run prompts only (their first token is the
+TTFT); the KV then travels to a decode replica over the link that joins the two (`placement`), and
+decode replicas run continuous decode batches. Prefill does not depend on decode, so the two pools
+are simulated one after the other: decode arrivals are prefill completions plus the KV transfer
+time. (Back-pressure from a full decode pool onto prefill memory is not modelled: decode admission
+waits instead; transfers do not contend for a link, each device sending over its own.)
 """
 
 from __future__ import annotations
@@ -18,17 +20,15 @@ import numpy as np
 from perfmodel.errors import PerfModelError
 from perfmodel.hardware.catalog import System
 from perfmodel.serving import analytic
-from perfmodel.serving.deployment import Pool, PoolRun, simulate_pool
+from perfmodel.serving.deployment import Pool, PoolRun, route, simulate_pool
+from perfmodel.serving.placement import Placement, place
 from perfmodel.serving.simulator import Replica
 
+__all__ = ["Placement", "place", "simulate", "simulate_closed", "estimate", "steady_state", "size_for_concurrency"]
 
-def kv_transfer_s(system: System, prefill: Pool, decode: Pool, tokens):
-    """Seconds to move `tokens` of KV from a prefill replica to a decode replica: every TP rank of
-    the prefill replica sends its shard in parallel over its own link (DistServe s4.3)."""
-    link, _ = system.link_for_group(prefill.devices + decode.devices)
-    lanes = min(prefill.plan.devices_per_replica, decode.plan.devices_per_replica)
-    bw = link.bw_per_direction_gb_s * 1e9 * link.efficiency * lanes
-    return link.latency_us * 1e-6 + np.asarray(tokens) * prefill.step.kv_bytes_per_token / bw
+# M/D/1 prefill queue sized so a prompt waits at most 2 prefill times on average:
+# W = rho / (2 mu (1 - rho)) = 2 / mu at rho = 0.8 (DistServe eq. 1).
+PREFILL_UTILIZATION = 0.8
 
 
 @dataclass
@@ -45,10 +45,11 @@ class ClosedRun:
 
 
 def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency: int, input_tokens,
-                    output_tokens, seed: int = 0) -> ClosedRun:
+                    output_tokens, router: str = "round_robin", seed: int = 0) -> ClosedRun:
     """Closed loop with `concurrency` clients across both pools: request C + k is issued when the
     k-th request completes (its last token leaves a decode replica), routed round-robin to the
-    prefill replicas; its KV reaches a decode replica (round-robin) after the transfer. The
+    prefill replicas; its KV reaches the decode replica the router picks (`placement`) after the
+    transfer over the link between the two, and its first token reaches the client with it. The
     replicas are co-simulated in time order: the one with the earliest next event takes a turn,
     and a run of decode steps stops at the first step past the next event elsewhere (an arrival
     landing mid-step waits for the step's end, as in an engine)."""
@@ -56,7 +57,10 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
         raise PerfModelError(f"--concurrency must be >= 1 client, got {concurrency}")
     isl, osl = np.asarray(input_tokens), np.asarray(output_tokens)
     n = len(isl)
-    transfer = kv_transfer_s(system, prefill, decode, isl)
+    pl = place(system, prefill, decode)
+    where_p = np.arange(n) % prefill.replicas
+    where_d = pl.route_decode(where_p, policy=router)
+    transfer = pl.transfer_s(where_p, where_d, isl)
     frontend_s = prefill.timer.engine.frontend_ms * 1e-3
 
     def replicas(pool: Pool, prefilled: bool, offset: int) -> list[Replica]:
@@ -75,7 +79,7 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
     def issue(t: float) -> None:
         nonlocal nxt
         if nxt < n:
-            k = nxt % len(pre)
+            k = int(where_p[nxt])
             pre[k].add(arrival=t + frontend_s, isl=int(isl[nxt]), osl=1)
             ids[k].append(nxt)
             issued[nxt] = t
@@ -91,7 +95,7 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
             if t_kv == math.inf:
                 break
             t, j = heapq.heappop(ready)
-            k = j % len(dec)
+            k = int(where_d[j])
             dec[k].add(arrival=t, isl=int(isl[j]), osl=int(osl[j]))
             ids[len(pre) + k].append(j)
             continue
@@ -104,7 +108,8 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
             if i < len(pre):
                 first[j] = t
                 if osl[j] > 1:
-                    heapq.heappush(ready, (t + float(transfer[j]), j))
+                    first[j] = t + float(transfer[j])
+                    heapq.heappush(ready, (first[j], j))
                     continue
             finish[j] = t
             issue(t)
@@ -116,34 +121,44 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
 
 
 def simulate(system: System, prefill: Pool, decode: Pool, *, arrival_s, input_tokens, output_tokens,
-             prefix_tokens=None, prefix_group=None, conversation=None, reuse_tokens=None,
-             seed: int = 0) -> tuple[PoolRun, PoolRun, np.ndarray]:
-    """Returns the prefill run, the decode run and the per-request finish times."""
+             prefix_tokens=None, prefix_group=None, conversation=None, reuse_tokens=None, router: str = "round_robin",
+             seed: int = 0) -> tuple[PoolRun, PoolRun, np.ndarray, np.ndarray]:
+    """Returns the prefill run, the decode run and the per-request first-token and finish times.
+    The first token reaches the client with the KV, from the decode worker (SGLang PD, Dynamo)."""
     isl, osl = np.asarray(input_tokens), np.asarray(output_tokens)
+    where_p = route(len(isl), prefill.replicas, conversation)
     pre = simulate_pool(prefill, arrival_s=arrival_s, input_tokens=isl, output_tokens=np.ones_like(osl),
                         prefix_tokens=prefix_tokens, prefix_group=prefix_group, conversation=conversation,
-                        reuse_tokens=reuse_tokens, seed=seed)
-    ready = pre.first_token_s + kv_transfer_s(system, prefill, decode, isl)
-    finish = pre.first_token_s.copy()
+                        reuse_tokens=reuse_tokens, where=where_p, seed=seed)
+    pl = place(system, prefill, decode)
     more = osl > 1
-    dec = simulate_pool(decode, arrival_s=ready[more], input_tokens=isl[more], output_tokens=osl[more],
-                        prefilled=True, seed=seed + 1000)
+    where_d = pl.route_decode(where_p[more], policy=router)
+    ready = pre.first_token_s[more] + pl.transfer_s(where_p[more], where_d, isl[more])
+    first, finish = pre.first_token_s.copy(), pre.first_token_s.copy()
+    first[more] = ready
+    dec = simulate_pool(decode, arrival_s=ready, input_tokens=isl[more], output_tokens=osl[more],
+                        prefilled=True, where=where_d, seed=seed + 1000)
     finish[more] = dec.finish_s
-    return pre, dec, finish
+    return pre, dec, first, finish
 
 
-def estimate(system: System, prefill: Pool, decode: Pool, *, mean_input: float, mean_output: float,
-             decode_context: float | None, rate: float | None, ttft_slo_ms: float | None,
-             tpot_slo_ms: float | None) -> analytic.AnalyticEstimate:
+def _models(prefill: Pool, decode: Pool, mean_input: float, mean_output: float, decode_context: float | None):
     pm = analytic.ReplicaModel(timer=prefill.timer, kv=prefill.kv, scheduler="prefill_first",
                                max_num_seqs=prefill.max_num_seqs, token_budget=prefill.token_budget,
                                mean_input=mean_input, mean_output=1.0)
     dm = analytic.ReplicaModel(timer=decode.timer, kv=decode.kv, scheduler="decode_only",
                                max_num_seqs=decode.max_num_seqs, token_budget=decode.token_budget,
                                mean_input=mean_input, mean_output=mean_output, decode_context=decode_context)
+    return pm, dm
+
+
+def estimate(system: System, prefill: Pool, decode: Pool, *, mean_input: float, mean_output: float,
+             decode_context: float | None, rate: float | None, ttft_slo_ms: float | None,
+             tpot_slo_ms: float | None, router: str = "round_robin") -> analytic.AnalyticEstimate:
+    pm, dm = _models(prefill, decode, mean_input, mean_output, decode_context)
     mu_p, mu_d = pm.saturation_req_s(), dm.saturation_req_s()
     total = min(mu_p * prefill.replicas, mu_d * decode.replicas)
-    transfer = float(kv_transfer_s(system, prefill, decode, mean_input))
+    transfer = place(system, prefill, decode).mean_transfer_s(mean_input, policy=router)
 
     def latency(r: float) -> tuple[float, float, float, float]:
         ttft, _, _, rho_p = pm.at_rate(r / prefill.replicas, mu_p)
@@ -171,3 +186,43 @@ def estimate(system: System, prefill: Pool, decode: Pool, *, mean_input: float, 
     return analytic.AnalyticEstimate(
         concurrency=dm.B, limited_by=limited, saturation_req_s=total, saturation_output_tok_s=total * dm.O,
         saturation_total_tok_s=total * (dm.I + dm.O), at_rate=point, max_rate_meeting_slo=best)
+
+
+def steady_state(system: System, prefill: Pool, decode: Pool, *, mean_input: float, mean_output: float,
+                 decode_context: float | None, router: str = "round_robin") -> analytic.SteadyState:
+    """Queue-free TTFT (prefill + KV transfer) and TPOT of the two pools at a request rate."""
+    pm, dm = _models(prefill, decode, mean_input, mean_output, decode_context)
+    mu_p, mu_d = pm.saturation_req_s(), dm.saturation_req_s()
+    transfer = place(system, prefill, decode).mean_transfer_s(mean_input, policy=router)
+
+    def latency(r: float, queue: bool = False) -> tuple[float, float]:
+        ttft = pm.at_rate(r / prefill.replicas, mu_p, queue=queue)[0]
+        return ttft + transfer, dm.at_rate(r / decode.replicas, mu_d, queue=queue)[1]
+    return analytic.SteadyState(saturation_req_s=min(mu_p * prefill.replicas, mu_d * decode.replicas),
+                                mean_output=dm.O, latency=latency, open_loop=lambda r: latency(r, True))
+
+
+def size_for_concurrency(system: System, prefill: Pool, decode: Pool, *, concurrency: int, mean_input: float,
+                         mean_output: float, decode_context: float | None,
+                         prefill_utilization: float = PREFILL_UTILIZATION) -> dict:
+    """Workers per pool for `concurrency` requests in flight, from one worker of each pool's plan:
+    decode workers so every decode replica holds its share (<= its KV / max_num_seqs limit), then
+    prefill workers for the request rate that concurrency completes, C / (TTFT + (O-1) TPOT)
+    (Little's law), at `prefill_utilization` of their saturation rate."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    pm, dm = _models(prefill, decode, mean_input, mean_output, decode_context)
+    per_dec_worker = decode.plan.dp * dm.B
+    decode_workers = max(1, math.ceil(concurrency / per_dec_worker))
+    b = concurrency / (decode_workers * decode.plan.dp)
+    tpot = dm.t_decode(b)
+    transfer = place(system, prefill, decode).mean_transfer_s(mean_input, policy="round_robin")
+    ttft = pm.t_prefill(1) + transfer
+    rate = concurrency / (ttft + dm.O1 * tpot)
+    per_pre_worker = prefill.plan.dp * pm.saturation_req_s() * prefill_utilization
+    prefill_workers = max(1, math.ceil(rate / per_pre_worker))
+    return {"concurrency": concurrency, "prefill_workers": prefill_workers, "decode_workers": decode_workers,
+            "decode_batch_per_replica": b, "decode_batch_limit": dm.B, "decode_limited_by": dm.limited_by,
+            "request_rate_req_s": rate, "prefill_req_s_per_worker": per_pre_worker / prefill_utilization,
+            "prefill_utilization": rate / (prefill_workers * per_pre_worker / prefill_utilization),
+            "tpot_ms": tpot * 1e3, "ttft_ms": ttft * 1e3}

@@ -73,15 +73,15 @@ class Exporter(abc.ABC):
 
 
 def instances(plan: PlanFile, ports: dict[str, int] | None = None) -> dict[str, list[Instance]]:
-    """Server processes per pool role: devices assigned in order (pool by pool, replica by
-    replica), ports counting up from `ports[role]` (default BASE_PORT)."""
+    """Server processes per pool role: devices assigned in order (pool by pool, worker by worker,
+    replica by replica), ports counting up from `ports[role]` (default BASE_PORT)."""
     out: dict[str, list[Instance]] = {}
     next_dev = 0
     for pool in plan.pools:
         n = pool.tp * pool.pp
         port = (ports or {}).get(pool.mode, BASE_PORT)
         out[pool.mode] = []
-        for r in range(pool.dp):
+        for r in range(pool.replicas):
             out[pool.mode].append(Instance(pool.mode, r, list(range(next_dev, next_dev + n)), port + r))
             next_dev += n
     return out
@@ -100,6 +100,15 @@ def env_cmd(env: dict[str, str], *parts) -> str:
 def attention_dp(pool: Plan) -> bool:
     """Attention data-parallel with experts spanning the replicas (Plan: ep > tp)."""
     return pool.ep > pool.tp
+
+
+def per_worker(groups: list[Instance], pool: Plan, *, merge: bool | None = None) -> list[Instance]:
+    """One server spans a worker's dp replicas (with attention-DP, or where `merge` says so: vLLM's
+    --data-parallel-size): merge each worker's instances (ports counting up from the first's)."""
+    if not (attention_dp(pool) if merge is None else merge):
+        return groups
+    return [Instance(groups[0].role, w, sorted(d for g in groups[w * pool.dp:(w + 1) * pool.dp] for d in g.devices),
+                     groups[0].port + w) for w in range(pool.workers)]
 
 
 def kv_tokens_for(plan: PlanFile) -> int:
@@ -134,11 +143,6 @@ def unemitted_notes(engine: str, plan: PlanFile) -> list[str]:
                      f"(MoETuner ILP); {engine} places experts contiguously unless its expert-load balancer "
                      "is enabled, which is not emitted here")
     return notes
-
-
-def span(group: list[Instance], role: str, port: int) -> list[Instance]:
-    """One server over all the replicas' devices (DP inside one engine process group)."""
-    return [Instance(role, 0, sorted(d for g in group for d in g.devices), port)]
 
 
 _REGISTRY: Registry[Exporter] = Registry("export format")

@@ -57,7 +57,8 @@ class _DynamoExporter(Exporter):
         container = {"name": "main", "image": IMAGES[self.engine], "command": ["python3", "-m", f"dynamo.{self.engine}"],
                      "args": args, "envFrom": [{"secretRef": {"name": HF_SECRET}}],
                      "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}
-        return {"name": kind, "type": kind, "replicas": 1 if one else pool.dp,
+        # one server per worker spans its dp replicas; otherwise one per replica (Plan.replicas)
+        return {"name": kind, "type": kind, "replicas": pool.workers if one else pool.replicas,
                 "podTemplate": {"spec": {"containers": [container]}}}
 
     def one_server(self, pool: Plan) -> bool:

@@ -9,7 +9,7 @@ import math
 
 from perfmodel.plan import Plan
 from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
-                                           register, span, unemitted_notes)
+                                           per_worker, register, unemitted_notes)
 from perfmodel.search.export._moe import moe_notes, sglang_moe
 from perfmodel.search.export._quant import GIB_BYTES, checkpoint_note, engine_kv, engine_quant, kv_host_bytes, offload_gib
 from perfmodel.search.plan_file import PlanFile
@@ -80,8 +80,7 @@ class SglangExporter(Exporter):
         for role, base in (("prefill", 30000), ("decode", 31000)):
             pool = plan.pool(role)
             groups = instances(plan, {role: base})[role]
-            if attention_dp(pool):  # one server spans the replicas' attention ranks
-                groups = span(groups, role, base)
+            groups = per_worker(groups, pool)  # attention-DP: one server per worker
             for inst in groups:
                 env = {"CUDA_VISIBLE_DEVICES": inst.visible}
                 extra = ["--disaggregation-bootstrap-port", bootstrap] if role == "prefill" else []

@@ -9,7 +9,7 @@ import yaml
 
 from perfmodel.plan import Plan
 from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, cmd, env_cmd, instances,
-                                           register, span, unemitted_notes)
+                                           per_worker, register, unemitted_notes)
 from perfmodel.search.export._moe import moe_notes, trtllm_moe
 from perfmodel.search.export._quant import checkpoint_note, engine_kv, kv_host_bytes, offload_gib
 from perfmodel.search.plan_file import PlanFile
@@ -75,8 +75,7 @@ class TrtllmExporter(Exporter):
             pool = plan.pools[0]
             ex.files["extra_llm_api_options.yaml"] = yaml.safe_dump(self.yaml_options(plan, pool), sort_keys=False)
             groups = instances(plan)["aggregated"]
-            if attention_dp(pool):
-                groups = span(groups, "aggregated", 8000)
+            groups = per_worker(groups, pool)  # attention-DP: one server per worker
             for inst in groups:
                 line = env_cmd({"CUDA_VISIBLE_DEVICES": inst.visible}, "trtllm-serve", plan.model_id,
                                "--host", "0.0.0.0", "--port", inst.port,
@@ -92,8 +91,7 @@ class TrtllmExporter(Exporter):
             pool = plan.pool(role)
             ex.files[fname] = yaml.safe_dump(self.yaml_options(plan, pool), sort_keys=False)
             groups = instances(plan, {role: base})[role]
-            if attention_dp(pool):
-                groups = span(groups, role, base)
+            groups = per_worker(groups, pool)  # attention-DP: one server per worker
             for inst in groups:
                 ex.commands.append(env_cmd({"CUDA_VISIBLE_DEVICES": inst.visible}, "trtllm-serve", plan.model_id,
                                            "--host", "localhost", "--port", inst.port,

@@ -10,7 +10,7 @@ import math
 
 from perfmodel.plan import Plan
 from perfmodel.search.export._base import (Export, Exporter, attention_dp, check_kv_attention, env_cmd, instances,
-                                           register, span, unemitted_notes)
+                                           per_worker, register, unemitted_notes)
 from perfmodel.search.export._moe import moe_notes, vllm_moe
 from perfmodel.search.export._quant import (GIB_BYTES, UNQUANTIZED, checkpoint_note, engine_kv, engine_quant,
                                             kv_host_bytes, offload_gib)
@@ -97,8 +97,7 @@ class VllmExporter(Exporter):
             pool = plan.pool(role)
             group = instances(plan, bases)[role]
             inside = one_server(pool)
-            if inside:
-                group = span(group, role, bases[role])
+            group = per_worker(group, pool, merge=inside)
             for inst in group:
                 env = {"CUDA_VISIBLE_DEVICES": inst.visible, "VLLM_NIXL_SIDE_CHANNEL_PORT": str(side_port)}
                 side_port += 1

@@ -75,6 +75,29 @@ def test_serve_yaml_and_disagg(capsys, tmp_path):
     assert doc["devices"] == 3 and set(doc["config"]["pools"]) == {"prefill", "decode"}
 
 
+def test_serve_disagg_per_pool_ep_workers_and_router(capsys):
+    moe = ["serve", "--model", "qwen3-30b-a3b", "--hardware", "dgx-h100-x2", "--workload", "fixed:1000:32",
+           "--rate", "2", "--num-requests", "40", "--scheduler", "disagg", "--quant", "fp8",
+           "--prefill-tp", "2", "--prefill-workers", "2", "--decode-tp", "1", "--decode-dp", "4", "--decode-ep", "4",
+           "--decode-workers", "2"]
+    code, out, err = run(capsys, *moe, "--router", "local", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    dec = doc["config"]["pools"]["decode"]
+    assert (dec["tp"], dec["dp"], dec["ep"], dec["workers"], dec["replicas"]) == (1, 4, 4, 2, 8)
+    assert doc["devices"] == 12 and doc["config"]["kv_transfer"]["transfers_by_tier"] == {"node": 1.0}
+    code, out, err = run(capsys, *moe)
+    assert code == 0, err
+    assert "KV transfer" in out and "tp1 dp4 ep4 x2 workers" in out
+    code, out, err = run(capsys, *moe, "--router", "nearest")
+    assert code == 1 and err.strip() == "error: --router must be one of round_robin, local, got 'nearest'"
+    code, out, err = run(capsys, *moe, "--decode-workers", "0")
+    assert code == 1 and err.strip() == "error: --decode-workers must be >= 1, got 0"
+    code, out, err = run(capsys, *moe[:-6], "--decode-ep", "3")
+    assert code == 1 and err.strip() == ("error: decode pool: --ep 3 must divide the number of experts (128) of "
+                                         "qwen3-30b-a3b")
+
+
 @pytest.mark.parametrize("content,line", [
     ("", 1),
     (HEADER + "1,ChatGPT,5,x,5,API log\n", 2),

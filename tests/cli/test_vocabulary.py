@@ -14,17 +14,17 @@ from perfmodel.cli.vocabulary import DEPRECATED, markdown_table, options, rewrit
 from tests._cli import run
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
-# tune's plan-fixing options take comma lists of the values the other commands take one of
-LIST_FLAGS = {flag for flag, _ in FIXING.values()}
+# tune's plan-fixing options and sweep's client counts take comma lists of the values the other
+# commands take one of
+LIST_FLAGS = {("tune", flag) for flag, _ in FIXING.values()} | {("sweep", "--concurrency")}
 # the same name must not stand for two things; these pairs were dialects of one concept (issue 16)
 SYNONYMS = [{"--weights-offload", "--offload-weights"}, {"--kv-offload", "--offload-kv"},
-            {"--kv-attention", "--attention-on-cpu", "--sparse-kv"}, {"--memory-utilization", "--kv-fraction"},
-            {"--prefill-replicas", "--prefill-dp"}, {"--decode-replicas", "--decode-dp"}]
+            {"--kv-attention", "--attention-on-cpu", "--sparse-kv"}, {"--memory-utilization", "--kv-fraction"}]
 
 
 def _norm(row: dict) -> str:
     kind = {"Path": "str"}.get(row["type"], row["type"])
-    return "list" if row["command"] == "tune" and row["name"] in LIST_FLAGS else kind
+    return "list" if (row["command"], row["name"]) in LIST_FLAGS else kind
 
 
 @pytest.fixture(scope="module")

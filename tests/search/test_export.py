@@ -185,6 +185,9 @@ PLANS = {
                                 "disaggregated", devices=4),
     "ngram_agg": _plan_file([Plan(tp=8, max_batch=32, spec_method="ngram", spec_tokens=4,
                                   spec_acceptance=(0.5, 0.4, 0.3, 0.2))], "aggregated"),
+    "moe_adp_workers": _plan_file([Plan(tp=2, dp=2, ep=4, max_batch=2, token_budget=4000, workers=2, mode="prefill"),
+                                   Plan(tp=1, dp=4, ep=4, max_batch=64, workers=2, mode="decode")], "disaggregated",
+                                  model="mixtral-8x7b", model_id="mistralai/Mixtral-8x7B-Instruct-v0.1", devices=16),
     "moe_ep_agg": _plan_file([Plan(tp=4, ep=4, dp=2, max_batch=64, token_budget=4096)], "aggregated",
                              model="mixtral-8x7b", model_id="mistralai/Mixtral-8x7B-Instruct-v0.1"),
 }
@@ -212,8 +215,9 @@ def test_vllm_commands_parse_back(name):
         assert ns.gpu_memory_utilization == pool.memory_utilization
         assert (ns.cpu_offload_gb or 0) > 0 if pool.weights_offload else ns.cpu_offload_gb is None
     else:
-        # an expert-parallel pool's replicas are one server with --data-parallel-size; others one per replica
-        n = sum(1 if (p.dp > 1 and p.ep > 1) else p.dp for p in pf.pools)
+        # an expert-parallel pool's replicas are one server per worker with --data-parallel-size;
+        # others one per replica
+        n = sum(p.workers if (p.dp > 1 and p.ep > 1) else p.replicas for p in pf.pools)
         assert len(servers) == n
         assert all(json.loads(ns.kv_transfer_config) == {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
                    for *_, ns in servers)
@@ -241,10 +245,15 @@ def test_sglang_commands_parse_back(name):
         assert len(set(boot)) == len(boot) and sorted(int(p[1]) for p in router.prefill) == sorted(boot)
     for pool in pf.pools:
         mine = [ns for ns in servers if (ns.disaggregation_mode or "aggregated") == pool.mode]
-        if pool.ep > pool.tp:                 # attention-DP: one server over the EP group
-            (ns,) = mine
-            assert ns.attn_dp_size == pool.dp and ns.tp_size == pool.tp * pool.dp
-            assert ns.ep_size == pool.ep
+        if pool.ep > pool.tp:                 # attention-DP: one server over each worker's EP group
+            assert len(mine) == pool.workers
+            for ns in mine:
+                assert ns.attn_dp_size == pool.dp and ns.tp_size == pool.tp * pool.dp
+                assert ns.ep_size == pool.ep
+            if pf.mode == "disaggregated":    # each worker's server on its own devices
+                devices = [d for c in ex.commands if "--disaggregation-mode " + pool.mode in c
+                           for d in c.split("CUDA_VISIBLE_DEVICES=")[1].split()[0].split(",")]
+                assert len(devices) == len(set(devices)) == pool.devices
         elif pf.mode == "disaggregated":
             assert len(mine) == pool.dp and all(ns.tp_size == pool.tp for ns in mine)
 
@@ -268,7 +277,7 @@ def test_trtllm_commands_and_yaml_parse_back(name):
     for pool in pf.pools:
         mine = by_role[pool.mode]
         adp = pool.ep > pool.tp
-        assert len(mine) == (1 if adp else pool.dp), pool
+        assert len(mine) == (pool.workers if adp else pool.replicas), pool
         for ns in mine:
             assert ns.tp_size == (pool.tp * pool.dp if adp else pool.tp) and (ns.pp_size or 1) == pool.pp
             assert (ns.ep_size or 1) == pool.ep and ns.max_batch_size == pool.max_batch
