@@ -42,7 +42,7 @@ def run_bound(*, model: str, hardware: str, isl: int, osl: int, plan_kwargs: dic
     spec = resolve_model(model)
     system = resolve_system(hardware, calibration=calibration)
     try:
-        plan = Plan(**plan_kwargs)
+        plan = Plan(**{**plan_kwargs, "quant": plan_kwargs.get("quant") or spec.quant or "bf16"})
     except PerfModelError:
         raise
     except Exception as exc:  # pydantic bounds and validators
@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         hardware: HardwareOpt,
         workload: WorkloadOpt = "fixed:1024:512",
         tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = 1,
-        quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1,
+        quant: QuantOpt = None, kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1,
         nano_split: NanoSplitOpt = None,
         weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
         attention_on_cpu: CpuAttnOpt = False, sparse_kv: SparseKvOpt = None,
