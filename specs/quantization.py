@@ -57,14 +57,14 @@ def _err(source: str, msg: str) -> PerfModelError:
 
 def component_of(module: str) -> str | None:
     """The component a module name or pattern belongs to, None for router/embedding/LM head."""
-    m = module.lower().removeprefix("re:")
+    m = module.lower().removeprefix("re:").strip("^$")
     if re.search(r"shared_expert", m):
         return "shared_experts"
     if re.search(r"experts", m):
         return "experts"
     if re.search(r"(self_attn|\.attn\b|attention|q_proj|k_proj|v_proj|o_proj|qkv|kv_a|kv_b|q_a|q_b)", m):
         return "attention"
-    if re.search(r"(router|\.gate$|embed|lm_head|norm)", m):
+    if re.search(r"(router|\.gate\b|embed|lm_head|norm)", m):
         return None
     if re.search(r"(mlp|gate_proj|up_proj|down_proj|feed_forward|ffn)", m):
         return "mlp"

@@ -85,7 +85,7 @@ def test_per_component_scheme_reaches_memory_and_ops(b200):
     r = estimate(model=model, hardware=gpt, batch_size=1, isl=128, osl=8, quant="bf16+experts=mxfp4")
     ops = {o.name: o for o in r.decode_ops}
     assert ops["qkv_proj"].weight_bytes == pytest.approx(
-        model.hidden_size * (model.num_heads + 2 * model.num_kv_heads) * model.head_dim * 2 * model.num_layers)
+        model.hidden_size * (model.num_heads + 2 * model.num_kv_heads) * model.head_dim * 2)  # BF16, per layer
     assert r.notes == []
 
 
