@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass, replace
 
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.quantization import COMPONENTS  # the component names configs quantize
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,6 @@ class Quant:
 # NVFP4 KV cache (TRT-LLM): FP4 E2M1 values with an FP8 scale per 16 elements = 4.5 bits.
 KV_DTYPES = {"bf16": 16, "fp16": 16, "fp32": 32, "fp8": 8, "int8": 8, "int4": 4, "kv4": 4, "kv8": 8,
              "fp4": 4.5, "nvfp4": 4.5}
-COMPONENTS = ("attention", "mlp", "experts", "shared_experts")
 # Tensor-core dtypes a device must have to run the scheme natively; otherwise weight-only (BF16).
 NEEDS_OWN_CORES = frozenset({"fp4", "fp6"})
 
