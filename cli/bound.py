@@ -29,7 +29,7 @@ def run_bound(*, model: str, hardware: str, isl: int, osl: int, plan_kwargs: dic
     spec = resolve_model(model)
     system = resolve_system(hardware, calibration=calibration)
     try:
-        plan = Plan(**plan_kwargs)
+        plan = Plan(**{**plan_kwargs, "quant": plan_kwargs.get("quant") or spec.quant or "bf16"})
     except PerfModelError:
         raise
     except Exception as exc:  # pydantic bounds and validators
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         workload: WorkloadOpt = "fixed:1024:512",
         devices: DevicesOpt = None,
         tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = None,
-        quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1,
+        quant: QuantOpt = None, kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1,
         nano_split: NanoSplitOpt = None,
         weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
         kv_attention: KvAttentionOpt = "gpu", memory_utilization: MemUtilOpt = None,

@@ -17,7 +17,8 @@ DpOpt = Annotated[Optional[int], typer.Option("--dp", help="Data-parallel replic
                                              "(tp x pp)).")]
 DevicesOpt = Annotated[Optional[int], typer.Option("--devices", help="Devices of the deployment: sets --dp to "
                                                    "devices / (tp x pp).")]
-QuantOpt = Annotated[str, typer.Option("--quant", help="bf16, fp16, fp8, w8a8, w4a16, w4a8kv4, w4a4kv4, w<N>a16 ...")]
+QuantOpt = Annotated[Optional[str], typer.Option("--quant", help="bf16, fp8, fp8-block, nvfp4, mxfp4, w4a16-g128, "
+                     "w8a8, ... or per component, e.g. bf16+experts=mxfp4 (default: the checkpoint's own, else bf16).")]
 KvOpt = Annotated[Optional[str], typer.Option("--kv-dtype", help="KV-cache dtype (default: the scheme's).")]
 CalOpt = Annotated[Optional[str], typer.Option("--calibration", help="Calibration profile JSON.")]
 NanoOpt = Annotated[int, typer.Option("--nano-batches", help="Nano-batches overlapped within a step.")]
@@ -145,7 +146,7 @@ def register(app: typer.Typer) -> None:
         workload: WorkloadOpt = None,
         devices: DevicesOpt = None,
         tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = None,
-        quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1, nano_split: NanoSplitOpt = None,
+        quant: QuantOpt = None, kv_dtype: KvOpt = None, nano_batches: NanoOpt = 1, nano_split: NanoSplitOpt = None,
         weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
         kv_attention: KvAttentionOpt = "gpu", memory_utilization: MemUtilOpt = None,
         routing_skew: SkewOpt = 0.0, redundant_experts: RedundantOpt = 0, tbo: TboOpt = False,
@@ -197,7 +198,7 @@ def _render(r) -> None:
         ["memory per device (GB)", f"{r.memory_per_device_gb:.1f} of {r.memory_capacity_gb:.1f} usable"],
         ["fits", "yes" if r.fits else "NO"],
         ["bound (prefill / decode)", f"{r.bound['prefill']} / {r.bound['decode']}"],
-    ]
+    ] + [["note", n] for n in r.notes]
     console.print(table(f"{r.model} estimate", ["", ""], summary))
     for phase in ("prefill", "decode"):
         rows = [[o["name"], o["count"], o["time_ms"], o["flops"] / 1e9, o["bytes"] / 1e6, o["comm_bytes"] / 1e6,

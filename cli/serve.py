@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Random seed (workload and cache hits).")] = 0,
         devices: DevicesOpt = None,
         tp: TpOpt = 1, pp: PpOpt = 1, ep: EpOpt = 1, dp: DpOpt = None,
-        quant: QuantOpt = "bf16", kv_dtype: KvOpt = None, calibration: CalOpt = None,
+        quant: QuantOpt = None, kv_dtype: KvOpt = None, calibration: CalOpt = None,
         max_batch: Annotated[Optional[int], typer.Option("--max-batch", help="Max sequences per replica.")] = None,
         token_budget: Annotated[Optional[int], typer.Option("--token-budget", help="Max tokens per iteration.")] = None,
         nano_batches: NanoOpt = 1, nano_split: NanoSplitOpt = None,

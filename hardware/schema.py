@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DType = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"]
+DType = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp6", "fp4"]
 DeviceKind = Literal["gpu", "npu", "cpu"]
 # Catalog ids name files (calibrations/<device id>.json): letters, digits and . _ + - only, no
 # path separators or "..", at most 80 characters (issue 15: `validate --ship` escaped the folder).
@@ -144,6 +144,7 @@ class Device(Sourced):
 # When a device lacks a dtype's tensor cores, the kernel runs at the next dtype it has.
 _FALLBACK: dict[str, tuple[str, ...]] = {
     "fp4": ("fp4", "fp8", "int8", "bf16", "fp16", "fp32"),
+    "fp6": ("fp6", "fp8", "bf16", "fp16", "fp32"),
     "int4": ("int4", "int8", "fp8", "bf16", "fp16", "fp32"),
     "fp8": ("fp8", "bf16", "fp16", "fp32"),
     "int8": ("int8", "fp8", "bf16", "fp16", "fp32"),

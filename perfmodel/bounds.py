@@ -163,7 +163,8 @@ def flop_time_per_request(model: ModelSpec, system: System, q: Quant, isl: int, 
     p, g = isl, osl
     lm_head = model.vocab_size * model.hidden_size
     layer_params = model.params_gemm_active - lm_head
-    gemm_rate = dev.peak_flops(q.gemm_dtype) * dev.gemm_fraction(q.gemm_dtype)
+    # the fastest main loop any component runs (per-component schemes; FP4 without its cores: BF16)
+    gemm_rate = max(dev.peak_flops(d) * dev.gemm_fraction(d) for d in {s.gemm_path(dev)[0] for s in q.schemes()})
     bf16_rate = dev.peak_flops("bf16") * dev.gemm_fraction("bf16")
     attn_rate = dev.peak_flops(q.attn_dtype) * dev.gemm_fraction(q.attn_dtype) * dev.attn_prefill_efficiency
     qk, v = attn_dims(model)
@@ -232,7 +233,8 @@ def network_per_token_s(model: ModelSpec, system: System, plan: Plan, q: Quant) 
         link, _ = system.link_for_group(ep)
         rate = link.bw_per_direction_gb_s * 1e9 * link.efficiency
         k = model.moe.experts_per_token
-        t += model.num_moe_layers * k * h * (q.act_bytes + 2.0) * (ep - 1) / ep / tp / rate
+        sent = q.part("experts").gemm_path(system.device)[1]  # dispatch bytes as step.moe_ops sends them
+        t += model.num_moe_layers * k * h * (sent + 2.0) * (ep - 1) / ep / tp / rate
     return t
 
 

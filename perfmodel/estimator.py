@@ -17,6 +17,7 @@ from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.ops import OpCost
 from perfmodel.plan import Plan
+from perfmodel.quant import device_notes
 from perfmodel.resolve import resolve_model, resolve_system
 from perfmodel.speculative import draft_ops, verify_batch
 from perfmodel.step import scale_batch, stage_time
@@ -45,6 +46,7 @@ class Estimate:
     tokens_per_step: float = 1.0  # expected tokens per decode step (speculative decoding)
     prefill_ops: list[OpCost] = field(default_factory=list, repr=False)
     decode_ops: list[OpCost] = field(default_factory=list, repr=False)
+    notes: list[str] = field(default_factory=list)  # modeling assumptions the numbers rest on
 
     @property
     def breakdown(self) -> dict[str, list[dict]]:
@@ -68,7 +70,7 @@ class Estimate:
             "throughput_tok_s_per_device": self.throughput_tok_s_per_device,
             "memory_per_device_gb": self.memory_per_device_gb, "memory_capacity_gb": self.memory_capacity_gb,
             "fits": self.fits, "bound": self.bound, "memory": self.memory, "tokens_per_step": self.tokens_per_step,
-            "breakdown": self.breakdown,
+            "breakdown": self.breakdown, "notes": self.notes,
         }
 
 
@@ -87,20 +89,21 @@ def _check_lengths(batch_size: int, isl: int, osl: int) -> None:
 
 
 def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int, isl: int, osl: int,
-             tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1, quant: str = "bf16", kv_dtype: str | None = None,
+             tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1, quant: str | None = None, kv_dtype: str | None = None,
              nano_batches: int = 1, nano_split: tuple[float, ...] | None = None, memory_utilization: float = 0.9,
              calibration: str | None = None, plan: Plan | None = None, **placement) -> Estimate:
     """Static-batch estimate for one plan (see module docstring for the exact semantics).
     `nano_split` (relative nano-batch sizes, e.g. (768, 1280)) sets `nano_batches` to its length;
     `placement`: the Plan's offload fields (weights_offload, kv_offload, activations_offload,
     attention_on_cpu, sparse_kv) and issue-12 fields (routing_skew, redundant_experts,
-    two_batch_overlap, spec_method, spec_tokens, spec_acceptance)."""
+    two_batch_overlap, spec_method, spec_tokens, spec_acceptance). `quant` None: the checkpoint's
+    own scheme (`ModelSpec.quant`, read from its quantization config), else bf16."""
     _check_lengths(batch_size, isl, osl)
     spec = resolve_model(model)
     system = resolve_system(hardware, calibration=calibration)
     if plan is None:
         try:
-            plan = Plan(tp=tp, pp=pp, ep=ep, dp=dp, quant=quant, kv_dtype=kv_dtype,
+            plan = Plan(tp=tp, pp=pp, ep=ep, dp=dp, quant=quant or spec.quant or "bf16", kv_dtype=kv_dtype,
                         nano_batches=len(nano_split) if nano_split else nano_batches, nano_split=nano_split,
                         memory_utilization=memory_utilization, **placement)
         except Exception as exc:  # pydantic bounds (tp >= 1, ...)
@@ -151,7 +154,7 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
         memory_capacity_gb=mem.capacity_gb, fits=fits,
         bound={"prefill": binding_resource(pre_ops), "decode": binding_resource(dec_ops)},
         prefill_ops=pre_ops, decode_ops=dec_ops,
-        memory=memory, tokens_per_step=per_step,
+        memory=memory, tokens_per_step=per_step, notes=device_notes(sm.quant, system.device),
     )
 
 

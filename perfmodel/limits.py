@@ -65,7 +65,7 @@ def plan_sizes(model: ModelSpec, system: System, plan: Plan, q: Quant) -> Sizes:
     if model.moe is not None:
         e = model.moe
         per_layer = e.num_experts / plan.ep * 3 * model.hidden_size * e.expert_intermediate_size / plan.moe_tp
-        experts = per_layer * q.weight_bytes * math.ceil(model.num_moe_layers / plan.pp)
+        experts = per_layer * q.part("experts").weight_bytes * math.ceil(model.num_moe_layers / plan.pp)
         # the largest stage holds at most ceil(L_moe / pp) MoE layers
         experts = min(experts, weights)
     return Sizes(weights_fixed=weights - experts, weights_experts=experts,

@@ -53,7 +53,7 @@ class MemoryBreakdown:
 def weight_bytes_per_device(model: ModelSpec, plan, q: Quant):
     """Bytes of weights on the most loaded device (the largest pipeline stage)."""
     tp, h = plan.tp, model.hidden_size
-    wb = q.weight_bytes
+    wb = q.part("attention").weight_bytes  # per component: configs quantize some and not others
     if model.mla is None:
         kvh = max(model.num_kv_heads / tp, 1) if isinstance(tp, int) else _vmax(model.num_kv_heads / tp, 1)
         attn = ((model.num_heads / tp + 2 * kvh) * model.head_dim * h + model.num_heads / tp * model.head_dim * h) * wb
@@ -65,14 +65,15 @@ def weight_bytes_per_device(model: ModelSpec, plan, q: Quant):
         attn = (q_part + h * (m.kv_lora_rank + m.qk_rope_head_dim)
                 + m.kv_lora_rank * heads * (m.qk_nope_head_dim + m.v_head_dim) + heads * m.v_head_dim * h) * wb
     norms = 2 * h * 2.0
-    dense = 3 * h * model.intermediate_size / tp * wb
+    dense = 3 * h * model.intermediate_size / tp * q.part("mlp").weight_bytes
     per_dense_layer = attn + norms + dense
     if model.moe:
         e = model.moe
         # EPLB's redundant slots hold whole expert copies (perfmodel.moe)
         slots = e.num_experts + getattr(plan, "redundant_experts", 0)
-        experts = slots / plan.ep * 3 * h * e.expert_intermediate_size / plan.moe_tp * wb
-        shared = 3 * h * e.shared_intermediate_size / tp * wb
+        experts = (slots / plan.ep * 3 * h * e.expert_intermediate_size / plan.moe_tp
+                   * q.part("experts").weight_bytes)
+        shared = 3 * h * e.shared_intermediate_size / tp * q.part("shared_experts").weight_bytes
         per_moe_layer = attn + norms + h * e.num_experts * 2.0 + experts + shared
     else:
         per_moe_layer = 0.0

@@ -168,8 +168,10 @@ def gemm(name: str, m, n, k, dev: Device, q: Quant, *, groups=1, weight_groups=N
     """
     wg = groups if weight_groups is None else weight_groups
     wbytes = q.weight_bytes if weight_quantized else q.base_bytes
-    abytes = q.act_bytes if weight_quantized else q.base_bytes
-    dtype = q.gemm_dtype if weight_quantized else q.base_dtype
+    if weight_quantized:  # FP4/FP6 without their tensor cores: weight-only through BF16
+        dtype, abytes, dequant_ops = q.gemm_path(dev)
+    else:
+        dtype, abytes, dequant_ops = q.base_dtype, q.base_bytes, 0.0
     live = present(m)
     flops = 2.0 * m * n * k * groups
     weight_b = n * k * wg * wbytes * live
@@ -177,10 +179,10 @@ def gemm(name: str, m, n, k, dev: Device, q: Quant, *, groups=1, weight_groups=N
     util = gemm_utilization(m, n, k, dev, groups)
     rate = dev.peak_flops(dtype) * dev.gemm_fraction(dtype) * util
     t_c = flops / vmax(rate, 1.0)
-    if weight_quantized and q.dequant_ops_per_weight:
+    if dequant_ops:
         # Each M-tile pass dequantizes the weight tile again on the vector cores.
         passes = ceil_div(m, dev.gemm_tile_m)
-        t_c = t_c + n * k * groups * passes * q.dequant_ops_per_weight / _vector_flops(dev)
+        t_c = t_c + n * k * groups * passes * dequant_ops / _vector_flops(dev)
     t_m = (weight_b + act_b) / _mem_rate(dev)
     return OpCost(name, "gemm", flops, weight_b, act_b, 0.0, 0.0, t_c, t_m, 0.0, _overhead(dev) * live)
 

@@ -154,7 +154,7 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
           concurrency: int | None = None, warmup: int = 0, num_requests: int | None = None,
           scheduler: str | None = None, engine: str | EngineProfile = "vllm",
           ttft_slo_ms: float | None = None, tpot_slo_ms: float | None = None, slo_target: float = 0.9,
-          seed: int = 0, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1, quant: str = "bf16",
+          seed: int = 0, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1, quant: str | None = None,
           kv_dtype: str | None = None, calibration: str | None = None, max_batch: int | None = None,
           token_budget: int | None = None, nano_batches: int = 1,
           nano_split: tuple[float, ...] | None = None, kv_fraction: float | None = None, kv_layout: str | None = None,
@@ -213,7 +213,7 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     if warmup >= len(requests):
         raise PerfModelError(f"--warmup {warmup} leaves no request to measure out of {len(requests)}")
     requests, truncated = fit_context(requests, spec.max_context)
-    common = dict(quant=quant, kv_dtype=kv_dtype, max_batch=max_batch, token_budget=token_budget, pp=pp, ep=ep,
+    common = dict(quant=quant or spec.quant or "bf16", kv_dtype=kv_dtype, max_batch=max_batch, token_budget=token_budget, pp=pp, ep=ep,
                   nano_batches=len(nano_split) if nano_split else nano_batches, nano_split=nano_split, **placement)
     pool_opts = dict(model=spec, system=system, engine=eng, kv_fraction=kv_fraction, kv_layout=kv_layout,
                      block_size=block_size, preemption=preemption, prefix_caching=prefix_caching,

@@ -118,15 +118,17 @@ def draft_memory(model, plan, q) -> tuple[float, float]:
     if plan.spec_method in (None, "ngram"):
         return 0.0, 0.0
     h, tp = model.hidden_size, plan.tp
-    attn = model.attention_params() / tp * q.weight_bytes
+    attn = model.attention_params() / tp * q.part("attention").weight_bytes  # per-component schemes
+    mlp_b = q.part("mlp").weight_bytes
     if plan.spec_method == "mtp":
         if model.moe:
             e = model.moe
             slots = e.num_experts + plan.redundant_experts
             ffn = (model.mlp_params(e.expert_intermediate_size) * slots / plan.ep / plan.moe_tp
-                   + model.mlp_params(e.shared_intermediate_size) / tp) * q.weight_bytes + h * e.num_experts * 2.0
+                   * q.part("experts").weight_bytes + model.mlp_params(e.shared_intermediate_size) / tp
+                   * q.part("shared_experts").weight_bytes + h * e.num_experts * 2.0)
         else:
-            ffn = model.mlp_params(model.intermediate_size) / tp * q.weight_bytes
-        return attn + ffn + 2 * h * h / tp * q.weight_bytes, 1.0
-    ffn = (model.mlp_params(model.intermediate_size) + 3 * h * h) / tp * q.weight_bytes
+            ffn = model.mlp_params(model.intermediate_size) / tp * mlp_b
+        return attn + ffn + 2 * h * h / tp * mlp_b, 1.0
+    ffn = (model.mlp_params(model.intermediate_size) + 3 * h * h) / tp * mlp_b
     return attn + ffn + EAGLE3_DRAFT_VOCAB * h / tp * 2.0, 1.0

@@ -46,6 +46,7 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
     tp = par.tp
     T = b.tokens
     heads = model.num_heads / tp
+    qa = q.part("attention")  # the projections' weight scheme (KV and activations follow q)
     out: list[O.OpCost] = []
     norm = O.elementwise("norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes)
     out.append(norm)
@@ -54,7 +55,7 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
         d = model.head_dim
         kvh = O.vmax(model.num_kv_heads / tp, 1)
         kv_elems = 2 * kvh * d
-        out.append(O.gemm("qkv_proj", T, (heads + 2 * kvh) * d, h, dev, q))
+        out.append(O.gemm("qkv_proj", T, (heads + 2 * kvh) * d, h, dev, qa))
         out.append(O.elementwise("rope", T * (heads + kvh) * d, dev, flops_per_el=3, bytes_per_el=q.base_bytes))
         out.append(O.elementwise("kv_write", T * kv_elems, dev, reads=1, writes=1, bytes_per_el=q.kv_bytes))
         pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
@@ -68,30 +69,30 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
         qk = m.qk_nope_head_dim + m.qk_rope_head_dim
         kv_elems = m.kv_lora_rank + m.qk_rope_head_dim  # latent KV is replicated on every TP rank
         if m.q_lora_rank:
-            out.append(O.gemm("q_a_proj", T, m.q_lora_rank, h, dev, q))
-            out.append(O.gemm("q_b_proj", T, heads * qk, m.q_lora_rank, dev, q))
+            out.append(O.gemm("q_a_proj", T, m.q_lora_rank, h, dev, qa))
+            out.append(O.gemm("q_b_proj", T, heads * qk, m.q_lora_rank, dev, qa))
         else:
-            out.append(O.gemm("q_proj", T, heads * qk, h, dev, q))
-        out.append(O.gemm("kv_a_proj", T, kv_elems, h, dev, q))
+            out.append(O.gemm("q_proj", T, heads * qk, h, dev, qa))
+        out.append(O.gemm("kv_a_proj", T, kv_elems, h, dev, qa))
         out.append(O.elementwise("rope", T * (heads + 1) * m.qk_rope_head_dim, dev, flops_per_el=3,
                                  bytes_per_el=q.base_bytes))
         out.append(O.elementwise("kv_write", T * kv_elems, dev, bytes_per_el=q.kv_bytes))
         # Prefill: up-project the latent of new and cached tokens to per-head K/V (naive form).
         up = O.gemm("kv_b_proj", b.prefill_tokens + b.prefill_kv_read, heads * (m.qk_nope_head_dim + m.v_head_dim),
-                    m.kv_lora_rank, dev, q)
+                    m.kv_lora_rank, dev, qa)
         out.append(up)
         pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
                                   heads, qk, m.v_head_dim, kv_elems, dev, q)
         # Decode: absorbed form (DeepSeek-V2 s2.1.2): W_UK folded into q, W_UV applied after.
         absorb = O.gemm("mla_absorb", b.decode_seqs * b.decode_queries, heads * (m.qk_nope_head_dim + m.v_head_dim),
-                        m.kv_lora_rank, dev, q)
+                        m.kv_lora_rank, dev, qa)
         out.append(absorb)
         dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads * b.decode_queries,
                                  m.qk_rope_head_dim,
                                  m.kv_lora_rank, kv_elems, dev, q, latent_dim=m.kv_lora_rank)
         o_in = heads * m.v_head_dim
     out += [pre, dec]
-    out.append(O.gemm("o_proj", T, h, o_in, dev, q))
+    out.append(O.gemm("o_proj", T, h, o_in, dev, qa))
     out.append(collective("attn_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system))
     return out
 
@@ -101,11 +102,12 @@ def mlp_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     dev, h, tp = system.device, model.hidden_size, par.tp
     T = b.tokens
     inter = model.intermediate_size / tp
+    qm = q.part("mlp")
     return [
         O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes),
-        O.gemm("gate_up_proj", T, 2 * inter, h, dev, q),
+        O.gemm("gate_up_proj", T, 2 * inter, h, dev, qm),
         O.elementwise("silu_mul", T * inter, dev, reads=2, writes=1, flops_per_el=5, bytes_per_el=q.base_bytes),
-        O.gemm("down_proj", T, h, inter, dev, q),
+        O.gemm("down_proj", T, h, inter, dev, qm),
         collective("mlp_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system),
     ]
 
@@ -116,6 +118,7 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     T = b.tokens
     out = [O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes)]
     e = model.moe
+    qe, qs = q.part("experts"), q.part("shared_experts")
     assert e is not None
     out.append(O.gemm("router", T, e.num_experts, h, dev, q, weight_quantized=False))
     out.append(O.elementwise("topk", T * e.num_experts, dev, reads=1, writes=0, bytes_per_el=4))
@@ -134,17 +137,21 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     # copy per destination rank) when the step prefills; fp8 dispatch carries 1x128 block scales.
     copies = M.dispatch_copies(e.experts_per_token, par.ep, low_latency=b.prefill_tokens == 0)
     sent = T / tp * copies * h
-    dispatch_el = q.act_bytes + (M.FP8_SCALE_BYTES_PER_ELEMENT if q.act_bytes < q.base_bytes else 0.0)
+    # Bytes per element the experts' GEMM reads; fp8-block / nvfp4 / mxfp4 bits count their scales
+    # already (perfmodel.quant), fp8 / w8a8 / w4a8 get DeepEP's 1x128 scales added.
+    a_el = qe.gemm_path(dev)[1]
+    scaled = a_el < q.base_bytes and float(a_el * 8).is_integer()
+    dispatch_el = a_el + (M.FP8_SCALE_BYTES_PER_ELEMENT if scaled else 0.0)
     if _any(spans):
         out.append(_masked(collective("moe_dispatch", "all_to_all", sent * dispatch_el, par.ep, system), spans))
-    out.append(O.gemm("expert_gate_up", per_expert, 2 * width, h, dev, q, groups=touched))
+    out.append(O.gemm("expert_gate_up", per_expert, 2 * width, h, dev, qe, groups=touched))
     out.append(O.elementwise("expert_silu_mul", load * width, dev, reads=2, writes=1, flops_per_el=5,
                              bytes_per_el=q.base_bytes))
-    out.append(O.gemm("expert_down", per_expert, h, width, dev, q, groups=touched))
+    out.append(O.gemm("expert_down", per_expert, h, width, dev, qe, groups=touched))
     if e.shared_intermediate_size:
         sw = e.shared_intermediate_size / tp
-        out.append(O.gemm("shared_gate_up", T, 2 * sw, h, dev, q))
-        out.append(O.gemm("shared_down", T, h, sw, dev, q))
+        out.append(O.gemm("shared_gate_up", T, 2 * sw, h, dev, qs))
+        out.append(O.gemm("shared_down", T, h, sw, dev, qs))
     if _any(spans):
         out.append(_masked(collective("moe_combine", "all_to_all", sent * q.base_bytes, par.ep, system), spans))
     out.append(collective("moe_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system))

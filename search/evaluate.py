@@ -263,7 +263,7 @@ def nanoflow_bound_tok_s_per_device(problem: Problem, hw: int, quant: int) -> fl
     sp = problem.space
     dev = sp.systems[hw].device
     q = get_quant(sp.quant[quant])
-    flops = dev.peak_flops(q.gemm_dtype) * dev.gemm_fraction(q.gemm_dtype)
+    flops = max(dev.peak_flops(d) * dev.gemm_fraction(d) for d in {s.gemm_path(dev)[0] for s in q.schemes()})
     return flops / (2 * sp.model.params_active)
 
 

@@ -207,6 +207,8 @@ class SearchSpace(BaseModel):
             adp = self.attention_dp or (False, True)
         if self.quant:
             quants = self.quant
+        elif model.quant:  # a quantized checkpoint is deployed as it ships
+            quants = (model.quant,)
         else:
             fp8 = all(s.device.has_dtype("fp8") for s in systems)
             quants = ("bf16", "fp8") if fp8 else ("bf16",)

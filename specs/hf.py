@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from perfmodel.common.errors import PerfModelError, pydantic_message
 from perfmodel.specs.model import MLA, ModelSpec, MoE
+from perfmodel.specs.quantization import quant_id
 
 # config.json keys that hold sizes or counts
 _SIZE_KEYS = frozenset({
@@ -73,6 +74,7 @@ def _from_hf_config(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec
         tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
         max_context=_given(cfg, "max_position_embeddings", 4096),
         dtype=str(cfg.get("torch_dtype") or "bfloat16"),
+        quant=quant_id(cfg, source=source),
     )
     if mtype in ("qwen2", "qwen2_moe"):
         fields["qkv_bias"] = True

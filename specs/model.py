@@ -80,6 +80,8 @@ class ModelSpec(BaseModel):
     moe: MoE | None = None
     max_context: int = Field(default=4096, gt=0, le=MAX_CONTEXT)
     dtype: str = "bfloat16"
+    quant: str | None = Field(default=None, description="the checkpoint's own --quant id, read from its "
+                              "quantization config (perfmodel.specs.quantization); None: unquantized")
 
     @model_validator(mode="after")
     def _heads_divide(self):

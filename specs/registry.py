@@ -14,6 +14,9 @@ from perfmodel.common.jsonfile import parse_json
 from perfmodel.common.textfile import MAX_CONFIG_BYTES, read_text
 from perfmodel.specs.hf import from_hf_config
 from perfmodel.specs.model import ModelSpec
+from perfmodel.specs.quantization import parse_hf_quant_config
+
+HF_QUANT_CONFIG = "hf_quant_config.json"  # ModelOpt's sibling of config.json
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,7 +52,13 @@ def load_model(name_or_path: str) -> ModelSpec:
         if not path.is_file():
             raise PerfModelError(f"--model {name_or_path}: no such file")
         cfg = parse_json(path, read_text(path, what="a model config", max_bytes=MAX_CONFIG_BYTES))
-        return from_hf_config(cfg, name=path.parent.name or path.stem, source=str(path))
+        spec = from_hf_config(cfg, name=path.parent.name or path.stem, source=str(path))
+        sibling = path.parent / HF_QUANT_CONFIG
+        if sibling.is_file():  # a ModelOpt export states its scheme here (it wins over config.json)
+            text = read_text(sibling, what="a quantization config", max_bytes=MAX_CONFIG_BYTES)
+            q = parse_hf_quant_config(parse_json(sibling, text), source=str(sibling))
+            spec = spec.model_copy(update={"quant": q.quant_id})
+        return spec
     key = name_or_path.lower()
     presets = {p.lower(): p for p in preset_names()}
     if key in presets:

@@ -71,7 +71,7 @@ def test_model_and_hardware_commands_share_the_options(rows):
 def test_docs_hold_the_generated_table():
     text = DOCS.read_text()
     table = markdown_table(app)
-    assert table in text, "docs/cli.md is stale: regenerate with `.venv/bin/python tools/cli_table.py`"
+    assert table in text, "docs/cli.md is stale: regenerate with `.venv/bin/python tools/cli_table.py --write`"
 
 
 @pytest.mark.parametrize("argv,expected", [

@@ -410,3 +410,88 @@ def test_a_cpu_alone_cannot_form_a_group():
     assert system.max_devices == 1
     with pytest.raises(PerfModelError):
         system.link_for_group(2)
+
+
+# ------------------------------------------------------------------ efficiencies cite measurements (issue 15)
+
+def _measurement_keys() -> set[str]:
+    """Keys documented under '## Measurements' in SOURCES.md (measured data, not modeling values)."""
+    text = (CATALOG_DIR / "SOURCES.md").read_text()
+    section = text.split("## Measurements", 1)[1].split("\n## ", 1)[0]
+    return {k for line in re.findall(r"^- \*\*([^*]+)\*\*", section, flags=re.M) for k in line.split(" / ")}
+
+
+EFFICIENCY_FIELDS = ("gemm_efficiency", "mem_bw_efficiency", "attn_prefill_efficiency", "attn_decode_efficiency")
+
+
+@pytest.mark.parametrize("dev", bundled().devices, ids=lambda d: d.id)
+def test_every_efficiency_cites_a_measurement_not_a_rationale(dev):
+    keys = _measurement_keys()
+    assert {"AIC-DATA", "RRZE", "ROCM-MAF2", "NVBW-24"} <= keys  # the parse found the section
+    for name in EFFICIENCY_FIELDS:
+        if name not in dev.model_fields_set:
+            continue
+        covering = [p for p in dev.sources if p == name or p.startswith(f"{name}.")]
+        assert covering, f"{dev.id}: {name} has no source"
+        for path in covering:
+            text = dev.sources[path]
+            assert not text.lstrip().startswith("[assumption"), f"{dev.id}: {path} is a rationale: {text}"
+            assert any(re.search(rf"\b{re.escape(k)}\b", text) for k in keys), \
+                f"{dev.id}: {path} cites no measurement source ({', '.join(sorted(keys))}): {text}"
+
+
+def test_h100_bandwidth_efficiency_matches_its_measurement():
+    # RRZE gpu-stream/gh200.txt: triad 3783 of 4000 GB/s on the GH200's H100 die (issue 15: was 0.85)
+    assert _device("h100-sxm").mem_bw_efficiency == pytest.approx(3783 / 4000, abs=1e-3)
+
+
+# ------------------------------------------------------------------ 2025-2026 devices (issue 10)
+
+NEW_DEVICES = ["b300", "gb200", "gb300", "mi325x", "mi355x", "h20", "h800", "rtx-pro-6000"]
+
+
+@pytest.mark.parametrize("name", NEW_DEVICES)
+def test_new_devices_load_with_sources_and_a_default_node(name):
+    system = resolve(name)
+    dev = system.device
+    assert dev.id == name and dev.kind == "gpu"
+    assert {"peak_dense_tflops", "memory_gb", "memory_bw_gb_s", "compute_units"} <= {
+        p.split(".")[0] for p in dev.sources}
+    assert dev.has_dtype("fp32") and dev.has_dtype("bf16") and dev.has_dtype("fp8")
+    assert system.node is not None and system.node.device == name
+
+
+@pytest.mark.parametrize(("name", "has_fp4"), [
+    ("b300", True), ("gb200", True), ("gb300", True), ("mi355x", True), ("rtx-pro-6000", True),
+    ("mi325x", False), ("h20", False), ("h800", False),
+])
+def test_fp4_tensor_cores_where_the_part_has_them(name, has_fp4):
+    assert _device(name).has_dtype("fp4") is has_fp4
+
+
+@pytest.mark.parametrize(("name", "dtype", "value"), [
+    ("b300", "fp4", 14000), ("gb300", "fp4", 15000), ("gb200", "fp4", 10000), ("gb200", "bf16", 2500),
+    ("mi355x", "fp8", 5033), ("mi355x", "fp6", 10066), ("h20", "bf16", 148), ("h800", "fp8", 1978.9),
+    ("b300", "int8", 150),  # Blackwell Ultra cut INT8 (VERDA-GB300: 0.15 POPS dense)
+])
+def test_new_peaks_are_dense(name, dtype, value):
+    assert _device(name).peak_dense_tflops[dtype] == value
+
+
+@pytest.mark.parametrize("rack", ["gb200-nvl72", "gb300-nvl72"])
+def test_nvl72_racks_are_one_72_gpu_nvlink_domain(rack):
+    system = resolve(rack)
+    assert system.node.devices_per_node == 72 and system.node.scaleup_domain_devices == 72
+    link, _ = system.link_for_group(72)
+    assert link.bw_per_direction_gb_s == 900  # NVLink5 across the rack, not a NIC
+
+
+def test_h800_nvlink_is_cut_to_200_per_direction():
+    assert _device("h800").scaleup_link.bw_per_direction_gb_s == 200
+    assert _device("h800").peak_dense_tflops == _device("h100-sxm").peak_dense_tflops
+
+
+@pytest.mark.parametrize(("alias", "device"), [("b200_sxm", "b200"), ("h100_sxm", "h100-sxm"),
+                                               ("h200_sxm", "h200-sxm"), ("gb200", "gb200")])
+def test_measured_serving_system_names_resolve(alias, device):
+    assert resolve(alias).device.id == device
