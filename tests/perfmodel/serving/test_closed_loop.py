@@ -90,7 +90,9 @@ def test_disaggregated_closed_loop_keeps_c_in_flight(prefill_dp, decode_dp):
     t = r.timeline
     assert np.isfinite(t.finish_s).all() and (t.first_token_s >= t.arrival_s).all()
     assert _in_flight_max(t.arrival_s, t.finish_s) == 8
-    assert np.array_equal(t.arrival_s[8:], np.sort(t.finish_s)[:72])
+    # each later request is issued at one of the first 72 completions (pools co-simulated step by step
+    # may record two completions microseconds apart in either order)
+    assert np.array_equal(np.sort(t.arrival_s[8:]), np.sort(t.finish_s)[:72])
 
 
 def test_disaggregated_closed_loop_one_client_is_prefill_transfer_then_decode():
