@@ -98,7 +98,9 @@ MOE_PRESETS = {"mixtral-8x7b", "mixtral-8x22b", "qwen2-57b-a14b", "qwen3-30b-a3b
                "deepseek-v2-lite", "deepseek-v3", "deepseek-r1"}
 
 SUMMARY_KEYS = {"name", "family", "params_total_b", "params_active_b", "layers", "hidden_size", "attention",
-                "heads", "kv_heads", "moe", "kv_bytes_per_token_bf16", "max_context"}
+                "heads", "kv_heads", "moe", "kv_bytes_per_token_bf16", "max_context", "layers_by_kind",
+                "sliding_window", "attention_chunk", "recurrent", "state_bytes_per_seq_bf16", "mtp_layers",
+                "vision_params_b"}
 
 
 def rel_err(value: float, expected: float) -> float:
@@ -361,11 +363,18 @@ def _one_line_error(path) -> str:
     return msg
 
 
-def test_unsupported_model_type(tmp_path):
+def test_unknown_model_type_loads_by_its_fields(tmp_path):
     cfg = _preset_cfg()
-    cfg["model_type"] = "gpt2"
+    cfg["model_type"] = "some_new_llama"
+    m = load_model(str(_write(tmp_path / "config.json", cfg)))
+    assert m.params_total == load_model("llama-3.1-8b").params_total
+
+
+def test_encoder_decoder_is_refused(tmp_path):
+    cfg = _preset_cfg()
+    cfg["is_encoder_decoder"] = True
     msg = _one_line_error(_write(tmp_path / "config.json", cfg))
-    assert "model_type='gpt2'" in msg and "not supported" in msg
+    assert "is_encoder_decoder" in msg and "not supported" in msg
 
 
 def test_missing_hidden_size(tmp_path):
