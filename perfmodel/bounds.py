@@ -295,7 +295,7 @@ def compute_bounds(*, model: str | ModelSpec, system: str | System, plan: Plan, 
     q = get_quant(plan.quant).with_kv(plan.kv_dtype)
     from perfmodel import offload
 
-    s = offload.effective_sizes(spec, sysm, plan, q, plan_sizes(spec, sysm, plan, q))
+    s = offload.effective_sizes(spec, sysm, plan, q, plan_sizes(spec, sysm, plan, q, context_tokens=isl + osl / 2))
     conc = offload.max_concurrency(spec, sysm, plan, q, s, isl, osl)
     mem, kv = memory_bounds(spec, sysm, plan, q, s, isl, osl, conc)
     bounds = {b.resource: b for b in (compute_bound(spec, sysm, plan, q, isl, osl), mem, kv,
