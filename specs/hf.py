@@ -39,6 +39,12 @@ QK_NORM_TYPES = ("qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl", "qwen3_vl_moe",
                  "gemma3_text", "gemma3n_text", "gemma4_text", "olmo2", "olmo3", "smollm3_qk", "mimo_v2")
 # Classes whose attention q_proj also emits the output gate without a field (Qwen3-Next).
 OUTPUT_GATE_TYPES = ("qwen3_next",)
+# transformers class defaults of fields that published configs of these classes omit.
+CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
+    # Gemma3TextConfig: vocab 262208, 128K context, 5 local (1024-token window) : 1 global
+    "gemma3_text": {"vocab_size": 262208, "max_position_embeddings": 131072, "sliding_window": 4096,
+                    "sliding_window_pattern": 6},
+}
 
 
 def _first(cfg: dict[str, Any], *keys: str, default: Any = None) -> Any:
@@ -110,6 +116,7 @@ def from_hf_config(cfg: dict[str, Any], *, name: str, source: str = "config.json
     top = cfg
     cfg = text_config(cfg)
     mtype = str(cfg.get("model_type") or top.get("model_type") or "unknown")
+    cfg = {**CLASS_DEFAULTS.get(mtype, {}), **{k: v for k, v in cfg.items() if v is not None}}
     check_unknown(cfg, source)
     h = _need(cfg, source, "hidden_size", "d_model", "n_embd", "model_dim")
     layers = _need(cfg, source, "num_hidden_layers", "num_layers", "n_layer", "n_layers")
@@ -152,8 +159,8 @@ def from_hf_config(cfg: dict[str, Any], *, name: str, source: str = "config.json
         or bool(cfg.get("qk_layernorm"))
     fields["attn_output_gate"] = bool(cfg.get("attn_output_gate", mtype in OUTPUT_GATE_TYPES))
     fields["attention_sinks"] = mtype.startswith("gpt_oss")
-    fields["mlp_gated"] = str(cfg.get("mlp_hidden_act") or cfg.get("hidden_act") or "silu") not in (
-        "relu2", "gelu", "gelu_new", "gelu_pytorch_tanh_plain") or bool(cfg.get("gated_mlp"))
+    # relu^2 MLPs (Nemotron-H, Nemotron-4) are up/down only; the rest of the 2024-2026 decoders gate
+    fields["mlp_gated"] = str(cfg.get("mlp_hidden_act") or cfg.get("hidden_act") or "silu") != "relu2"
     if is_mla:
         fields["mla"] = MLA(q_lora_rank=cfg.get("q_lora_rank"),
                             kv_lora_rank=_need(cfg, source, "kv_lora_rank"),
