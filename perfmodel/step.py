@@ -44,7 +44,8 @@ def window_pairs(new, cached, window):
     `window` keys: sum_{x=cached+1}^{cached+new} min(x, window)."""
     def upto(m):  # sum_{x=1}^{m} min(x, window)
         inside = np.minimum(m, window)
-        return inside * (inside + 1) / 2 + np.maximum(m - window, 0) * window
+        beyond = np.maximum(m - inside, 0)
+        return inside * (inside + 1) / 2 + beyond * np.minimum(window, inside)
     return upto(cached + new) - upto(cached)
 
 
