@@ -42,15 +42,13 @@ def _load_preset(name: str) -> ModelSpec:
 
 
 def load_model(name_or_path: str) -> ModelSpec:
-    """A preset name, a Hugging Face id of a preset, or a path to a config.json."""
+    """A preset name, a Hugging Face id (of a preset, else from the local cache or the Hub), or a
+    path to a config.json."""
     if name_or_path.endswith(".json") or Path(name_or_path).is_dir():
         path = Path(name_or_path)
         if path.is_dir():
             path = path / "config.json"
-        if not path.is_file():
-            raise PerfModelError(f"--model {name_or_path}: no such file")
-        cfg = parse_json(path, read_text(path, what="a model config", max_bytes=MAX_CONFIG_BYTES))
-        return from_hf_config(cfg, name=path.parent.name or path.stem, source=str(path))
+        return _load_file(path, name=path.parent.name or path.stem, label=name_or_path)
     key = name_or_path.lower()
     presets = {p.lower(): p for p in preset_names()}
     if key in presets:
@@ -59,8 +57,15 @@ def load_model(name_or_path: str) -> ModelSpec:
     if alias and alias.lower() in presets:
         return _load_preset(presets[alias.lower()])
     if "/" in name_or_path:  # a Hugging Face id that is no preset: the local cache, else the Hub
-        return load_model(str(hf_config_path(name_or_path)))
+        return _load_file(hf_config_path(name_or_path), name=name_or_path, label=name_or_path)
     raise UnknownNameError("model", name_or_path, preset_names() + sorted(set(_aliases()) - set(presets)))
+
+
+def _load_file(path: Path, *, name: str, label: str) -> ModelSpec:
+    if not path.is_file():
+        raise PerfModelError(f"--model {label}: no such file")
+    cfg = parse_json(path, read_text(path, what="a model config", max_bytes=MAX_CONFIG_BYTES))
+    return from_hf_config(cfg, name=name, source=str(path))
 
 
 def hf_cache_dir() -> Path:
