@@ -43,6 +43,7 @@ from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
 from perfmodel.limits import (Bound, Sizes, attn_dims, expected_active_fraction, max_concurrency, plan_sizes, pme,  # noqa: F401
                              weights_read_per_pass)
+from perfmodel.specs.layers import ATTENTION_MIXERS
 from perfmodel.step import window_pairs
 from perfmodel.stepmodel import StepModel
 from perfmodel.specs.model import ModelSpec
@@ -169,7 +170,7 @@ def flop_time_per_request(model: ModelSpec, system: System, q: Quant, isl: int, 
     attn_rate = dev.peak_flops(q.attn_dtype) * dev.gemm_fraction(q.attn_dtype) * dev.attn_prefill_efficiency
     qk, v = attn_dims(model)
     attn_flops = 0.0
-    for mixer in ("full", "sliding", "chunked"):  # recurrent mixers' scan FLOPs left out: a lower bound
+    for mixer in ATTENTION_MIXERS:  # recurrent mixers' scan FLOPs left out: a lower bound
         n = model.count_mixer(mixer)
         if not n:
             continue

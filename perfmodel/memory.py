@@ -24,6 +24,7 @@ import numpy as np
 from perfmodel.hardware.catalog import System
 from perfmodel.quant import Quant
 from perfmodel.speculative import draft_memory
+from perfmodel.specs.layers import KV_MIXERS, STATE_MIXERS
 from perfmodel.specs.model import ModelSpec
 
 GB = 1e9
@@ -87,6 +88,8 @@ def _mixer_weight_bytes(model: ModelSpec, mixer: str, tp, wb: float):
         return 0.0
     if mixer == "linear":   # heads split by TP
         return model.linear.params(h) / tp * wb
+    if mixer == "parallel":
+        return _mixer_weight_bytes(model, "full", tp, wb) + _mixer_weight_bytes(model, "linear", tp, wb)
     if model.mla is None:
         kvh = max(model.num_kv_heads / tp, 1) if isinstance(tp, int) else _vmax(model.num_kv_heads / tp, 1)
         q_heads = model.num_heads / tp * (2 if model.attn_output_gate else 1)
@@ -158,7 +161,7 @@ def _stage_layers(n: int, pp):
 
 def kv_bytes_per_token_device(model: ModelSpec, plan, q: Quant):
     """KV bytes one token occupies on one device (its stage's full-attention layers, its TP shard)."""
-    return _layer_kv_bytes(model, plan.tp, q) * _stage_layers(model.count_mixer("full"), plan.pp)
+    return _layer_kv_bytes(model, plan.tp, q) * _stage_layers(model.count_mixer(*KV_MIXERS), plan.pp)
 
 
 def window_kv_device(model: ModelSpec, plan, q: Quant) -> tuple:
@@ -173,7 +176,7 @@ def window_kv_device(model: ModelSpec, plan, q: Quant) -> tuple:
 
 def state_bytes_per_seq_device(model: ModelSpec, plan, q: Quant):
     """Recurrent state of one sequence on one device (state heads split by TP), model dtype."""
-    n = model.count_mixer("linear")
+    n = model.count_mixer(*STATE_MIXERS)
     if not n:
         return 0.0
     return model.linear.state_elements / plan.tp * q.base_bytes * _stage_layers(n, plan.pp)

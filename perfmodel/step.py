@@ -112,6 +112,8 @@ def mixer_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mi
         return []
     if mixer == "linear":
         return recurrent_ops(model, system, q, par, b)
+    if mixer == "parallel":  # Falcon-H1: both mixers on the same input, run one after the other
+        return attention_ops(model, system, q, par, b) + recurrent_ops(model, system, q, par, b)
     window = model.window_of(mixer)
     return attention_ops(model, system, q, par, windowed(b, window), full=b)
 

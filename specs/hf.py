@@ -29,14 +29,13 @@ _SIZE_KEYS = frozenset({
     "n_shared_experts", "first_k_dense_replace", "moe_layer_freq"})
 
 TEXT_KEYS = ("text_config", "llm_config", "language_config", "thinker_config")
-# Classes whose qkv projections carry a bias without a config field saying so (transformers).
-QKV_BIAS_TYPES = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl", "qwen2_audio")
-# Classes whose `tie_word_embeddings` defaults to True when the config omits it (transformers).
-TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma3n", "gemma3n_text", "gemma4", "gemma4_text")
-# Classes with q/k RMSNorm over head_dim that have no field for it.
-QK_NORM_TYPES = ("qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl", "qwen3_vl_moe", "qwen3_vl_text",
-                 "qwen3_vl_moe_text", "qwen3_5", "qwen3_5_moe", "qwen3_5_text", "qwen3_5_moe_text", "gemma3",
-                 "gemma3_text", "gemma3n_text", "gemma4_text", "olmo2", "olmo3", "smollm3_qk", "mimo_v2")
+# Class families (model_type prefixes) whose qkv projections carry a bias without a config field
+# saying so (transformers: Qwen2, Qwen2-MoE, Qwen2-VL, Qwen2.5-VL, Qwen2-Audio).
+QKV_BIAS_PREFIXES = ("qwen2",)
+# ... whose `tie_word_embeddings` defaults to True when the config omits it (Gemma 1-4).
+TIED_PREFIXES = ("gemma",)
+# ... with q/k RMSNorm over head_dim and no field for it (Qwen3 family, Gemma-3+, OLMo-2/3).
+QK_NORM_PREFIXES = ("qwen3", "gemma3", "gemma4", "olmo2", "olmo3")
 # Classes whose attention q_proj also emits the output gate without a field (Qwen3-Next).
 OUTPUT_GATE_TYPES = ("qwen3_next",)
 # transformers class defaults of fields that published configs of these classes omit.
@@ -64,7 +63,29 @@ def _need(cfg: dict[str, Any], source: str, *keys: str) -> Any:
 
 
 def text_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The decoder's config: a nested text/llm/language config merged over the top level."""
+    """The decoder's config: a nested text/llm/language config merged over the top level (nested
+    again for Qwen-Omni's thinker_config.text_config), DBRX-style attn_config / ffn_config flattened."""
+    merged = _nested_text(cfg)
+    while merged is not cfg:
+        cfg, merged = merged, _nested_text(merged)
+    return _flatten_blocks(cfg)
+
+
+def _flatten_blocks(cfg: dict[str, Any]) -> dict[str, Any]:
+    attn, ffn = cfg.get("attn_config"), cfg.get("ffn_config")
+    if not isinstance(attn, dict) and not isinstance(ffn, dict):
+        return cfg
+    out = dict(cfg)
+    if isinstance(attn, dict):
+        out.setdefault("num_key_value_heads", attn.get("kv_n_heads"))
+    if isinstance(ffn, dict):
+        out.setdefault("intermediate_size", ffn.get("ffn_hidden_size"))
+        out.setdefault("num_local_experts", ffn.get("moe_num_experts"))
+        out.setdefault("num_experts_per_tok", ffn.get("moe_top_k"))
+    return out
+
+
+def _nested_text(cfg: dict[str, Any]) -> dict[str, Any]:
     for key in TEXT_KEYS:
         sub = cfg.get(key)
         if isinstance(sub, dict) and sub:
@@ -96,12 +117,11 @@ def _moe(cfg: dict[str, Any], source: str, *, dense_width: int) -> MoE | None:
     if isinstance(n_shared, list):
         n_shared = max(n_shared)
     shared_width = _first(cfg, "shared_expert_intermediate_size", "moe_shared_expert_intermediate_size",
-                          "share_expert_dim")
+                          "share_expert_dim", "shared_intermediate_size")
     gate = False
     if shared_width:                         # Qwen2/3-MoE style: one shared expert of its own width
         gate = cfg.get("model_type", "").startswith(("qwen2_moe", "qwen3_next", "qwen3_5"))
         n_shared = max(n_shared, 1)
-        shared_width = shared_width if not cfg.get("n_shared_experts") else shared_width
     elif n_shared:
         shared_width = n_shared * width
     elif cfg.get("model_type", "").startswith("llama4"):  # one shared expert of the expert width
@@ -113,6 +133,14 @@ def _moe(cfg: dict[str, Any], source: str, *, dense_width: int) -> MoE | None:
 def from_hf_config(cfg: dict[str, Any], *, name: str, source: str = "config.json") -> ModelSpec:
     if not isinstance(cfg, dict):
         raise PerfModelError(f"{source}: expected a JSON object, got {type(cfg).__name__}")
+    try:
+        return _from_fields(cfg, name=name, source=source)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:
+        # a field of an unexpected type or shape: one line naming it, no traceback
+        raise PerfModelError(f"{source}: could not read the config ({type(exc).__name__}: {exc})") from None
+
+
+def _from_fields(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
     top = cfg
     cfg = text_config(cfg)
     mtype = str(cfg.get("model_type") or top.get("model_type") or "unknown")
@@ -121,8 +149,10 @@ def from_hf_config(cfg: dict[str, Any], *, name: str, source: str = "config.json
     h = _need(cfg, source, "hidden_size", "d_model", "n_embd", "model_dim")
     layers = _need(cfg, source, "num_hidden_layers", "num_layers", "n_layer", "n_layers")
     heads = _need(cfg, source, "num_attention_heads", "n_head", "num_heads", "n_heads")
-    kv_heads = _first(cfg, "num_key_value_heads", "num_kv_heads", "multi_query_group_num", "n_head_kv",
-                      "n_kv_heads") or heads
+    kv_heads = _first(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv", "n_kv_heads",
+                      "num_attention_groups") or heads
+    if cfg.get("multi_query_attention") and cfg.get("multi_query_group_num"):  # ChatGLM / GLM-4
+        kv_heads = cfg["multi_query_group_num"]
     if isinstance(kv_heads, list):
         kv_heads = max(kv_heads)
     is_mla = bool(cfg.get("kv_lora_rank"))
@@ -142,21 +172,22 @@ def from_hf_config(cfg: dict[str, Any], *, name: str, source: str = "config.json
     vocab = _need(cfg, source, "vocab_size", "padded_vocab_size")
     tie = cfg.get("tie_word_embeddings")
     if tie is None:
-        tie = mtype in TIED_BY_DEFAULT
+        tie = mtype.startswith(TIED_PREFIXES)
     fields: dict[str, Any] = dict(
         name=name, family=mtype, hidden_size=h, num_layers=layers, num_heads=heads, num_kv_heads=kv_heads,
         head_dim=head_dim, intermediate_size=dense_width, vocab_size=vocab, tie_embeddings=bool(tie),
         max_context=_first(cfg, "max_position_embeddings", "seq_length", "max_sequence_length", "n_positions",
-                           default=4096),
+                           "model_max_length", default=4096),
         dtype=str(_first(cfg, "torch_dtype", "dtype", default="bfloat16")),
         moe=moe,
     )
     bias = cfg.get("attention_bias")
     fields["qkv_bias"] = bool(bias) or bool(cfg.get("qkv_bias")) or bool(cfg.get("add_qkv_bias")) or \
-        mtype in QKV_BIAS_TYPES
-    fields["o_bias"] = bool(bias) and mtype != "glm4_moe"
-    fields["qk_norm"] = mtype in QK_NORM_TYPES or bool(cfg.get("use_qk_norm") and not mtype.startswith("llama4")) \
-        or bool(cfg.get("qk_layernorm"))
+        mtype.startswith(QKV_BIAS_PREFIXES)
+    # GLM's attention_bias is q/k/v only; Seed-OSS says so with attention_out_bias
+    fields["o_bias"] = bool(cfg.get("attention_out_bias", bool(bias) and not mtype.startswith("glm")))
+    fields["qk_norm"] = mtype.startswith(QK_NORM_PREFIXES) or bool(cfg.get("qk_layernorm")) \
+        or bool(cfg.get("use_qk_norm") and not mtype.startswith("llama4"))  # Llama-4's is a weightless L2 norm
     fields["attn_output_gate"] = bool(cfg.get("attn_output_gate", mtype in OUTPUT_GATE_TYPES))
     fields["attention_sinks"] = mtype.startswith("gpt_oss")
     # relu^2 MLPs (Nemotron-H, Nemotron-4) are up/down only; the rest of the 2024-2026 decoders gate
@@ -175,7 +206,7 @@ def from_hf_config(cfg: dict[str, Any], *, name: str, source: str = "config.json
                                 index_topk=cfg["index_topk"])
     layout = layer_layout(cfg, source, layers=layers, moe=moe is not None)
     fields.update(layout)
-    if "linear" in (layout.get("layer_types") or ()):
+    if {"linear", "parallel"} & set(layout.get("layer_types") or ()):
         fields["linear"] = linear_mixer(cfg, source, heads=heads, head_dim=head_dim)
     fields["mtp_layers"] = int(_first(cfg, "num_nextn_predict_layers", "mtp_num_layers", "num_mtp_layers",
                                       default=0) or 0)

@@ -39,9 +39,6 @@ NEMOTRON_PATTERN = {"M": ("linear", "none"), "*": ("full", "none"), "-": ("none"
 # Fields that change the layer structure and that this reader does not model: (field, what it is).
 UNSUPPORTED = {
     "block_configs": "per-layer heterogeneous blocks (Nemotron NAS / DeciLM)",
-    "attn_layer_period": "Jamba's Mamba-1 / attention interleave",
-    "expert_layer_period": "Jamba's MoE interleave",
-    "mamba_d_ssm": "Falcon-H1's parallel attention + Mamba layers",
     "altup_num_inputs": "Gemma-3n's AltUp and per-layer embeddings",
     "num_kv_shared_layers": "KV cache shared across layers",
     "cross_attention_layers": "cross-attention layers to an image encoder (Mllama)",
@@ -97,6 +94,14 @@ def _mixers(cfg: dict[str, Any], source: str, layers: int) -> tuple[list[str] | 
     if cfg.get("attn_type_list"):
         types = cfg["attn_type_list"][:layers]
         return ["full" if int(t) == 1 else "linear" for t in types], None
+    if cfg.get("attn_layer_period"):                 # Jamba: attention every period-th layer at offset
+        period, offset = cfg["attn_layer_period"], cfg.get("attn_layer_offset") or 0
+        return ["full" if i % period == offset else "linear" for i in range(layers)], None
+    if isinstance(cfg.get("attn_layer_indices"), list) and _has_ssm(cfg):  # Bamba: attention at these layers
+        at = set(cfg["attn_layer_indices"])
+        return ["full" if i in at else "linear" for i in range(layers)], None
+    if cfg.get("mamba_d_ssm") or (str(cfg.get("model_type", "")).startswith("falcon_h1") and _has_ssm(cfg)):
+        return ["parallel"] * layers, None           # Falcon-H1: attention and Mamba-2 side by side
     interval = cfg.get("full_attention_interval")
     if interval and (cfg.get("linear_num_value_heads") or cfg.get("linear_num_key_heads")):
         return ["full" if (i + 1) % interval == 0 else "linear" for i in range(layers)], None
@@ -109,12 +114,18 @@ def _mixers(cfg: dict[str, Any], source: str, layers: int) -> tuple[list[str] | 
     return _sliding(cfg, layers), None
 
 
+def _has_ssm(cfg: dict[str, Any]) -> bool:
+    return bool(cfg.get("mamba_n_heads") or cfg.get("mamba_num_heads") or cfg.get("mamba_d_state"))
+
+
 def _sliding(cfg: dict[str, Any], layers: int) -> list[str] | None:
     window = cfg.get("sliding_window")
     context = cfg.get("max_position_embeddings") or 0
     if not window or cfg.get("use_sliding_window") is False or (context and window >= context):
         return None
     pattern = cfg.get("sliding_window_pattern") or cfg.get("sliding_attention_pattern")
+    if isinstance(pattern, str):  # EXAONE-4: "LLLG", L local (sliding), G global, repeated
+        return ["full" if pattern[i % len(pattern)].upper() == "G" else "sliding" for i in range(layers)]
     if pattern:
         return ["full" if (i + 1) % pattern == 0 else "sliding" for i in range(layers)]
     if str(cfg.get("model_type", "")).startswith("gemma2"):
@@ -139,6 +150,9 @@ def _mlps(cfg: dict[str, Any], layers: int) -> list[str]:
     if cfg.get("interleave_moe_layer_step"):
         k = cfg["interleave_moe_layer_step"]
         return [kind(i % k == k - 1) for i in range(layers)]
+    if cfg.get("expert_layer_period"):      # Jamba: MoE every period-th layer at offset
+        period, offset = cfg["expert_layer_period"], cfg.get("expert_layer_offset") or 0
+        return [kind(i % period == offset) for i in range(layers)]
     if cfg.get("moe_layer_start_index") is not None or cfg.get("moe_layer_interval"):
         start = cfg.get("moe_layer_start_index") or 0
         start = min(start) if isinstance(start, list) else start
@@ -181,18 +195,24 @@ def linear_mixer(cfg: dict[str, Any], source: str, *, heads: int, head_dim: int)
                          key_dim=cfg.get("linear_key_head_dim") or head_dim,
                          value_dim=cfg.get("linear_value_head_dim") or head_dim,
                          conv_kernel=cfg.get("linear_conv_kernel_dim") or 4)
-    if cfg.get("mamba_num_heads") or cfg.get("mamba_n_heads"):  # Mamba-2 (Nemotron-H)
+    if cfg.get("mamba_num_heads") or cfg.get("mamba_n_heads"):  # Mamba-2 (Nemotron-H, Bamba, Falcon-H1)
         n = cfg.get("mamba_num_heads") or cfg.get("mamba_n_heads")
         return Recurrent(kind="mamba2", heads=n, key_heads=cfg.get("n_groups") or cfg.get("mamba_n_groups") or 1,
                          key_dim=cfg.get("ssm_state_size") or cfg.get("mamba_d_state") or 128,
                          value_dim=cfg.get("mamba_head_dim") or cfg.get("mamba_d_head") or 64,
                          conv_kernel=cfg.get("conv_kernel") or cfg.get("mamba_d_conv") or 4,
-                         chunk_tokens=cfg.get("chunk_size") or 128)
+                         chunk_tokens=cfg.get("chunk_size") or cfg.get("mamba_chunk_size") or 128)
+    if cfg.get("mamba_d_state") and cfg.get("mamba_expand"):   # Mamba-1 (Jamba)
+        h = cfg["hidden_size"]
+        rank = cfg.get("mamba_dt_rank")
+        rank = -(-h // 16) if rank in (None, "auto") else int(rank)
+        return Recurrent(kind="mamba1", heads=cfg["mamba_expand"] * h, key_heads=1, key_dim=cfg["mamba_d_state"],
+                         value_dim=1, conv_kernel=cfg.get("mamba_d_conv") or 4, chunk_tokens=1, dt_rank=rank)
     if cfg.get("attn_type_list"):                # Lightning attention (MiniMax-01 / M1)
         return Recurrent(kind="lightning", heads=heads, key_heads=heads, key_dim=head_dim, value_dim=head_dim,
                          chunk_tokens=cfg.get("block_size") or 256)
     raise PerfModelError(f"{source}: linear-attention layers but no recurrent shape fields "
-                         f"(linear_num_value_heads, mamba_num_heads or attn_type_list)")
+                         f"(linear_num_value_heads, mamba_num_heads / mamba_n_heads, mamba_d_state or attn_type_list)")
 
 
 def vision_params(vcfg: dict[str, Any] | None, source: str) -> int:

@@ -6,6 +6,7 @@ A layer is (token mixer, MLP). Token mixers:
   sliding  softmax attention over the last `sliding_window` tokens (Mistral, Gemma-2/3, gpt-oss)
   chunked  softmax attention within fixed chunks of `attention_chunk` tokens (Llama-4 "iRoPE")
   linear   a recurrent mixer with a constant-size state per sequence (`Recurrent`)
+  parallel full attention and a recurrent mixer side by side on the same input (Falcon-H1)
   none     no token mixer (Nemotron-H's MLP-only layers)
 MLPs: dense (gated or not), moe, none (Nemotron-H's mixer-only layers).
 Parameter counts follow the modules `transformers` instantiates for each kind.
@@ -17,10 +18,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Mixer = Literal["full", "sliding", "chunked", "linear", "none"]
+Mixer = Literal["full", "sliding", "chunked", "linear", "parallel", "none"]
 MLPKind = Literal["dense", "moe", "none"]
-RecurrentKind = Literal["gated_deltanet", "mamba2", "lightning"]
+RecurrentKind = Literal["gated_deltanet", "mamba2", "mamba1", "lightning"]
 WINDOWED: frozenset[str] = frozenset({"sliding", "chunked"})
+KV_MIXERS = ("full", "parallel")            # KV for the whole context
+STATE_MIXERS = ("linear", "parallel")       # a recurrent state per sequence
+ATTENTION_MIXERS = ("full", "sliding", "chunked", "parallel")
 
 
 class DSA(BaseModel):
@@ -51,8 +55,10 @@ class Recurrent(BaseModel):
     gated_deltanet (Qwen3-Next, Qwen3.5, Kimi-Linear): `key_heads` q/k heads of `key_dim`, `heads`
       value heads of `value_dim`; state heads x key_dim x value_dim per sequence; a causal conv
       over q, k, v of width `conv_kernel`.
-    mamba2 (Nemotron-H, Falcon-H1, Jamba-1.5 uses Mamba-1, read as mamba2 shapes): `heads` SSM
-      heads of `value_dim` (head_dim), `key_heads` groups of `key_dim` (ssm_state_size).
+    mamba2 (Nemotron-H, Falcon-H1, Bamba, Granite-4.0-H): `heads` SSM heads of `value_dim`
+      (head_dim), `key_heads` groups of `key_dim` (ssm_state_size).
+    mamba1 (Jamba): `heads` = d_inner channels of one value each, `key_dim` = d_state, x_proj /
+      dt_proj of rank `dt_rank`; its selective scan is elementwise (chunk_tokens 1).
     lightning (MiniMax-01/M1): linear attention with softmax attention's head layout.
     """
 
@@ -65,6 +71,7 @@ class Recurrent(BaseModel):
     conv_kernel: int = Field(default=0, ge=0, description="causal conv width, 0: none")
     chunk_tokens: int = Field(default=64, gt=0, description="chunked-scan block length of prefill kernels "
                                                              "(fla chunk_gated_delta_rule / mamba_chunk_scan: 64)")
+    dt_rank: int = Field(default=0, ge=0, description="mamba1: rank of the dt projection")
 
     @property
     def inner(self) -> int:
@@ -82,6 +89,8 @@ class Recurrent(BaseModel):
             return 2 * self.key_width + 2 * self.inner + 2 * self.heads
         if self.kind == "mamba2":           # in_proj: z, x, B, C, dt
             return 2 * self.inner + 2 * self.key_width + self.heads
+        if self.kind == "mamba1":           # in_proj: x, z
+            return 2 * self.inner
         return 4 * self.inner               # lightning: qkv + output gate
 
     @property
@@ -90,6 +99,8 @@ class Recurrent(BaseModel):
             return 2 * self.key_width + self.inner
         if self.kind == "mamba2":
             return self.inner + 2 * self.key_width
+        if self.kind == "mamba1":
+            return self.inner
         return 0
 
     def params(self, hidden: int) -> int:
@@ -98,6 +109,9 @@ class Recurrent(BaseModel):
             small = 2 * self.heads + self.value_dim             # A_log, dt_bias, gated RMSNorm
         elif self.kind == "mamba2":
             small = self.conv_channels + 3 * self.heads + self.inner  # conv bias, A_log, D, dt_bias, norm
+        elif self.kind == "mamba1":  # conv bias, x_proj (dt, B, C), dt_proj (+bias), A_log, D
+            small = (self.inner + self.inner * (self.dt_rank + 2 * self.key_dim) + self.dt_rank * self.inner
+                     + self.inner + self.inner * self.key_dim + self.inner)
         else:
             small = self.inner                                  # output norm
         return hidden * self.in_width + conv + small + self.inner * hidden

@@ -18,7 +18,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from perfmodel.specs.layers import DSA, WINDOWED, MLPKind, Mixer, Recurrent
+from perfmodel.specs.layers import (ATTENTION_MIXERS, DSA, KV_MIXERS, STATE_MIXERS, WINDOWED, MLPKind, Mixer,
+                                    Recurrent)
 
 AttentionKind = Literal["mha", "gqa", "mqa", "mla"]
 
@@ -120,7 +121,7 @@ class ModelSpec(BaseModel):
             raise ValueError("sliding layers need sliding_window, got None")
         if "chunked" in kinds and self.attention_chunk is None:
             raise ValueError("chunked layers need attention_chunk, got None")
-        if "linear" in kinds and self.linear is None:
+        if kinds & set(STATE_MIXERS) and self.linear is None:
             raise ValueError("linear layers need `linear` (the recurrent mixer's shape), got None")
         if "moe" in (self.mlp_types or ()) and self.moe is None:
             raise ValueError("moe layers in mlp_types need `moe`, got None")
@@ -169,7 +170,7 @@ class ModelSpec(BaseModel):
     @property
     def attention_layers(self) -> int:
         """Layers with softmax attention (full, sliding or chunked)."""
-        return self.count_mixer("full", "sliding", "chunked")
+        return self.count_mixer(*ATTENTION_MIXERS)
 
     def window_of(self, mixer: str) -> int | None:
         """Tokens a mixer attends to at most (None: the whole context)."""
@@ -231,6 +232,8 @@ class ModelSpec(BaseModel):
         if mixer == "linear":
             assert self.linear is not None
             return self.linear.params(self.hidden_size)
+        if mixer == "parallel":
+            return self.attention_params() + self.linear.params(self.hidden_size)
         return self.attention_params()
 
     def mlp_params(self, width: int) -> int:
@@ -274,7 +277,7 @@ class ModelSpec(BaseModel):
             return 0
         h = self.hidden_size
         mixer, mlp, _ = self.layer_kinds[-1]
-        return self.mtp_layers * (3 * h + 2 * h * h + self.layer_params("full" if mixer == "linear" else mixer, mlp))
+        return self.mtp_layers * (3 * h + 2 * h * h + self.layer_params("full" if mixer in STATE_MIXERS else mixer, mlp))
 
     def _count(self, *, active: bool) -> int:
         h = self.hidden_size
@@ -322,14 +325,14 @@ class ModelSpec(BaseModel):
     def kv_bytes_per_token(self, kv_bytes_per_element: float = 2.0) -> float:
         """KV-cache bytes per token for the whole model (one replica) of the layers whose KV grows
         with the context: full attention (windowed layers: `kv_bytes_per_seq`)."""
-        return self.count_mixer("full") * self.kv_layer_bytes(kv_bytes_per_element)
+        return self.count_mixer(*KV_MIXERS) * self.kv_layer_bytes(kv_bytes_per_element)
 
     def state_bytes_per_seq(self, state_bytes_per_element: float = 2.0) -> float:
         """Recurrent state of one sequence over all linear layers (engines keep it in the model
         dtype by default: vLLM `mamba_ssm_cache_dtype=auto`)."""
         if self.linear is None:
             return 0.0
-        return self.count_mixer("linear") * self.linear.state_elements * state_bytes_per_element
+        return self.count_mixer(*STATE_MIXERS) * self.linear.state_elements * state_bytes_per_element
 
     def kv_bytes_per_seq(self, context_tokens, kv_bytes_per_element: float = 2.0, state_bytes_per_element: float = 2.0):
         """Bytes one sequence of `context_tokens` holds (whole replica): full layers grow with it,

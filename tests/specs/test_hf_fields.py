@@ -128,7 +128,7 @@ def test_minimax_lightning_layers_from_attn_type_list():
 
 @pytest.mark.parametrize("field,value,words", [
     ("block_configs", [{"attention": {"n_heads_in_group": 8}}], "block_configs"),
-    ("attn_layer_period", 8, "attn_layer_period"),
+    ("num_kv_shared_layers", 10, "num_kv_shared_layers"),
     ("layer_types", ["full_attention"] * 31 + ["cross_attention"], "'cross_attention'"),
     ("hybrid_override_pattern", "M*X" + "-" * 29, "['X']"),
     ("moe_layer_freq", [0, 1] * 16, "moe_layer_freq"),
@@ -177,3 +177,30 @@ def test_hf_id_offline_without_cache_says_to_pass_a_path(tmp_path, monkeypatch):
         load_model("nobody/not-cached-1B")
     msg = str(exc.value)
     assert "\n" not in msg and "not in the Hugging Face cache" in msg and "pass a path" in msg
+
+
+def test_jamba_mamba1_attention_and_moe_periods():
+    # ai21labs/Jamba-v0.1 config.json fields; HF page: "51.6B params", model card: "12B active"
+    cfg = dict(model_type="jamba", hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
+               num_key_value_heads=8, intermediate_size=14336, num_experts=16, num_experts_per_tok=2,
+               expert_layer_period=2, expert_layer_offset=1, attn_layer_period=8, attn_layer_offset=4,
+               mamba_d_state=16, mamba_d_conv=4, mamba_expand=2, mamba_dt_rank=256, vocab_size=65536,
+               tie_word_embeddings=False, max_position_embeddings=262144, rms_norm_eps=1e-6)
+    m = from_hf_config(cfg, name="jamba")
+    kinds = {(a, b): n for a, b, n in m.layer_kinds}
+    assert kinds == {("linear", "dense"): 12, ("linear", "moe"): 16, ("full", "dense"): 4}
+    assert m.layer_types[4] == "full" and m.mlp_types[1] == "moe"
+    assert abs(m.params_total / 51.6e9 - 1) < 0.01 and abs(m.params_active / 12e9 - 1) < 0.02
+    # Mamba-1 state: d_inner x d_state + the conv window, per sequence and layer
+    assert m.linear.state_elements == 8192 * 16 + 8192 * 3
+
+
+def test_falcon_h1_runs_attention_and_mamba2_side_by_side():
+    cfg = dict(model_type="falcon_h1", hidden_size=1024, num_hidden_layers=36, num_attention_heads=8,
+               num_key_value_heads=2, head_dim=64, intermediate_size=2048, mamba_d_ssm=1536, mamba_n_heads=24,
+               mamba_d_head=64, mamba_d_state=128, mamba_n_groups=1, mamba_d_conv=4, mamba_expand=2,
+               vocab_size=32784, max_position_embeddings=16384, tie_word_embeddings=False)
+    m = from_hf_config(cfg, name="falcon-h1")
+    assert m.layer_kinds == (("parallel", "dense", 36),)
+    assert m.mixer_params("parallel") == m.attention_params() + m.linear.params(1024)
+    assert m.kv_bytes_per_token(2.0) == 36 * 2 * 2 * 64 * 2.0 and m.state_bytes_per_seq(2.0) > 0
