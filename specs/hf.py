@@ -104,8 +104,8 @@ def _moe(cfg: dict[str, Any], source: str, *, dense_width: int) -> MoE | None:
         experts = max(experts)
     if not experts or experts <= 1:
         return None
-    top_k = _need(cfg, source, "num_experts_per_tok", "experts_per_token", "moe_k", "moe_top_k", "moe_topk",
-                  "top_k")
+    top_k = _need(cfg, source, "num_experts_per_tok", "experts_per_token", "num_experts_per_token", "moe_k",
+                  "moe_top_k", "moe_topk", "top_k")
     if isinstance(top_k, list):
         top_k = max(top_k)
     width = _first(cfg, "moe_intermediate_size", "expert_intermediate_size", "moe_ffn_hidden_size")

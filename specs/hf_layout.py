@@ -55,9 +55,17 @@ def check_unknown(cfg: dict[str, Any], source: str) -> None:
         if value not in (None, False, 0, [], {}, ""):
             raise PerfModelError(f"{source}: field {key}={_short(value)} ({what}) is not supported; "
                                  f"its parameter and KV counts would be wrong")
+    for key, value in cfg.items():  # a nested block of layer-structure fields this reader does not know
+        if (isinstance(value, dict) and value and key.endswith("_config") and key not in KNOWN_BLOCKS
+                and any(w in key for w in ("attn", "attention", "linear", "moe", "mamba", "ssm", "layer"))):
+            raise PerfModelError(f"{source}: field {key} (a nested block of layer-structure fields) is not supported; "
+                                 f"its parameter and KV counts would be wrong")
     freq = cfg.get("moe_layer_freq")
     if isinstance(freq, list):
         raise PerfModelError(f"{source}: field moe_layer_freq={_short(freq)} (a per-layer list) is not supported")
+
+
+KNOWN_BLOCKS = frozenset({"attn_config", "linear_attn_config"})
 
 
 def _short(value: Any) -> str:
@@ -91,6 +99,10 @@ def _mixers(cfg: dict[str, Any], source: str, layers: int) -> tuple[list[str] | 
                                      f"(known: {', '.join(sorted(MIXER_NAMES))})")
             out.append(kind)
         return out, None
+    lin = cfg.get("linear_attn_config")
+    if isinstance(lin, dict) and lin.get("full_attn_layers") is not None:  # Kimi-Linear: 1-based layer numbers
+        full = set(lin["full_attn_layers"])
+        return ["full" if i + 1 in full else "linear" for i in range(layers)], None
     if cfg.get("attn_type_list"):
         types = cfg["attn_type_list"][:layers]
         return ["full" if int(t) == 1 else "linear" for t in types], None
@@ -189,6 +201,11 @@ def layer_layout(cfg: dict[str, Any], source: str, *, layers: int, moe: bool) ->
 
 def linear_mixer(cfg: dict[str, Any], source: str, *, heads: int, head_dim: int) -> Recurrent:
     """The recurrent mixer of the config's linear layers, by its fields."""
+    lin = cfg.get("linear_attn_config")
+    if isinstance(lin, dict) and lin.get("num_heads"):  # Kimi Delta Attention: a gated delta rule per head
+        n, d = lin["num_heads"], lin.get("head_dim") or head_dim
+        return Recurrent(kind="gated_deltanet", heads=n, key_heads=n, key_dim=d, value_dim=d,
+                         conv_kernel=lin.get("short_conv_kernel_size") or 4)
     if cfg.get("linear_num_value_heads"):        # Gated DeltaNet (Qwen3-Next, Qwen3.5)
         return Recurrent(kind="gated_deltanet", heads=cfg["linear_num_value_heads"],
                          key_heads=cfg.get("linear_num_key_heads") or cfg["linear_num_value_heads"],
