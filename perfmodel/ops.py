@@ -13,6 +13,7 @@ peaks and tile/wave quantization for GEMMs (NVIDIA "Matrix Multiplication Backgr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,22 @@ def vmin(a, b):
 
 
 def ceil_div(a, b):
-    return -(-a // b)
+    """ceil(a / b): exact for Python ints; the ceiling of the correctly rounded quotient otherwise
+    (numpy's float floor-division is several times slower than a division and a ceil)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return -(-a // b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(math.ceil(a / b))
+    return np.ceil(np.true_divide(a, b))
+
+
+def floor_div(a, b):
+    """floor(a / b), by the rules of `ceil_div`."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a // b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(math.floor(a / b))
+    return np.floor(np.true_divide(a, b))
 
 
 def present(x):
@@ -135,7 +151,7 @@ def gemm_utilization(m, n, k, dev: Device, groups=1):
         tiles_m, tiles_n = ceil_div(m, tm) * groups, ceil_div(n, tn)
         pad = (m * groups * n) / vmax(tiles_m * tm * tiles_n * tn, 1)
         tiles = tiles_m * tiles_n
-        split = vmax(vmin(sms // vmax(tiles, 1), k // _MIN_SPLIT_K), 1)
+        split = vmax(vmin(floor_div(sms, vmax(tiles, 1)), floor_div(k, _MIN_SPLIT_K)), 1)
         work = tiles * split
         waves = ceil_div(work, sms)
         util = pad * work / (vmax(waves, 1) * sms) * rel

@@ -106,8 +106,14 @@ def recurrent_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
     return out
 
 
-def mixer_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mixer: str) -> list[O.OpCost]:
-    """One layer's token mixer of kind `mixer` (see perfmodel.specs.layers)."""
+SOFTMAX_MIXERS = ("full", "sliding", "chunked")
+
+
+def mixer_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mixer: str, *,
+              reuse: list[O.OpCost] | None = None) -> list[O.OpCost]:
+    """One layer's token mixer of kind `mixer` (see perfmodel.specs.layers). `reuse`: the ops of
+    another softmax-attention kind of the same (GQA/MHA) model on the same batch: its projections
+    are this kind's too (a window changes only the attention kernels), so only those are rebuilt."""
     if mixer == "none":
         return []
     if mixer == "linear":
@@ -115,7 +121,22 @@ def mixer_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mi
     if mixer == "parallel":  # Falcon-H1: both mixers on the same input, run one after the other
         return attention_ops(model, system, q, par, b) + recurrent_ops(model, system, q, par, b)
     window = model.window_of(mixer)
+    if reuse is not None and model.mla is None:
+        pre, dec = _attention_kernels(model, system.device, q, par.tp, windowed(b, window))
+        return [pre if op.name == "attn_prefill" else dec if op.name == "attn_decode" else op for op in reuse]
     return attention_ops(model, system, q, par, windowed(b, window), full=b)
+
+
+def _attention_kernels(model: ModelSpec, dev, q: Quant, tp, b: BatchShape) -> tuple[O.OpCost, O.OpCost]:
+    """Prefill and decode attention kernels of a GQA/MHA layer on one device."""
+    d, heads = model.head_dim, model.num_heads / tp
+    kv_elems = 2 * O.vmax(model.num_kv_heads / tp, 1) * d
+    pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
+                              heads, d, d, kv_elems, dev, q)
+    # Verified drafts (decode_queries > 1) are extra query heads over the same KV read.
+    dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads * b.decode_queries, d, d,
+                             kv_elems, dev, q)
+    return pre, dec
 
 
 def ffn_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mlp: str) -> list[O.OpCost]:
@@ -152,11 +173,7 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
         out.append(O.gemm("qkv_proj", T, (q_heads + 2 * kvh) * d, h, dev, q))
         out.append(O.elementwise("rope", T * (heads + kvh) * d, dev, flops_per_el=3, bytes_per_el=q.base_bytes))
         out.append(O.elementwise("kv_write", T * kv_elems, dev, reads=1, writes=1, bytes_per_el=q.kv_bytes))
-        pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
-                                  heads, d, d, kv_elems, dev, q)
-        # Verified drafts (decode_queries > 1) are extra query heads over the same KV read.
-        dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads * b.decode_queries, d, d,
-                                 kv_elems, dev, q)
+        pre, dec = _attention_kernels(model, dev, q, tp, b)
         o_in = heads * d
     else:
         m = model.mla
@@ -277,8 +294,13 @@ def step_ops(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape)
         mixers[mixer] = mixers.get(mixer, 0) + n
         mlps[mlp] = mlps.get(mlp, 0) + n
     out = []
+    attention = None  # the first softmax-attention kind's ops, reused by the others (`mixer_ops`)
     for mixer, n in mixers.items():
-        out += [op.scaled(n) for op in mixer_ops(model, system, q, par, batch, mixer)]
+        softmax = mixer in SOFTMAX_MIXERS
+        ops = mixer_ops(model, system, q, par, batch, mixer, reuse=attention if softmax else None)
+        if softmax and attention is None:
+            attention = ops
+        out += [op.scaled(n) for op in ops]
     for mlp, n in mlps.items():
         out += [op.scaled(n) for op in ffn_ops(model, system, q, par, batch, mlp)]
     out += head_ops(model, system, q, par, batch)
