@@ -137,8 +137,9 @@ def weight_bytes_per_device(model: ModelSpec, plan, q: Quant):
     head_on_stage = head if (isinstance(pp, int) and pp == 1) else vocab
     if not isinstance(pp, int):
         head_on_stage = _where(pp == 1, head, vocab)
-    # MTP layers sit with the LM head, the vision tower with the embedding; both TP-sharded.
-    extra = (model.mtp_params * wb + model.vision_params * 2.0) / tp
+    # The vision tower sits with the embedding, TP-sharded, 16-bit. MTP layers are loaded only to
+    # draft with them (vLLM skips their weights otherwise): perfmodel.speculative.draft_memory.
+    extra = model.vision_params * 2.0 / tp
     return layers * stage_share + head_on_stage + extra
 
 

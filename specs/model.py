@@ -103,7 +103,7 @@ class ModelSpec(BaseModel):
     dsa: DSA | None = None
     linear: Recurrent | None = None
     mtp_layers: int = Field(default=0, ge=0, description="num_nextn_predict_layers: multi-token-prediction "
-                            "layers, in parameters and memory, not in the step")
+                            "layers, in params_stored; memory and time count them when a plan drafts with MTP")
     vision_params: int = Field(default=0, ge=0, description="vision tower + projector parameters")
 
     @model_validator(mode="after")

@@ -159,15 +159,17 @@ def test_bounds_see_the_hybrid_kv_capacity():
     assert b_h.bounds["kv_capacity"].tok_s_per_device > b_f.bounds["kv_capacity"].tok_s_per_device
 
 
-def test_mtp_and_vision_weights_are_in_memory():
+def test_mtp_weights_in_memory_when_drafting_and_vision_always():
     q = get_quant("fp8")
     v31 = specs.load_model("deepseek-v3.1")
-    no_mtp = v31.model_copy(update={"mtp_layers": 0})
-    plan = Plan(tp=8, quant="fp8")
     system = hardware.resolve("h200")
-    extra = memory_breakdown(v31, system, plan, q, max_tokens=0).weights_gb \
-        - memory_breakdown(no_mtp, system, plan, q, max_tokens=0).weights_gb
-    assert extra == pytest.approx(v31.mtp_params * q.weight_bytes / 8 / 1e9)
+    plain = memory_breakdown(v31, system, Plan(tp=8, quant="fp8"), q, max_tokens=0).weights_gb
+    no_mtp = memory_breakdown(v31.model_copy(update={"mtp_layers": 0}), system, Plan(tp=8, quant="fp8"), q,
+                              max_tokens=0).weights_gb
+    assert plain == no_mtp  # engines skip the MTP weights unless they draft with them
+    drafting = memory_breakdown(v31, system, Plan(tp=8, quant="fp8", spec_method="mtp"), q, max_tokens=0).weights_gb
+    # the MTP module (perfmodel.speculative.draft_memory) is the checkpoint's MTP layer, TP-split
+    assert drafting - plain == pytest.approx(v31.mtp_params * q.weight_bytes / 8 / 1e9, rel=0.02)
     scout = specs.load_model("llama-4-scout")
     extra = memory_breakdown(scout, system, Plan(tp=8), get_quant("bf16"), max_tokens=0).weights_gb \
         - memory_breakdown(scout.model_copy(update={"vision_params": 0}), system, Plan(tp=8), get_quant("bf16"),
