@@ -69,6 +69,9 @@ class MoE(BaseModel):
         return self
 
 
+_CACHED = ("layer_kinds", "num_moe_layers")
+
+
 class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -128,6 +131,14 @@ class ModelSpec(BaseModel):
         if self.dsa is not None and self.mla is None:
             raise ValueError("dsa (sparse attention indexer) needs mla, got mla=None")
         return self
+
+    def model_copy(self, *, update: dict | None = None, deep: bool = False) -> "ModelSpec":
+        """A copy without the cached structure (`layer_kinds`, `num_moe_layers`), which `update`
+        may change (pydantic copies the instance dict, cached properties included)."""
+        copy = super().model_copy(update=update, deep=deep)
+        for key in _CACHED:
+            copy.__dict__.pop(key, None)
+        return copy
 
     # ---- structure -----------------------------------------------------------------------
     @property

@@ -57,6 +57,9 @@ def reduce_spec(spec: ModelSpec, *, layers: int | None = None, width_divisor: in
     }
     if layers is not None:
         update["num_layers"] = layers
+        for kinds in ("layer_types", "mlp_types"):  # the first `layers` layers keep their kinds
+            if getattr(spec, kinds) is not None:
+                update[kinds] = getattr(spec, kinds)[:layers]
     if vocab is not None:
         update["vocab_size"] = min(vocab, spec.vocab_size)
     if spec.mla is not None:

@@ -204,3 +204,10 @@ def test_falcon_h1_runs_attention_and_mamba2_side_by_side():
     assert m.layer_kinds == (("parallel", "dense", 36),)
     assert m.mixer_params("parallel") == m.attention_params() + m.linear.params(1024)
     assert m.kv_bytes_per_token(2.0) == 36 * 2 * 2 * 64 * 2.0 and m.state_bytes_per_seq(2.0) > 0
+
+
+def test_model_copy_recomputes_the_layer_structure():
+    m = load_model("qwen3-30b-a3b")
+    assert m.layer_kinds == (("full", "moe", 48),) and m.num_moe_layers == 48   # cached on the preset
+    short = m.model_copy(update={"num_layers": 2, "mlp_types": m.mlp_types[:2]})
+    assert short.layer_kinds == (("full", "moe", 2),) and short.num_moe_layers == 2
