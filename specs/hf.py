@@ -18,7 +18,6 @@ from perfmodel.common.errors import PerfModelError, pydantic_message
 from perfmodel.specs.hf_layout import check_unknown, layer_layout, linear_mixer, vision_params
 from perfmodel.specs.model import MLA, ModelSpec, MoE
 from perfmodel.specs.layers import DSA
-from perfmodel.specs.quantization import quant_id
 
 # config.json keys that hold sizes or counts: JSON true/false there is an error (pydantic would read 1/0)
 _SIZE_KEYS = frozenset({
@@ -133,6 +132,9 @@ def _moe(cfg: dict[str, Any], source: str, *, dense_width: int) -> MoE | None:
 def from_hf_config(cfg: dict[str, Any], *, name: str, source: str = "config.json") -> ModelSpec:
     if not isinstance(cfg, dict):
         raise PerfModelError(f"{source}: expected a JSON object, got {type(cfg).__name__}")
+    for key, value in text_config(cfg).items():
+        if isinstance(value, bool) and key in _SIZE_KEYS:
+            raise PerfModelError(f"{source}: {key}={value!r} must be an integer")
     try:
         return _from_fields(cfg, name=name, source=source)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:
