@@ -43,6 +43,8 @@ from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
 from perfmodel.limits import (Bound, Sizes, attn_dims, expected_active_fraction, max_concurrency, plan_sizes, pme,  # noqa: F401
                              weights_read_per_pass)
+from perfmodel.specs.layers import ATTENTION_MIXERS
+from perfmodel.step import window_pairs
 from perfmodel.stepmodel import StepModel
 from perfmodel.specs.model import ModelSpec
 
@@ -168,8 +170,16 @@ def flop_time_per_request(model: ModelSpec, system: System, q: Quant, isl: int, 
     bf16_rate = dev.peak_flops("bf16") * dev.gemm_fraction("bf16")
     attn_rate = dev.peak_flops(q.attn_dtype) * dev.gemm_fraction(q.attn_dtype) * dev.attn_prefill_efficiency
     qk, v = attn_dims(model)
-    pairs = p * (p + 1) / 2 + (g - 1) * (p + g / 2)  # causal prefill pairs + decode contexts
-    attn_flops = 2.0 * pairs * model.num_heads * (qk + v) * model.num_layers
+    attn_flops = 0.0
+    for mixer in ATTENTION_MIXERS:  # recurrent mixers' scan FLOPs left out: a lower bound
+        n = model.count_mixer(mixer)
+        if not n:
+            continue
+        w = model.window_of(mixer)
+        w = float("inf") if w is None else w
+        # causal prefill pairs + the decode steps' contexts (positions p+1 .. p+g-1), each capped by the window
+        pairs = float(window_pairs(p, 0, w) + window_pairs(g - 1, p, w))
+        attn_flops += 2.0 * pairs * model.num_heads * (qk + v) * n
     return {
         # the router runs in bf16; charging every layer GEMM the faster of the two rates keeps this a bound
         "layer_gemm_s": 2.0 * layer_params * (p + g - 1) / max(gemm_rate, bf16_rate),
@@ -228,7 +238,8 @@ def network_per_token_s(model: ModelSpec, system: System, plan: Plan, q: Quant) 
     if tp > 1:
         link, _ = system.link_for_group(tp)
         rate = link.bw_per_direction_gb_s * 1e9 * link.efficiency
-        t += model.num_layers * 2 * (2.0 * (tp - 1) / tp * h * 2.0) / rate
+        blocks = sum(n * ((m != "none") + (f != "none")) for m, f, n in model.layer_kinds)  # one all-reduce each
+        t += blocks * (2.0 * (tp - 1) / tp * h * 2.0) / rate
     if model.moe is not None and ep > tp:
         link, _ = system.link_for_group(ep)
         rate = link.bw_per_direction_gb_s * 1e9 * link.efficiency
@@ -297,7 +308,7 @@ def compute_bounds(*, model: str | ModelSpec, system: str | System, plan: Plan, 
     q = get_quant(plan.quant).with_kv(plan.kv_dtype)
     from perfmodel import offload
 
-    s = offload.effective_sizes(spec, sysm, plan, q, plan_sizes(spec, sysm, plan, q))
+    s = offload.effective_sizes(spec, sysm, plan, q, plan_sizes(spec, sysm, plan, q, context_tokens=isl + osl / 2))
     conc = offload.max_concurrency(spec, sysm, plan, q, s, isl, osl)
     mem, kv = memory_bounds(spec, sysm, plan, q, s, isl, osl, conc)
     bounds = {b.resource: b for b in (compute_bound(spec, sysm, plan, q, isl, osl), mem, kv,

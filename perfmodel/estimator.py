@@ -112,7 +112,7 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
             raise PerfModelError(pydantic_message(exc, source="plan")) from None
     if isl + osl > spec.max_context:
         raise PerfModelError(f"--isl + --osl = {isl + osl} exceeds the context length of {spec.name} ({spec.max_context})")
-    sm = StepModel.build(model=spec, system=system, plan=plan, max_tokens=batch_size * isl)
+    sm = StepModel.build(model=spec, system=system, plan=plan, max_tokens=batch_size * isl, context_tokens=isl + osl)
     prefill = BatchShape.prefill(batch_size, isl)
     decode = BatchShape.decode(batch_size, isl + osl / 2)  # mean context of the osl - 1 steps
     pp = plan.pp
@@ -132,9 +132,9 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
     thr = plan.replicas * batch_size * osl / e2e_s
     mem = sm.memory
     kv_tokens = batch_size * (isl + osl)
-    used = mem.used_gb(kv_tokens)
+    used = mem.used_gb(kv_tokens, context_tokens=isl + osl)
     fits = used <= mem.capacity_gb
-    memory = {**mem.to_dict(), "kv_gb": kv_tokens * mem.kv_bytes_per_token_device / 1e9}
+    memory = {**mem.to_dict(), "kv_gb": batch_size * mem.kv_bytes_per_seq(isl + osl) / 1e9}
     if plan.offloaded:  # device part only; the host holds the rest (perfmodel.offload)
         from perfmodel.offload import kv_bytes_per_token, staging_bytes
 

@@ -51,15 +51,20 @@ class Sizes:
     kv_capacity_per_token: float  # KV bytes one token occupies in device memory
     kv_host_per_token: float = 0.0  # ... in host memory (perfmodel.offload)
     weights_host: float = 0.0       # weight bytes kept in host memory
+    # KV per token above is per token of a sequence at the mean context plan_sizes was given
+    # (windowed layers and recurrent state amortised over it); for full attention it is exact.
 
     @property
     def weights(self) -> float:
         return self.weights_fixed + self.weights_experts
 
 
-def plan_sizes(model: ModelSpec, system: System, plan: Plan, q: Quant) -> Sizes:
-    m0 = memory_breakdown(model, system, plan, q, max_tokens=0)
-    m1 = memory_breakdown(model, system, plan, q, max_tokens=1)
+def plan_sizes(model: ModelSpec, system: System, plan: Plan, q: Quant, *, context_tokens=None) -> Sizes:
+    """`context_tokens`: the mean context a sequence holds (None: `memory.reference_context`);
+    windowed layers and recurrent state make the KV bytes per token depend on it."""
+    m0 = memory_breakdown(model, system, plan, q, max_tokens=0, context_tokens=context_tokens)
+    m1 = memory_breakdown(model, system, plan, q, max_tokens=1, context_tokens=context_tokens)
+    kv_tok = float(m0.kv_bytes_per_token_at(m0.kv_reference_tokens))
     weights = m0.weights_gb * 1e9
     experts = 0.0
     if model.moe is not None:
@@ -69,7 +74,7 @@ def plan_sizes(model: ModelSpec, system: System, plan: Plan, q: Quant) -> Sizes:
         # the largest stage holds at most ceil(L_moe / pp) MoE layers
         experts = min(experts, weights)
     return Sizes(weights_fixed=weights - experts, weights_experts=experts,
-                  kv_per_token=m0.kv_bytes_per_token_device, kv_capacity_per_token=m0.kv_bytes_per_token_device,
+                  kv_per_token=kv_tok, kv_capacity_per_token=kv_tok,
                   act_per_token=(m1.activations_gb - m0.activations_gb) * 1e9,
                   free_bytes=(m0.capacity_gb - m0.weights_gb - m0.reserved_gb) * 1e9)
 

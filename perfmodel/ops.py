@@ -13,6 +13,7 @@ peaks and tile/wave quantization for GEMMs (NVIDIA "Matrix Multiplication Backgr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,22 @@ def vmin(a, b):
 
 
 def ceil_div(a, b):
-    return -(-a // b)
+    """ceil(a / b): exact for Python ints; the ceiling of the correctly rounded quotient otherwise
+    (numpy's float floor-division is several times slower than a division and a ceil)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return -(-a // b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(math.ceil(a / b))
+    return np.ceil(np.true_divide(a, b))
+
+
+def floor_div(a, b):
+    """floor(a / b), by the rules of `ceil_div`."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a // b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(math.floor(a / b))
+    return np.floor(np.true_divide(a, b))
 
 
 def present(x):
@@ -135,7 +151,7 @@ def gemm_utilization(m, n, k, dev: Device, groups=1):
         tiles_m, tiles_n = ceil_div(m, tm) * groups, ceil_div(n, tn)
         pad = (m * groups * n) / vmax(tiles_m * tm * tiles_n * tn, 1)
         tiles = tiles_m * tiles_n
-        split = vmax(vmin(sms // vmax(tiles, 1), k // _MIN_SPLIT_K), 1)
+        split = vmax(vmin(floor_div(sms, vmax(tiles, 1)), floor_div(k, _MIN_SPLIT_K)), 1)
         work = tiles * split
         waves = ceil_div(work, sms)
         util = pad * work / (vmax(waves, 1) * sms) * rel
@@ -237,3 +253,41 @@ def sample(name: str, seqs, vocab, dev: Device) -> OpCost:
     act_b = seqs * vocab * 4.0 * 2
     return OpCost(name, "sample", seqs * vocab * 5.0, 0.0, act_b, 0.0, 0.0, seqs * vocab * 5.0 / _vector_flops(dev),
                   act_b / _mem_rate(dev), 0.0, _overhead(dev, 2))
+
+
+def recurrent_scan(name: str, tokens, seqs, heads, key_dim, value_dim, chunk_tokens, dev: Device, q: Quant, *,
+                   decode: bool) -> OpCost:
+    """Linear attention / SSM over `tokens` new tokens of `seqs` sequences on one device (`heads`
+    state heads of key_dim x value_dim). Prefill runs the chunked form (Gated DeltaNet, Yang et al.
+    2024 s3.3; Mamba-2 SSD, Dao & Gu 2024 s6): per token and head C (dk + dv) FLOPs of causal
+    intra-chunk attention (half of 2 C (dk + dv)) plus 6 dk dv for the inter-chunk state (q S,
+    k^T v, the delta / decay correction), on the tensor cores; each chunk writes its fp32 state.
+    Decode is one recurrent step per sequence: 6 dk dv FLOPs per head on the vector cores and the
+    state read and written once (memory-bound). Neither grows with the context."""
+    state = heads * key_dim * value_dim                     # elements per sequence
+    io = tokens * heads * (2 * key_dim + 2 * value_dim) * q.base_bytes  # q, k, v in, o out
+    if decode:
+        flops = 6.0 * tokens * state
+        state_b = 2.0 * seqs * state * q.base_bytes         # read and write the state
+        t_c = flops / _vector_flops(dev)
+    else:
+        flops = tokens * heads * (chunk_tokens * (key_dim + value_dim) + 6.0 * key_dim * value_dim)
+        state_b = (tokens / chunk_tokens + seqs) * state * 4.0  # fp32 chunk states written, initial read
+        util = gemm_utilization(tokens / chunk_tokens * heads, chunk_tokens, key_dim, dev)
+        rate = dev.peak_flops(q.base_dtype) * dev.gemm_fraction(q.base_dtype) * dev.attn_prefill_efficiency * util
+        t_c = flops / vmax(rate, 1.0)
+    t_m = (io + state_b) / _mem_rate(dev)
+    return OpCost(name, "attention", flops, 0.0, io, state_b, 0.0, t_c, t_m, 0.0, _overhead(dev) * present(tokens))
+
+
+def indexer_scores(name: str, queries, pairs, key_reads, heads, dim, key_bytes_per_token, dev: Device) -> OpCost:
+    """DeepSeek Sparse Attention's lightning indexer: every query scores all its cached tokens
+    with `heads` fp8 heads of `dim` (2 heads dim FLOPs per query-key pair), then a top-k
+    (DeepSeek-V3.2-Exp report s2.1). pairs: query-key pairs over the batch; key_reads: indexer keys
+    read from memory (decode: every pair; prefill: each key once per tile row)."""
+    flops = 2.0 * pairs * heads * dim
+    kv_b = key_reads * key_bytes_per_token
+    rate = dev.peak_flops("fp8") * dev.gemm_fraction("fp8") * dev.attn_prefill_efficiency
+    t_c = flops / rate
+    t_m = kv_b / (_mem_rate(dev) * dev.attn_decode_efficiency)
+    return OpCost(name, "attention", flops, 0.0, 0.0, kv_b, 0.0, t_c, t_m, 0.0, _overhead(dev) * present(queries))

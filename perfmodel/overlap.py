@@ -200,14 +200,9 @@ def split_fractions(plan, k: int | None = None) -> tuple[float, ...]:
     return tuple([1.0 / k] * k)
 
 
-def _layer_kinds(model) -> list[tuple[str, int]]:
-    n_moe = model.num_moe_layers
-    kinds = []
-    if model.num_layers - n_moe:
-        kinds.append(("dense", model.num_layers - n_moe))
-    if n_moe:
-        kinds.append(("moe", n_moe))
-    return kinds
+def _layer_kinds(model) -> list[tuple[tuple[str, str], int]]:
+    """((mixer, mlp), layers) of each layer kind of the model."""
+    return [((mixer, mlp), n) for mixer, mlp, n in model.layer_kinds]
 
 
 def fuse_chain(ops: list[O.OpCost]) -> list[tuple[str, str, float]]:
@@ -254,10 +249,10 @@ def candidate_splits(k: int) -> list[tuple[float, ...]]:
     return out
 
 
-def _layer_ops(sm, kind: str, b: BatchShape) -> list[O.OpCost]:
-    args = (sm.model, sm.system, sm.quant, sm.plan, b)
-    block = S.mlp_ops(*args) if kind == "dense" else S.moe_ops(*args)
-    return [op for op in S.attention_ops(*args) + block]
+def _layer_ops(sm, kind, b: BatchShape) -> list[O.OpCost]:
+    """One layer's ops; `kind` is (mixer, mlp), or "dense" / "moe" for a full-attention layer."""
+    mixer, mlp = ("full", kind) if isinstance(kind, str) else kind
+    return S.layer_ops(sm.model, sm.system, sm.quant, sm.plan, b, mixer, mlp)
 
 
 def simulate(chains: list[list[tuple[str, str, float]]], layers: int, *, compute_share: float | None = None,

@@ -204,5 +204,11 @@ def check_plan(plan: Plan, model: ModelSpec, *, max_devices: int | None = None) 
     if plan.sparse_kv and model.mla is not None:
         raise PerfModelError(f"--kv-attention {plan.sparse_kv} needs per-head keys and values (GQA/MHA); {model.name} "
                              f"uses MLA's compressed latent KV")
+    if plan.kv_offload and model.hybrid:
+        raise PerfModelError(f"--kv-offload {plan.kv_offload:g} models full-attention KV only; {model.name} has "
+                             f"{', '.join(sorted({m for m, _, _ in model.layer_kinds if m != 'full'}))} layers")
+    if plan.sparse_kv and model.hybrid:
+        raise PerfModelError(f"--sparse-kv {plan.sparse_kv} models full-attention layers only; {model.name} has "
+                             f"{', '.join(sorted({m for m, _, _ in model.layer_kinds if m != 'full'}))} layers")
     if max_devices is not None and plan.devices > max_devices:
         raise PerfModelError(f"the plan needs {plan.devices} devices (tp*pp*dp*workers) but the hardware has {max_devices}")

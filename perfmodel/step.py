@@ -39,8 +39,123 @@ def _masked(op: O.OpCost, cond) -> O.OpCost:
                     op.comm_bytes * f, op.t_compute * f, op.t_memory * f, op.t_comm * f, op.t_overhead * f, op.count)
 
 
-def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> list[O.OpCost]:
-    """Input norm, QKV (or MLA) projections, RoPE, KV write, attention, O projection, all-reduce."""
+def window_pairs(new, cached, window):
+    """Causal query-key pairs of `new` tokens after `cached` ones when each query sees at most
+    `window` keys: sum_{x=cached+1}^{cached+new} min(x, window)."""
+    def upto(m):  # sum_{x=1}^{m} min(x, window)
+        inside = np.minimum(m, window)
+        beyond = np.maximum(m - inside, 0)
+        return inside * (inside + 1) / 2 + beyond * np.minimum(window, inside)
+    return upto(cached + new) - upto(cached)
+
+
+def windowed(b: BatchShape, window) -> BatchShape:
+    """The attention work of `b` when every query sees at most `window` tokens (sliding window,
+    chunked attention read as a window of its chunk: an upper bound, a chunk's queries see C/2
+    keys on average; DSA's top-k). Per-sequence means of the batch stand for every sequence."""
+    if window is None:
+        return b
+    dseq = np.asarray(b.decode_seqs, dtype=float)
+    dctx = np.where(dseq > 0, b.decode_context / np.maximum(dseq, 1e-30), 0.0)
+    pseq = np.asarray(b.prefill_seqs, dtype=float)
+    new = np.where(pseq > 0, b.prefill_tokens / np.maximum(pseq, 1e-30), 0.0)
+    cached = np.where(pseq > 0, b.prefill_kv_read / np.maximum(pseq, 1e-30), 0.0)
+    pairs = np.minimum(b.prefill_attn_pairs, pseq * window_pairs(new, cached, window))
+    return BatchShape(b.prefill_tokens, pairs, pseq * np.minimum(cached, window), b.prefill_seqs, b.decode_seqs,
+                      dseq * np.minimum(dctx, window), b.decode_queries)
+
+
+def indexer_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> list[O.OpCost]:
+    """DeepSeek Sparse Attention's indexer: its projections and the scores over the whole context
+    (the attention itself then runs over the top-k, see `windowed`)."""
+    dev, h, x = system.device, model.hidden_size, model.dsa
+    T = b.tokens
+    q_in = model.mla.q_lora_rank or h
+    out = [O.gemm("indexer_q", T, x.index_n_heads * x.index_head_dim, q_in, dev, q, weight_quantized=False),
+           O.gemm("indexer_k_w", T, x.index_head_dim + x.index_n_heads, h, dev, q, weight_quantized=False),
+           O.indexer_scores("indexer_prefill", b.prefill_tokens, b.prefill_attn_pairs,
+                            b.prefill_tokens + b.prefill_kv_read, x.index_n_heads, x.index_head_dim,
+                            x.key_bytes_per_token, dev),
+           O.indexer_scores("indexer_decode", b.decode_seqs, b.decode_context, b.decode_context, x.index_n_heads,
+                            x.index_head_dim, x.key_bytes_per_token, dev)]
+    return out
+
+
+def recurrent_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> list[O.OpCost]:
+    """A linear-attention / SSM layer's mixer (Gated DeltaNet, Mamba-2, Lightning): input norm, the
+    fused input projection, causal conv, chunked scan (prefill) or one recurrent step (decode),
+    gated norm, output projection, all-reduce. Heads split by TP; no KV, no cost that grows with
+    the context."""
+    dev, h, tp, r = system.device, model.hidden_size, par.tp, model.linear
+    T = b.tokens
+    heads = r.heads / tp
+    out = [O.elementwise("norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes),
+           O.gemm("linear_in_proj", T, r.in_width / tp, h, dev, q.part("attention"))]
+    if r.conv_kernel:
+        out.append(O.elementwise("linear_conv", T * r.conv_channels / tp, dev, reads=1, writes=1,
+                                 flops_per_el=2 * r.conv_kernel, bytes_per_el=q.base_bytes))
+    out.append(O.recurrent_scan("linear_scan_prefill", b.prefill_tokens, b.prefill_seqs, heads, r.key_dim,
+                                r.value_dim, r.chunk_tokens, dev, q, decode=False))
+    # a verify step's k + 1 queries per sequence are k + 1 recurrent updates over one state read
+    out.append(O.recurrent_scan("linear_scan_decode", b.decode_seqs * b.decode_queries, b.decode_seqs, heads,
+                                r.key_dim, r.value_dim, r.chunk_tokens, dev, q, decode=True))
+    out.append(O.elementwise("linear_gate_norm", T * r.inner / tp, dev, reads=2, writes=1, flops_per_el=6,
+                             bytes_per_el=q.base_bytes))
+    out.append(O.gemm("o_proj", T, h, r.inner / tp, dev, q.part("attention")))
+    out.append(collective("attn_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system))
+    return out
+
+
+SOFTMAX_MIXERS = ("full", "sliding", "chunked")
+
+
+def mixer_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mixer: str, *,
+              reuse: list[O.OpCost] | None = None) -> list[O.OpCost]:
+    """One layer's token mixer of kind `mixer` (see perfmodel.specs.layers). `reuse`: the ops of
+    another softmax-attention kind of the same (GQA/MHA) model on the same batch: its projections
+    are this kind's too (a window changes only the attention kernels), so only those are rebuilt."""
+    if mixer == "none":
+        return []
+    if mixer == "linear":
+        return recurrent_ops(model, system, q, par, b)
+    if mixer == "parallel":  # Falcon-H1: both mixers on the same input, run one after the other
+        return attention_ops(model, system, q, par, b) + recurrent_ops(model, system, q, par, b)
+    window = model.window_of(mixer)
+    if reuse is not None and model.mla is None:
+        pre, dec = _attention_kernels(model, system.device, q, par.tp, windowed(b, window))
+        return [pre if op.name == "attn_prefill" else dec if op.name == "attn_decode" else op for op in reuse]
+    return attention_ops(model, system, q, par, windowed(b, window), full=b)
+
+
+def _attention_kernels(model: ModelSpec, dev, q: Quant, tp, b: BatchShape) -> tuple[O.OpCost, O.OpCost]:
+    """Prefill and decode attention kernels of a GQA/MHA layer on one device."""
+    d, heads = model.head_dim, model.num_heads / tp
+    kv_elems = 2 * O.vmax(model.num_kv_heads / tp, 1) * d
+    pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
+                              heads, d, d, kv_elems, dev, q)
+    # Verified drafts (decode_queries > 1) are extra query heads over the same KV read.
+    dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads * b.decode_queries, d, d,
+                             kv_elems, dev, q)
+    return pre, dec
+
+
+def ffn_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mlp: str) -> list[O.OpCost]:
+    """One layer's MLP block of kind `mlp`."""
+    if mlp == "none":
+        return []
+    return moe_ops(model, system, q, par, b) if mlp == "moe" else mlp_ops(model, system, q, par, b)
+
+
+def layer_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mixer: str, mlp: str) -> list[O.OpCost]:
+    """Operators of one layer of kind (mixer, mlp)."""
+    return mixer_ops(model, system, q, par, b, mixer) + ffn_ops(model, system, q, par, b, mlp)
+
+
+def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, *,
+                  full: BatchShape | None = None) -> list[O.OpCost]:
+    """Input norm, QKV (or MLA) projections, RoPE, KV write, attention, O projection, all-reduce.
+    `b` is the attention work (capped by a window or DSA's top-k); `full` the whole batch (the
+    DSA indexer scores every cached token; None: `b`)."""
     dev = system.device
     h = model.hidden_size
     tp = par.tp
@@ -55,14 +170,11 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
         d = model.head_dim
         kvh = O.vmax(model.num_kv_heads / tp, 1)
         kv_elems = 2 * kvh * d
-        out.append(O.gemm("qkv_proj", T, (heads + 2 * kvh) * d, h, dev, qa))
+        q_heads = heads * (2 if model.attn_output_gate else 1)  # gated attention: q_proj also emits the gate
+        out.append(O.gemm("qkv_proj", T, (q_heads + 2 * kvh) * d, h, dev, qa))
         out.append(O.elementwise("rope", T * (heads + kvh) * d, dev, flops_per_el=3, bytes_per_el=q.base_bytes))
         out.append(O.elementwise("kv_write", T * kv_elems, dev, reads=1, writes=1, bytes_per_el=q.kv_bytes))
-        pre = O.attention_prefill("attn_prefill", b.prefill_attn_pairs, b.prefill_tokens, b.prefill_kv_read,
-                                  heads, d, d, kv_elems, dev, q)
-        # Verified drafts (decode_queries > 1) are extra query heads over the same KV read.
-        dec = O.attention_decode("attn_decode", b.decode_seqs, b.decode_context, heads * b.decode_queries, d, d,
-                                 kv_elems, dev, q)
+        pre, dec = _attention_kernels(model, dev, q, tp, b)
         o_in = heads * d
     else:
         m = model.mla
@@ -77,6 +189,8 @@ def attention_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape
         out.append(O.elementwise("rope", T * (heads + 1) * m.qk_rope_head_dim, dev, flops_per_el=3,
                                  bytes_per_el=q.base_bytes))
         out.append(O.elementwise("kv_write", T * kv_elems, dev, bytes_per_el=q.kv_bytes))
+        if model.dsa is not None:
+            out += indexer_ops(model, system, q, par, full if full is not None else b)
         # Prefill: up-project the latent of new and cached tokens to per-head K/V (naive form).
         up = O.gemm("kv_b_proj", b.prefill_tokens + b.prefill_kv_read, heads * (m.qk_nope_head_dim + m.v_head_dim),
                     m.kv_lora_rank, dev, qa)
@@ -103,9 +217,10 @@ def mlp_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     T = b.tokens
     inter = model.intermediate_size / tp
     qm = q.part("mlp")
+    up = 2 if model.mlp_gated else 1
     return [
         O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes),
-        O.gemm("gate_up_proj", T, 2 * inter, h, dev, qm),
+        O.gemm("gate_up_proj", T, up * inter, h, dev, qm),
         O.elementwise("silu_mul", T * inter, dev, reads=2, writes=1, flops_per_el=5, bytes_per_el=q.base_bytes),
         O.gemm("down_proj", T, h, inter, dev, qm),
         collective("mlp_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system),
@@ -144,13 +259,14 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     dispatch_el = a_el + (M.FP8_SCALE_BYTES_PER_ELEMENT if scaled else 0.0)
     if _any(spans):
         out.append(_masked(collective("moe_dispatch", "all_to_all", sent * dispatch_el, par.ep, system), spans))
-    out.append(O.gemm("expert_gate_up", per_expert, 2 * width, h, dev, qe, groups=touched))
+    up = 2 if model.mlp_gated else 1
+    out.append(O.gemm("expert_gate_up", per_expert, up * width, h, dev, qe, groups=touched))
     out.append(O.elementwise("expert_silu_mul", load * width, dev, reads=2, writes=1, flops_per_el=5,
                              bytes_per_el=q.base_bytes))
     out.append(O.gemm("expert_down", per_expert, h, width, dev, qe, groups=touched))
     if e.shared_intermediate_size:
         sw = e.shared_intermediate_size / tp
-        out.append(O.gemm("shared_gate_up", T, 2 * sw, h, dev, qs))
+        out.append(O.gemm("shared_gate_up", T, up * sw, h, dev, qs))
         out.append(O.gemm("shared_down", T, h, sw, dev, qs))
     if _any(spans):
         out.append(_masked(collective("moe_combine", "all_to_all", sent * q.base_bytes, par.ep, system), spans))
@@ -176,14 +292,24 @@ def head_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> 
 
 def step_ops(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape) -> list[O.OpCost]:
     """All operators of one iteration on one device for one micro-batch, each with `count` = how
-    many times it runs (layers). Pipeline stages are accounted for in `stage_time`."""
-    n_moe = model.num_moe_layers
-    n_dense = model.num_layers - n_moe
-    out = [op.scaled(model.num_layers) for op in attention_ops(model, system, q, par, batch)]
-    if n_dense:
-        out += [op.scaled(n_dense) for op in mlp_ops(model, system, q, par, batch)]
-    if n_moe:
-        out += [op.scaled(n_moe) for op in moe_ops(model, system, q, par, batch)]
+    many times it runs (layers). Pipeline stages are accounted for in `stage_time`. A layer's mixer
+    and MLP cost independently, so the ops are those of each mixer kind times its layers, then
+    those of each MLP kind times its layers."""
+    mixers: dict[str, int] = {}
+    mlps: dict[str, int] = {}
+    for mixer, mlp, n in model.layer_kinds:
+        mixers[mixer] = mixers.get(mixer, 0) + n
+        mlps[mlp] = mlps.get(mlp, 0) + n
+    out = []
+    attention = None  # the first softmax-attention kind's ops, reused by the others (`mixer_ops`)
+    for mixer, n in mixers.items():
+        softmax = mixer in SOFTMAX_MIXERS
+        ops = mixer_ops(model, system, q, par, batch, mixer, reuse=attention if softmax else None)
+        if softmax and attention is None:
+            attention = ops
+        out += [op.scaled(n) for op in ops]
+    for mlp, n in mlps.items():
+        out += [op.scaled(n) for op in ffn_ops(model, system, q, par, batch, mlp)]
     out += head_ops(model, system, q, par, batch)
     if _any(par.pp > 1):
         T = batch.tokens

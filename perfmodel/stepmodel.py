@@ -36,16 +36,21 @@ class StepModel:
     def __post_init__(self):
         self.devices = self.plan.devices_per_replica
         self.kv_capacity_tokens = int(self.memory.kv_capacity_tokens)
-        self.kv_bytes_per_token = self.model.kv_bytes_per_token(self.quant.kv_bytes)
+        # whole replica, per token at the memory's reference context (windowed / recurrent amortised)
+        ref = self.memory.kv_reference_tokens
+        self.kv_bytes_per_token = float(self.model.kv_bytes_per_seq(ref, self.quant.kv_bytes, self.quant.base_bytes)) / ref
         if self.plan.offloaded:  # host memory holds part of the KV cache (perfmodel.offload)
             self.kv_capacity_tokens = int(min(offload.kv_capacity_tokens(self), 2**62))
 
     @classmethod
-    def build(cls, *, model: ModelSpec, system: System, plan: Plan, max_tokens: int = 8192) -> "StepModel":
-        """`max_tokens`: the largest number of tokens one iteration processes (sizes workspace)."""
+    def build(cls, *, model: ModelSpec, system: System, plan: Plan, max_tokens: int = 8192,
+              context_tokens: int | None = None) -> "StepModel":
+        """`max_tokens`: the largest number of tokens one iteration processes (sizes workspace);
+        `context_tokens`: the context per sequence the token KV capacity assumes (windowed and
+        recurrent layers; None: `perfmodel.memory.reference_context`)."""
         check_plan(plan, model, max_devices=system.max_devices)
         q = get_quant(plan.quant).with_kv(plan.kv_dtype)
-        mem = memory_breakdown(model, system, plan, q, max_tokens=max_tokens)
+        mem = memory_breakdown(model, system, plan, q, max_tokens=max_tokens, context_tokens=context_tokens)
         return cls(model=model, system=system, plan=plan, quant=q, memory=mem)
 
     def ops(self, batch: BatchShape) -> list[O.OpCost]:

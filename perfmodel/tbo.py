@@ -44,12 +44,9 @@ def stage_parts(model, system, q, par, batch: BatchShape) -> dict[str, float]:
     sm_share = np.where((par.ep > par.tp) & (np.asarray(batch.prefill_tokens) > 0), DEEPEP_NORMAL_SM_FRACTION, 0.0)
     if np.ndim(sm_share) == 0:
         sm_share = float(sm_share)
-    attn = S.attention_ops(model, system, q, par, half)
-    kinds = []
-    if model.num_moe_layers:
-        kinds.append((model.num_moe_layers, attn + S.moe_ops(model, system, q, par, half)))
-    if model.num_dense_layers:
-        kinds.append((model.num_dense_layers, attn + S.mlp_ops(model, system, q, par, half)))
+    # each layer kind (token mixer x MLP, ModelSpec.layer_kinds), the most numerous first
+    kinds = [(n, S.layer_ops(model, system, q, par, half, mixer, mlp))
+             for mixer, mlp, n in sorted(model.layer_kinds, key=lambda kind: -kind[2])]
     share = np.ceil(model.num_layers / par.pp) / model.num_layers
     overlapped = sequential = 0.0
     fill = None

@@ -64,7 +64,7 @@ def estimate_grid(*, model: ModelSpec, system: System, quant: str, tp, pp, ep, d
     e2e = ttft + (o - 1) * tpot
     thr = dp * b * o / e2e
     mem = memory_breakdown(model, system, par, q, max_tokens=b * i)
-    used = mem.weights_gb + mem.activations_gb + mem.reserved_gb + b * (i + o) * mem.kv_bytes_per_token_device / 1e9
+    used = mem.weights_gb + mem.activations_gb + mem.reserved_gb + b * mem.kv_bytes_per_seq(i + o) / 1e9
     devices = tp * pp * dp
     return {
         "ttft_ms": ttft * 1e3, "tpot_ms": tpot * 1e3, "e2e_ms": e2e * 1e3, "throughput_tok_s": thr,

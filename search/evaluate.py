@@ -157,7 +157,7 @@ def prefill_pools(ctx: GroupModel, tp, pp, ep, batch) -> dict[str, np.ndarray]:
     bf = np.asarray(batch, dtype=float)
     isl = ctx.isl
     par = ctx.par(tp, pp, ep, np.ones_like(tp))
-    used, cap, host, kvb, w = ctx.memory(par, max_tokens=bf * isl, kv_tokens=bf * isl)
+    used, cap, host, kvb, w = ctx.memory(par, max_tokens=bf * isl, kv_tokens=bf * isl, context=isl)
     pre = BatchShape(prefill_tokens=bf * isl, prefill_attn_pairs=bf * isl * (isl + 1) / 2,
                      prefill_kv_read=0 * bf, prefill_seqs=bf)
     one = np.ones_like(tp)
@@ -182,7 +182,7 @@ def kv_transfer_s(ctx: GroupModel, batch, dev_p, dev_d, devices) -> np.ndarray:
     """KV of a prefill batch (batch x isl tokens, whole model) sent from the prefill replica to the
     decode replica: latency + bytes over min(dev_p, dev_d) parallel links of the bottleneck link of
     a group spanning the deployment (`System.link_for_group`)."""
-    kv_bytes = np.asarray(batch, dtype=float) * ctx.isl * ctx.model.kv_bytes_per_token(ctx.q.kv_bytes)
+    kv_bytes = np.asarray(batch, dtype=float) * ctx.model.kv_bytes_per_seq(ctx.isl, ctx.q.kv_bytes, ctx.q.base_bytes)
     alpha, rate = _link_table(ctx, np.asarray(devices))
     return alpha + kv_bytes / (np.minimum(dev_p, dev_d) * rate)
 

@@ -213,10 +213,13 @@ class GroupModel:
             out[i] = stage_time(sm, BatchShape(**{f: float(c[i]) for f, c in zip(fields, cols[5:])})) + extra[i] * kk
         return out
 
-    def memory(self, par, *, max_tokens, kv_tokens):
-        """(used GB, capacity GB, host GB needed, kv bytes/token/device, weight bytes/device)."""
-        mem = memory_breakdown(self.model, self.system, par, self.q, max_tokens=max_tokens)
-        kvb = mem.kv_bytes_per_token_device
+    def memory(self, par, *, max_tokens, kv_tokens, context=None):
+        """(used GB, capacity GB, host GB needed, kv bytes/token/device, weight bytes/device).
+        `kv_tokens` are held by sequences of `context` tokens each (None: isl + osl); windowed and
+        recurrent layers make the bytes per token depend on it."""
+        ctx = self.isl + self.osl if context is None else context
+        mem = memory_breakdown(self.model, self.system, par, self.q, max_tokens=max_tokens, context_tokens=ctx)
+        kvb = mem.kv_bytes_per_token_at(ctx)
         weights = mem.weights_gb * (1 - self.woff)
         dev_frac, host_frac = 1 - self.kvoff, self.kvoff
         if self.sparse:  # the method's own split of the KV bytes

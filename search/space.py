@@ -400,6 +400,10 @@ class ResolvedSpace:
                 reason = "sparse_kv_with_offload_kv"
             elif a in SPARSE_KV_METHODS and self.model.mla is not None:
                 reason = "sparse_kv_on_mla"
+            elif a in SPARSE_KV_METHODS and self.model.hybrid:
+                reason = "sparse_kv_on_hybrid"
+            elif kvoff > 0 and self.model.hybrid:
+                reason = "kv_offload_on_hybrid"
             out.append(({"hw": hw, "quant": q, "kv": kv, "place": place, "woff": woff, "kvoff": kvoff,
                          "attn": attn, "xopt": xopt}, reason))
         return out

@@ -57,6 +57,9 @@ def reduce_spec(spec: ModelSpec, *, layers: int | None = None, width_divisor: in
     }
     if layers is not None:
         update["num_layers"] = layers
+        for kinds in ("layer_types", "mlp_types"):  # the first `layers` layers keep their kinds
+            if getattr(spec, kinds) is not None:
+                update[kinds] = getattr(spec, kinds)[:layers]
     if vocab is not None:
         update["vocab_size"] = min(vocab, spec.vocab_size)
     if spec.mla is not None:
@@ -330,6 +333,10 @@ class SyntheticModel:
 
     def __init__(self, spec: ModelSpec, *, backend: Backend, quant: str = "fp32", max_batch: int, max_context: int,
                  routing: Routing = Routing(), seed: int = 0):
+        if spec.hybrid or spec.dsa is not None or not spec.mlp_gated or spec.attn_output_gate:
+            kinds = ", ".join(f"{m}/{p}" for m, p, _ in spec.layer_kinds)
+            raise PerfModelError(f"the synthetic executor builds full-attention layers with gated MLPs only; "
+                                 f"{spec.name} has {kinds}{' and a DSA indexer' if spec.dsa else ''}")
         torch = require_torch()
         self.spec, self.backend, self.quant = spec, backend, quant
         self.max_batch, self.max_context = max_batch, max_context

@@ -104,7 +104,7 @@ def test_pme_closed_form():
 
 
 MODELS = ["llama-3.1-8b", "llama-2-70b", "qwen2.5-7b", "mistral-7b", "qwen2-72b", "mixtral-8x7b", "qwen3-30b-a3b",
-          "deepseek-v2-lite", "qwen2-57b-a14b"]
+          "deepseek-v2-lite", "qwen2-57b-a14b", "gpt-oss-20b", "nemotron-h-8b", "qwen3-next-80b-a3b"]
 
 
 @st.composite

@@ -80,7 +80,11 @@ def test_plan_rules_are_enforced(llama8b, h100):
         StepModel.build(model=llama8b, system=h100, plan=Plan(tp=8, dp=2))
 
 
-MODELS = ["llama-3.1-8b", "mixtral-8x7b", "qwen3-30b-a3b", "deepseek-v2-lite"]
+# full attention (GQA, MoE, MLA) and the per-layer kinds: sliding window + sinks (gpt-oss), Gated DeltaNet +
+# gated attention (Qwen3-Next), Mamba-2 / attention / MLP-only layers (Nemotron-H), chunked attention +
+# interleaved MoE (Llama-4 Maverick), MLA + DSA indexer (DeepSeek-V3.2)
+MODELS = ["llama-3.1-8b", "mixtral-8x7b", "qwen3-30b-a3b", "deepseek-v2-lite", "gpt-oss-20b", "qwen3-next-80b-a3b",
+          "nemotron-h-8b", "llama-4-maverick", "deepseek-v3.2"]
 
 
 @settings(max_examples=examples(40))

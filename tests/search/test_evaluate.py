@@ -24,7 +24,8 @@ def _rows(problem, **cols):
     return PlanTable.from_rows(rows)
 
 
-@pytest.mark.parametrize("model,kv", [("llama-3.1-70b", None), ("llama-3.1-70b", "fp8"), ("mixtral-8x7b", None)])
+@pytest.mark.parametrize("model,kv", [("llama-3.1-70b", None), ("llama-3.1-70b", "fp8"), ("mixtral-8x7b", None),
+                                      ("gpt-oss-20b", None), ("qwen3-next-80b-a3b", "fp8"), ("nemotron-h-8b", None)])
 def test_static_plans_match_estimate_grid(model, kv):
     """Static batches, one nano-batch, no offload: exactly estimate_grid's TTFT, TPOT, throughput."""
     problem = build_problem(model=model, hardware="h100-sxm", devices=8, workload="3000/300",
