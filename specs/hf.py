@@ -102,8 +102,8 @@ def _moe(cfg: dict[str, Any], source: str, *, dense_width: int) -> MoE | None:
     experts = _first(cfg, "n_routed_experts", "num_local_experts", "num_experts", "moe_num_experts")
     if isinstance(experts, list):
         experts = max(experts)
-    if not experts or experts <= 1:
-        return None
+    if experts is None or (isinstance(experts, (int, float)) and experts <= 1):
+        return None       # a string or other junk goes on to MoE's schema, which names it
     top_k = _need(cfg, source, "num_experts_per_tok", "experts_per_token", "num_experts_per_token", "moe_k",
                   "moe_top_k", "moe_topk", "top_k")
     if isinstance(top_k, list):
@@ -138,6 +138,8 @@ def from_hf_config(cfg: dict[str, Any], *, name: str, source: str = "config.json
             raise PerfModelError(f"{source}: {key}={value!r} must be an integer")
     try:
         return _from_fields(cfg, name=name, source=source)
+    except ValidationError as exc:  # a sub-block (MoE, MLA, DSA, recurrent) with a bad field: name it
+        raise PerfModelError(pydantic_message(exc, source=source)) from None
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:
         # a field of an unexpected type or shape: one line naming it, no traceback
         raise PerfModelError(f"{source}: could not read the config ({type(exc).__name__}: {exc})") from None
@@ -153,7 +155,9 @@ def _from_fields(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
     layers = _need(cfg, source, "num_hidden_layers", "num_layers", "n_layer", "n_layers")
     heads = _need(cfg, source, "num_attention_heads", "n_head", "num_heads", "n_heads")
     kv_heads = _first(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv", "n_kv_heads",
-                      "num_attention_groups") or heads
+                      "num_attention_groups")
+    if kv_heads is None:  # absent: MHA; an explicit 0 is refused by the schema
+        kv_heads = heads
     if cfg.get("multi_query_attention") and cfg.get("multi_query_group_num"):  # ChatGLM / GLM-4
         kv_heads = cfg["multi_query_group_num"]
     if isinstance(kv_heads, list):
@@ -162,8 +166,9 @@ def _from_fields(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
     if (not is_mla and isinstance(heads, int) and isinstance(kv_heads, int) and kv_heads > 0 and heads % kv_heads):
         raise PerfModelError(f"{source}: num_attention_heads={heads} is not divisible by "
                              f"num_key_value_heads={kv_heads} (each KV head must serve a whole group of query heads)")
-    head_dim = _first(cfg, "head_dim", "kv_channels", "attention_head_dim") or (
-        h // heads if isinstance(h, int) and isinstance(heads, int) and heads else 0)
+    head_dim = _first(cfg, "head_dim", "kv_channels", "attention_head_dim")
+    if head_dim is None:  # an explicit 0 stays 0 and is refused by the schema, never silently defaulted
+        head_dim = h // heads if isinstance(h, int) and isinstance(heads, int) and heads else 0
     dense_width = _first(cfg, "intermediate_size_mlp", "intermediate_size", "ffn_hidden_size", "n_inner",
                          "ffn_dim", "dense_intermediate_size")
     if isinstance(dense_width, list):
