@@ -323,7 +323,8 @@ def default_csv() -> Path | None:
         p = up / "shared" / "reference" / "published_figures.csv"
         if p.is_file():
             return p
-    return None
+    shipped = Path(__file__).resolve().parent / "data" / "published_figures.csv"  # the installed package's copy
+    return shipped if shipped.is_file() else None
 
 
 def read_rows(path: str | Path) -> list[dict]:

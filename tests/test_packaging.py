@@ -26,7 +26,8 @@ def test_wheel_has_one_top_level_package(wheel):
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"perfmodel"}
     for data in ("perfmodel/hardware/catalog/nvidia.yaml", "perfmodel/specs/presets/llama-3.1-8b.json",
-                 "perfmodel/search/export/vllm.py", "perfmodel/cli/__init__.py"):
+                 "perfmodel/search/export/vllm.py", "perfmodel/cli/__init__.py",
+                 "perfmodel/data/published_figures.csv", "perfmodel/data/measured_serving.csv"):
         assert data in names
 
 
@@ -54,3 +55,8 @@ def test_installed_wheel_runs_beside_a_users_common_package(wheel, tmp_path):
                          capture_output=True, text=True)
     assert cli.returncode == 0, cli.stderr
     assert "llama-3.1-8b" in cli.stdout
+    # the public figures ship with the package: `published` runs from an install, away from shared/
+    pub = subprocess.run([py, "-m", "perfmodel", "published", "--only", "17", "--json"], cwd=work, env=env,
+                         capture_output=True, text=True)
+    assert pub.returncode == 0, pub.stderr
+    assert json.loads(pub.stdout)["rows"][0]["row"] == "17"
