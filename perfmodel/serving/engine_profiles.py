@@ -85,7 +85,7 @@ TODAY = [
        scheduler="chunked", max_num_seqs=256, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="total",
        block_tokens=16, paged_attention_overhead=0.0, admission="on_demand", preemption="recompute",
        prefix_caching=True, cuda_graphs="all", cuda_graph_max_batch=512, launch_us_per_kernel=10.0,
-       cpu_base_ms=0.0, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.107, frontend_ms=47.471,
+       cpu_base_ms=0.001, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.152, frontend_ms=19.418,
        sources={"scheduler": "vLLM V1 scheduler: decodes first, prompt chunks fill max_num_batched_tokens",
                 "max_num_seqs": _V1_ARGS, "token_budget": _V1_ARGS + "; " + _INFERENCEMAX,
                 "kv_memory_fraction": "vLLM docs: gpu_memory_utilization default 0.9",
@@ -128,7 +128,7 @@ TODAY = [
        scheduler="inflight", max_num_seqs=2048, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="free",
        block_tokens=32, paged_attention_overhead=0.0, admission="reserve_max", preemption="recompute",
        prefix_caching=True, cuda_graphs="decode", cuda_graph_max_batch=128, launch_us_per_kernel=10.0,
-       cpu_base_ms=0.363, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.083, frontend_ms=113.498,
+       cpu_base_ms=0.28, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.076, frontend_ms=88.173,
        sources={"scheduler": "TRT-LLM docs: context and generation requests share an iteration up to "
                              "max_num_tokens; enable_chunked_prefill False by default",
                 "max_num_seqs": "TRT-LLM llm_args: max_batch_size default 2048",
