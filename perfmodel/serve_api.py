@@ -221,6 +221,8 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
                      lora=_lora(lora_adapters, lora_rank, lora_popularity))
     disaggregated = (scheduler or "").lower() == "disagg"
     mean_in, mean_out, ctx = workload_moments(requests)
+    if spec.hybrid:  # windowed KV and recurrent state per sequence: size the token pool at this workload's context
+        pool_opts["context_tokens"] = ctx
     sizing = None
     if disaggregated:
         if router not in ROUTERS:

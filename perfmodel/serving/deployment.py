@@ -50,9 +50,12 @@ class Pool:
 def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan: Plan, scheduler: str | None,
                kv_fraction: float | None = None, kv_layout: str | None = None, block_size: int | None = None,
                preemption: str | None = None, prefix_caching: bool | None = None, prefix_hit_rate: float = 1.0,
-               cacheblend: bool = False, lora: LoraSetup | None = None) -> Pool:
+               cacheblend: bool = False, lora: LoraSetup | None = None,
+               context_tokens: float | None = None) -> Pool:
     """`plan.max_batch` / `plan.token_budget` override the engine's limits; `plan.replicas`
-    (dp x workers) is the number of replicas."""
+    (dp x workers) is the number of replicas. `context_tokens`: the mean context a sequence holds
+    in this workload; the token-count KV pool amortises windowed KV and recurrent state over it
+    (None: `perfmodel.memory.reference_context`; exact for models whose layers all attend fully)."""
     fraction = kv_fraction if kv_fraction is not None else engine.kv_memory_fraction
     if not 0 < fraction <= 1:
         raise PerfModelError(f"--memory-utilization (kv_fraction) must be in (0, 1], got {fraction}")
@@ -63,7 +66,8 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
     if plan.nano_batches == 1 and engine.nano_batches > 1:
         update["nano_batches"] = engine.nano_batches
     sized = plan.model_copy(update=update)
-    step = StepModel.build(model=model, system=system, plan=sized, max_tokens=budget)
+    ctx = None if context_tokens is None else max(1, round(context_tokens))
+    step = StepModel.build(model=model, system=system, plan=sized, max_tokens=budget, context_tokens=ctx)
     if lora is not None:  # S-LoRA: adapters share the KV pool and add their branch to every step
         step = LoraStep(step, lora, max_seqs=max_seqs)
     capacity = step.kv_capacity_tokens * (fraction if engine.kv_fraction_of == "free" else 1.0)
