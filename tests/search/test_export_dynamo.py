@@ -62,7 +62,7 @@ def test_dynamo_deployment_validates_and_carries_the_plan(engine, name):
             assert gpus == pool.tp * pool.pp * (ns.data_parallel_size or 1)
         else:
             assert ns.model_path == pf.model_id and ns.max_running_requests >= pool.max_batch
-    assert total_gpus == sum(p.tp * p.pp * p.dp for p in pf.pools)
+    assert total_gpus == sum(p.tp * p.pp * p.replicas for p in pf.pools)  # replicas: dp x workers
 
 
 def test_a_misspelt_field_fails_the_schema():
