@@ -39,6 +39,7 @@ from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.memory import memory_breakdown
+from perfmodel.moe import dispatch_copies
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
 from perfmodel.limits import (Bound, Sizes, attn_dims, expected_active_fraction, max_concurrency, plan_sizes, pme,  # noqa: F401
@@ -243,7 +244,9 @@ def network_per_token_s(model: ModelSpec, system: System, plan: Plan, q: Quant) 
     if model.moe is not None and ep > tp:
         link, _ = system.link_for_group(ep)
         rate = link.bw_per_direction_gb_s * 1e9 * link.efficiency
-        k = model.moe.experts_per_token
+        # the fewest copies a dispatch sends: one per distinct destination rank (DeepEP normal
+        # kernels, perfmodel.moe.dispatch_copies), never more than one per selected expert
+        k = dispatch_copies(model.moe.experts_per_token, ep, low_latency=False)
         sent = q.part("experts").gemm_path(system.device)[1]  # dispatch bytes as step.moe_ops sends them
         t += model.num_moe_layers * k * h * (sent + 2.0) * (ep - 1) / ep / tp / rate
     return t

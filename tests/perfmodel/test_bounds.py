@@ -176,3 +176,22 @@ def test_offloaded_nano_batched_prefill_stays_under_its_network_bound():
     # still a real gain over one nano-batch (the fix floors the period, it does not drop overlap)
     one = B.predict(**(kw | {"plan": plan.model_copy(update={"nano_batches": 1})}), concurrency=52)
     assert pred.tok_s_per_device > 1.1 * one.tok_s_per_device
+
+
+@pytest.mark.parametrize("name,kw,isl,osl,k", [
+    ("qwen3-30b-a3b", dict(tp=1, dp=2, ep=2), 1, 1, 1),
+    ("qwen3-next-80b-a3b", dict(tp=4, dp=2, ep=8), 29, 1, 2),
+])
+def test_attention_dp_dispatch_stays_under_its_network_bound(name, kw, isl, osl, k):
+    """Regressions found by the deep profile (PERFMODEL_HYPOTHESIS=deep, 10,000 plans): a prefilling
+    step dispatches a token once per destination rank (DeepEP normal kernels), fewer copies than
+    one per selected expert, which the network bound assumed; the bound now takes the fewer copies.
+    Before: 42,198 total tok/s/device against a bound of 32,044 (qwen3-30b-a3b, 1/1 tokens)."""
+    plan = Plan(**kw, nano_batches=k)
+    b = B.compute_bounds(model=name, system="l40s-8gpu", plan=plan, isl=isl, osl=osl)
+    pred = B.predict(model=name, system="l40s-8gpu", plan=plan, isl=isl, osl=osl, concurrency=b.max_concurrency,
+                     bounds=b)
+    B.assert_within(b, pred.tok_s_per_device, tokens="total", what="steady-state prediction")
+    r = perfmodel.estimate(model=name, hardware="l40s-8gpu", batch_size=217, isl=isl, osl=osl, plan=plan)
+    if r.fits:
+        B.assert_within(b, r.throughput_tok_s_per_device, tokens="output", what="estimate")
