@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import csv
 import html
-import json
+import io
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from perfmodel.cli._common import console
+from perfmodel.common.jsonfile import parse_json
+from perfmodel.common.textfile import read_text
 from perfmodel.errors import PerfModelError
 
 RENDERED_ATTR = "data-charts-rendered"   # set on <body> once every chart has drawn (the browser test reads it)
@@ -35,8 +37,13 @@ def _read_tune(run: Path) -> tuple[list[dict], list[dict], dict]:
     missing = [p.name for p in need if not p.is_file()]
     if missing:
         raise PerfModelError(f"--tune {run}: missing {', '.join(missing)}; write it with perfmodel tune --out {run}")
-    plans = list(csv.DictReader(open(need[0])))
-    return plans, json.loads(need[1].read_text()), json.loads(need[2].read_text())
+    plans = list(csv.DictReader(io.StringIO(read_text(need[0], what="a tune plans.csv"))))
+    return plans, _json(need[1]), _json(need[2])
+
+
+def _json(path: Path):
+    """A JSON file a run wrote, through the shared reader (size, encoding and JSON errors in one line)."""
+    return parse_json(path, read_text(path, what="a run's JSON output"))
 
 
 def _num(x: str) -> float | None:
@@ -152,10 +159,11 @@ def build_report(*, tune_dir: str, serve_dir: str | None = None) -> str:
         path = Path(serve_dir) / "requests.csv"
         if not path.is_file():
             raise PerfModelError(f"--serve {serve_dir}: no requests.csv; write it with perfmodel serve --out {serve_dir}")
-        figures.append(latency_figure(go, list(csv.DictReader(open(path)))))
+        rows = list(csv.DictReader(io.StringIO(read_text(path, what="a serve requests.csv"))))
+        figures.append(latency_figure(go, rows))
         result_path = Path(serve_dir) / "result.json"
         if result_path.is_file():
-            result = json.loads(result_path.read_text())
+            result = _json(result_path)
             if result.get("analytic", {}).get("latency_vs_load"):
                 figures.append(load_figure(go, result))
     pred = best["prediction"]

@@ -4,22 +4,19 @@ SLOs, objective and the (partly fixed) search space."""
 from __future__ import annotations
 
 import math
-
-import functools
-import json
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
+from perfmodel.common.jsonfile import parse_json
+from perfmodel.common.textfile import MAX_CONFIG_BYTES, read_text
 from perfmodel.hardware.catalog import System
 from perfmodel.hardware.schema import Cluster
 from perfmodel.errors import PerfModelError, pydantic_message
 from perfmodel.resolve import resolve_model, resolve_system
 from perfmodel.search.space import ResolvedSpace, SearchSpace
+from perfmodel.specs.registry import alias_table
 
 _LENGTHS = re.compile(r"^(?:fixed:)?(\d+)[/:x,](\d+)$")
 
@@ -159,24 +156,20 @@ def build_problem(*, model: str, hardware: str | list[str], devices: int | None 
                    expert_imbalance=imbalance, price_per_device_hour=prices)
 
 
-@functools.lru_cache(maxsize=1)
-def _alias_table() -> dict[str, list[str]]:
-    return yaml.safe_load((resources.files("perfmodel.specs") / "presets" / "aliases.yaml").read_text()) or {}
-
-
 def serving_model_id(model: str, name: str) -> str:
     """The id an engine loads: the user's Hugging Face id if given; for a config.json, its
     `_name_or_path` (what transformers saved it from), else the folder that holds it; else the
     preset's Instruct id. `perfmodel export --model-id` overrides it."""
     if model.endswith(".json"):
         path = Path(model)
-        try:
-            saved = json.loads(path.read_text()).get("_name_or_path")
-        except (OSError, ValueError, AttributeError):
+        try:  # the shared safe reader: size limit, encoding and JSON checks
+            saved = parse_json(path, read_text(path, what="a model config", max_bytes=MAX_CONFIG_BYTES))
+            saved = saved.get("_name_or_path") if isinstance(saved, dict) else None
+        except (OSError, PerfModelError):
             saved = None
         return saved if isinstance(saved, str) and saved.strip() else str(path.resolve().parent)
     if "/" in model:
         return model
-    ids = [a for a in _alias_table().get(name, []) if "/" in a]
+    ids = [a for a in alias_table().get(name, []) if "/" in a]
     instruct = [a for a in ids if "instruct" in a.lower() or "chat" in a.lower()]
     return (instruct or ids or [name])[0]

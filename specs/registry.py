@@ -21,12 +21,17 @@ HF_QUANT_CONFIG = "hf_quant_config.json"  # ModelOpt's sibling of config.json
 
 
 @functools.lru_cache(maxsize=1)
-def _aliases() -> dict[str, str]:
-    """HF ids and other spellings -> preset name (from presets/aliases.yaml)."""
+def alias_table() -> dict[str, list[str]]:
+    """presets/aliases.yaml: preset name -> its HF ids and other spellings."""
     text = (resources.files("perfmodel.specs") / "presets" / "aliases.yaml").read_text()
-    table: dict[str, list[str]] = yaml.safe_load(text) or {}
+    return yaml.safe_load(text) or {}
+
+
+@functools.lru_cache(maxsize=1)
+def _aliases() -> dict[str, str]:
+    """HF ids and other spellings -> preset name."""
     out = {}
-    for preset, names in table.items():
+    for preset, names in alias_table().items():
         out[preset.lower()] = preset
         for n in names or []:
             out[n.lower()] = preset
