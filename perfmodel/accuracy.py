@@ -29,6 +29,9 @@ MIN_PROMPTS = 20
 # RANDOM_RANGE_RATIO 0.8). The spread matters: equal lengths would keep the clients in lockstep,
 # every wave of C requests arriving together.
 LENGTH_RATIO = 0.8
+# An aggregated row whose clients need more than this many times one instance's KV (at full
+# length) was served by several replicas the CSV does not name (see `replicas_missing`).
+REPLICA_EVIDENCE = 2.0
 # concurrency bands of the report (clients): low latency, interactive, throughput, saturation
 BANDS = ((1, 8), (9, 64), (65, 256), (257, 1 << 30))
 GROUP_KEYS = ("engine", "system", "model", "band", "mode")
@@ -188,9 +191,36 @@ def run_case(case: Case) -> Outcome:
         d = serve(**case.kwargs, goodput_search=False).to_dict()
     except PerfModelError as exc:
         return Outcome(case, note=f"not expressible: {exc}")
+    short = replicas_missing(case, d)
+    if short:
+        return Outcome(case, note=f"not expressible: {short}")
     out = Outcome(case, d["ttft_ms"]["mean"], d["tpot_ms"]["mean"])
     out.errors = {"ttft": (out.ttft_ms - case.ttft_ms) / case.ttft_ms, "tpot": (out.tpot_ms - case.tpot_ms) / case.tpot_ms}
     return out
+
+
+def replicas_missing(case: Case, result: dict) -> str:
+    """Why an aggregated row's deployment cannot be the one instance the row describes, or "".
+
+    The CSV gives an aggregated row's TP but not how many replicas served it. When the clients'
+    sequences at full length (C x (ISL + OSL) tokens) need more KV than one instance of that TP
+    holds by more than `REPLICA_EVIDENCE` times, the measured run had several replicas behind a router:
+    one instance would keep most clients waiting a whole request lifetime for KV, a queue no
+    benchmark reports as a serving point, so the row is not expressible as given. (Within that
+    factor a single instance that queues for KV is plausible: rows of TRT-LLM 1.2 on GB200 at 1.1-1.3x
+    measured TTFTs of 17-54 s, the queue itself.)"""
+    if case.kwargs.get("scheduler") == "disagg":
+        return ""
+    pool = result.get("config", {}).get("pools", {}).get("aggregated")
+    if not pool or not pool.get("kv_capacity_tokens"):
+        return ""
+    isl, osl = (int(x) for x in case.kwargs["workload"].split(":")[1:3])
+    need = case.kwargs["concurrency"] * (isl + osl)
+    held = pool["kv_capacity_tokens"] * pool.get("replicas", 1)
+    if need <= REPLICA_EVIDENCE * held:
+        return ""
+    return (f"{case.kwargs['concurrency']} clients x {isl + osl} tokens need {need:,} tokens of KV, one "
+            f"{pool['plan']} instance holds {held:,}: the row does not give its replica count")
 
 
 def _median_pct(xs: list[float]) -> float | None:

@@ -92,3 +92,19 @@ def test_packaged_csv_and_bad_paths(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(PerfModelError, match="line 1: expected the columns"):
         read_rows(bad)
+
+
+def test_an_aggregated_row_whose_clients_cannot_fit_one_instance_names_the_missing_replicas():
+    """448 clients of 15,000 + 500 tokens need 6.9M tokens of KV; one TP2 GB200 instance holds
+    about 1.2M: the run had replicas the row does not name. Within 2x (a single instance that
+    queues for KV) the row stays expressible."""
+    from perfmodel.accuracy import run_case
+    far = case_from_row("r23", _row(backend="trtllm", backend_version="1.3.0rc5", system="gb200",
+                                    model="nvidia/Qwen3-32B-NVFP4", precision="fp4", gemm_quant="nvfp4",
+                                    isl="15000", osl="500", concurrency="448", tp="2"))
+    out = run_case(far)
+    assert not out.errors and "does not give its replica count" in out.note and "6,944,000 tokens" in out.note
+    near = case_from_row("r4", _row(backend="trtllm", backend_version="1.2.0rc6.post1", system="gb200",
+                                    model="nvidia/Qwen3-32B-NVFP4", precision="fp4", gemm_quant="nvfp4",
+                                    isl="4000", osl="1000", concurrency="144", tp="1"))
+    assert run_case(near).errors
