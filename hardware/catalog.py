@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import functools
 from dataclasses import dataclass
 from importlib import resources
@@ -202,7 +204,35 @@ def _resolve_in(name: str, cat: Catalog) -> System:
     if key in devices:
         dev: Device = devices[key]  # type: ignore[assignment]
         return _system(dev, _default_node(dev, cat), None, devices)
+    m = _NODES_OF.match(key)
+    if m and (m.group(1) in nodes or m.group(1) in devices or m.group(1) in clusters):
+        return _nodes_of(m.group(1), int(m.group(2)), cat)
     raise UnknownNameError("hardware", name, list_ids(cat))
+
+
+# `ID` x N: N of a node (or of a device's default node) joined by the node's NIC, e.g. dgx-b200x8.
+_NODES_OF = re.compile(r"^(.+?)x(\d+)$")
+MAX_NODES = 1024  # a user-controlled size (issue 15): larger clusters are named in a catalog file
+
+
+def _nodes_of(base: str, count: int, cat: Catalog) -> System:
+    """A cluster of `count` nodes that are not in the catalog as a cluster: scale-up inside each node,
+    the node's NIC between them (a rail-optimised fabric without oversubscription, the assumption
+    the catalog's own multi-node entries make)."""
+    system = _resolve_in(base, cat)
+    if system.cluster is not None:
+        raise PerfModelError(f"--hardware {base}x{count}: {base} is already a cluster; name its nodes instead")
+    if not 1 <= count <= MAX_NODES:
+        raise PerfModelError(f"--hardware {base}x{count}: the node count must be between 1 and {MAX_NODES}")
+    node = system.node
+    if count > 1 and node.nic is None:
+        raise PerfModelError(f"--hardware {base}x{count}: node {node.id!r} has no NIC in the catalog to join "
+                             f"{count} of them; name a cluster from a hardware file")
+    why = f"synthesized by hardware.catalog from --hardware {base}x{count}: {count} x {node.id} over its NIC"
+    cluster = Cluster(id=f"{base}x{count}", name=f"{count} x {node.name}", node=node.id, num_nodes=count,
+                      scaleup_domain_devices=node.scaleup_domain_devices, scaleup_link=None, scaleout=node.nic,
+                      sources={"num_nodes": why, "scaleup_domain_devices": why, "scaleout": why})
+    return _system(system.device, node, cluster, _index(cat.devices))
 
 
 def _system(dev: Device, node: Node, cluster: Cluster | None, devices: dict) -> System:

@@ -29,9 +29,6 @@ MIN_PROMPTS = 20
 # RANDOM_RANGE_RATIO 0.8). The spread matters: equal lengths would keep the clients in lockstep,
 # every wave of C requests arriving together.
 LENGTH_RATIO = 0.8
-# An aggregated row whose clients need more than this many times one instance's KV (at full
-# length) was served by several replicas the CSV does not name (see `replicas_missing`).
-REPLICA_EVIDENCE = 2.0
 # concurrency bands of the report (clients): low latency, interactive, throughput, saturation
 BANDS = ((1, 8), (9, 64), (65, 256), (257, 1 << 30))
 GROUP_KEYS = ("engine", "system", "model", "band", "mode")
@@ -43,7 +40,7 @@ REQUIRED = {"backend", "backend_version", "model", "system", "precision", "mode"
 _ENGINES = (("trtllm", (1, 0), "trtllm-pytorch"), ("sglang", (0, 5), "sglang-0.5"), ("vllm", (0, 11), "vllm-v1"))
 _SYSTEMS = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200", "b300_sxm": "b300",
             "gb200": "gb200", "gb300": "gb300"}
-_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "nvfp4",
+_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8-block", "nvfp4": "nvfp4",
               "mxfp4": "mxfp4"}
 
 
@@ -128,29 +125,80 @@ def case_from_row(key: str, r: dict) -> Case | Skip:
     if ttft is None or tpot is None:
         return Skip(key, fields, "mean TTFT or TPOT not measured")
     hardware = _SYSTEMS.get(r["system"].lower(), r["system"].lower().replace("_", "-"))
-    precision = (r.get("gemm_quant") or r["precision"]).lower()
-    quant = _PRECISION.get(precision)
+    quant, why = quant_of(r)
     if quant is None:
-        return Skip(key, fields, f"precision {precision!r} not modelled")
+        return Skip(key, fields, why)
     kw = {"model": model_name(r["model"]), "hardware": hardware, "quant": quant, "engine": engine,
           "workload": f"random:{isl}:{osl}:{LENGTH_RATIO:g}", "concurrency": c, "num_requests": max(PROMPTS_PER_CLIENT * c, MIN_PROMPTS)}
     if r["mode"] == "disagg":
         p_tp, d_tp = _int(r.get("prefill_tp")), _int(r.get("decode_tp"))
         if not p_tp or not d_tp:
             return Skip(key, fields, "disaggregated row without prefill/decode TP")
-        kw.update(scheduler="disagg", prefill_tp=p_tp, prefill_dp=_int(r.get("prefill_workers")) or 1,
-                  decode_tp=d_tp, decode_dp=_int(r.get("decode_workers")) or 1)
-        par = f"P{kw['prefill_dp']}xTP{p_tp} D{kw['decode_dp']}xTP{d_tp}"
+        pw, dw = _size(r.get("prefill_workers")), _size(r.get("decode_workers"))
+        p_dp, d_dp = _size(r.get("prefill_attention_dp")), _size(r.get("decode_attention_dp"))
+        kw.update(scheduler="disagg", prefill_tp=p_tp, prefill_dp=p_dp, prefill_workers=pw,
+                  decode_tp=d_tp, decode_dp=d_dp, decode_workers=dw)
+        for role in ("prefill", "decode"):
+            if _size(r.get(f"{role}_moe_ep")) > 1:
+                kw[f"{role}_ep"] = _size(r.get(f"{role}_moe_ep"))
+        devices = pw * p_tp * p_dp * _size(r.get("prefill_pp")) + dw * d_tp * d_dp * _size(r.get("decode_pp"))
+        par = f"P{pw}x{_par(p_tp, p_dp, kw.get('prefill_ep'))} D{dw}x{_par(d_tp, d_dp, kw.get('decode_ep'))}"
     else:
         tp = _int(r["tp"])
         if not tp:
             return Skip(key, fields, "tensor parallelism not given")
         kw["tp"] = tp
-        if (_int(r.get("pp")) or 1) > 1:
-            kw["pp"] = _int(r["pp"])
-        par = f"TP{tp}"
-    label = f"{engine}: {kw['model']} {par} {quant} on {hardware}; {isl}/{osl} C={c}"
+        if _size(r.get("pp")) > 1:
+            kw["pp"] = _size(r.get("pp"))
+        if _size(r.get("attention_dp")) > 1:
+            kw["dp"] = _size(r.get("attention_dp"))
+        if _size(r.get("moe_ep")) > 1:
+            kw["ep"] = _size(r.get("moe_ep"))
+        devices = tp * kw.get("pp", 1) * kw.get("dp", 1)
+        par = _par(tp, kw.get("dp", 1), kw.get("ep")) + (f" PP{kw['pp']}" if "pp" in kw else "")
+    kw["hardware"] = hardware_for(hardware, devices)
+    label = f"{engine}: {kw['model']} {par} {quant} on {kw['hardware']}; {isl}/{osl} C={c}"
     return Case(key, fields, kw, ttft, tpot, label)
+
+
+def _size(text) -> int:
+    """A parallel size column: empty or 0 (not set) is 1."""
+    v = _int(text)
+    return v if v and v > 0 else 1
+
+
+def _par(tp: int, dp: int, ep: int | None) -> str:
+    return f"TP{tp}" + (f" DP{dp}" if dp > 1 else "") + (f" EP{ep}" if ep else "")
+
+
+def quant_of(r: dict) -> tuple[str | None, str]:
+    """The quantization scheme of a row (gemm_quant, else precision; experts in moe_quant when it
+    differs, as gpt-oss's bf16 + MXFP4 experts), or None and why."""
+    base = (r.get("gemm_quant") or r["precision"]).lower()
+    quant = _PRECISION.get(base)
+    if quant is None:
+        return None, f"precision {base!r} not modelled"
+    moe = (r.get("moe_quant") or "").lower()
+    if moe and _PRECISION.get(moe) is None:
+        return None, f"MoE precision {moe!r} not modelled"
+    if moe and _PRECISION[moe] != quant:
+        quant = f"{quant}+experts={_PRECISION[moe]}"
+    return quant, ""
+
+
+def hardware_for(name: str, devices: int) -> str:
+    """The system a row's devices fit on: the named one, or that many of its nodes (`IDxN`) when the
+    deployment spans nodes (disaggregated pools of 8-GPU nodes)."""
+    from perfmodel.hardware.catalog import resolve
+
+    try:
+        system = resolve(name)
+    except PerfModelError:
+        return name            # serve() names the unknown system
+    have = system.max_devices
+    if devices <= have or system.cluster is not None:
+        return name
+    return f"{name}x{-(-devices // have)}"
 
 
 def _float(text: str) -> float | None:
@@ -191,36 +239,9 @@ def run_case(case: Case) -> Outcome:
         d = serve(**case.kwargs, goodput_search=False).to_dict()
     except PerfModelError as exc:
         return Outcome(case, note=f"not expressible: {exc}")
-    short = replicas_missing(case, d)
-    if short:
-        return Outcome(case, note=f"not expressible: {short}")
     out = Outcome(case, d["ttft_ms"]["mean"], d["tpot_ms"]["mean"])
     out.errors = {"ttft": (out.ttft_ms - case.ttft_ms) / case.ttft_ms, "tpot": (out.tpot_ms - case.tpot_ms) / case.tpot_ms}
     return out
-
-
-def replicas_missing(case: Case, result: dict) -> str:
-    """Why an aggregated row's deployment cannot be the one instance the row describes, or "".
-
-    The CSV gives an aggregated row's TP but not how many replicas served it. When the clients'
-    sequences at full length (C x (ISL + OSL) tokens) need more KV than one instance of that TP
-    holds by more than `REPLICA_EVIDENCE` times, the measured run had several replicas behind a router:
-    one instance would keep most clients waiting a whole request lifetime for KV, a queue no
-    benchmark reports as a serving point, so the row is not expressible as given. (Within that
-    factor a single instance that queues for KV is plausible: rows of TRT-LLM 1.2 on GB200 at 1.1-1.3x
-    measured TTFTs of 17-54 s, the queue itself.)"""
-    if case.kwargs.get("scheduler") == "disagg":
-        return ""
-    pool = result.get("config", {}).get("pools", {}).get("aggregated")
-    if not pool or not pool.get("kv_capacity_tokens"):
-        return ""
-    isl, osl = (int(x) for x in case.kwargs["workload"].split(":")[1:3])
-    need = case.kwargs["concurrency"] * (isl + osl)
-    held = pool["kv_capacity_tokens"] * pool.get("replicas", 1)
-    if need <= REPLICA_EVIDENCE * held:
-        return ""
-    return (f"{case.kwargs['concurrency']} clients x {isl + osl} tokens need {need:,} tokens of KV, one "
-            f"{pool['plan']} instance holds {held:,}: the row does not give its replica count")
 
 
 def _median_pct(xs: list[float]) -> float | None:

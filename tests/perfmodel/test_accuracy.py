@@ -59,7 +59,23 @@ def test_a_row_becomes_the_closed_loop_run_the_benchmark_made():
                         "workload": "random:1024:128:0.8", "concurrency": 8, "num_requests": 80, "tp": 2}
     d = case_from_row("r3", _row(mode="disagg", tp="", prefill_tp="1", prefill_workers="3", decode_tp="4",
                                  decode_workers="2"))
-    assert d.kwargs["scheduler"] == "disagg" and (d.kwargs["prefill_dp"], d.kwargs["decode_tp"]) == (3, 4)
+    assert d.kwargs["scheduler"] == "disagg"
+    assert (d.kwargs["prefill_workers"], d.kwargs["prefill_dp"], d.kwargs["decode_tp"], d.kwargs["decode_workers"]) \
+        == (3, 1, 4, 2)
+    assert d.kwargs["hardware"] == "h100-sxmx2"   # 3 + 8 GPUs: two 8-GPU nodes
+
+
+def test_moe_columns_become_attention_dp_and_expert_parallelism():
+    """The CSV's tp is the attention TP, attention_dp the attention-DP ranks, moe_ep the expert
+    ranks (tp x attention_dp GPUs per worker): DeepSeek's 'DEP8' is tp 1, dp 8, ep 8."""
+    dep = case_from_row("r4", _row(backend="trtllm", backend_version="1.1.0", model="deepseek-ai/DeepSeek-R1",
+                                   system="b200_sxm", precision="fp4", gemm_quant="nvfp4", moe_quant="nvfp4",
+                                   tp="1", attention_dp="8", moe_tp="1", moe_ep="8"))
+    assert (dep.kwargs["tp"], dep.kwargs["dp"], dep.kwargs["ep"]) == (1, 8, 8) and dep.kwargs["hardware"] == "b200"
+    tep = case_from_row("r5", _row(tp="8", attention_dp="1", moe_tp="1", moe_ep="8", model="Qwen/Qwen3-235B-A22B"))
+    assert (tep.kwargs["tp"], tep.kwargs["ep"]) == (8, 8) and "dp" not in tep.kwargs
+    oss = case_from_row("r6", _row(model="openai/gpt-oss-120b", precision="mxfp4", gemm_quant="bf16", moe_quant="mxfp4"))
+    assert oss.kwargs["quant"] == "bf16+experts=mxfp4"
 
 
 @pytest.mark.parametrize("kw,reason", [
@@ -93,18 +109,3 @@ def test_packaged_csv_and_bad_paths(tmp_path):
     with pytest.raises(PerfModelError, match="line 1: expected the columns"):
         read_rows(bad)
 
-
-def test_an_aggregated_row_whose_clients_cannot_fit_one_instance_names_the_missing_replicas():
-    """448 clients of 15,000 + 500 tokens need 6.9M tokens of KV; one TP2 GB200 instance holds
-    about 1.2M: the run had replicas the row does not name. Within 2x (a single instance that
-    queues for KV) the row stays expressible."""
-    from perfmodel.accuracy import run_case
-    far = case_from_row("r23", _row(backend="trtllm", backend_version="1.3.0rc5", system="gb200",
-                                    model="nvidia/Qwen3-32B-NVFP4", precision="fp4", gemm_quant="nvfp4",
-                                    isl="15000", osl="500", concurrency="448", tp="2"))
-    out = run_case(far)
-    assert not out.errors and "does not give its replica count" in out.note and "6,944,000 tokens" in out.note
-    near = case_from_row("r4", _row(backend="trtllm", backend_version="1.2.0rc6.post1", system="gb200",
-                                    model="nvidia/Qwen3-32B-NVFP4", precision="fp4", gemm_quant="nvfp4",
-                                    isl="4000", osl="1000", concurrency="144", tp="1"))
-    assert run_case(near).errors
