@@ -10,12 +10,12 @@ TWO = ",".join(sorted(RATCHET["sample_rows"])[:2])
 
 
 def test_accuracy_json_markdown_and_table(capsys):
-    code, out, err = run(capsys, "accuracy", "--only", f"{TWO},r2", "--json")
+    code, out, err = run(capsys, "accuracy", "--only", f"{TWO},r104", "--json")
     assert code == 0, err
     doc = json.loads(out)
     assert doc["expressible"] == 2 and doc["rows_total"] == 3
     assert {r["key"] for r in doc["rows"]} == set(TWO.split(","))
-    assert doc["not_expressible"][0]["key"] == "r2" and doc["not_expressible"][0]["reason"].startswith("not expressible")
+    assert doc["not_expressible"][0]["key"] == "r104" and doc["not_expressible"][0]["reason"] == "concurrency not given"
     assert doc["overall"]["rows"] == 2 and doc["overall"]["tpot_median_abs_error_pct"] >= 0
     code, out, err = run(capsys, "accuracy", "--only", TWO, "--markdown")
     assert code == 0 and out.startswith("| by | group | rows |") and "| engine |" in out
