@@ -102,6 +102,8 @@ PUBLISHED_TOTAL = {
     "qwen3-4b": 4.0 * B,
     # HF page nvidia/NVIDIA-Nemotron-Nano-9B-v2: "8.89B params" (arXiv:2508.14444: "9B")
     "nemotron-nano-9b-v2": 8.89 * B,
+    # NVIDIA-Nemotron-3-Nano-30B-A3B card: "31.6B total parameters" (31.58B counted)
+    "nemotron-3-nano-30b-a3b": 31.6 * B,
 }
 
 # Which count a card's total is: "params_total" (decoder, default) or "params_stored" (with the vision
@@ -152,6 +154,8 @@ PUBLISHED_ACTIVE = {
     "glm-4.6": (32 * B, 0.01),
     # MiniMax-M2 card: "10 billion active parameters" (two digits); 9.80B without embedding and lm_head
     "minimax-m2": (10 * B, 0.025),
+    # NVIDIA-Nemotron-3-Nano-30B-A3B card: "3.6B including embeddings" active (3.58B; 3.23B without the lookup)
+    "nemotron-3-nano-30b-a3b": (3.6 * B, 0.01),
 }
 
 # Which active count a card states (default: params_active, embeddings included).
@@ -184,7 +188,8 @@ PUBLISHED_NON_EMBEDDING = {
 MOE_PRESETS = {"mixtral-8x7b", "mixtral-8x22b", "qwen2-57b-a14b", "qwen3-30b-a3b", "qwen3-235b-a22b",
                "deepseek-v2-lite", "deepseek-v3", "deepseek-r1", "gpt-oss-20b", "gpt-oss-120b", "llama-4-scout",
                "llama-4-maverick", "deepseek-v3.1", "deepseek-v3.2", "kimi-k2", "glm-4.5", "qwen3-next-80b-a3b",
-               "qwen3-coder-480b-a35b", "glm-4.6", "glm-4.5-air", "minimax-m2"}
+               "qwen3-coder-480b-a35b", "glm-4.6", "glm-4.5-air", "minimax-m2",
+               "nemotron-3-nano-30b-a3b"}
 
 SUMMARY_KEYS = {"name", "family", "params_total_b", "params_active_b", "layers", "hidden_size", "attention",
                 "heads", "kv_heads", "moe", "kv_bytes_per_token_bf16", "max_context", "layers_by_kind",
@@ -220,12 +225,17 @@ FIELDS_THAT_MATTER = ("model_type", "hidden_size", "intermediate_size", "num_hid
                       "torch_dtype", "rope_theta", "rms_norm_eps")
 
 
+# Nemotron-3's config.json names its norm epsilon layer_norm_epsilon / norm_eps (no rms_norm_eps)
+OTHER_SPELLINGS = {"rms_norm_eps": ("layer_norm_epsilon", "norm_eps")}
+
+
 @pytest.mark.parametrize("name", sorted(PUBLISHED_TOTAL))
 def test_preset_file_carries_the_config_fields_that_matter(name):
     cfg = text_config(json.loads((resources.files("specs") / "presets" / f"{name}.json").read_text()))
     # the class defaults of transformers stand for fields the published file omits (Gemma-3)
     defaults = CLASS_DEFAULTS.get(cfg["model_type"])
-    missing = [k for k in FIELDS_THAT_MATTER if k not in cfg and not defaults]
+    missing = [k for k in FIELDS_THAT_MATTER if k not in cfg and not defaults
+               and not any(a in cfg for a in OTHER_SPELLINGS.get(k, ()))]
     assert not missing, f"{name}.json lacks {missing}"
 
 
