@@ -36,8 +36,9 @@ QKV_BIAS_PREFIXES = ("qwen2",)
 TIED_PREFIXES = ("gemma",)
 # ... with q/k RMSNorm over head_dim and no field for it (Qwen3 family, Gemma-3+, OLMo-2/3).
 QK_NORM_PREFIXES = ("qwen3", "gemma3", "gemma4", "olmo2", "olmo3")
-# Classes whose attention q_proj also emits the output gate without a field (Qwen3-Next).
-OUTPUT_GATE_TYPES = ("qwen3_next",)
+# Classes whose attention q_proj also emits the output gate without a field (Qwen3-Next; Qwen3.5, whose decoder
+# is Qwen3-Next's: vLLM's Qwen3_5MoeConfig subclasses Qwen3NextConfig, slime's qwen3.5 recipe --attention-output-gate).
+OUTPUT_GATE_TYPES = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
 # transformers class defaults of fields that published configs of these classes omit.
 CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
     # Gemma3TextConfig: vocab 262208, 128K context, 5 local (1024-token window) : 1 global

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import os
@@ -13,6 +14,7 @@ import yaml
 from perfmodel.common.errors import PerfModelError, UnknownNameError
 from perfmodel.common.jsonfile import parse_json
 from perfmodel.common.textfile import MAX_CONFIG_BYTES, read_text
+from perfmodel.specs.checkpoint_names import Candidate, candidates
 from perfmodel.specs.hf import from_hf_config
 from perfmodel.specs.model import ModelSpec
 from perfmodel.specs.quantization import parse_hf_quant_config
@@ -38,6 +40,22 @@ def _aliases() -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _repo_names() -> dict[str, str]:
+    """The repository part of each alias's Hugging Face id ('DeepSeek-R1-0528') -> preset, for
+    re-uploads under another organisation; a repository name two presets share is left out."""
+    out: dict[str, str] = {}
+    shared: set[str] = set()
+    for preset, names in alias_table().items():
+        for n in names or []:
+            if "/" in n:
+                repo = n.rpartition("/")[2].lower()
+                if out.get(repo, preset) != preset:
+                    shared.add(repo)
+                out[repo] = preset
+    return {k: v for k, v in out.items() if k not in shared}
+
+
 def preset_names() -> list[str]:
     folder = resources.files("perfmodel.specs") / "presets"
     return sorted(e.name[:-5] for e in folder.iterdir() if e.name.endswith(".json"))
@@ -49,24 +67,88 @@ def _load_preset(name: str) -> ModelSpec:
     return from_hf_config(json.loads(text), name=name, source=f"preset {name}")
 
 
+def _known(name: str) -> str | None:
+    """The preset `name` names exactly: a preset, an alias, or an alias's repository name."""
+    key = name.lower()
+    presets = {p.lower(): p for p in preset_names()}
+    if key in presets:
+        return presets[key]
+    alias = _aliases().get(key) or ("/" not in key and _repo_names().get(key)) or None
+    return presets.get(alias.lower()) if alias else None
+
+
+def find_checkpoint(name: str) -> tuple[str, Candidate] | None:
+    """The preset of a checkpoint name and the candidate that reached it (tags stripped, quant
+    hint), by perfmodel.specs.checkpoint_names' rules; None when no rule reaches a preset."""
+    for cand in candidates(name):
+        preset = _known(cand.name)
+        if preset is not None:
+            return preset, cand
+    return None
+
+
+def resolve_checkpoint(name: str) -> tuple[str, str | None]:
+    """(preset, quant hint) of a checkpoint name: 'nvidia/DeepSeek-R1-0528-FP4-v2' ->
+    ('deepseek-r1', 'nvfp4'); the hint is the `--quant` id of the stripped tag, None without one.
+    An unknown name is a one-line error with the closest names."""
+    found = find_checkpoint(name)
+    if found is None:
+        raise UnknownNameError("model", name, _known_names())
+    preset, cand = found
+    return preset, cand.quant_hint
+
+
+def _known_names() -> list[str]:
+    presets = preset_names()
+    return presets + sorted(set(_aliases()) - {p.lower() for p in presets})
+
+
+def _suggestions(name: str) -> str:
+    last = list(candidates(name))[-1].name.lower()
+    pool = sorted(set(preset_names()) | set(_repo_names()))
+    close = difflib.get_close_matches(last, pool, n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
 def load_model(name_or_path: str) -> ModelSpec:
-    """A preset name, a Hugging Face id (of a preset, else from the local cache or the Hub), or a
-    path to a config.json."""
+    """A preset name, a Hugging Face id (of a preset; else its config.json from the local cache;
+    else the preset its name reaches by stripping the organisation, quantization, variant and date
+    tags, perfmodel.specs.checkpoint_names; else from the Hub), or a path to a config.json."""
     if name_or_path.endswith(".json") or Path(name_or_path).is_dir():
         path = Path(name_or_path)
         if path.is_dir():
             path = path / "config.json"
         return _load_file(path, name=path.parent.name or path.stem, label=name_or_path)
-    key = name_or_path.lower()
-    presets = {p.lower(): p for p in preset_names()}
-    if key in presets:
-        return _load_preset(presets[key])
-    alias = _aliases().get(key)
-    if alias and alias.lower() in presets:
-        return _load_preset(presets[alias.lower()])
-    if "/" in name_or_path:  # a Hugging Face id that is no preset: the local cache, else the Hub
-        return _load_file(hf_config_path(name_or_path), name=name_or_path, label=name_or_path)
-    raise UnknownNameError("model", name_or_path, preset_names() + sorted(set(_aliases()) - set(presets)))
+    preset = _known(name_or_path)
+    if preset is not None:
+        return _load_preset(preset)
+    if "/" in name_or_path:  # the checkpoint's own config.json, when the cache has it, beats a rule
+        cached = cached_config(name_or_path)
+        if cached is not None:
+            return _load_file(cached, name=name_or_path, label=name_or_path)
+    found = find_checkpoint(name_or_path)
+    if found is not None:
+        return _with_quant_hint(_load_preset(found[0]), found[1].quant_hint)
+    if "/" in name_or_path:  # a Hugging Face id no rule reaches: the Hub
+        try:
+            path = hf_config_path(name_or_path)
+        except PerfModelError as exc:
+            raise PerfModelError(f"{exc}{_suggestions(name_or_path)}") from None
+        return _load_file(path, name=name_or_path, label=name_or_path)
+    raise UnknownNameError("model", name_or_path, _known_names())
+
+
+def _with_quant_hint(spec: ModelSpec, hint: str | None) -> ModelSpec:
+    """The preset as the re-upload stores it: a 16-bit tag means unquantized; a preset whose own
+    finer id already names the tag's format ('fp8-block+kv=bf16' for '-FP8') keeps that id."""
+    if hint is None:
+        return spec
+    if hint in ("bf16", "fp16"):
+        return spec.model_copy(update={"quant": None})
+    schemes = [part.partition("=")[2] or part for part in (spec.quant or "").split("+") if not part.startswith("kv=")]
+    if any(s.startswith(hint) for s in schemes):
+        return spec
+    return spec.model_copy(update={"quant": hint})
 
 
 def _load_file(path: Path, *, name: str, label: str) -> ModelSpec:
