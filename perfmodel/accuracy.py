@@ -95,11 +95,15 @@ def engine_for(backend: str, version: str) -> tuple[str | None, str]:
 
 
 def model_name(text: str) -> str:
-    """The preset a checkpoint name resolves to: a quantized re-upload ('nvidia/Qwen3-32B-NVFP4',
-    '...-Instruct-FP8') is its base model."""
-    name = text.split("/")[-1]
-    name = re.sub(r"[-_](fp8|nvfp4|fp4|mxfp4|awq|gptq|int4|int8|w4a16|w8a8)$", "", name, flags=re.I)
-    return re.sub(r"-(instruct|chat|hf)$", "", name, flags=re.I).lower()
+    """The preset a checkpoint name resolves to (`specs.registry.resolve_checkpoint`: a quantized or
+    dated re-upload such as 'nvidia/DeepSeek-R1-0528-FP4-v2' is its base architecture); a name no
+    rule reaches is returned lower-cased without its organisation, for serve() to refuse."""
+    from perfmodel.specs.registry import resolve_checkpoint
+
+    try:
+        return resolve_checkpoint(text)[0]
+    except PerfModelError:
+        return text.split("/")[-1].lower()
 
 
 def band_of(concurrency: int) -> str:
