@@ -17,11 +17,6 @@ def _seed(seed: str, claim: str, reason: str, source: str, published: float | No
 
 
 NOT_MODELED = {
-    "Sarathi-Serve": _seed(
-        "Sarathi-Serve", "2.6x vLLM's serving capacity for Mistral-7B on one A100 under a P99 TBT SLO (3.7x for "
-        "Yi-34B on two A100s)", "capacity is defined by the P99 time between tokens, and the simulator records "
-        "per-request TPOT, not per-token gaps (the stalls chunked prefill removes); the SLO values were not read",
-        "Sarathi-Serve OSDI'24 abstract", 2.6, "x capacity"),
     "SwiftDiffusion": _seed("SwiftDiffusion", "faster serving of add-on diffusion modules (ControlNet, LoRA)",
                             f"diffusion models are outside the LLM step model; {ISSUE_14}", "issue 14"),
     "Beyond Inference": _seed("Beyond Inference", "serving costs beyond the forward pass",
