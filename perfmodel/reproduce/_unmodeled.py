@@ -44,7 +44,4 @@ NOT_MODELED = {
                              "shuffling tokens to their experts' ranks ahead of the all-to-all is not modeled "
                              "(perfmodel.speculative is speculative decoding, another technique)",
                              "Speculative MoE paper (headline not in the reference set)"),
-    "DistServe": _seed("DistServe", "disaggregated prefill and decode serve more requests within SLOs than vLLM",
-                       "disaggregation exists (--scheduler disagg), but the paper's OPT models and SLOs are not in "
-                       "the presets / reference set", "methods.md s5"),
 }
