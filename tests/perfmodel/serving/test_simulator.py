@@ -99,6 +99,20 @@ def test_token_gaps_count_every_token_after_the_first(make_pool, sched):
     assert (run.token_gap_s * run.token_gap_count).sum() == pytest.approx(decode_s, rel=1e-9)
 
 
+def test_token_gaps_by_hand_two_requests_prefill_first(make_pool):
+    # A (100 prompt, 3 out) arrives first; B (1000 prompt, 2 out) arrives while A prefills. Prefill-first:
+    # prefill A -> prefill B (A stalls) -> decode A+B (B's last token) -> decode A (A's last token). So A's
+    # gaps are [first_A -> finish_B] (the stall inside) and [finish_B -> finish_A]; B's is [first_B -> finish_B].
+    pool = make_pool("vllm-0.5", "prefill_first")
+    run = simulate_pool(pool, arrival_s=np.array([0.0, 1e-6]), input_tokens=np.array([100, 1000]),
+                        output_tokens=np.array([3, 2]))
+    (first_a, first_b), (finish_a, finish_b) = run.first_token_s, run.finish_s
+    assert first_a < first_b < finish_b < finish_a
+    want = sorted([finish_b - first_a, finish_b - first_b, finish_a - finish_b])
+    got = sorted(np.repeat(run.token_gap_s, run.token_gap_count))
+    assert got == pytest.approx(want, rel=1e-12)
+
+
 def test_prefill_stalls_set_the_tbt_tail_and_chunking_bounds_it(make_pool):
     # 4k-token prompts arriving while others decode: prefill-first stalls every decode for a whole
     # prompt; stall-free chunks of 512 tokens bound every gap by a 512-token mixed step
