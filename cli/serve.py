@@ -163,6 +163,8 @@ def _render(d: dict) -> None:
     console.print(table("serving (simulated)", ["", ""], rows))
     lat = [[name, *(d[key][s] for s in ("mean", "p50", "p90", "p99"))]
            for name, key in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"), ("ITL", "itl_ms"), ("end-to-end", "e2e_ms"))]
+    if (d.get("sim") or {}).get("tbt_ms"):  # every gap between tokens (closed-loop disaggregated runs have none)
+        lat.insert(3, ["TBT (every gap)", *(d["sim"]["tbt_ms"][s] for s in ("mean", "p50", "p90", "p99"))])
     console.print(table("latency (ms)", ["", "mean", "p50", "p90", "p99"], lat))
     a = d["analytic"]
     arows = [["saturation output tokens/s", a["saturation_output_tok_s"]],

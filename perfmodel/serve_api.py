@@ -24,7 +24,7 @@ from perfmodel.serving import analytic, disagg, goodput
 from perfmodel.serving.deployment import Pool, build_pool, simulate_pool
 from perfmodel.serving.engine_profiles import EngineProfile, get_engine
 from perfmodel.serving.placement import ROUTERS
-from perfmodel.serving.metrics import Timeline, slo_attainment, summarize
+from perfmodel.serving.metrics import Timeline, slo_attainment, summarize, token_gaps_ms
 from perfmodel.specs.workload import AnyWorkload, Requests, TraceWorkload, load_workload
 
 DEFAULT_REQUESTS = 1000
@@ -315,12 +315,13 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
             p_run, d_run, first, finish = disagg.simulate(system, pre, dec, **_columns(req), router=router, seed=seed)
             stats = {"preemptions": p_run.preemptions + d_run.preemptions,
                      "iterations": p_run.iterations + d_run.iterations,
-                     "prefill_tokens_computed": p_run.prefill_tokens_computed, "cached_tokens": p_run.cached_tokens}
+                     "prefill_tokens_computed": p_run.prefill_tokens_computed, "cached_tokens": p_run.cached_tokens,
+                     "tbt_ms": token_gaps_ms(d_run.token_gap_s, d_run.token_gap_count)}
             return Timeline(req.arrival_s, first, finish, req.input_tokens, req.output_tokens), stats
         r = simulate_pool(pre, **_columns(req), seed=seed, concurrency=clients)
         stats = {"preemptions": r.preemptions, "iterations": r.iterations, "area_req_s": r.area_req_s,
                  "prefill_tokens_computed": r.prefill_tokens_computed, "cached_tokens": r.cached_tokens,
-                 "emitted_tokens": int(r.emitted.sum())}
+                 "emitted_tokens": int(r.emitted.sum()), "tbt_ms": token_gaps_ms(r.token_gap_s, r.token_gap_count)}
         return Timeline(r.arrival_s, r.first_token_s, r.finish_s, req.input_tokens, req.output_tokens), stats
 
     t0 = time.perf_counter()

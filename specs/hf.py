@@ -44,6 +44,9 @@ CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
     # Gemma3TextConfig: vocab 262208, 128K context, 5 local (1024-token window) : 1 global
     "gemma3_text": {"vocab_size": 262208, "max_position_embeddings": 131072, "sliding_window": 4096,
                     "sliding_window_pattern": 6},
+    # OPTConfig: lm_head tied to embed_tokens (tie_word_embeddings True), max 2,048 positions; the published
+    # facebook/opt-* config.json files omit the first
+    "opt": {"tie_word_embeddings": True, "max_position_embeddings": 2048},
 }
 
 
@@ -199,8 +202,11 @@ def _from_fields(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
         or bool(cfg.get("use_qk_norm") and not mtype.startswith("llama4"))  # Llama-4's is a weightless L2 norm
     fields["attn_output_gate"] = bool(cfg.get("attn_output_gate", mtype in OUTPUT_GATE_TYPES))
     fields["attention_sinks"] = mtype.startswith("gpt_oss")
-    # relu^2 MLPs (Nemotron-H, Nemotron-4) are up/down only; the rest of the 2024-2026 decoders gate
-    fields["mlp_gated"] = str(cfg.get("mlp_hidden_act") or cfg.get("hidden_act") or "silu") != "relu2"
+    # relu^2 MLPs (Nemotron-H, Nemotron-4) are up/down only; the rest of the 2024-2026 decoders gate. Configs that
+    # name their activation `activation_function` (OPT, GPT-2, GPT-J: fc1 -> act -> fc2) have no gate either
+    # (transformers OPTDecoderLayer / GPT2MLP).
+    fields["mlp_gated"] = (str(cfg.get("mlp_hidden_act") or cfg.get("hidden_act") or "silu") != "relu2"
+                           and "activation_function" not in cfg)
     if is_mla:
         fields["mla"] = MLA(q_lora_rank=cfg.get("q_lora_rank"),
                             kv_lora_rank=_need(cfg, source, "kv_lora_rank"),

@@ -17,39 +17,42 @@ def _seed(seed: str, claim: str, reason: str, source: str, published: float | No
 
 
 NOT_MODELED = {
-    "Sarathi-Serve": _seed(
-        "Sarathi-Serve", "2.6x vLLM's serving capacity for Mistral-7B on one A100 under a P99 TBT SLO (3.7x for "
-        "Yi-34B on two A100s)", "capacity is defined by the P99 time between tokens, and the simulator records "
-        "per-request TPOT, not per-token gaps (the stalls chunked prefill removes); the SLO values were not read",
-        "Sarathi-Serve OSDI'24 abstract", 2.6, "x capacity"),
     "SwiftDiffusion": _seed("SwiftDiffusion", "faster serving of add-on diffusion modules (ControlNet, LoRA)",
                             f"diffusion models are outside the LLM step model; {ISSUE_14}", "issue 14"),
     "Beyond Inference": _seed("Beyond Inference", "serving costs beyond the forward pass",
                               f"not modeled in this issue; {ISSUE_14}", "issue 14"),
     "BurstGPT": _seed("BurstGPT", "LLM serving traffic is bursty (Gamma-distributed arrivals, Zipf-like lengths)",
-                      "a workload study without a throughput headline: its trace is an input here "
-                      "(BurstGPT CSV workloads), not a claim to reproduce", "BurstGPT trace (specs/workloads)"),
-    "Tilus": _seed("Tilus", "low-precision GPU kernels at arbitrary bit widths",
-                   "kernel-level speedups over other kernel generators; the step model prices quantized GEMMs by "
-                   "bytes and peak rates, not by kernel generator", "Tilus paper (headline not in the reference set)"),
-    "MoETuner": _seed("MoETuner", "ILP expert placement and routing lowers end-to-end MoE latency",
-                      "the ILP placement exists (search/ilp), but the paper's speedup figures are not in the "
-                      "reference set", "methods.md s6"),
+                      "a workload study: its claims are the trace's fitted distributions, which the burstgpt preset "
+                      "takes as input (Zipf 1.1, Gamma shape 0.5); regenerating them would return our own "
+                      "parameters, not a prediction, and its serving demo has no figure in the reference set",
+                      "BurstGPT arXiv:2401.17644; specs/workloads/presets.yaml burstgpt"),
+    "Tilus": _seed("Tilus", "arbitrary-bit-width low-precision kernels 1.75x / 2.61x / 1.29x / 1.03x faster than "
+                   "Triton / Ladder / QuantLLM / Marlin", "each ratio compares two kernel generators at the same bit "
+                   "width on the same GPU: code quality, which the step model (bytes and peak rates) prices the same "
+                   "for both", "Tilus arXiv:2504.12984 abstract"),
+    "MoETuner": _seed("MoETuner", "ILP expert placement and routing: 9.3% end-to-end speedup for Mixtral-8x7B "
+                      "(4EP x 2TP on 8x H100), 17.5% on 2x8 H200", "the gain is set by the profiled token-routing "
+                      "matrices of the target task (P, R), which are not published; a synthetic skew would make it our "
+                      "choice (the ILP exists in search/ilp, above this layer)", "methods.md s6", 1.093,
+                      "x end-to-end"),
     "D2MoE": _seed("D2MoE", "MoE serving on edge devices", f"not modeled in this issue; {ISSUE_14}", "issue 14"),
     "FastSwitch": _seed("FastSwitch", "fairness-aware preemption with cheaper KV context switches",
-                        "swap preemption with per-block cost exists (--preemption swap), but the paper's tail-latency "
-                        "figures are not in the reference set", "docs/serving.md"),
-    "COMET": _seed("COMET", "fine-grained computation-communication overlap speeds up MoE layers",
-                   "tile-level overlap of expert GEMMs with all-to-all is not modeled", "COMET paper"),
+                        "swap preemption with a per-block cost exists (--preemption swap), but FastSwitch's priority "
+                        "policy, its multi-turn traces and its tail-latency figures are not in the reference set",
+                        "docs/serving.md"),
+    "COMET": _seed("COMET", "fine-grained computation-communication overlap: a MoE layer 1.96x and end-to-end "
+                   "1.71x faster on average", "the speedups are against other MoE systems' own kernels and partial "
+                   "overlap, on shapes and clusters not in the reference set; a tile-overlap bound "
+                   "((comm + compute) / max) would state the baseline's behaviour, not measure it",
+                   "COMET arXiv:2502.19811 abstract", 1.96, "x MoE layer"),
     "Prepacking": _seed("Prepacking", "up to 6x faster prefill (TTFT) than padding every prompt to the batch's "
-                        "longest", "the prepack and padded static schedulers exist, but the gain is set by the spread of "
-                        "prompt lengths in a batch, and the paper's datasets and batches were not read",
-                        "Prepacking arXiv:2404.09529 (AISTATS'25)", 6.0, "x TTFT"),
+                        "longest", "the gain is the batch's padding ratio, set by each dataset's prompt-length spread "
+                        "(MMLU, Alpaca, SamSum ... sampled through a tokenizer), which is not in the reference set; the "
+                        "authors' README example (MMLU, batch 64, a 1B Llama in 4-bit bitsandbytes on an A6000: 0.441 vs "
+                        "2.299 s) also runs Hugging Face eager kernels the step model does not price",
+                        "Prepacking arXiv:2404.09529; siyan-zhao/prepacking README", 6.0, "x TTFT"),
     "Speculative MoE": _seed("Speculative MoE", "speculative token and expert pre-scheduling cuts EP communication",
                              "shuffling tokens to their experts' ranks ahead of the all-to-all is not modeled "
                              "(perfmodel.speculative is speculative decoding, another technique)",
                              "Speculative MoE paper (headline not in the reference set)"),
-    "DistServe": _seed("DistServe", "disaggregated prefill and decode serve more requests within SLOs than vLLM",
-                       "disaggregation exists (--scheduler disagg), but the paper's OPT models and SLOs are not in "
-                       "the presets / reference set", "methods.md s5"),
 }

@@ -106,6 +106,8 @@ class PoolRun:
     area_req_s: float
     prefill_tokens_computed: int
     cached_tokens: int
+    token_gap_s: np.ndarray        # time between tokens, all replicas (simulator docstring)
+    token_gap_count: np.ndarray    # tokens that waited each gap
 
 
 def route(n: int, replicas: int, conversation: np.ndarray | None) -> np.ndarray:
@@ -129,6 +131,7 @@ def simulate_pool(pool: Pool, *, arrival_s, input_tokens, output_tokens, prefix_
     issued = np.array(arrival_s, dtype=float)
     emitted = np.zeros(n, dtype=np.int64)
     totals = dict(preemptions=0, iterations=0, area_req_s=0.0, prefill_tokens_computed=0, cached_tokens=0)
+    gaps, gap_counts = [np.zeros(0)], [np.zeros(0, dtype=np.int64)]
     if concurrency is not None and concurrency < 1:
         raise PerfModelError(f"--concurrency must be >= 1 client, got {concurrency}")
     replicas = pool.replicas if concurrency is None else min(pool.replicas, concurrency)
@@ -150,6 +153,9 @@ def simulate_pool(pool: Pool, *, arrival_s, input_tokens, output_tokens, prefix_
             arrival_delay_s=0.0 if prefilled else pool.timer.engine.frontend_ms * 1e-3).run()
         first[idx], finish[idx], emitted[idx] = res.first_token_s, res.finish_s, res.emitted
         issued[idx] = res.arrival_s
+        gaps.append(res.token_gap_s)
+        gap_counts.append(res.token_gap_count)
         for key in totals:
             totals[key] += getattr(res, key)
-    return PoolRun(arrival_s=issued, first_token_s=first, finish_s=finish, emitted=emitted, **totals)
+    return PoolRun(arrival_s=issued, first_token_s=first, finish_s=finish, emitted=emitted,
+                   token_gap_s=np.concatenate(gaps), token_gap_count=np.concatenate(gap_counts), **totals)

@@ -3,8 +3,10 @@
 TTFT = first token - arrival; TPOT = (finish - first token) / (output tokens - 1), over requests
 with more than one output token; end-to-end = finish - arrival. Throughputs divide by the run's
 duration, first arrival to last finish. ITL (inter-token latency) is over token gaps rather than
-requests: its mean is the token-weighted mean of TPOT (vLLM `bench serve`); per-token gaps are
-not tracked, so its percentiles are those of each request's mean gap, weighted by its gaps.
+requests: its mean is the token-weighted mean of TPOT (vLLM `bench serve`); `itl_ms` percentiles
+are those of each request's mean gap, weighted by its gaps. The simulator also records every
+per-token gap (a prefill stall included): `token_gaps_ms` gives their distribution, the TBT tail
+Sarathi-Serve's SLO is set on.
 Tokens/s per user is the mean over requests of 1 / TPOT (the decode speed a client sees;
 genai-perf's output token throughput per user). SLO attainment is the share of requests meeting both the
 TTFT and the TPOT target (DistServe's definition).
@@ -74,6 +76,12 @@ def weighted_distribution_ms(x_s: np.ndarray, weights: np.ndarray) -> dict[str, 
     idx = np.searchsorted(cum, np.array(PERCENTILES) / 100 * cum[-1], side="left")
     q = x[np.minimum(idx, len(x) - 1)]
     return {"mean": float((x * w[order]).sum() / cum[-1]), **{f"p{p}": float(v) for p, v in zip(PERCENTILES, q)}}
+
+
+def token_gaps_ms(gap_s: np.ndarray, count: np.ndarray) -> dict[str, float]:
+    """Mean and percentiles of the time between tokens over every token (`count[i]` tokens waited
+    `gap_s[i]`): the per-token TBT distribution."""
+    return weighted_distribution_ms(np.asarray(gap_s, dtype=float), np.asarray(count))
 
 
 def slo_attainment(t: Timeline, ttft_slo_ms: float | None, tpot_slo_ms: float | None, *,

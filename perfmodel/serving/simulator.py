@@ -11,6 +11,14 @@ gives each one's progress: a sequence that joined at `g0` with context `base` ha
 `base + G - g0` and finishes when `G` reaches `g0 + steps`. Aggregates (count, summed context,
 KV tokens) are kept incrementally.
 
+Token gaps (time between tokens, TBT / ITL per token): a sequence's gap is the time from its last
+token to the end of the decode step that emits the next one; a prefill-only iteration in between
+(prefill-first schedulers) stalls every running sequence and lengthens its gap. All running
+sequences share the last step's end, except those that joined since (their gap starts at their
+first token), so the gaps are kept as (gap, tokens) pairs, O(events). A run of k decode steps
+counts k - 1 gaps of its mean step time. A sequence back from swap or a recompute preemption
+starts a new gap when it rejoins (the time it spent out is not counted).
+
 Closed loop (`clients=C`): requests are issued in index order; the first C at t = 0 and request
 C + k when the k-th request (any) completes, as a benchmark client with C concurrent slots
 (vLLM `bench serve --max-concurrency`, SGLang bench_serving, genai-perf `--concurrency`) does.
@@ -58,6 +66,8 @@ class ReplicaResult:
     busy_s: float                  # time with work in the replica
     area_req_s: float              # integral of requests in the replica over time (Little's law)
     step_model_calls: int
+    token_gap_s: np.ndarray        # time between consecutive tokens of a sequence (see module docstring)
+    token_gap_count: np.ndarray    # tokens that waited each gap
 
 
 class Replica:
@@ -128,6 +138,10 @@ class Replica:
         self.pad: tuple[int, int, bool] | None = None
         self.horizon = math.inf     # co-simulation: a run of decode steps ends at the first step past it
         self.finished: list[int] = []  # completion order
+        self.last_step_end = 0.0    # when the last decode step ended (the running sequences' last token)
+        self.fresh: dict[int, float] = {}  # rid -> its last token, for sequences joined since that step
+        self.gaps: list[float] = []
+        self.gap_counts: list[int] = []
 
     # ---- what schedulers use --------------------------------------------------------------
     def prompt_left(self, rid: int) -> int:
@@ -211,6 +225,7 @@ class Replica:
             self._finish(rid, ran=False)
             return
         self.running[rid] = None
+        self.fresh[rid] = self.now
         self.n_run += 1
         self.sum_ctx += base
         self.g0[rid], self.base[rid], self.steps[rid] = self.G, base, steps
@@ -220,6 +235,7 @@ class Replica:
     def _leave(self, rid: int) -> int:
         """Remove from the running set; returns the decode steps it ran."""
         del self.running[rid]
+        self.fresh.pop(rid, None)
         ran = self.G - self.g0[rid]
         self.n_run -= 1
         self.sum_ctx -= self.base[rid] + ran
@@ -292,10 +308,12 @@ class Replica:
         self.overhead = 0.0
         self.area += self.in_system * dt
         self.busy += dt
+        start = self.now
         self.now += dt
         self.iterations += max(steps, 1)
         if steps:
             n = self.n_run
+            self._record_gaps(start, dt / steps, steps)
             self.G += steps
             self.sum_ctx += n * steps
             self.sum_remaining -= n * steps
@@ -306,6 +324,22 @@ class Replica:
                 _, ep, rid = heapq.heappop(heap)
                 if ep == self.epoch[rid] and rid in self.running:
                     self._finish(rid)
+
+    def _record_gaps(self, start: float, step_s: float, steps: int) -> None:
+        """Gaps of the tokens `steps` decode steps of `step_s` each, from `start`, emit."""
+        first_end = start + step_s
+        old = self.n_run - len(self.fresh)
+        if old > 0:
+            self.gaps.append(first_end - self.last_step_end)
+            self.gap_counts.append(old)
+        for t in self.fresh.values():
+            self.gaps.append(first_end - t)
+            self.gap_counts.append(1)
+        if steps > 1:
+            self.gaps.append(step_s)
+            self.gap_counts.append(self.n_run * (steps - 1))
+        self.fresh.clear()
+        self.last_step_end = start + step_s * steps
 
     def _top(self) -> int:
         heap = self.heap
@@ -418,7 +452,8 @@ class Replica:
             input_tokens=np.array(self.isl, dtype=np.int64), output_tokens=np.array(self.osl, dtype=np.int64),
             emitted=emitted, prefill_tokens_computed=self.prefill_computed, cached_tokens=self.cached_total,
             preemptions=self.preemptions, iterations=self.iterations, busy_s=self.busy, area_req_s=self.area,
-            step_model_calls=self.timer.calls)
+            step_model_calls=self.timer.calls, token_gap_s=np.array(self.gaps),
+            token_gap_count=np.array(self.gap_counts, dtype=np.int64))
 
 
 def simulate_replica(**kwargs) -> ReplicaResult:

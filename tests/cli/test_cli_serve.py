@@ -21,6 +21,8 @@ def test_serve_json_keys(capsys):
     for key in ("ttft_ms", "tpot_ms", "e2e_ms"):
         assert set(doc[key]) == {"mean", "p50", "p90", "p99"}
     assert 0 <= doc["slo_attainment"] <= 1 and doc["goodput_req_s"] > 0
+    tbt = doc["sim"]["tbt_ms"]  # every gap between tokens: its mean is the token-weighted mean of TPOT
+    assert tbt["mean"] == pytest.approx(doc["itl_ms"]["mean"], rel=1e-6) and tbt["p99"] >= tbt["p50"]
 
 
 def test_serve_closed_loop(capsys):
@@ -34,7 +36,7 @@ def test_serve_closed_loop(capsys):
         assert set(doc[key]) == {"mean", "p50", "p90", "p99"}
     assert doc["tok_s_per_user"] > 0 and doc["total_tok_s_per_device"] > doc["output_tok_s_per_device"]
     code, out, err = run(capsys, *args)
-    assert code == 0 and "8 clients" in out and "tokens/s per user" in out
+    assert code == 0 and "8 clients" in out and "tokens/s per user" in out and "TBT (every gap)" in out
 
 
 @pytest.mark.parametrize("workload", ["fixed:512:64", "burstgpt-sample", "lmsys"])

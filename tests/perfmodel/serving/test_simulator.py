@@ -12,6 +12,7 @@ from perfmodel.errors import PerfModelError
 from perfmodel.serve_api import serve
 from perfmodel.serving.deployment import simulate_pool
 from perfmodel.serving.iteration_check import direct_step_time
+from perfmodel.serving.metrics import token_gaps_ms
 from perfmodel.serving.schedulers import scheduler_names
 from perfmodel.specs.workload import load_workload
 
@@ -83,6 +84,49 @@ def test_chunked_prefill_lowers_p99_tpot_at_equal_load():
     assert chunked["request_rate"] == pytest.approx(first["request_rate"], rel=0.02)  # same load served
     assert chunked["tpot_ms"]["p99"] < 0.9 * first["tpot_ms"]["p99"]
     assert chunked["ttft_ms"]["mean"] > first["ttft_ms"]["mean"]  # the trade-off Sarathi-Serve describes
+
+
+@pytest.mark.parametrize("sched", ["prefill_first", "chunked", "inflight"])
+def test_token_gaps_count_every_token_after_the_first(make_pool, sched):
+    pool = make_pool("vllm", sched, max_batch=64)
+    req = load_workload("sharegpt").sample(300, rate=20.0, seed=1)
+    run = _run(pool, req)
+    assert run.preemptions == 0
+    assert run.token_gap_count.sum() == (run.emitted - 1).sum()
+    assert (run.token_gap_s > 0).all()
+    # each request's gaps sum to its decode time, so the token-weighted gap mean is the token-weighted TPOT
+    decode_s = (run.finish_s - run.first_token_s).sum()
+    assert (run.token_gap_s * run.token_gap_count).sum() == pytest.approx(decode_s, rel=1e-9)
+
+
+def test_token_gaps_by_hand_two_requests_prefill_first(make_pool):
+    # A (100 prompt, 3 out) arrives first; B (1000 prompt, 2 out) arrives while A prefills. Prefill-first:
+    # prefill A -> prefill B (A stalls) -> decode A+B (B's last token) -> decode A (A's last token). So A's
+    # gaps are [first_A -> finish_B] (the stall inside) and [finish_B -> finish_A]; B's is [first_B -> finish_B].
+    pool = make_pool("vllm-0.5", "prefill_first")
+    run = simulate_pool(pool, arrival_s=np.array([0.0, 1e-6]), input_tokens=np.array([100, 1000]),
+                        output_tokens=np.array([3, 2]))
+    (first_a, first_b), (finish_a, finish_b) = run.first_token_s, run.finish_s
+    assert first_a < first_b < finish_b < finish_a
+    want = sorted([finish_b - first_a, finish_b - first_b, finish_a - finish_b])
+    got = sorted(np.repeat(run.token_gap_s, run.token_gap_count))
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_prefill_stalls_set_the_tbt_tail_and_chunking_bounds_it(make_pool):
+    # 4k-token prompts arriving while others decode: prefill-first stalls every decode for a whole
+    # prompt; stall-free chunks of 512 tokens bound every gap by a 512-token mixed step
+    req = load_workload("fixed:4096:200").sample(120, rate=1.5, seed=3)
+    p99, longest_ms = {}, {}
+    for sched in ("prefill_first", "chunked"):
+        pool = make_pool("vllm-0.5", sched, max_batch=128, token_budget=512 if sched == "chunked" else 4096)
+        run = _run(pool, req)
+        p99[sched] = token_gaps_ms(run.token_gap_s, run.token_gap_count)["p99"]
+        longest_ms[sched] = run.token_gap_s.max() * 1e3
+    prefill_4k_ms = 1e3 * make_pool("vllm-0.5", "prefill_first").timer.step(4096, 4096 * 4097 / 2, 0, 1, 0, 0)
+    assert p99["prefill_first"] >= prefill_4k_ms          # stalled gaps hold a whole prompt
+    assert longest_ms["chunked"] < prefill_4k_ms          # no gap does
+    assert p99["chunked"] < 0.5 * p99["prefill_first"]
 
 
 def test_disaggregation_removes_prefill_decode_interference():
