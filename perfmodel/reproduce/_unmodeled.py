@@ -35,7 +35,6 @@ NOT_MODELED = {
     "MoETuner": _seed("MoETuner", "ILP expert placement and routing lowers end-to-end MoE latency",
                       "the ILP placement exists (search/ilp), but the paper's speedup figures are not in the "
                       "reference set", "methods.md s6"),
-    "D2MoE": _seed("D2MoE", "MoE serving on edge devices", f"not modeled in this issue; {ISSUE_14}", "issue 14"),
     "FastSwitch": _seed("FastSwitch", "fairness-aware preemption with cheaper KV context switches",
                         "swap preemption with per-block cost exists (--preemption swap), but the paper's tail-latency "
                         "figures are not in the reference set", "docs/serving.md"),
