@@ -29,7 +29,7 @@ class LayerTime:
 
     @property
     def stall_s(self) -> float:
-        return self.makespan_s - self.compute_s
+        return max(0.0, self.makespan_s - self.compute_s)  # float noise when nothing loads
 
 
 def flow_shop(io_s: np.ndarray, compute_s: np.ndarray, order) -> float:
