@@ -44,3 +44,10 @@ def test_edge_bad_options_are_one_line(capsys, argv, message):
         assert err.strip() == message
     else:
         assert err.startswith("error: memory_budget_gb=1: non-expert weights")
+
+
+def test_hardware_show_gives_the_storage_read_speed_its_own_source(capsys):
+    code, out, err = run(capsys, "hardware", "show", "-H", "jetson-agx-orin-64gb-devkit")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if "storage.seq_read_gb_s" in line)
+    assert "7.00" in row and "Gen4 x4" in row
