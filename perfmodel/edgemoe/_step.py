@@ -103,6 +103,8 @@ def edge_moe_step(model: str | ModelSpec, hardware: str | System, setup: EdgeMoE
     t_dense += kv_gb * GB / mem_bw
 
     budget_gb = setup.memory_budget_gb if setup.memory_budget_gb is not None else dev.memory_gb
+    if budget_gb > dev.memory_gb:
+        raise PerfModelError(f"memory_budget_gb={budget_gb:g} is more than {dev.id!r} has ({dev.memory_gb:g} GB)")
     all_experts_gb = layers * float(sizes.sum()) / GB
     room_gb = budget_gb - resident_gb - kv_gb
     streams = room_gb < all_experts_gb

@@ -6,7 +6,7 @@ frameworks, at accuracy comparable to their INT8 counterparts.
 Only the abstract was read (its evaluation section, models, devices, batches and bit mixes were
 not), so the setup below is ours and says so:
   device     Jetson AGX Orin 64GB devkit with an NVMe SSD (the edge board the issue names)
-  model      Mixtral-8x7B (the MoE both EdgeMoE-line papers and llama.cpp run on edge boards)
+  model      Mixtral-8x7B (a preset whose INT8 weights, 48 GB, fit the 64 GB board)
   baseline   an INT8 on-device framework (llama.cpp-style): every weight int8 with g128 scales,
              experts faulted in on demand (serial load-then-compute) into an LRU page cache, the
              whole device memory as budget; Mixtral INT8 (48 GB) fits the 64 GB board, so in the

@@ -160,6 +160,11 @@ def test_a_budget_below_the_non_expert_weights_names_the_sizes():
         edge_moe_step("mixtral-8x7b", "agx-orin", edge_setup(memory_budget_gb=1))
 
 
+def test_a_budget_above_the_device_memory_is_refused():
+    with pytest.raises(PerfModelError, match=r"memory_budget_gb=65 is more than 'jetson-agx-orin-64gb' has \(64 GB\)"):
+        edge_moe_step("mixtral-8x7b", "agx-orin", edge_setup(memory_budget_gb=65))
+
+
 def test_streaming_needs_flash_in_the_catalog():
     with pytest.raises(PerfModelError, match=r"the experts \(46.5 GB\) do not fit memory_budget_gb=20 and node 'h100-pcie-8gpu' has no storage"):
         edge_moe_step("mixtral-8x7b", "h100-pcie", edge_setup(memory_budget_gb=20))
