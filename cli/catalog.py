@@ -68,22 +68,11 @@ def register(app: typer.Typer) -> None:
             print_json(data)
             return
         dev = system.device
-        rows = []
-        for key, value in dev.model_dump(exclude={"sources", "aliases"}).items():
-            src = dev.sources.get(key, "")
-            if isinstance(value, dict) and key not in ("host_link", "scaleup_link"):
-                for k, v in value.items():
-                    rows.append([f"{key}.{k}", v, dev.sources.get(f"{key}.{k}", src)])
-            elif isinstance(value, dict):
-                for k, v in value.items():
-                    rows.append([f"{key}.{k}", v, dev.sources.get(f"{key}.{k}", src)])
-            else:
-                rows.append([key, value, src])
-        console.print(table(f"{dev.id}: {dev.name}", ["field", "value", "source"], rows))
+        console.print(table(f"{dev.id}: {dev.name}", ["field", "value", "source"], _source_rows(dev, {"aliases"})))
         for part in (system.node, system.cluster):
             if part is not None:
-                rows = [[k, v, part.sources.get(k, "")] for k, v in part.model_dump(exclude={"sources"}).items()]
-                console.print(table(f"{type(part).__name__.lower()} {part.id}", ["field", "value", "source"], rows))
+                console.print(table(f"{type(part).__name__.lower()} {part.id}", ["field", "value", "source"],
+                                    _source_rows(part, set())))
 
     @hw.command("schema")
     def hw_schema(json_out: JsonOpt = False) -> None:
@@ -125,3 +114,16 @@ def register(app: typer.Typer) -> None:
             print_json({**m.summary(), "spec": m.model_dump()})
             return
         console.print(table(m.name, ["field", "value"], [[k, v] for k, v in m.summary().items()]))
+
+
+def _source_rows(entry, exclude: set[str]) -> list[list]:
+    """(field, value, source) rows of a catalog entry; a mapping (peaks, a link, storage) one row per
+    key, each with its own source or its parent's."""
+    rows = []
+    for key, value in entry.model_dump(exclude={"sources", *exclude}).items():
+        src = entry.sources.get(key, "")
+        if isinstance(value, dict):
+            rows += [[f"{key}.{k}", v, entry.sources.get(f"{key}.{k}", src)] for k, v in value.items()]
+        else:
+            rows.append([key, value, src])
+    return rows

@@ -77,6 +77,13 @@ class Link(_Strict):
     efficiency: float = Field(gt=0, le=1, description="achievable fraction of bandwidth, large messages")
 
 
+class Storage(_Strict):
+    """Local flash a node reads weights from (NVMe SSD, UFS, eMMC): sequential read of large blocks."""
+
+    name: str
+    seq_read_gb_s: float = Field(gt=0, description="sequential read bandwidth of large (MB-sized) reads")
+
+
 class Device(Sourced):
     """An accelerator (GPU/NPU) or a CPU host socket."""
 
@@ -172,6 +179,8 @@ class Node(Sourced):
     host_cpu: str | None = Field(default=None, description="CPU device id")
     cpu_sockets: int = Field(default=2, gt=0)
     host_memory_gb: float | None = Field(default=None, gt=0)
+    storage: Storage | None = Field(default=None, description="local flash weights can be streamed from "
+                                    "(on-device MoE: perfmodel.edgemoe)")
     default: bool = Field(default=False, description="the node used when only the device is named")
     aliases: list[str] = Field(default_factory=list)
 

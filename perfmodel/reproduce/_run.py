@@ -9,6 +9,7 @@ from perfmodel.hardware.catalog import System
 from perfmodel.reproduce import _engines, _fabric, _finetune, _lora, _moe, _offload, _prefill, _swiftkv
 from perfmodel.reproduce._distserve import distserve
 from perfmodel.reproduce._sarathi import sarathi
+from perfmodel.reproduce._edgemoe import d2moe  # issue 14 item 3
 from perfmodel.reproduce._entry import Context, Entry
 from perfmodel.reproduce._unmodeled import NOT_MODELED
 
@@ -20,6 +21,7 @@ _COMPUTED: dict[str, Callable[[Context], Entry]] = {
     "CloudMatrix384": _moe.cloudmatrix384,
     "Sarathi-Serve": sarathi,
     "DistServe": distserve,
+    "D2MoE": d2moe,
 }
 ORDER = ("NanoFlow", "Sarathi-Serve", "SwiftDiffusion", "QServe", "A2ATS", "vAttention", "ShadowKV",
          "Beyond Inference", "MoE-Lens", "CloudMatrix384", "BurstGPT", "Tilus", "DeepSpeed-FastGen", "MoETuner",

@@ -35,7 +35,6 @@ NOT_MODELED = {
                       "matrices of the target task (P, R), which are not published; a synthetic skew would make it our "
                       "choice (the ILP exists in search/ilp, above this layer)", "methods.md s6", 1.093,
                       "x end-to-end"),
-    "D2MoE": _seed("D2MoE", "MoE serving on edge devices", f"not modeled in this issue; {ISSUE_14}", "issue 14"),
     "FastSwitch": _seed("FastSwitch", "fairness-aware preemption with cheaper KV context switches",
                         "swap preemption with a per-block cost exists (--preemption swap), but FastSwitch's priority "
                         "policy, its multi-turn traces and its tail-latency figures are not in the reference set",
