@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         loras: Annotated[int, typer.Option("--loras", help="Most LoRAs per request (each request draws 0..N).")] = 0,
         lora_adapters: Annotated[int, typer.Option("--lora-adapters", help="LoRA adapters the requests pick "
                                                    "from.")] = 100,
-        lora_rank: Annotated[int, typer.Option("--lora-rank", help="Adapter rank.")] = 64,
+        lora_rank: Annotated[str, typer.Option("--lora-rank", help="Adapter rank (one value here).")] = "64",
         lora_mode: Annotated[str, typer.Option("--lora-mode", help="merge (patch W once per request) or unmerged "
                                                "(x A B every step).")] = "merge",
         lora_loading: Annotated[str, typer.Option("--lora-loading", help="sync (before denoising) or async "
@@ -55,9 +55,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Text-to-image serving with ControlNet and LoRA add-ons: per-request cost and a FIFO simulation."""
         from perfmodel.diffusion import deployment, load_pipeline, make_trace, service, simulate, trace_spec
+        from perfmodel.errors import PerfModelError
         from perfmodel.quant import get_quant
         from perfmodel.resolve import resolve_system
 
+        if not lora_rank.isdigit():
+            raise PerfModelError(f"--lora-rank takes one positive integer for diffusion, got {lora_rank!r}")
         p = load_pipeline(model)
         system = resolve_system(hardware)
         q = get_quant(quant)
@@ -65,10 +68,11 @@ def register(app: typer.Typer) -> None:
         dep = deployment(**disk, controlnet_placement=controlnet_placement, controlnet_gpus=controlnet_gpus,
                          cfg_parallel=cfg_parallel, lora_mode=lora_mode, lora_loading=lora_loading,
                          async_bound_steps=lora_async_steps, lora_source=lora_source,
-                         lora_rank=lora_rank, lora_cache=lora_cache)
+                         lora_rank=int(lora_rank), lora_cache=lora_cache)
         spec = trace_spec(num_requests=num_requests, rate_per_s=0.0 if offline else rate, controlnets_max=controlnets,
                           loras_max=loras, lora_pool=lora_adapters, popularity=lora_popularity, seed=seed)
-        steps_, res = steps or p.default_steps, resolution or p.default_resolution_px
+        steps_ = p.default_steps if steps is None else steps
+        res = p.default_resolution_px if resolution is None else resolution
         one = service(p, system, q, dep, images=1, steps=steps_, resolution_px=res, controlnets=controlnets,
                       loras=loras, lora_misses=0 if lora_cache >= loras else loras)
         sim = simulate(p, system, q, dep, make_trace(spec), devices=devices, steps=steps_, resolution_px=res,

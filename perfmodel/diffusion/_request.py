@@ -27,21 +27,27 @@ US = 1e-6
 NVME_GEN4_READ_GB_S = 6.9
 
 
+# Bounds on user input: far above practice (1000-step DDPM sampling, 8K images), so a typo fails fast.
+MAX_STEPS = 10_000
+MAX_IMAGES = 1024
+MAX_RESOLUTION_PX = 16_384
+
+
 class Deployment(BaseModel):
     """How add-ons run. Defaults are diffusers' single-GPU workflow (SwiftDiffusion's baseline)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     controlnet_placement: Literal["serial", "parallel"] = "serial"
-    controlnet_gpus: int = Field(default=0, ge=0, description="GPUs of the ControlNet pool (parallel)")
+    controlnet_gpus: int = Field(default=0, ge=0, le=4096, description="GPUs of the ControlNet pool (parallel)")
     cfg_parallel: bool = Field(default=False, description="latent parallelism: CFG pair on two GPUs")
     lora_mode: Literal["merge", "unmerged"] = "merge"
     lora_loading: Literal["sync", "async"] = "sync"
-    async_bound_steps: int = Field(default=10, ge=0, description="BAL: steps that may run before the LoRA")
+    async_bound_steps: int = Field(default=10, ge=0, le=MAX_STEPS, description="BAL: steps that may run before the LoRA")
     lora_source: Literal["disk", "host"] = "disk"
     disk_read_gb_s: float = Field(default=NVME_GEN4_READ_GB_S, gt=0)
-    lora_rank: int = Field(default=64, gt=0)
-    lora_cache: int = Field(default=0, ge=0, description="adapters kept on each worker's GPU")
+    lora_rank: int = Field(default=64, gt=0, le=4096)
+    lora_cache: int = Field(default=0, ge=0, le=1_000_000, description="adapters kept on each worker's GPU")
 
     @property
     def gpus_per_worker(self) -> int:
@@ -67,6 +73,12 @@ def service(p: PipelineSpec, system: System, q: Quant, dep: Deployment, *, image
             resolution_px: int, controlnets: int, loras: int, lora_misses: int) -> dict:
     """Seconds of each part of serving `images` same-signature requests as one batch on a worker:
     text encoding, LoRA stall and patching, denoising (UNet/DiT + ControlNets per step), VAE."""
+    for name, value, low, high in (("steps", steps, 1, MAX_STEPS), ("images", images, 1, MAX_IMAGES),
+                                   ("resolution_px", resolution_px, 16, MAX_RESOLUTION_PX),
+                                   ("controlnets", controlnets, 0, 8), ("loras", loras, 0, 8),
+                                   ("lora_misses", lora_misses, 0, loras)):
+        if not low <= value <= high:
+            raise PerfModelError(f"{name} must be in [{low}, {high}], got {value}")
     if controlnets and not isinstance(p.denoiser, UNetSpec):
         raise PerfModelError(f"controlnets must be 0 for {p.name!r} (a {p.denoiser.kind} denoiser); got {controlnets}")
     dev = system.device

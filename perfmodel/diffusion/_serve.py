@@ -19,20 +19,23 @@ from perfmodel.hardware.catalog import System
 from perfmodel.quant import Quant
 
 
+MAX_BATCH = 1024  # images per batch (a bound on user input, far above what one GPU holds at 512 px)
+
+
 class TraceSpec(BaseModel):
     """Requests: Poisson arrivals at `rate_per_s` (0: all at t=0), each with 0..controlnets_max
     ControlNets and 0..loras_max LoRAs (uniform counts), drawn Zipf(popularity) from pools."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    num_requests: int = Field(gt=0, le=1_000_000)
-    rate_per_s: float = Field(ge=0)
+    num_requests: int = Field(gt=0, le=200_000)  # serve's limit (README, Limits)
+    rate_per_s: float = Field(ge=0, le=1e6)
     controlnets_max: int = Field(default=0, ge=0, le=8)
-    controlnet_pool: int = Field(default=8, gt=0)
+    controlnet_pool: int = Field(default=8, gt=0, le=4096)
     loras_max: int = Field(default=0, ge=0, le=8)
-    lora_pool: int = Field(default=100, gt=0)
-    popularity: float = Field(default=1.0, ge=0, description="Zipf exponent of add-on popularity (0: uniform)")
-    seed: int = 0
+    lora_pool: int = Field(default=100, gt=0, le=1_000_000)
+    popularity: float = Field(default=1.0, ge=0, le=100, description="Zipf exponent of add-on popularity (0: uniform)")
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
 
 
 def trace_spec(**fields) -> TraceSpec:
@@ -76,8 +79,8 @@ def make_trace(spec: TraceSpec) -> list[Request]:
 def simulate(p: PipelineSpec, system: System, q: Quant, dep: Deployment, trace: list[Request], *, devices: int,
              steps: int, resolution_px: int, max_batch: int = 1) -> dict:
     """Serve `trace` on `devices` GPUs: (devices - controlnet_gpus) / gpus_per_worker workers."""
-    if max_batch < 1:
-        raise PerfModelError(f"max_batch must be >= 1, got {max_batch}")
+    if not 1 <= max_batch <= MAX_BATCH:
+        raise PerfModelError(f"max_batch must be in [1, {MAX_BATCH}], got {max_batch}")
     pool = dep.controlnet_gpus if dep.controlnet_placement == "parallel" else 0
     workers = (devices - pool) // dep.gpus_per_worker
     if workers < 1:
