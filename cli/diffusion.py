@@ -54,7 +54,8 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
     ) -> None:
         """Text-to-image serving with ControlNet and LoRA add-ons: per-request cost and a FIFO simulation."""
-        from perfmodel.diffusion import deployment, load_pipeline, make_trace, service, simulate, trace_spec
+        from perfmodel.diffusion import (denoiser_layers, denoiser_step, deployment, load_pipeline, make_trace, service,
+                                         simulate, trace_spec, weight_params)
         from perfmodel.errors import PerfModelError
         from perfmodel.quant import get_quant
         from perfmodel.resolve import resolve_system
@@ -77,12 +78,17 @@ def register(app: typer.Typer) -> None:
                       loras=loras, lora_misses=0 if lora_cache >= loras else loras)
         sim = simulate(p, system, q, dep, make_trace(spec), devices=devices, steps=steps_, resolution_px=res,
                        max_batch=max_batch)
-        out = {"model": p.name, "hardware": system.id, "steps": steps_, "resolution_px": res,
+        cfg_batch = 2 if p.cfg else 1
+        step = denoiser_step(p, system.device, q, batch=cfg_batch, resolution_px=res).to_dict()
+        step["params_b"] = weight_params(denoiser_layers(p, batch=1, resolution_px=res)) / 1e9
+        out = {"model": p.name, "hardware": system.id, "steps": steps_, "resolution_px": res, "denoiser_step": step,
                "deployment": dep.model_dump(), "workload": spec.model_dump(),
                "heaviest_request_s": one, "serving": sim}
         if json_out:
             print_json(out)
             return
+        console.print(f"{p.name}: {step['params_b']:.2f} B denoiser parameters, {step['tflops']:.2f} TFLOPs and "
+                      f"{step['time_ms']:.1f} ms per step at {res} px (CFG batch {cfg_batch})", highlight=False)
         rows = [[k.removesuffix("_s"), v * 1e3] for k, v in one.items() if k.endswith("_s")]
         console.print(table(f"{p.name} on {system.id}: one request with {controlnets} ControlNets, {loras} LoRAs (ms)",
                             ["part", "ms"], rows))

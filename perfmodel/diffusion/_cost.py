@@ -55,7 +55,11 @@ def price(layer: Layer, dev: Device, q: Quant) -> ops.OpCost:
 
 
 def _cost(name: str, layers: list[Layer], dev: Device, q: Quant) -> Cost:
-    return Cost(name, tuple(price(x, dev, q) for x in layers))
+    """Identical layers (a transformer's repeated blocks) are priced once and counted."""
+    counts: dict[Layer, int] = {}
+    for x in layers:
+        counts[x] = counts.get(x, 0) + 1
+    return Cost(name, tuple(price(x, dev, q).scaled(n) for x, n in counts.items()))
 
 
 def latent_side(resolution_px: int) -> int:

@@ -14,13 +14,19 @@ from perfmodel.quant import Quant
 GB = 1e9
 
 
-def _targets(p: PipelineSpec, *, batch: int, resolution_px: int):
-    return [x for x in denoiser_layers(p, batch=batch, resolution_px=resolution_px) if x.lora]
+def _targets(p: PipelineSpec, *, batch: int, resolution_px: int) -> dict[tuple[int, int, int], int]:
+    """(m, n, k) of each target projection shape -> how many the denoiser has."""
+    out: dict[tuple[int, int, int], int] = {}
+    for x in denoiser_layers(p, batch=batch, resolution_px=resolution_px):
+        if x.lora:
+            out[(x.m, x.n, x.k)] = out.get((x.m, x.n, x.k), 0) + 1
+    return out
 
 
 def lora_bytes(p: PipelineSpec, q: Quant, *, rank: int) -> float:
     """Bytes of one adapter: A (rank x in) and B (out x rank) per target, in the weight dtype."""
-    return sum(rank * (x.n + x.k) for x in _targets(p, batch=1, resolution_px=_any_res(p))) * q.base_bytes
+    shapes = _targets(p, batch=1, resolution_px=_any_res(p))
+    return sum(count * rank * (n + k) for (_, n, k), count in shapes.items()) * q.base_bytes
 
 
 def _any_res(p: PipelineSpec) -> int:
@@ -42,9 +48,10 @@ def merge_s(p: PipelineSpec, system: System, q: Quant, *, rank: int) -> float:
     add into W (read and write W): memory-bound on the weight matrix."""
     dev = system.device
     total = 0.0
-    for x in _targets(p, batch=1, resolution_px=_any_res(p)):
-        total += ops.gemm("lora.BA", x.n, x.k, rank, dev, q, weight_quantized=False).time_s
-        total += ops.elementwise("lora.add", x.n * x.k, dev, reads=2.0, writes=1.0, bytes_per_el=q.base_bytes).time_s
+    for (_, n, k), count in _targets(p, batch=1, resolution_px=_any_res(p)).items():
+        product = ops.gemm("lora.BA", n, k, rank, dev, q, weight_quantized=False).time_s
+        add = ops.elementwise("lora.add", n * k, dev, reads=2.0, writes=1.0, bytes_per_el=q.base_bytes).time_s
+        total += count * (product + add)
     return total
 
 
@@ -53,7 +60,8 @@ def unmerged_step_s(p: PipelineSpec, system: System, q: Quant, *, rank: int, bat
     the projection's output, for every target (as S-LoRA/punica run adapters beside the base)."""
     dev = system.device
     total = 0.0
-    for x in _targets(p, batch=batch, resolution_px=resolution_px):
-        total += ops.gemm("lora.A", x.m, rank, x.k, dev, q, weight_quantized=False).time_s
-        total += ops.gemm("lora.B", x.m, x.n, rank, dev, q, weight_quantized=False).time_s
+    for (m, n, k), count in _targets(p, batch=batch, resolution_px=resolution_px).items():
+        down = ops.gemm("lora.A", m, rank, k, dev, q, weight_quantized=False).time_s
+        up = ops.gemm("lora.B", m, n, rank, dev, q, weight_quantized=False).time_s
+        total += count * (down + up)
     return total

@@ -105,10 +105,12 @@ def service(p: PipelineSpec, system: System, q: Quant, dep: Deployment, *, image
         step += _link_s(system, images * p.vae.latent_channels * lat * lat * q.base_bytes, 2)
     if loras and dep.lora_mode == "unmerged":
         step += loras * _lora.unmerged_step_s(p, system, q, rank=dep.lora_rank, batch=b, resolution_px=resolution_px)
-    load = _lora.load_s(lora_misses * _lora.lora_bytes(p, q, rank=dep.lora_rank), system, source=dep.lora_source,
-                        disk_read_gb_s=dep.disk_read_gb_s)
+    load = 0.0
+    if lora_misses:
+        load = _lora.load_s(lora_misses * _lora.lora_bytes(p, q, rank=dep.lora_rank), system, source=dep.lora_source,
+                            disk_read_gb_s=dep.disk_read_gb_s)
     stall = load if dep.lora_loading == "sync" else max(0.0, load - min(dep.async_bound_steps, steps) * step)
-    patch = 2 * loras * _lora.merge_s(p, system, q, rank=dep.lora_rank) if dep.lora_mode == "merge" else 0.0
+    patch = 2 * loras * _lora.merge_s(p, system, q, rank=dep.lora_rank) if loras and dep.lora_mode == "merge" else 0.0
     text = _cost.text_encode(p, dev, q, prompts=images * cfg).time_s
     vae = _cost.vae_decode(p, dev, q, images=images, resolution_px=resolution_px).time_s
     total = text + stall + patch + steps * step + vae
