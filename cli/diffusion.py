@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         steps_ = p.default_steps if steps is None else steps
         res = p.default_resolution_px if resolution is None else resolution
         one = service(p, system, q, dep, images=1, steps=steps_, resolution_px=res, controlnets=controlnets,
-                      loras=loras, lora_misses=0 if lora_cache >= loras else loras)
+                      loras=loras, lora_misses=loras)  # cold: every adapter loaded
         sim = simulate(p, system, q, dep, make_trace(spec), devices=devices, steps=steps_, resolution_px=res,
                        max_batch=max_batch)
         cfg_batch = 2 if p.cfg else 1

@@ -53,7 +53,8 @@ def swiftdiffusion(ctx: Context) -> Entry:
     setup = {"model": "sdxl (stable-diffusion-xl-base-1.0 config.json)", "hardware": f"{DEVICES}x h800 ({HARDWARE})",
              "precision": "fp16",
              "workload": f"{RESOLUTION_PX}x{RESOLUTION_PX}, {STEPS} steps, CFG; 0-{max(CONTROLNETS)} ControlNets and "
-                         f"0-{max(LORAS)} rank-{LORA_RANK} LoRAs per request (LoRAs read from NVMe); throughput: "
+                         f"0-{max(LORAS)} rank-{LORA_RANK} LoRAs per request (LoRAs read from NVMe, ControlNets resident); "
+                         "throughput: "
                          f"{REQUESTS} requests at t=0, Zipf(1) add-on popularity",
              "baseline": "diffusers workflow: LoRA loaded and merged before denoising, ControlNets serial on the GPU, "
                          "CFG pair batched on one GPU",

@@ -170,3 +170,22 @@ def test_simulation_batches_same_signature_requests_and_counts_gpus(h800):
     with pytest.raises(PerfModelError, match="leave no worker"):
         simulate(p, h800, Q, deployment(controlnet_placement="parallel", controlnet_gpus=2), trace, devices=2,
                  steps=20, resolution_px=512)
+
+
+@settings(max_examples=examples(10))
+@given(disk=st.floats(0.05, 20.0), faster=st.floats(1.0, 10.0), loading=st.sampled_from(["sync", "async"]),
+       loras=st.integers(1, 3))
+def test_a_faster_disk_is_never_slower(disk, faster, loading, loras):
+    p, system = load_pipeline("sdxl"), resolve_system("hgx-h800")
+    slow = _latency(p, system, deployment(disk_read_gb_s=disk, lora_loading=loading), 0, loras)
+    fast = _latency(p, system, deployment(disk_read_gb_s=disk * faster, lora_loading=loading), 0, loras)
+    assert fast <= slow
+
+
+@settings(max_examples=examples(10))
+@given(n=st.integers(1, 4), pool=st.integers(1, 4))
+def test_a_larger_controlnet_pool_is_never_slower(n, pool):
+    p, system = load_pipeline("sdxl"), resolve_system("hgx-h800")
+    small = _latency(p, system, deployment(controlnet_placement="parallel", controlnet_gpus=pool), n)
+    large = _latency(p, system, deployment(controlnet_placement="parallel", controlnet_gpus=pool + 1), n)
+    assert large <= small
