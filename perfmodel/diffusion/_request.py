@@ -45,7 +45,7 @@ class Deployment(BaseModel):
     lora_loading: Literal["sync", "async"] = "sync"
     async_bound_steps: int = Field(default=10, ge=0, le=MAX_STEPS, description="BAL: steps that may run before the LoRA")
     lora_source: Literal["disk", "host"] = "disk"
-    disk_read_gb_s: float = Field(default=NVME_GEN4_READ_GB_S, gt=0)
+    disk_read_gb_s: float = Field(default=NVME_GEN4_READ_GB_S, gt=0, le=10_000)
     lora_rank: int = Field(default=64, gt=0, le=4096)
     lora_cache: int = Field(default=0, ge=0, le=1_000_000, description="adapters kept on each worker's GPU")
 
@@ -79,11 +79,14 @@ def service(p: PipelineSpec, system: System, q: Quant, dep: Deployment, *, image
                                    ("lora_misses", lora_misses, 0, loras)):
         if not low <= value <= high:
             raise PerfModelError(f"{name} must be in [{low}, {high}], got {value}")
+    if dep.cfg_parallel and not p.cfg:
+        raise PerfModelError(f"cfg_parallel splits the CFG pair over two GPUs, but {p.name!r} runs without CFG "
+                             "(one latent per step); leave it off")
     if controlnets and not isinstance(p.denoiser, UNetSpec):
         raise PerfModelError(f"controlnets must be 0 for {p.name!r} (a {p.denoiser.kind} denoiser); got {controlnets}")
     dev = system.device
     cfg = 2 if p.cfg else 1
-    split = 2 if dep.cfg_parallel and cfg == 2 else 1
+    split = 2 if dep.cfg_parallel else 1
     b = images * cfg // split  # latents per GPU per step
     phases = _cost.denoiser_phases(p, dev, q, batch=b, resolution_px=resolution_px)
     base_step = sum(c.time_s for c in phases.values())

@@ -189,3 +189,14 @@ def test_a_larger_controlnet_pool_is_never_slower(n, pool):
     small = _latency(p, system, deployment(controlnet_placement="parallel", controlnet_gpus=pool), n)
     large = _latency(p, system, deployment(controlnet_placement="parallel", controlnet_gpus=pool + 1), n)
     assert large <= small
+
+
+def test_latent_parallelism_needs_cfg_and_halves_the_step_batch(h800):
+    with pytest.raises(PerfModelError, match="'flux.1-dev' runs without CFG"):
+        _latency(load_pipeline("flux.1-dev"), h800, deployment(cfg_parallel=True), 0)
+    p = load_pipeline("sdxl")
+    one = service(p, h800, Q, deployment(), images=1, steps=10, resolution_px=1024, controlnets=0, loras=0,
+                  lora_misses=0)
+    two = service(p, h800, Q, deployment(cfg_parallel=True), images=1, steps=10, resolution_px=1024, controlnets=0,
+                  loras=0, lora_misses=0)
+    assert two["base_step_s"] < one["base_step_s"] and two["worker_gpu_s"] == pytest.approx(2 * two["total_s"])
