@@ -27,7 +27,8 @@ def test_wheel_has_one_top_level_package(wheel):
     assert tops == {"perfmodel"}
     for data in ("perfmodel/hardware/catalog/nvidia.yaml", "perfmodel/specs/presets/llama-3.1-8b.json",
                  "perfmodel/search/export/vllm.py", "perfmodel/cli/__init__.py",
-                 "perfmodel/data/published_figures.csv", "perfmodel/data/measured_serving.csv"):
+                 "perfmodel/data/published_figures.csv", "perfmodel/data/measured_serving.csv",
+                 "perfmodel/diffusion/presets.yaml"):
         assert data in names
 
 

@@ -6,7 +6,7 @@ from typing import Callable, Mapping, Sequence
 
 from perfmodel.errors import UnknownNameError
 from perfmodel.hardware.catalog import System
-from perfmodel.reproduce import _engines, _fabric, _finetune, _lora, _moe, _offload, _prefill, _swiftkv
+from perfmodel.reproduce import _diffusion, _engines, _fabric, _finetune, _lora, _moe, _offload, _prefill, _swiftkv
 from perfmodel.reproduce._distserve import distserve
 from perfmodel.reproduce._sarathi import sarathi
 from perfmodel.reproduce._edgemoe import d2moe  # issue 14 item 3
@@ -22,6 +22,7 @@ _COMPUTED: dict[str, Callable[[Context], Entry]] = {
     "Sarathi-Serve": sarathi,
     "DistServe": distserve,
     "D2MoE": d2moe,
+    "SwiftDiffusion": _diffusion.swiftdiffusion,
 }
 ORDER = ("NanoFlow", "Sarathi-Serve", "SwiftDiffusion", "QServe", "A2ATS", "vAttention", "ShadowKV",
          "Beyond Inference", "MoE-Lens", "CloudMatrix384", "BurstGPT", "Tilus", "DeepSpeed-FastGen", "MoETuner",

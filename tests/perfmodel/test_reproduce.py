@@ -92,3 +92,10 @@ def test_names_any_case_and_unknown_name():
         ["ShadowKV", "MoE-Lens", "packet spraying"]
     with pytest.raises(PerfModelError, match="unknown seed 'nanoflw'.*NanoFlow"):
         reproduce(["nanoflw"])
+
+
+def test_swiftdiffusion_states_both_claims():
+    # The headline is the claim that decides the status; the other claim is in the note.
+    e = reproduce(["SwiftDiffusion"])[0]
+    assert e.kind == "ratio" and e.setup["sources"]["claim"].startswith("SwiftDiffusion arXiv:2407.02031")
+    assert "latency reduction" in e.unit + e.note and "throughput" in e.unit + e.note
