@@ -7,6 +7,7 @@ from typing import Callable, Mapping, Sequence
 from perfmodel.errors import UnknownNameError
 from perfmodel.hardware.catalog import System
 from perfmodel.reproduce import _engines, _fabric, _finetune, _lora, _moe, _offload, _prefill, _swiftkv
+from perfmodel.reproduce import _vision
 from perfmodel.reproduce._entry import Context, Entry
 from perfmodel.reproduce._unmodeled import NOT_MODELED
 
@@ -16,6 +17,7 @@ _COMPUTED: dict[str, Callable[[Context], Entry]] = {
     "S-LoRA": _lora.slora, "FlexLLM": _finetune.flexllm, "packet spraying": _fabric.packet_spraying,
     "A2ATS": _offload.a2ats, "CacheBlend": _prefill.cacheblend, "vAttention": _engines.vattention,
     "CloudMatrix384": _moe.cloudmatrix384,
+    "Beyond Inference": _vision.beyond_inference,
 }
 ORDER = ("NanoFlow", "Sarathi-Serve", "SwiftDiffusion", "QServe", "A2ATS", "vAttention", "ShadowKV",
          "Beyond Inference", "MoE-Lens", "CloudMatrix384", "BurstGPT", "Tilus", "DeepSpeed-FastGen", "MoETuner",

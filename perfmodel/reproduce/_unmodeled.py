@@ -24,8 +24,6 @@ NOT_MODELED = {
         "Sarathi-Serve OSDI'24 abstract", 2.6, "x capacity"),
     "SwiftDiffusion": _seed("SwiftDiffusion", "faster serving of add-on diffusion modules (ControlNet, LoRA)",
                             f"diffusion models are outside the LLM step model; {ISSUE_14}", "issue 14"),
-    "Beyond Inference": _seed("Beyond Inference", "serving costs beyond the forward pass",
-                              f"not modeled in this issue; {ISSUE_14}", "issue 14"),
     "BurstGPT": _seed("BurstGPT", "LLM serving traffic is bursty (Gamma-distributed arrivals, Zipf-like lengths)",
                       "a workload study without a throughput headline: its trace is an input here "
                       "(BurstGPT CSV workloads), not a claim to reproduce", "BurstGPT trace (specs/workloads)"),

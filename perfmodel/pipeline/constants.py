@@ -1,0 +1,50 @@
+"""Per-pixel work of the pre/post-processing stages and the message brokers, each with its source.
+
+CPU stages are counted in core cycles (they run on one core per image: libjpeg-turbo, OpenCV and
+PIL decode and resize an image single-threaded); GPU stages in operations and bytes, priced by the
+operator roofline of perfmodel.ops.
+"""
+
+from __future__ import annotations
+
+# --- JPEG -------------------------------------------------------------------------------------
+# libjpeg-turbo full decode of a 3200x1800 photo (1.6 MiB) in 66.341 ms on a Cortex-A57 at 2.091 GHz
+# (averne/oss-nvjpg README benchmark table) [derived: 66.341e-3 s x 2.091e9 Hz / 5.76e6 px = 24.1];
+# the same table's 720x1080 file: 6.127 ms -> 16.5 cycles/px. LOW CONFIDENCE for x86 servers (wider
+# SIMD): no x86 full-decode cycles/pixel figure was found.
+JPEG_DECODE_CYCLES_PER_PIXEL = 24.1
+# The same 3200x1800 file: 1.6 MiB [derived: 1.6 x 2^20 x 8 bit / 5.76e6 px = 2.33 bits per pixel].
+JPEG_BITS_PER_PIXEL = 2.33
+# GPU decode (nvJPEG / DALI batched): first principles, not measured. An 8x8 IDCT done as two passes
+# of 8-point 1-D transforms is 16 multiply-adds = 32 FLOP per sample; 4:2:0 chroma gives 1.5 samples
+# per pixel (48 FLOP); YCbCr -> RGB a 3x3 matrix plus offsets (~12 FLOP). Huffman decoding is taken
+# as parallel across the images of a batch and its work is not counted: a lower bound.
+JPEG_GPU_FLOP_PER_PIXEL = 60.0
+NVJPEG_KERNELS_PER_BATCH = 4      # [assumption: Huffman, dequant+IDCT, colour convert, copy-out]
+
+# --- resize / normalise on the CPU ------------------------------------------------------------
+# Manning "Quantization and Fast Inference" s12.2 (EfficientNet-Lite0 on an Apple M3, 224x224):
+# decode 4.205 ms, resize 0.809 ms and normalise 0.705 ms of the same image.
+# Resize (antialiased, touches every source pixel) relative to decode, per source pixel
+# [derived: 24.1 x 0.809 / 4.205 = 4.6 cycles].
+RESIZE_CYCLES_PER_SOURCE_PIXEL = 4.6
+# Normalise (uint8 HWC -> float CHW, mean/std) per output element [derived: 0.705e-3 s x 4.05e9 Hz
+# (M3 P-core max clock) / (224 x 224 x 3) = 19 cycles]. LOW CONFIDENCE: NumPy, not a fused SIMD loop.
+NORMALIZE_CYCLES_PER_ELEMENT = 19.0
+# GPU resize: a bilinear/area filter reads each source pixel once and does ~4 multiply-adds per
+# output channel value [first principles]; GPU normalise: one multiply-add per element.
+RESIZE_GPU_FLOP_PER_OUTPUT = 8.0
+NORMALIZE_GPU_FLOP_PER_ELEMENT = 2.0
+
+# --- post-processing (classification: softmax + top-5 over the logits) --------------------------
+SOFTMAX_TOPK_CYCLES_PER_LOGIT = 10.0   # [assumption: exp + sum + partial sort, a few ns per logit]
+
+# --- message brokers between two DNNs ------------------------------------------------------------
+# Confluent "Benchmarking Apache Kafka, Apache Pulsar, and RabbitMQ" (2020): peak throughput
+# Kafka 605 MB/s, RabbitMQ (mirrored) 38 MB/s; p99 end-to-end latency Kafka 5 ms at 200 MB/s,
+# RabbitMQ 1 ms at a reduced 30 MB/s. Their p99 is used as the per-message hand-off latency
+# (an upper estimate of the median).
+BROKERS: dict[str, dict[str, float]] = {
+    "kafka": {"latency_ms": 5.0, "throughput_mb_s": 605.0},
+    "rabbitmq": {"latency_ms": 1.0, "throughput_mb_s": 38.0},
+}
