@@ -67,6 +67,7 @@ def _scaled(system, **device_scale):
     ("CacheBlend", "a100-sxm-80gb", {"memory_bw_gb_s": 0.3}),
     ("vAttention", "a100-sxm-80gb", {"memory_gb": 0.5}),
     ("CloudMatrix384", "cloudmatrix384", {"memory_bw_gb_s": 0.7}),
+    ("Beyond Inference", "l40s-8gpu", {"peak_dense_tflops": 0.5}),
     ("packet spraying", "dgx-h100", None),
 ])
 def test_prediction_moves_with_the_hardware(seed, hardware, scale):
