@@ -1,0 +1,119 @@
+"""Vision pipeline costs: hand-checked stages, laws (larger images never cheaper, faster resources
+never slower), throughput and bottleneck."""
+
+import dataclasses
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perfmodel.pipeline import build_pipeline, evaluate, parse_stages
+from perfmodel.pipeline import constants as k
+from perfmodel.resolve import resolve_system
+from tests._hyp import examples
+from hypothesis import settings
+
+CPU_PRE = "decode@cpu,resize@cpu,normalize@cpu,h2d,dnn@gpu,d2h,postprocess@cpu"
+GPU_PRE = "h2d,decode@gpu,resize@gpu,normalize@gpu,dnn@gpu,d2h,postprocess@cpu"
+SYSTEM = resolve_system("l40s-8gpu")          # one L40S on a Xeon 8480 socket (56 cores, 2.0 GHz)
+
+
+def _run(stages=CPU_PRE, *, w=1920, h=1080, batch=1, cores=None, system=SYSTEM, model="resnet-50"):
+    p = build_pipeline(stages=parse_stages(stages), model=model, width_px=w, height_px=h, batch_size=batch,
+                       cpu_cores=cores)
+    return evaluate(p, system)
+
+
+def _stage(result, name):
+    return next(s for s in result["stages"] if s["stage"] == name)
+
+
+def test_cpu_decode_hand_checked():
+    # 1920 x 1080 px x 24.1 cycles/px / 2.0 GHz = 24.99 ms; its memory traffic (3.3 B/px) is far below
+    # a socket's 187 GB/s, so the cycles decide
+    r = _run()
+    assert _stage(r, "decode@cpu")["latency_ms"] == pytest.approx(1920 * 1080 * 24.1 / 2.0e9 * 1e3, rel=1e-6)
+    # 56 images on 56 cores take one wave, the 57th a second one
+    assert _stage(_run(batch=56), "decode@cpu")["latency_ms"] == pytest.approx(24.99, rel=1e-3)
+    assert _stage(_run(batch=57), "decode@cpu")["latency_ms"] == pytest.approx(2 * 24.99, rel=1e-3)
+
+
+def test_copy_hand_checked():
+    # the GPU path copies the JPEG: 1920 x 1080 x 2.33 bit / 8 = 0.604 MB over PCIe Gen4 at 31.5 GB/s x 0.80,
+    # plus the link's 25 us latency
+    r = _run(GPU_PRE)
+    nbytes = 1920 * 1080 * k.JPEG_BITS_PER_PIXEL / 8
+    assert _stage(r, "h2d")["latency_ms"] == pytest.approx((nbytes / (31.5e9 * 0.8) + 25e-6) * 1e3, rel=1e-6)
+    # the CPU path copies the fp16 tensor: 224 x 224 x 3 x 2 B
+    assert "0.30 MB" in _stage(_run(), "h2d")["detail"]
+
+
+def test_dnn_flops_follow_the_layer_table():
+    r = _run(batch=4)
+    assert "8.18 GFLOP/image" in _stage(r, "dnn@gpu")["detail"]          # 2 x 4.09 G multiply-adds
+
+
+def test_fractions_sum_to_one_and_name_the_bottleneck():
+    r = _run()
+    assert sum(s["fraction"] for s in r["stages"]) == pytest.approx(1.0)
+    assert r["bottleneck"] == {"resource": "cpu", "stage": "decode@cpu"}
+    # 56 cores each decode one medium image per 25 ms; resize, normalise and post-processing share them
+    cpu_ms = sum(s["busy_s"] for s in r["stages"] if s["resource"] == "cpu") * 1e3
+    assert r["throughput_img_s"] == pytest.approx(1 / cpu_ms * 1e3)
+    assert 0.9 < r["outside_dnn_fraction"] < 1
+
+
+def test_gpu_preprocessing_moves_the_bottleneck_to_the_dnn():
+    r = _run(GPU_PRE, batch=32)
+    assert r["bottleneck"] == {"resource": "gpu", "stage": "dnn@gpu"}
+    assert r["throughput_img_s"] > 2 * _run(batch=32)["throughput_img_s"]
+
+
+def test_two_dnns_through_a_broker():
+    stages = GPU_PRE + ",broker=kafka,h2d,dnn@gpu=vit-b-16"
+    r = _run(stages, batch=8)
+    broker = _stage(r, "broker=kafka")
+    assert broker["resource"] == "broker" and broker["latency_ms"] >= 5.0          # Confluent p99 hand-off
+    assert _stage(r, "dnn@gpu=vit-b-16")["latency_ms"] > _stage(r, "dnn@gpu")["latency_ms"]
+
+
+@settings(max_examples=examples(25))
+@given(w=st.integers(16, 8192), h=st.integers(16, 8192), grow=st.floats(1.0, 4.0), place=st.sampled_from(["cpu", "gpu"]),
+       batch=st.integers(1, 128))
+def test_larger_images_are_never_cheaper_to_decode(w, h, grow, place, batch):
+    stages = CPU_PRE if place == "cpu" else GPU_PRE
+    name = f"decode@{place}"
+    small = _stage(_run(stages, w=w, h=h, batch=batch), name)["latency_ms"]
+    large = _stage(_run(stages, w=int(w * grow), h=h, batch=batch), name)["latency_ms"]
+    assert large >= small
+
+
+def _faster(system, factor):
+    dev = system.device
+    dev = dev.model_copy(update={"memory_bw_gb_s": dev.memory_bw_gb_s * factor,
+                                 "peak_dense_tflops": {d: v * factor for d, v in dev.peak_dense_tflops.items()}})
+    return dataclasses.replace(system, device=dev)
+
+
+@settings(max_examples=examples(20))
+@given(factor=st.floats(1.0, 8.0), cores=st.integers(1, 55), more=st.integers(1, 57),
+       stages=st.sampled_from([CPU_PRE, GPU_PRE]), batch=st.integers(1, 64), image=st.sampled_from([(640, 480), (3840, 2160)]))
+def test_a_faster_resource_is_never_slower(factor, cores, more, stages, batch, image):
+    base = _run(stages, w=image[0], h=image[1], batch=batch, cores=cores)
+    for better in (_run(stages, w=image[0], h=image[1], batch=batch, cores=cores, system=_faster(SYSTEM, factor)),
+                   _run(stages, w=image[0], h=image[1], batch=batch, cores=min(cores + more, 112))):
+        assert better["latency_ms"] <= base["latency_ms"] * (1 + 1e-9)
+        assert better["throughput_img_s"] >= base["throughput_img_s"] * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("place", ["resize", "normalize"])
+def test_moving_a_stage_to_the_gpu_never_slows_it(place):
+    # an L40S streams a resize or normalise faster than one 2 GHz core does (medium image, batch 1)
+    cpu = _stage(_run(), f"{place}@cpu")["latency_ms"]
+    gpu_stages = "decode@cpu,h2d,resize@gpu,normalize@gpu,dnn@gpu,d2h,postprocess@cpu"
+    assert _stage(_run(gpu_stages), f"{place}@gpu")["latency_ms"] < cpu
+
+
+def test_more_cores_raise_cpu_bound_throughput_linearly():
+    few, many = _run(batch=64, cores=8), _run(batch=64, cores=16)
+    assert many["throughput_img_s"] == pytest.approx(2 * few["throughput_img_s"], rel=1e-6)
