@@ -8,17 +8,25 @@ operator roofline of perfmodel.ops.
 from __future__ import annotations
 
 # --- JPEG -------------------------------------------------------------------------------------
-# libjpeg-turbo full decode of a 3200x1800 photo (1.6 MiB) in 66.341 ms on a Cortex-A57 at 2.091 GHz
-# (averne/oss-nvjpg README benchmark table) [derived: 66.341e-3 s x 2.091e9 Hz / 5.76e6 px = 24.1];
-# the same table's 720x1080 file: 6.127 ms -> 16.5 cycles/px. LOW CONFIDENCE for x86 servers (wider
-# SIMD): no x86 full-decode cycles/pixel figure was found.
-JPEG_DECODE_CYCLES_PER_PIXEL = 24.1
-# The same 3200x1800 file: 1.6 MiB [derived: 1.6 x 2^20 x 8 bit / 5.76e6 px = 2.33 bits per pixel].
+# mozjpeg (the libjpeg-turbo decoder) decodes a 7680x4320 4:2:0 baseline JPEG in 84.644 ms on one
+# core of an AMD Ryzen 5 4500U (etemesi254/zune-image zune-jpeg/Benches.md, "HV sampling (2V2)")
+# [derived: 84.644e-3 s x 4.0e9 Hz (the part's boost clock, one busy core) / 33.18e6 px = 10.2 cycles].
+# A smooth wallpaper image; photographic content decodes slower: libjpeg-turbo on a Cortex-A57 at
+# 2.091 GHz takes 66.341 ms for a 3200x1800 photo (averne/oss-nvjpg README) = 24.1 cycles/px.
+JPEG_DECODE_CYCLES_PER_PIXEL = 10.2
+# The oss-nvjpg photo: 1.6 MiB for 3200x1800 [derived: 1.6 x 2^20 x 8 bit / 5.76e6 px = 2.33 bits/px].
 JPEG_BITS_PER_PIXEL = 2.33
-# GPU decode (nvJPEG / DALI batched): first principles, not measured. An 8x8 IDCT done as two passes
-# of 8-point 1-D transforms is 16 multiply-adds = 32 FLOP per sample; 4:2:0 chroma gives 1.5 samples
-# per pixel (48 FLOP); YCbCr -> RGB a 3x3 matrix plus offsets (~12 FLOP). Huffman decoding is taken
-# as parallel across the images of a batch and its work is not counted: a lower bound.
+# GPU decode (nvJPEG through DALI's "mixed" decoder). DALI decoders.image docs: images of more than
+# hybrid_huffman_threshold = 1,000,000 pixels (the default) use the GPU hybrid Huffman decoder, smaller
+# ones Huffman-decode on the host; IDCT and colour conversion run on the GPU.
+HYBRID_HUFFMAN_THRESHOLD_PX = 1_000_000
+# [assumption: Huffman (entropy) decoding is half of a SIMD decoder's cycles: the IDCT, upsampling
+# and colour conversion are vectorised, the bit-serial entropy decode is not; not measured]
+HUFFMAN_FRACTION_OF_DECODE = 0.5
+# GPU part, first principles: an 8x8 IDCT as two passes of 8-point 1-D transforms is 16 multiply-adds
+# = 32 FLOP per sample; 4:2:0 chroma gives 1.5 samples per pixel (48 FLOP); YCbCr -> RGB a 3x3 matrix
+# plus offsets (~12 FLOP). Huffman decoding on the GPU (large images) is counted as the same number of
+# vector ops as its CPU cycles, spread over the batch: a lower bound on a bit-serial step.
 JPEG_GPU_FLOP_PER_PIXEL = 60.0
 NVJPEG_KERNELS_PER_BATCH = 4      # [assumption: Huffman, dequant+IDCT, colour convert, copy-out]
 
@@ -26,8 +34,8 @@ NVJPEG_KERNELS_PER_BATCH = 4      # [assumption: Huffman, dequant+IDCT, colour c
 # Manning "Quantization and Fast Inference" s12.2 (EfficientNet-Lite0 on an Apple M3, 224x224):
 # decode 4.205 ms, resize 0.809 ms and normalise 0.705 ms of the same image.
 # Resize (antialiased, touches every source pixel) relative to decode, per source pixel
-# [derived: 24.1 x 0.809 / 4.205 = 4.6 cycles].
-RESIZE_CYCLES_PER_SOURCE_PIXEL = 4.6
+# [derived: 10.2 x 0.809 / 4.205 = 1.96 cycles].
+RESIZE_CYCLES_PER_SOURCE_PIXEL = 1.96
 # Normalise (uint8 HWC -> float CHW, mean/std) per output element [derived: 0.705e-3 s x 4.05e9 Hz
 # (M3 P-core max clock) / (224 x 224 x 3) = 19 cycles]. LOW CONFIDENCE: NumPy, not a fused SIMD loop.
 NORMALIZE_CYCLES_PER_ELEMENT = 19.0

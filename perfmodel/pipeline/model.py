@@ -96,7 +96,27 @@ def dnn_cost(model: VisionModel, dev: Device, batch: int) -> ops.OpCost:
     return total
 
 
-def _stage_cost(stage: Stage, p: Pipeline, system: System, host: _Host | None, state: dict) -> StageCost:
+def huffman_on_host(pixels: int) -> bool:
+    """DALI's mixed decoder entropy-decodes images up to its hybrid threshold on the host CPU."""
+    return pixels <= k.HYBRID_HUFFMAN_THRESHOLD_PX
+
+
+def _gpu_decode(label: str, system: System, host: _Host | None, batch: int, pixels: int) -> list[StageCost]:
+    """nvJPEG through DALI: IDCT and colour conversion on the GPU; Huffman decoding on the host for
+    small images (one core per image), on the GPU for large ones."""
+    huffman_cycles = pixels * k.JPEG_DECODE_CYCLES_PER_PIXEL * k.HUFFMAN_FRACTION_OF_DECODE
+    on_host = huffman_on_host(pixels)
+    flops = k.JPEG_GPU_FLOP_PER_PIXEL + (0.0 if on_host else huffman_cycles / pixels)
+    cost = ops.elementwise(label, batch * pixels, system.device, reads=k.JPEG_BITS_PER_PIXEL / 8 / 3, writes=1.0,
+                           bytes_per_el=3.0, flops_per_el=flops, kernels=k.NVJPEG_KERNELS_PER_BATCH)
+    gpu = _gpu(label, cost, ", Huffman on the host" if on_host else ", Huffman on the GPU")
+    if not on_host:
+        return [gpu]
+    cpu = _cpu(f"{label} huffman", host, batch, huffman_cycles, pixels * k.JPEG_BITS_PER_PIXEL / 8)
+    return [cpu, gpu]
+
+
+def _stage_cost(stage: Stage, p: Pipeline, system: System, host: _Host | None, state: dict) -> StageCost | list[StageCost]:
     """Price one stage for the batch and update `state` (bytes per image, pixel counts)."""
     b, label = p.batch_size, stage.label
     src_px = p.width_px * p.height_px
@@ -104,10 +124,7 @@ def _stage_cost(stage: Stage, p: Pipeline, system: System, host: _Host | None, s
         state["bytes"] = src_px * 3
         if stage.on == "cpu":
             return _cpu(label, host, b, src_px * k.JPEG_DECODE_CYCLES_PER_PIXEL, src_px * (k.JPEG_BITS_PER_PIXEL / 8 + 3))
-        cost = ops.elementwise(label, b * src_px, system.device, reads=k.JPEG_BITS_PER_PIXEL / 8 / 3, writes=1.0,
-                               bytes_per_el=3.0, flops_per_el=k.JPEG_GPU_FLOP_PER_PIXEL,
-                               kernels=k.NVJPEG_KERNELS_PER_BATCH)
-        return _gpu(label, cost)
+        return _gpu_decode(label, system, host, b, src_px)
     if stage.kind == "resize":
         dst_px = state["model"].input_px ** 2
         state["bytes"] = dst_px * 3
@@ -158,15 +175,20 @@ def _stage_cost(stage: Stage, p: Pipeline, system: System, host: _Host | None, s
 def evaluate(pipeline: Pipeline, system: System) -> dict:
     """Per-stage latency and share, end-to-end latency of a batch, pipelined images/s and the
     bottleneck resource and stage."""
-    needs_host = any(s.on == "cpu" for s in pipeline.stages)
+    small = huffman_on_host(pipeline.width_px * pipeline.height_px)
+    needs_host = any(s.on == "cpu" or (s.kind == "decode" and small) for s in pipeline.stages)
     host = host_of(system, pipeline.cpu_cores) if needs_host else None
     state = {"bytes": 0.0, "form": "jpeg", "model": get_vision_model(pipeline.model)}
-    costs = []
+    costs, dnn = [], 0.0
     for i, stage in enumerate(pipeline.stages):
         if stage.kind == "resize":   # resize targets the input size of the next DNN
             nxt = next(s for s in pipeline.stages[i:] if s.kind == "dnn")
             state["model"] = get_vision_model(nxt.model or pipeline.model)
-        costs.append(_stage_cost(stage, pipeline, system, host, state))
+        priced = _stage_cost(stage, pipeline, system, host, state)
+        priced = priced if isinstance(priced, list) else [priced]
+        costs += priced
+        if stage.kind == "dnn":
+            dnn += sum(c.latency_s for c in priced)
         if stage.kind not in ("h2d", "d2h"):
             state["form"] = "data"
     total = sum(c.latency_s for c in costs)
@@ -175,7 +197,6 @@ def evaluate(pipeline: Pipeline, system: System) -> dict:
         busy[c.resource] = busy.get(c.resource, 0.0) + c.busy_s
     resource = max(busy, key=busy.get)
     stage = max((c for c in costs if c.resource == resource), key=lambda c: c.busy_s)
-    dnn = sum(c.latency_s for c, s in zip(costs, pipeline.stages) if s.kind == "dnn")
     return {
         "hardware": system.id, "host_cpu": host.cpu.id if host else None, "cpu_cores": host.cores if host else None,
         "model": pipeline.model, "image_px": [pipeline.width_px, pipeline.height_px],

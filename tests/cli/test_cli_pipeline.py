@@ -6,7 +6,7 @@ from tests._cli import run
 
 
 def test_pipeline_json(capsys):
-    code, out, err = run(capsys, "pipeline", "-H", "l40s-8gpu", "--image", "large", "-b", "4", "--json")
+    code, out, err = run(capsys, "pipeline", "-H", "l40s-8gpu", "--image", "large", "-b", "4", "--cpu-cores", "16", "--json")
     assert code == 0, err
     doc = json.loads(out)
     assert [s["stage"] for s in doc["stages"]][0] == "decode@cpu" and doc["batch_size"] == 4
