@@ -88,9 +88,13 @@ def dnn_cost(model: VisionModel, dev: Device, batch: int) -> ops.OpCost:
         c = ops.gemm(layer.name, layer.m_per_image * (1 if layer.groups_per_image > 1 else batch), layer.n,
                      layer.k, dev, q, groups=layer.groups_per_image * (batch if layer.groups_per_image > 1 else 1),
                      weight_quantized=layer.weights)
+        moved = c.weight_bytes + c.act_bytes
         if not layer.weights:       # both operands are activations: their bytes are not weights
             c.act_bytes += c.weight_bytes
             c.weight_bytes = 0.0
+        if layer.input_per_image:   # implicit GEMM: the input map once instead of the unrolled M x K
+            c.act_bytes += (layer.input_per_image - layer.m_per_image * layer.k) * batch * q.act_bytes
+        c.t_memory *= (c.weight_bytes + c.act_bytes) / moved
         for part in ("flops", "weight_bytes", "act_bytes", "t_compute", "t_memory", "t_overhead"):
             setattr(total, part, getattr(total, part) + getattr(c, part))
     return total

@@ -3,7 +3,8 @@ GEMM shapes follow from them, and the published FLOPs and parameter counts are k
 so a test checks the shapes against the source.
 
 A convolution runs as an implicit GEMM (cuDNN / TensorRT): M = output pixels x batch,
-N = output channels, K = input channels x kernel area. Attention's two matmuls run as grouped
+N = output channels, K = input channels x kernel area; it reads its input map once (the kernel taps
+hit the on-chip tile), not the M x K unrolled matrix. Attention's two matmuls run as grouped
 GEMMs, one group per (image, head). Norms, activations and residual adds are fused into the GEMM
 epilogues by TensorRT and cost no separate pass here.
 """
@@ -24,6 +25,8 @@ class Layer:
     k: int               # reduction: in channels x kernel area, or features
     groups_per_image: int = 1   # independent GEMMs per image (attention heads)
     weights: bool = True        # False: both operands are activations (attention matmuls)
+    input_per_image: int = 0    # activation elements read per image when fewer than m x k (a KxK conv
+                                # reads its input map once, not once per kernel tap); 0: m x k
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def _resnet_layers(model: VisionModel) -> list[Layer]:
     stages of bottleneck blocks (1x1 reduce, 3x3, 1x1 expand x4); the first block of stages 2-4
     strides by 2 in its 3x3 (torchvision v1.5) and projects the shortcut with a 1x1 conv."""
     side = model.input_px // 2
-    layers = [Layer("stem 7x7", side * side, 64, 3 * 49)]
+    layers = [Layer("stem 7x7", side * side, 64, 3 * 49, input_per_image=3 * model.input_px ** 2)]
     side //= 2                                                    # max-pool 3x3/2
     channels = 64
     for stage, (count, width) in enumerate(zip(model.blocks, (64, 128, 256, 512))):
@@ -66,7 +69,7 @@ def _resnet_layers(model: VisionModel) -> list[Layer]:
             out_side = side // stride
             tag = f"s{stage + 2}b{block + 1}"
             layers += [Layer(f"{tag} 1x1 reduce", side * side, width, channels),
-                       Layer(f"{tag} 3x3", out_side * out_side, width, width * 9),
+                       Layer(f"{tag} 3x3", out_side * out_side, width, width * 9, input_per_image=width * side * side),
                        Layer(f"{tag} 1x1 expand", out_side * out_side, width * 4, width)]
             if block == 0:
                 layers.append(Layer(f"{tag} shortcut", out_side * out_side, width * 4, channels))

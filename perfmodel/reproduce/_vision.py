@@ -31,12 +31,15 @@ def beyond_inference(ctx: Context) -> Entry:
     cpu_share, baseline = cpu["outside_dnn_fraction"], cpu["throughput_img_s"]
     best = max(gpu.values(), key=lambda r: r["throughput_img_s"])
     gain = best["throughput_img_s"] / baseline
-    _, gain_note = judge("ratio", GAIN_PUBLISHED, gain)
-    detail = (f"{cpu_share:.0%} outside the DNN with CPU preprocessing: the published 56% lies between the two "
-              f"placements; throughput gain {gain:.2f}x vs the published 2.25x ({gain_note}), bottleneck "
-              f"{best['bottleneck']['stage']}")
+    gain_status, gain_note = judge("ratio", GAIN_PUBLISHED, gain)
+    detail = (f"{cpu_share:.0%} outside the DNN with CPU preprocessing, the published 56% lies between the two "
+              f"placements; the status judges the share only: the 2.25x throughput gain is {gain_status} "
+              f"({gain:.2f}x, {gain_note}; bottleneck {best['bottleneck']['stage']})")
     why = ("the paper's image sizes, batch, host CPU and preprocessing placement were not read (the setup is our "
            "choice), and GPU Huffman decoding of large images is priced as parallel vector work (a lower bound)")
+    if gain_status == "missed":
+        detail += f"; {why}"
+        why = ""
     setup = {"model": f"{MODEL} (TensorRT fp16)", "hardware": f"1x {HARDWARE} GPU and its host CPU",
              "workload": f"{IMAGE} JPEG {image_size(IMAGE)[0]}x{image_size(IMAGE)[1]}, batch {min(BATCHES)}-"
                          f"{max(BATCHES)} (the largest share decides 'up to')",
