@@ -17,8 +17,9 @@ def register(app: typer.Typer) -> None:
         hardware: HardwareOpt = "l40s-8gpu",
         model: Annotated[str, typer.Option("--model", "-m", help="Vision model of the dnn stages: resnet-50, "
                                            "resnet-101 or vit-b-16.")] = "resnet-50",
-        stages: Annotated[str, typer.Option("--stages", help="Comma list of kind[@cpu|@gpu][=arg]: decode, resize, "
-                                            "normalize, h2d, dnn[=MODEL], d2h, postprocess, broker=kafka|rabbitmq.")]
+        stages: Annotated[str, typer.Option("--stages", help="Comma list of kind[@cpu|@gpu][=arg]: decode "
+                                            "(decode@gpu=auto|host|gpu: where Huffman decoding runs), resize, normalize, "
+                                            "h2d, dnn[=MODEL], d2h, postprocess, broker=kafka|rabbitmq.")]
         = DEFAULT_STAGES,
         image: Annotated[str, typer.Option("--image", help="JPEG size: small (640x480), medium (1920x1080), "
                                            "large (3840x2160) or WIDTHxHEIGHT.")] = "medium",

@@ -28,6 +28,9 @@ HUFFMAN_FRACTION_OF_DECODE = 0.5
 # plus offsets (~12 FLOP). Huffman decoding on the GPU (large images) is counted as the same number of
 # vector ops as its CPU cycles, spread over the batch: a lower bound on a bit-serial step.
 JPEG_GPU_FLOP_PER_PIXEL = 60.0
+# Host Huffman decoding hands the GPU its DCT coefficients (nvJPEG decoupled phases: DecodeJpegHost,
+# TransferToDevice, DecodeJpegDevice): 4:2:0 is 1.5 samples per pixel, each an int16 coefficient.
+DCT_COEFFICIENT_BYTES_PER_PIXEL = 3.0
 NVJPEG_KERNELS_PER_BATCH = 4      # [assumption: Huffman, dequant+IDCT, colour convert, copy-out]
 
 # --- resize / normalise on the CPU ------------------------------------------------------------

@@ -100,16 +100,19 @@ def dnn_cost(model: VisionModel, dev: Device, batch: int) -> ops.OpCost:
     return total
 
 
-def huffman_on_host(pixels: int) -> bool:
-    """DALI's mixed decoder entropy-decodes images up to its hybrid threshold on the host CPU."""
+def huffman_on_host(stage: Stage, pixels: int) -> bool:
+    """Where decode@gpu entropy-decodes: as asked, or (auto) as DALI's mixed decoder does, on the host
+    CPU up to its hybrid threshold and on the GPU above it."""
+    if stage.huffman in ("host", "gpu"):
+        return stage.huffman == "host"
     return pixels <= k.HYBRID_HUFFMAN_THRESHOLD_PX
 
 
-def _gpu_decode(label: str, system: System, host: _Host | None, batch: int, pixels: int) -> list[StageCost]:
-    """nvJPEG through DALI: IDCT and colour conversion on the GPU; Huffman decoding on the host for
-    small images (one core per image), on the GPU for large ones."""
+def _gpu_decode(label: str, system: System, host: _Host | None, batch: int, pixels: int,
+                on_host: bool) -> list[StageCost]:
+    """nvJPEG through DALI: IDCT and colour conversion on the GPU; Huffman decoding on the host (one
+    core per image) or on the GPU."""
     huffman_cycles = pixels * k.JPEG_DECODE_CYCLES_PER_PIXEL * k.HUFFMAN_FRACTION_OF_DECODE
-    on_host = huffman_on_host(pixels)
     flops = k.JPEG_GPU_FLOP_PER_PIXEL + (0.0 if on_host else huffman_cycles / pixels)
     cost = ops.elementwise(label, batch * pixels, system.device, reads=k.JPEG_BITS_PER_PIXEL / 8 / 3, writes=1.0,
                            bytes_per_el=3.0, flops_per_el=flops, kernels=k.NVJPEG_KERNELS_PER_BATCH)
@@ -117,7 +120,8 @@ def _gpu_decode(label: str, system: System, host: _Host | None, batch: int, pixe
     if not on_host:
         return [gpu]
     cpu = _cpu(f"{label} huffman", host, batch, huffman_cycles, pixels * k.JPEG_BITS_PER_PIXEL / 8)
-    return [cpu, gpu]
+    coefficients = _copy(f"{label} coefficients", system, batch * pixels * k.DCT_COEFFICIENT_BYTES_PER_PIXEL, "h2d")
+    return [cpu, coefficients, gpu]
 
 
 def _stage_cost(stage: Stage, p: Pipeline, system: System, host: _Host | None, state: dict) -> StageCost | list[StageCost]:
@@ -128,7 +132,7 @@ def _stage_cost(stage: Stage, p: Pipeline, system: System, host: _Host | None, s
         state["bytes"] = src_px * 3
         if stage.on == "cpu":
             return _cpu(label, host, b, src_px * k.JPEG_DECODE_CYCLES_PER_PIXEL, src_px * (k.JPEG_BITS_PER_PIXEL / 8 + 3))
-        return _gpu_decode(label, system, host, b, src_px)
+        return _gpu_decode(label, system, host, b, src_px, huffman_on_host(stage, src_px))
     if stage.kind == "resize":
         dst_px = state["model"].input_px ** 2
         state["bytes"] = dst_px * 3
@@ -179,8 +183,8 @@ def _stage_cost(stage: Stage, p: Pipeline, system: System, host: _Host | None, s
 def evaluate(pipeline: Pipeline, system: System) -> dict:
     """Per-stage latency and share, end-to-end latency of a batch, pipelined images/s and the
     bottleneck resource and stage."""
-    small = huffman_on_host(pipeline.width_px * pipeline.height_px)
-    needs_host = any(s.on == "cpu" or (s.kind == "decode" and small) for s in pipeline.stages)
+    pixels = pipeline.width_px * pipeline.height_px
+    needs_host = any(s.on == "cpu" or (s.kind == "decode" and huffman_on_host(s, pixels)) for s in pipeline.stages)
     host = host_of(system, pipeline.cpu_cores) if needs_host else None
     state = {"bytes": 0.0, "form": "jpeg", "model": get_vision_model(pipeline.model)}
     costs, dnn = [], 0.0

@@ -32,6 +32,8 @@ class Stage(_Strict):
     on: Place | None = Field(default=None, description="cpu or gpu; none for h2d, d2h and broker")
     model: str | None = Field(default=None, description="dnn: vision model id (default: the pipeline's)")
     broker: str | None = Field(default=None, description="broker: kafka or rabbitmq")
+    huffman: Literal["auto", "host", "gpu"] | None = Field(
+        default=None, description="decode@gpu: where entropy decoding runs (auto: DALI's 1 MP threshold)")
 
     @model_validator(mode="after")
     def _placed(self):
@@ -43,12 +45,15 @@ class Stage(_Strict):
             raise ValueError(f"broker {self.broker!r} is not one of {', '.join(BROKERS)} (broker=kafka)")
         if self.model is not None and self.kind != "dnn":
             raise ValueError(f"stage {self.kind} takes no model (only dnn=MODEL does)")
+        if self.huffman is not None and (self.kind, self.on) != ("decode", "gpu"):
+            raise ValueError(f"stage {self.label} takes no Huffman placement (only decode@gpu=auto|host|gpu does)")
         return self
 
     @property
     def label(self) -> str:
         place = f"@{self.on}" if self.on else ""
-        arg = f"={self.model or self.broker}" if (self.model or self.broker) else ""
+        value = self.model or self.broker or self.huffman
+        arg = f"={value}" if value else ""
         return f"{self.kind}{place}{arg}"
 
 
@@ -105,7 +110,7 @@ def parse_stages(text: str) -> list[Stage]:
         kind, _, place = head.partition("@")
         fields = {"kind": kind, "on": place or None}
         if arg:
-            fields["broker" if kind == "broker" else "model"] = arg
+            fields[{"broker": "broker", "decode": "huffman"}.get(kind, "model")] = arg
         stages.append(_build(Stage, fields, f"--stages {token!r}"))
     return stages
 

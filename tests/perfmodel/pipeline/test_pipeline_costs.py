@@ -88,15 +88,29 @@ def test_two_dnns_through_a_broker():
     assert _stage(r, "dnn@gpu=vit-b-16")["latency_ms"] > _stage(r, "dnn@gpu")["latency_ms"]
 
 
+def _decode_ms(result):
+    return sum(s["latency_ms"] for s in result["stages"] if s["stage"].startswith("decode"))
+
+
 @settings(max_examples=examples(25))
-@given(w=st.integers(16, 8192), h=st.integers(16, 8192), grow=st.floats(1.0, 4.0), place=st.sampled_from(["cpu", "gpu"]),
-       batch=st.integers(1, 128))
-def test_larger_images_are_never_cheaper_to_decode(w, h, grow, place, batch):
-    stages = CPU_PRE if place == "cpu" else GPU_PRE
-    name = f"decode@{place}"
-    small = _stage(_run(stages, w=w, h=h, batch=batch), name)["latency_ms"]
-    large = _stage(_run(stages, w=int(w * grow), h=h, batch=batch), name)["latency_ms"]
+@given(w=st.integers(16, 8192), h=st.integers(16, 8192), grow=st.floats(1.0, 4.0),
+       decode=st.sampled_from(["decode@cpu", "decode@gpu=host", "decode@gpu=gpu"]), batch=st.integers(1, 128))
+def test_larger_images_are_never_cheaper_to_decode(w, h, grow, decode, batch):
+    # with the entropy decode in one place; DALI's auto policy moves it at 1 MP (see the next test)
+    stages = CPU_PRE.replace("decode@cpu", decode) if decode == "decode@cpu" else GPU_PRE.replace("decode@gpu", decode)
+    small = _decode_ms(_run(stages, w=w, h=h, batch=batch))
+    large = _decode_ms(_run(stages, w=int(w * grow), h=h, batch=batch))
     assert large >= small
+
+
+def test_dali_auto_policy_moves_huffman_to_the_gpu_above_one_megapixel():
+    # at 1000 x 1000 the host decodes the entropy and ships int16 DCT coefficients (3 B/px) over PCIe;
+    # one pixel row more and the GPU decodes it: cheaper, which is why DALI switches there
+    at = _run(GPU_PRE, w=1000, h=1000)
+    above = _run(GPU_PRE, w=1000, h=1001)
+    assert _stage(at, "decode@gpu coefficients")["detail"].startswith("3.00 MB")
+    assert not any(s["stage"].startswith("decode@gpu ") for s in above["stages"])
+    assert _decode_ms(above) < _decode_ms(at)
 
 
 def _faster(system, factor):

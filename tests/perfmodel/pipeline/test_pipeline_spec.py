@@ -31,8 +31,10 @@ def test_data_flow_rules(stages, message):
     ("decode@cpu,h2d@gpu", r"stage h2d moves data and takes no @gpu"),
     ("decode@cpu,,dnn@gpu", r"an empty stage"),
     ("broker=redis", r"broker 'redis' is not one of kafka, rabbitmq"),
-    ("decode@cpu=resnet-50", r"stage decode takes no model"),
+    ("resize@cpu=resnet-50", r"stage resize takes no model"),
     ("upscale@gpu", r"--stages 'upscale@gpu': kind='upscale'"),
+    ("decode@gpu=cpu", r"--stages 'decode@gpu=cpu': huffman='cpu': Input should be 'auto', 'host' or 'gpu'"),
+    ("decode@cpu=host", r"stage decode@cpu=host takes no Huffman placement"),
 ])
 def test_bad_stage_tokens(stages, message):
     with pytest.raises(PerfModelError, match=message) as err:
