@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         hardware: HardwareOpt = "l40s-8gpu",
         model: Annotated[str, typer.Option("--model", "-m", help="Vision model of the dnn stages: resnet-50, "
                                            "resnet-101 or vit-b-16.")] = "resnet-50",
-        stages: Annotated[str, typer.Option("--stages", help="Comma list of kind[@cpu|@gpu][=arg]: decode "
+        stages: Annotated[str, typer.Option("--stages", help="Comma list of kind@place=arg (place cpu or gpu, none for copies; arg where a kind takes one): decode "
                                             "(decode@gpu=auto|host|gpu: where Huffman decoding runs), resize, normalize, "
                                             "h2d, dnn[=MODEL], d2h, postprocess, broker=kafka|rabbitmq.")]
         = DEFAULT_STAGES,
