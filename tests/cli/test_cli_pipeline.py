@@ -10,7 +10,7 @@ def test_pipeline_json(capsys):
     assert code == 0, err
     doc = json.loads(out)
     assert [s["stage"] for s in doc["stages"]][0] == "decode@cpu" and doc["batch_size"] == 4
-    assert doc["image_px"] == [3840, 2160] and doc["bottleneck"] == {"resource": "cpu", "stage": "decode@cpu"}
+    assert doc["image_px"] == [3840, 2160] and doc["bottleneck"] == {"resource": "cpu", "stage": "resize@cpu"}
     assert doc["throughput_img_s"] > 0 and 0 < doc["outside_dnn_fraction"] < 1
 
 
