@@ -36,7 +36,7 @@ def _root(debug: Annotated[bool, typer.Option(DEBUG_FLAG, help="Show the Python 
 
 def _register_all() -> None:
     for name in ("catalog", "estimate", "serve", "sweep", "bound", "tune", "export", "validate", "published",
-                 "reproduce", "accuracy", "report", "edge", "diffusion"):
+                 "reproduce", "accuracy", "report", "edge", "diffusion", "pipeline"):
         try:
             module = __import__(f"perfmodel.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

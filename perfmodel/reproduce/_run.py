@@ -10,6 +10,7 @@ from perfmodel.reproduce import _diffusion, _engines, _fabric, _finetune, _lora,
 from perfmodel.reproduce._distserve import distserve
 from perfmodel.reproduce._sarathi import sarathi
 from perfmodel.reproduce._edgemoe import d2moe  # issue 14 item 3
+from perfmodel.reproduce import _vision
 from perfmodel.reproduce._entry import Context, Entry
 from perfmodel.reproduce._unmodeled import NOT_MODELED
 
@@ -23,6 +24,7 @@ _COMPUTED: dict[str, Callable[[Context], Entry]] = {
     "DistServe": distserve,
     "D2MoE": d2moe,
     "SwiftDiffusion": _diffusion.swiftdiffusion,
+    "Beyond Inference": _vision.beyond_inference,
 }
 ORDER = ("NanoFlow", "Sarathi-Serve", "SwiftDiffusion", "QServe", "A2ATS", "vAttention", "ShadowKV",
          "Beyond Inference", "MoE-Lens", "CloudMatrix384", "BurstGPT", "Tilus", "DeepSpeed-FastGen", "MoETuner",

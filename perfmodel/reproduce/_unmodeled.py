@@ -19,8 +19,6 @@ def _seed(seed: str, claim: str, reason: str, source: str, published: float | No
 NOT_MODELED = {
     "SwiftDiffusion": _seed("SwiftDiffusion", "faster serving of add-on diffusion modules (ControlNet, LoRA)",
                             f"diffusion models are outside the LLM step model; {ISSUE_14}", "issue 14"),
-    "Beyond Inference": _seed("Beyond Inference", "serving costs beyond the forward pass",
-                              f"not modeled in this issue; {ISSUE_14}", "issue 14"),
     "BurstGPT": _seed("BurstGPT", "LLM serving traffic is bursty (Gamma-distributed arrivals, Zipf-like lengths)",
                       "a workload study: its claims are the trace's fitted distributions, which the burstgpt preset "
                       "takes as input (Zipf 1.1, Gamma shape 0.5); regenerating them would return our own "

@@ -67,6 +67,7 @@ def _scaled(system, **device_scale):
     ("CacheBlend", "a100-sxm-80gb", {"memory_bw_gb_s": 0.3}),
     ("vAttention", "a100-sxm-80gb", {"memory_gb": 0.5}),
     ("CloudMatrix384", "cloudmatrix384", {"memory_bw_gb_s": 0.7}),
+    ("Beyond Inference", "l40s-8gpu", {"peak_dense_tflops": 0.5}),
     ("packet spraying", "dgx-h100", None),
     ("Sarathi-Serve", "a100-sxm-80gb", {"peak_dense_tflops": 0.5}),  # longer prefill stalls in vLLM's TBT tail
     ("DistServe", "a100-sxm-80gb", {"memory_gb": 0.6}),  # less KV per GPU: both goodputs fall, not equally
