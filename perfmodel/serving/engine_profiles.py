@@ -85,7 +85,7 @@ TODAY = [
        scheduler="chunked", max_num_seqs=256, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="total",
        block_tokens=16, paged_attention_overhead=0.0, admission="on_demand", preemption="recompute",
        prefix_caching=True, cuda_graphs="all", cuda_graph_max_batch=512, launch_us_per_kernel=10.0,
-       cpu_base_ms=0.001, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.152, frontend_ms=19.418,
+       cpu_base_ms=0.328, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.151, frontend_ms=19.543,
        sources={"scheduler": "vLLM V1 scheduler: decodes first, prompt chunks fill max_num_batched_tokens",
                 "max_num_seqs": _V1_ARGS, "token_budget": _V1_ARGS + "; " + _INFERENCEMAX,
                 "kv_memory_fraction": "vLLM docs: gpu_memory_utilization default 0.9",
@@ -106,7 +106,7 @@ TODAY = [
        kv_fraction_of="total", block_tokens=1, paged_attention_overhead=0.0,
        admission="reserve_ratio", reserve_output_fraction=0.4, preemption="recompute", prefix_caching=True,
        cuda_graphs="decode", cuda_graph_max_batch=256, launch_us_per_kernel=10.0,
-       cpu_base_ms=0.0, cpu_per_seq_us=0.0, cpu_overlapped=True, device_time_scale=1.0, frontend_ms=68.197,
+       cpu_base_ms=0.0, cpu_per_seq_us=47.837, cpu_overlapped=True, device_time_scale=1.0, frontend_ms=90.805,
        sources={"scheduler": "SGLang scheduler: a prefill batch whenever new requests fit, else a decode batch",
                 "max_num_seqs": "SGLang server_args: max_running_requests derived from memory",
                 "token_budget": "SGLang server_args: chunked_prefill_size 8192 on >= 80 GB GPUs",
@@ -120,7 +120,9 @@ TODAY = [
                 "launch_us_per_kernel": _PT_LAUNCH,
                 "cpu_overlapped": "overlap scheduler on by default (0.4+): host work hidden behind the step",
                 "cpu_base_ms": "hidden by the overlap scheduler (not fitted: see perfmodel.serving.fit FREE)",
-                "cpu_per_seq_us": "hidden by the overlap scheduler",
+                "cpu_per_seq_us": "host work per running sequence per step (batch assembly, output processing); "
+                                  "the overlap scheduler hides it behind the device step until it outgrows it "
+                                  "(step = max(device, host)): " + _FIT,
                 "device_time_scale": "the step model's kernels (not fitted: see perfmodel.serving.fit FREE)",
                 "frontend_ms": _FIT}),
     _p(name="trtllm-pytorch", describes="TensorRT-LLM 1.x PyTorch backend (trtllm-serve): in-flight batching, "
@@ -128,7 +130,7 @@ TODAY = [
        scheduler="inflight", max_num_seqs=2048, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="free",
        block_tokens=32, paged_attention_overhead=0.0, admission="reserve_max", preemption="recompute",
        prefix_caching=True, cuda_graphs="decode", cuda_graph_max_batch=128, launch_us_per_kernel=10.0,
-       cpu_base_ms=0.28, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.076, frontend_ms=88.173,
+       cpu_base_ms=0.952, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.044, frontend_ms=81.494,
        sources={"scheduler": "TRT-LLM docs: context and generation requests share an iteration up to "
                              "max_num_tokens; enable_chunked_prefill False by default",
                 "max_num_seqs": "TRT-LLM llm_args: max_batch_size default 2048",
