@@ -15,7 +15,9 @@ Per plan kind (isl, osl = prompt and output tokens per request):
   tau x osl / (isl + osl)), n_pre = ceil(isl / tau) iterations of prefill per request. A scheduler
   fills the budget whenever prompt tokens wait, so the prefill comes in full steps (d decodes and
   tau - d prompt tokens, time t_full) on a share f = c / (tau - d) of the iterations, the others
-  decode only (t_dec): the mean step t = f t_full + (1 - f) t_dec is TPOT (the step time is convex
+  decode only (t_dec); with attention-DP the r ranks sharing the MoE layers step at the largest
+  rank's batch, so a rank runs full steps whenever any of them does, f -> 1 - (1 - f)^r
+  (`perfmodel.attention_dp`): the mean step t = f t_full + (1 - f) t_dec is TPOT (the step time is convex
   in the tokens, so spreading c evenly over every step would be optimistic, more so the larger
   tau); TTFT = ceil(isl / (tau - d)) x t_full; throughput = dp x d / t.
 * Disaggregated (DistServe): prefill pool of `dp` replicas running prefill batches of `batch`
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perfmodel.attention_dp import group_ranks, padded_share
 from perfmodel.iteration import BatchShape
 from perfmodel.quant import get_quant
 from perfmodel.search import goodput as G
@@ -115,7 +118,7 @@ def _aggregated(ctx: GroupModel, t: PlanTable) -> dict[str, np.ndarray]:
     # Chunked steps come in two kinds (module docstring): full ones, d decodes and a budget's worth
     # of prompt chunks, and decode-only ones; a share f of the steps is full.
     chunk = np.maximum(tau - d, 1.0)
-    f = np.clip(c / chunk, 0.0, 1.0)
+    f = padded_share(c / chunk, group_ranks(par))  # attention-DP: padded to the largest rank's batch
     pre = BatchShape(prefill_tokens=bf * isl, prefill_attn_pairs=bf * isl * (isl + 1) / 2, prefill_kv_read=0 * bf,
                      prefill_seqs=bf)
     n_dec = np.where(static, bf, d)

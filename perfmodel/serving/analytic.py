@@ -27,6 +27,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from perfmodel.attention_dp import group_ranks, padded_share
 from perfmodel.serving.kv import KVConfig
 from perfmodel.serving.timing import StepTimer
 
@@ -75,6 +76,8 @@ class ReplicaModel:
         per_req = self._kv_per_request()
         limits = {"kv": kv.capacity_tokens / per_req, "max_num_seqs": float(max_num_seqs)}
         self.E, self.slots = timer.tokens_per_step, 1 + timer.draft_tokens  # see the module docstring
+        plan = getattr(timer.model, "plan", None)
+        self.ranks = group_ranks(plan) if plan is not None else 1  # attention-DP ranks stepping together
         if scheduler in MIXING:
             limits["token_budget"] = token_budget * self.O1 / (self.O1 * self.slots + self.I * self.E)
         self.limited_by = min(limits, key=limits.get)
@@ -124,6 +127,7 @@ class ReplicaModel:
         step); at one chunk or more per step every step mixes the mean prompt tokens."""
         chunk = max(1.0, self.budget - b * self.slots)
         q = prompts_per_step * self.E * math.ceil(self.I / chunk)  # share of iterations with a chunk
+        q = padded_share(q, self.ranks)  # attention-DP: any rank's chunk pads its group (perfmodel.attention_dp)
         if q >= 1:
             return self.t_mixed(b, prompts_per_step * self.I)
         return (1 - q) * self.t_decode(b) + q * self._mixed_round(b, min(self.I, chunk)) / self.E
