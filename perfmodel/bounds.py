@@ -39,7 +39,7 @@ from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.memory import memory_breakdown
-from perfmodel.moe import dispatch_copies
+from perfmodel.moe import dispatch_copies, remote_share
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
 from perfmodel.limits import (Bound, Sizes, attn_dims, expected_active_fraction, max_concurrency, plan_sizes, pme,  # noqa: F401
@@ -252,7 +252,8 @@ def network_per_token_s(model: ModelSpec, system: System, plan: Plan, q: Quant) 
         # kernels, perfmodel.moe.dispatch_copies), never more than one per selected expert
         k = dispatch_copies(model.moe.experts_per_token, ep, low_latency=False)
         sent = q.part("experts").gemm_path(system.device)[1]  # dispatch bytes as step.moe_ops sends them
-        t += model.num_moe_layers * k * h * (sent + 2.0) * (ep - 1) / ep / tp / rate
+        local = remote_share(plan.expert_locality, ep)  # Speculative MoE keeps a share on its rank
+        t += model.num_moe_layers * k * h * (sent + 2.0) * (ep - 1) / ep / tp / rate * local
     return t
 
 

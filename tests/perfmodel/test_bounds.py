@@ -211,12 +211,13 @@ def test_static_estimate_and_bound_agree_on_how_many_sequences_fit():
 
 @st.composite
 def moe_options(draw):
-    """Issue-12 plan options: routing skew, EPLB redundant experts, two-batch overlap and
-    speculative decoding (n-gram runs on every model; EAGLE-3 drafts on the dense ones)."""
+    """Issue-12 plan options: routing skew, EPLB redundant experts, two-batch overlap, Speculative
+    MoE's expert locality and speculative decoding (n-gram runs on every model; EAGLE-3 drafts on the dense ones)."""
     spec = draw(st.sampled_from([None, None, ("ngram", 2, 0.9), ("ngram", 4, 0.6), ("eagle3", 3, None),
                                  ("ngram", 3, 0.0)]))
     out = dict(routing_skew=draw(st.sampled_from([0.0, 0.0, 0.6, 1.5])), two_batch_overlap=draw(st.booleans()),
-               redundant_experts=draw(st.sampled_from([0, 0, 8])))
+               redundant_experts=draw(st.sampled_from([0, 0, 8])),
+               expert_locality=draw(st.sampled_from([None, None, 0.5, 0.9])))
     if spec:
         out.update(spec_method=spec[0], spec_tokens=spec[1],
                    spec_acceptance=None if spec[2] is None else (spec[2],) * spec[1])
