@@ -57,6 +57,8 @@ def safe_load(text: str, where: Path | str):
         _expanded_size(node, str(where))
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
+        if "nesting depth" in str(getattr(exc, "problem", "")):  # libyaml's own depth limit
+            raise PerfModelError(f"{where}: YAML nested too deeply") from None
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark else ""
         raise PerfModelError(f"{where}:{at} malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
