@@ -127,11 +127,14 @@ def _aggregated(ctx: GroupModel, t: PlanTable) -> dict[str, np.ndarray]:
     par = ctx.par(tp, pp, ep, np.ones_like(tp))
     static = budget == 0
     tau = np.where(static, 1.0, budget).astype(float)
-    # Chunked prefill steady state (module docstring).
+    # Chunked prefill steady state (module docstring). Speculative decoding: a step is a round in
+    # which a decoding sequence advances e tokens and puts 1 + k query tokens against the budget, so
+    # a request decodes for osl / e rounds and the prompts keep pace at e x isl / osl per decode.
+    e, slots = ctx.tokens_per_step, 1.0 + (ctx.option.spec_tokens if ctx.option.spec_method else 0)
     n_pre = np.ceil(isl / tau)
-    d = np.minimum(bf * osl / (n_pre + osl), tau * osl / (isl + osl))
-    c = d * isl / osl
-    s = np.minimum(np.maximum(tau - d, 1.0), isl)               # prefill chunk of one request
+    d = np.minimum(bf * (osl / e) / (n_pre + osl / e), tau / (slots + e * isl / osl))
+    c = d * e * isl / osl
+    s = np.minimum(np.maximum(tau - d * slots, 1.0), isl)       # prefill chunk of one request
     running = np.minimum(bf, d + np.ceil(c / isl) + 1)
     kv_tokens = np.where(static, bf * (isl + osl), running * (isl + osl))
     max_tokens = np.where(static, bf * isl, tau)
@@ -139,7 +142,7 @@ def _aggregated(ctx: GroupModel, t: PlanTable) -> dict[str, np.ndarray]:
 
     # Chunked steps come in two kinds (module docstring): full ones, d decodes and a budget's worth
     # of prompt chunks, and decode-only ones; a share f of the steps is full.
-    chunk = np.maximum(tau - d, 1.0)
+    chunk = np.maximum(tau - d * slots, 1.0)
     f = padded_share(c / chunk, group_ranks(par))  # attention-DP: padded to the largest rank's batch
     pre = BatchShape(prefill_tokens=bf * isl, prefill_attn_pairs=bf * isl * (isl + 1) / 2, prefill_kv_read=0 * bf,
                      prefill_seqs=bf)
@@ -158,7 +161,7 @@ def _aggregated(ctx: GroupModel, t: PlanTable) -> dict[str, np.ndarray]:
     t_mix = f * t_full + (1 - f) * t_dec                          # mean chunked step
     bound_mix = np.where(f * t_full >= (1 - f) * t_dec, bound_full, bound_dec)
     e2e_static = t_pre + (osl - 1) * t_dec
-    ttft = np.where(static, t_pre, np.ceil(isl / s) * t_full)
+    ttft = np.where(static, t_pre, np.ceil(isl / s) * t_full * e)  # t_full is per emitted token (group.step)
     tpot = np.where(static, t_dec, t_mix)
     e2e = ttft + (osl - 1) * tpot
     tok_s_rep = np.where(static, bf * osl / e2e_static, d / t_mix)
