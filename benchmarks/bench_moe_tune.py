@@ -2,7 +2,10 @@
 two-batch overlap, EPLB redundant experts and MTP, exhaustive and cold (a fresh Python process:
 imports, model and catalog loading included). Target: >= 20,000 plans evaluated in < 3 s.
 
-Run: python benchmarks/bench_moe_tune.py  (prints one JSON line; `--repeat N` runs N cold processes)
+Run: python benchmarks/bench_moe_tune.py  (prints one JSON line; `--repeat N` runs N cold processes).
+It prints the wall and the CPU seconds of each cold process: on the shared 2-core machine the other
+sessions' load stretches the wall (a pure-Python loop gets a third of a core at load 8), so the CPU
+seconds say what one idle core would take.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -39,10 +43,16 @@ print(json.dumps({{"evaluated": r.result.evaluated, "search_s": r.result.seconds
 
 def cold() -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", COLD.format(problem=repr(PROBLEM))], cwd=ROOT, env=env,
                          capture_output=True, text=True, check=True)
-    return {**json.loads(out.stdout), "wall_s": time.perf_counter() - t0}
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the cold process: what the wall would be on an idle core (the shared machine's
+    # load stretches the wall; both are printed)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {**json.loads(out.stdout), "wall_s": wall, "cpu_s": cpu}
 
 
 def main() -> None:
@@ -51,7 +61,9 @@ def main() -> None:
     runs = [cold() for _ in range(ap.parse_args().repeat)]
     best = min(runs, key=lambda r: r["wall_s"])
     print(json.dumps({**best, "walls_s": [round(r["wall_s"], 2) for r in runs],
-                      "target": ">= 20000 plans in < 3 s cold", "met": best["evaluated"] >= 20000 and best["wall_s"] < 3}))
+                      "cpus_s": [round(r["cpu_s"], 2) for r in runs], "load_1min": round(os.getloadavg()[0], 1),
+                      "target": ">= 20000 plans in < 3 s cold", "met": best["evaluated"] >= 20000 and best["wall_s"] < 3,
+                      "met_in_cpu_s": best["evaluated"] >= 20000 and best["cpu_s"] < 3}))
 
 
 if __name__ == "__main__":

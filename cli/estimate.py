@@ -71,6 +71,9 @@ TboOpt = Annotated[bool, typer.Option("--tbo", help="Two-batch overlap of commun
 SpeculativeOpt = Annotated[Optional[str], typer.Option("--speculative", help="Speculative decoding, as in tune: none, "
                                                        "mtp[:K], eagle3[:K[:RATE]], ngram:K:RATE (K draft tokens, "
                                                        "RATE acceptance per position).")]
+LocalityOpt = Annotated[Optional[float], typer.Option("--expert-locality", help="Speculative MoE token shuffling "
+                                                     "and expert grouping: share of token-expert activations served on "
+                                                     "the token's own EP rank (default: 1/ep, placement-agnostic).")]
 # the three options of the first release (kept, not shown: --speculative says the same in tune's words)
 SpecOpt = Annotated[Optional[str], typer.Option("--spec-method", hidden=True, help="Speculative decoding: mtp, eagle3 "
                                                 "or ngram.")]
@@ -150,7 +153,7 @@ def register(app: typer.Typer) -> None:
         weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
         kv_attention: KvAttentionOpt = "gpu", memory_utilization: MemUtilOpt = None,
         routing_skew: SkewOpt = 0.0, redundant_experts: RedundantOpt = 0, tbo: TboOpt = False,
-        speculative: SpeculativeOpt = None,
+        speculative: SpeculativeOpt = None, expert_locality: LocalityOpt = None,
         spec_method: SpecOpt = None, spec_tokens: SpecTokensOpt = 1, spec_acceptance: SpecAccOpt = None,
         calibration: CalOpt = None,
         swiftkv: Annotated[Optional[str], typer.Option("--swiftkv", help="SwiftKV transform SKIP_FRACTION[:ACROSS]: "
@@ -176,7 +179,8 @@ def register(app: typer.Typer) -> None:
                 **({"memory_utilization": memory_utilization} if memory_utilization is not None else {}),
                 **moe_spec_fields(routing_skew=routing_skew, redundant_experts=redundant_experts, tbo=tbo,
                                   spec_method=spec_method, spec_tokens=spec_tokens, spec_acceptance=spec_acceptance,
-                                  speculative=speculative))
+                                  speculative=speculative),
+                **({"expert_locality": expert_locality} if expert_locality is not None else {}))
         if json_out:
             print_json(r.to_dict())
         else:

@@ -9,8 +9,8 @@ import typer
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, busy, console, print_json, table
 from perfmodel.errors import PerfModelError
 from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, DevicesOpt, DpOpt, EpOpt, KvAttentionOpt, KvOffloadOpt,
-                                    KvOpt, NanoOpt, NanoSplitOpt, PpOpt, QuantOpt, TpOpt, WeightsOffloadOpt,
-                                    kv_attention_fields, parse_split, replicas)
+                                    KvOpt, NanoOpt, NanoSplitOpt, PpOpt, QuantOpt, SpeculativeOpt, TpOpt,
+                                    WeightsOffloadOpt, kv_attention_fields, parse_split, replicas)
 
 WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL, random:ISL:OSL:RATIO, a preset (sharegpt, lmsys, "
                                           "splitwise, burstgpt, burstgpt-sample, chat-multiturn), a workload "
@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
         nano_batches: NanoOpt = 1, nano_split: NanoSplitOpt = None,
         weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
         kv_attention: KvAttentionOpt = "gpu",
+        speculative: SpeculativeOpt = None,
         memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", help="Fraction of device "
                                                                     "memory the engine may use (default: the engine's; "
                                                                     "vLLM gpu_memory_utilization of the total, "
@@ -116,7 +117,7 @@ def register(app: typer.Typer) -> None:
                     weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
                     **kv_attention_fields(kv_attention), lora_adapters=lora_adapters,
                     lora_rank=_ranks(lora_rank), lora_popularity=lora_popularity,
-                    finetune_seq_len=finetune_seq_len)
+                    finetune_seq_len=finetune_seq_len, **speculative_fields(speculative))
         written = r.write(out) if out else {}
         if json_out:
             print_json({**r.to_dict(), **({"written": {k: str(v) for k, v in written.items()}} if written else {})})
@@ -124,6 +125,16 @@ def register(app: typer.Typer) -> None:
             _render(r.to_dict())
             for name, path in written.items():
                 console.print(f"{name}: {path}", markup=False, highlight=False)
+
+
+def speculative_fields(text: str | None) -> dict:
+    """serve() keywords for `--speculative` (tune's grammar: none, mtp[:K], eagle3[:K[:RATE]], ngram:K:RATE)."""
+    if text is None:
+        return {}
+    from perfmodel.search.space import parse_speculative
+
+    method, k, rates = parse_speculative(text)
+    return {"spec_method": method, "spec_tokens": k, "spec_acceptance": rates} if method else {}
 
 
 def _ranks(text: str) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, print_json, table
-from perfmodel.cli.estimate import CalOpt
+from perfmodel.cli.estimate import CalOpt, SpeculativeOpt
 from perfmodel.cli.serve import WorkloadOpt
 from perfmodel.errors import PerfModelError
 
@@ -60,6 +60,7 @@ def register(app: typer.Typer) -> None:
                                                   "(and sampled for the workload's means).")] = 1000,
         engine: Annotated[str, typer.Option("--engine", help="Engine profile.")] = "vllm",
         calibration: CalOpt = None,
+        speculative: SpeculativeOpt = None,
         csv_out: Annotated[Optional[str], typer.Option("--csv", help="Write every point as CSV to this path "
                                                        "('-': stdout).")] = None,
         png: Annotated[Optional[str], typer.Option("--png", help="Write the curves as a PNG.")] = None,
@@ -72,7 +73,8 @@ def register(app: typer.Typer) -> None:
 
         r = run(model=model, hardware=hardware, workload=workload, plans=[parse_plan(p) for p in plan],
                 concurrency=numbers(concurrency, int, "--concurrency"), rates=numbers(rates, float, "--rates"),
-                simulate=simulate, num_requests=num_requests, engine=engine, calibration=calibration)
+                simulate=simulate, num_requests=num_requests, engine=engine, calibration=calibration,
+                speculative=speculative)
         if png:
             curves_png(r, Path(png))
         if csv_out == "-":

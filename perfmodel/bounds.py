@@ -39,11 +39,12 @@ from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.memory import memory_breakdown
-from perfmodel.moe import dispatch_copies
+from perfmodel.moe import dispatch_copies, remote_share
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
 from perfmodel.limits import (Bound, Sizes, attn_dims, expected_active_fraction, max_concurrency, plan_sizes, pme,  # noqa: F401
                              weights_read_per_pass)
+from perfmodel.speculative import tokens_per_step
 from perfmodel.specs.layers import ATTENTION_MIXERS
 from perfmodel.step import window_pairs
 from perfmodel.stepmodel import StepModel
@@ -207,7 +208,9 @@ def memory_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s: Siz
     """(memory_bandwidth, kv_capacity). Per request and device, g passes each read the weights
     shared by `concurrency` sequences, and g - 1 decode steps read its KV at mean context
     p + g/2. Throughput B / (W(B) + B c) grows with B (W concave, W(0) >= 0), so the largest B
-    that fits gives the bound."""
+    that fits gives the bound. With speculative decoding a decode pass is a round that emits E
+    tokens on average (`perfmodel.speculative`): 1 + (g - 1) / E passes and KV reads (the drafter's
+    reads are left out, which only raises the bound)."""
     dev = system.device
     bw = dev.memory_bw_gb_s * 1e9 * dev.mem_bw_efficiency
     p, g = isl, osl
@@ -216,9 +219,10 @@ def memory_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s: Siz
                 Bound("kv_capacity", 0.0, {"note": "nothing fits"}))
     tokens_per_pass = concurrency * (p + g - 1) / g
     w = weights_read_per_pass(model, plan, s, tokens_per_pass)
-    kv_read = s.kv_per_token * (g - 1) * (p + g / 2)
-    per_request_s = (g * w / concurrency + kv_read) / bw
-    weights_only_s = g * w / concurrency / bw
+    rounds = (g - 1) / tokens_per_step(plan)
+    kv_read = s.kv_per_token * rounds * (p + g / 2)
+    per_request_s = ((1 + rounds) * w / concurrency + kv_read) / bw
+    weights_only_s = (1 + rounds) * w / concurrency / bw
     # per_request_s is one device's share; the replica's devices work in parallel on the same requests
     mem = Bound("memory_bandwidth", (p + g) / per_request_s / _devices_per_replica(plan),
                 {"weights_read_gb": w / 1e9, "kv_read_mb_per_request": kv_read / 1e6,
@@ -248,7 +252,8 @@ def network_per_token_s(model: ModelSpec, system: System, plan: Plan, q: Quant) 
         # kernels, perfmodel.moe.dispatch_copies), never more than one per selected expert
         k = dispatch_copies(model.moe.experts_per_token, ep, low_latency=False)
         sent = q.part("experts").gemm_path(system.device)[1]  # dispatch bytes as step.moe_ops sends them
-        t += model.num_moe_layers * k * h * (sent + 2.0) * (ep - 1) / ep / tp / rate
+        local = remote_share(plan.expert_locality, ep)  # Speculative MoE keeps a share on its rank
+        t += model.num_moe_layers * k * h * (sent + 2.0) * (ep - 1) / ep / tp / rate * local
     return t
 
 
@@ -329,13 +334,14 @@ def compute_bounds(*, model: str | ModelSpec, system: str | System, plan: Plan, 
 # ------------------------------------------------------------------------------------------
 # The plan's predicted throughput (steady-state continuous batching, as NanoFlow's engine runs)
 # ------------------------------------------------------------------------------------------
-def steady_state_batch(concurrency: float, isl: int, osl: int) -> BatchShape:
+def steady_state_batch(concurrency: float, isl: int, osl: int, tokens_per_step: float = 1.0) -> BatchShape:
     """One iteration of continuous batching with `concurrency` sequences in flight: every
-    sequence advances one token; concurrency / g sequences finish and as many are admitted, their
-    prompts prefilled whole (NanoFlow s1.8 fills the dense batch with prefill tokens). Decoding
-    sequences' mean context is p + g/2. Dense tokens per iteration: B (p + g - 1) / g."""
+    sequence advances one token (E = `tokens_per_step` with speculative decoding); concurrency E / g
+    sequences finish and as many are admitted, their prompts prefilled whole (NanoFlow s1.8 fills
+    the dense batch with prefill tokens). Decoding sequences' mean context is p + g/2. Dense tokens
+    per iteration: B (p + g - 1) / g without speculation."""
     p, g = isl, osl
-    new = concurrency / g
+    new = min(concurrency * tokens_per_step / g, concurrency)
     dec = concurrency - new
     return BatchShape(prefill_tokens=new * p, prefill_attn_pairs=new * p * (p + 1) / 2, prefill_kv_read=0,
                       prefill_seqs=new, decode_seqs=dec, decode_context=dec * (p + g / 2))
@@ -371,9 +377,11 @@ def predict(*, model: str | ModelSpec, system: str | System, plan: Plan, isl: in
                              f"most {b.max_concurrency:.0f} ({spec.name}, {plan.describe()})")
     if conc < 1:
         raise PerfModelError(f"not even one sequence of isl={isl} osl={osl} fits ({spec.name}, {plan.describe()})")
-    shape = steady_state_batch(conc, isl, osl)
+    e = tokens_per_step(plan)
+    shape = steady_state_batch(conc, isl, osl, e)
     sm = StepModel.build(model=spec, system=sysm, plan=plan, max_tokens=int(math.ceil(shape.tokens)))
     t = sm.iteration_time_s(shape)
     dpr = plan.tp * plan.pp
-    return Prediction(concurrency=conc, iteration_s=t, tok_s_per_device=conc * (isl + osl) / osl / t / dpr,
-                      output_tok_s_per_device=conc / t / dpr, batch=shape)
+    out = shape.prefill_seqs + shape.decode_seqs * e  # output tokens per iteration (a prefill emits one)
+    return Prediction(concurrency=conc, iteration_s=t, tok_s_per_device=out * (isl + osl) / osl / t / dpr,
+                      output_tok_s_per_device=out / t / dpr, batch=shape)

@@ -97,6 +97,18 @@ def touched_experts(load, local_experts):
     return n * (1 - (1 - 1 / n) ** load)
 
 
+def remote_share(locality, ep):
+    """Dispatch volume relative to placement-agnostic routing when a share `locality` of the
+    token-expert activations is served on the token's own rank (Speculative MoE / Sem-MoE: tokens
+    shuffled to their predicted experts' ranks and co-activated experts grouped on one rank; the
+    all-to-all volume is alpha k B S / G with alpha the non-local share, Li et al. arXiv:2503.04398
+    s3.1). Uniform routing keeps 1/ep local; None or a share at or below it changes nothing."""
+    if locality is None:
+        return 1.0
+    base = 1.0 / O.vmax(ep, 1)  # ep = 1 sends nothing, whatever the share
+    return (1.0 - O.vmax(locality, base)) / O.vmax(1.0 - base, 1e-12)
+
+
 def dispatch_copies(experts_per_token: int, ep, *, low_latency):
     """Copies of a token a DeepEP dispatch sends: one per selected expert (low-latency kernels) or
     one per distinct destination rank (normal kernels)."""

@@ -144,6 +144,8 @@ def gemm_utilization(m, n, k, dev: Device, groups=1):
     """Fraction of the device's GEMM throughput `groups` (m x k) @ (k x n) problems in one kernel
     can use: M/N padding to the tile, wave quantization over the compute units, split-K when
     output tiles are too few to fill the device."""
+    if any(isinstance(x, np.ndarray) for x in (m, n, k, groups)):
+        return _gemm_utilization_grid(m, n, k, dev, groups)
     sms = dev.compute_units
     best = 0.0
     for dm, dn, rel in _TILE_OPTIONS:
@@ -157,6 +159,26 @@ def gemm_utilization(m, n, k, dev: Device, groups=1):
         util = pad * work / (vmax(waves, 1) * sms) * rel
         best = vmax(best, util)
     return best
+
+
+def _gemm_utilization_grid(m, n, k, dev: Device, groups):
+    """`gemm_utilization` over numpy arrays: the tile options on a leading axis, the same
+    operations in the same order, so the numbers are those of the loop (the search's cold path
+    calls it thousands of times)."""
+    sms = dev.compute_units
+    tm = np.array([[max(dev.gemm_tile_m // dm, 16)] for dm, _, _ in _TILE_OPTIONS])
+    tn = np.array([[max(dev.gemm_tile_n // dn, 16)] for _, dn, _ in _TILE_OPTIONS])
+    rel = np.array([[r] for _, _, r in _TILE_OPTIONS])
+    m, n, k, groups = (np.asarray(x) for x in (m, n, k, groups))
+    tiles_m, tiles_n = np.ceil(np.true_divide(m, tm)) * groups, np.ceil(np.true_divide(n, tn))
+    pad = (m * groups * n) / np.maximum(tiles_m * tm * tiles_n * tn, 1)
+    tiles = tiles_m * tiles_n
+    split = np.maximum(np.minimum(np.floor(np.true_divide(sms, np.maximum(tiles, 1))),
+                                  np.floor(np.true_divide(k, _MIN_SPLIT_K))), 1)
+    work = tiles * split
+    waves = np.ceil(np.true_divide(work, sms))
+    util = pad * work / (np.maximum(waves, 1) * sms) * rel
+    return np.maximum(util.max(axis=0), 0.0)
 
 
 def _vector_flops(dev: Device) -> float:

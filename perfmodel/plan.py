@@ -82,6 +82,10 @@ class Plan(BaseModel):
     spec_tokens: int = Field(default=1, ge=1, le=16, description="draft tokens proposed per step")
     spec_acceptance: tuple[float, ...] | None = Field(
         default=None, description="per-position acceptance rates (None: the method's published default)")
+    expert_locality: float | None = Field(
+        default=None, gt=0, le=1, description="Speculative MoE (Sem-MoE) token shuffling and expert grouping: "
+                                               "share of token-expert activations served on the token's own EP rank "
+                                               "(None: placement-agnostic routing, 1/ep)")
 
     @model_validator(mode="after")
     def _issue12_fields(self):

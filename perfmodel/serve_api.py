@@ -191,9 +191,6 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     if warmup and concurrency is None:
         raise PerfModelError(f"--warmup {warmup} needs --concurrency (a closed loop); open-loop runs leave out "
                              "a leading share through the goodput probe")
-    if placement.get("spec_method"):  # issue 12: the simulator advances one token per decode step
-        raise PerfModelError(f"spec_method={placement['spec_method']}: the serving simulator does not model "
-                             f"speculative decoding yet; use `perfmodel estimate` or `perfmodel tune --speculative`")
     check_serve_options(rate=rate, num_requests=num_requests, seed=seed, slo_target=slo_target,
                         ttft_slo_ms=ttft_slo_ms, tpot_slo_ms=tpot_slo_ms, block_size=block_size,
                         prefix_hit_rate=prefix_hit_rate, kv_fraction=kv_fraction,
@@ -412,6 +409,8 @@ def _describe(pool: Pool, mean_in: float, ctx: float) -> dict:
             "kv_capacity_tokens": pool.kv.capacity_tokens, "kv_unit_tokens": pool.kv.unit_tokens,
             "max_num_seqs": pool.max_num_seqs, "token_budget": pool.token_budget,
             "scheduler": pool.scheduler.name, "prefill_ms": rm.t_prefill(1) * 1e3,
-            "decode_step_ms": {"1": rm.t_decode(1) * 1e3, str(full): rm.t_decode(full) * 1e3}}
+            # an iteration's time (speculative decoding: a round of tokens_per_step tokens on average)
+            "decode_step_ms": {"1": rm.t_decode(1) * rm.E * 1e3, str(full): rm.t_decode(full) * rm.E * 1e3},
+            "tokens_per_step": rm.E}
 
 

@@ -251,7 +251,8 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     # DeepEP: low-latency kernels (one copy per expert) in decode-only steps, normal kernels (one
     # copy per destination rank) when the step prefills; fp8 dispatch carries 1x128 block scales.
     copies = M.dispatch_copies(e.experts_per_token, par.ep, low_latency=b.prefill_tokens == 0)
-    sent = T / tp * copies * h
+    # Speculative MoE (Plan.expert_locality): tokens whose experts sit on their own rank stay there
+    sent = T / tp * copies * h * M.remote_share(M.plan_option(par, "expert_locality", None), par.ep)
     # Bytes per element the experts' GEMM reads; fp8-block / nvfp4 / mxfp4 bits count their scales
     # already (perfmodel.quant), fp8 / w8a8 / w4a8 get DeepEP's 1x128 scales added.
     a_el = qe.gemm_path(dev)[1]

@@ -15,7 +15,9 @@ Per plan kind (isl, osl = prompt and output tokens per request):
   tau x osl / (isl + osl)), n_pre = ceil(isl / tau) iterations of prefill per request. A scheduler
   fills the budget whenever prompt tokens wait, so the prefill comes in full steps (d decodes and
   tau - d prompt tokens, time t_full) on a share f = c / (tau - d) of the iterations, the others
-  decode only (t_dec): the mean step t = f t_full + (1 - f) t_dec is TPOT (the step time is convex
+  decode only (t_dec); with attention-DP the r ranks sharing the MoE layers step at the largest
+  rank's batch, so a rank runs full steps whenever any of them does, f -> 1 - (1 - f)^r
+  (`perfmodel.attention_dp`): the mean step t = f t_full + (1 - f) t_dec is TPOT (the step time is convex
   in the tokens, so spreading c evenly over every step would be optimistic, more so the larger
   tau); TTFT = ceil(isl / (tau - d)) x t_full; throughput = dp x d / t.
 * Disaggregated (DistServe): prefill pool of `dp` replicas running prefill batches of `batch`
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perfmodel.attention_dp import group_ranks, padded_share
 from perfmodel.iteration import BatchShape
 from perfmodel.quant import get_quant
 from perfmodel.search import goodput as G
@@ -86,13 +89,35 @@ def evaluate(problem: Problem, table: PlanTable, *, nano_model: NanoModel = "flu
 def _unique(cols: list[np.ndarray]):
     """Distinct rows of the columns (sorted as np.unique(axis=0) sorts them) and each row's index
     among them. Each column is factorized on its own and the codes combined in mixed radix, so the
-    sort runs on one int64 array (np.unique with axis=0 sorts whole rows, ~10x slower)."""
+    sort runs on one int64 array (np.unique with axis=0 sorts whole rows, ~10x slower); small
+    non-negative integer columns are their own codes, so only that one sort runs."""
     code = np.zeros(len(cols[0]), dtype=np.int64)
+    span = 1  # product of the radices so far
     for c in cols:
-        _, inv = np.unique(c, return_inverse=True)
-        code = code * (int(inv.max()) + 1 if len(inv) else 1) + inv.ravel()
+        c = np.asarray(c)
+        digit, radix = _digits(c)
+        if span * radix >= _CODE_LIMIT:  # compress the code so far to its distinct values' ranks
+            _, code = np.unique(code, return_inverse=True)
+            code, span = code.ravel().astype(np.int64), int(code.max()) + 1 if len(code) else 1
+        code = code * radix + digit
+        span *= radix
     _, first, inv = np.unique(code, return_index=True, return_inverse=True)
     return [np.asarray(c)[first] for c in cols], inv.ravel()
+
+
+_CODE_LIMIT = 1 << 62  # mixed-radix codes stay below int64's range
+_DIRECT_RADIX = 1 << 20  # plan columns are small non-negative integers (devices, batches, budgets)
+
+
+def _digits(c: np.ndarray) -> tuple[np.ndarray, int]:
+    """A column as order-preserving integer digits and their radix: small non-negative integers
+    are their own digits (no sort), anything else is factorized by np.unique."""
+    if len(c) and np.issubdtype(c.dtype, np.integer):
+        lo, hi = int(c.min()), int(c.max())
+        if lo >= 0 and hi < _DIRECT_RADIX:
+            return c.astype(np.int64, copy=False), hi + 1
+    _, inv = np.unique(c, return_inverse=True)
+    return inv.ravel().astype(np.int64), (int(inv.max()) + 1 if len(inv) else 1)
 
 
 def _aggregated(ctx: GroupModel, t: PlanTable) -> dict[str, np.ndarray]:
@@ -102,11 +127,14 @@ def _aggregated(ctx: GroupModel, t: PlanTable) -> dict[str, np.ndarray]:
     par = ctx.par(tp, pp, ep, np.ones_like(tp))
     static = budget == 0
     tau = np.where(static, 1.0, budget).astype(float)
-    # Chunked prefill steady state (module docstring).
+    # Chunked prefill steady state (module docstring). Speculative decoding: a step is a round in
+    # which a decoding sequence advances e tokens and puts 1 + k query tokens against the budget, so
+    # a request decodes for osl / e rounds and the prompts keep pace at e x isl / osl per decode.
+    e, slots = ctx.tokens_per_step, 1.0 + (ctx.option.spec_tokens if ctx.option.spec_method else 0)
     n_pre = np.ceil(isl / tau)
-    d = np.minimum(bf * osl / (n_pre + osl), tau * osl / (isl + osl))
-    c = d * isl / osl
-    s = np.minimum(np.maximum(tau - d, 1.0), isl)               # prefill chunk of one request
+    d = np.minimum(bf * (osl / e) / (n_pre + osl / e), tau / (slots + e * isl / osl))
+    c = d * e * isl / osl
+    s = np.minimum(np.maximum(tau - d * slots, 1.0), isl)       # prefill chunk of one request
     running = np.minimum(bf, d + np.ceil(c / isl) + 1)
     kv_tokens = np.where(static, bf * (isl + osl), running * (isl + osl))
     max_tokens = np.where(static, bf * isl, tau)
@@ -114,8 +142,8 @@ def _aggregated(ctx: GroupModel, t: PlanTable) -> dict[str, np.ndarray]:
 
     # Chunked steps come in two kinds (module docstring): full ones, d decodes and a budget's worth
     # of prompt chunks, and decode-only ones; a share f of the steps is full.
-    chunk = np.maximum(tau - d, 1.0)
-    f = np.clip(c / chunk, 0.0, 1.0)
+    chunk = np.maximum(tau - d * slots, 1.0)
+    f = padded_share(c / chunk, group_ranks(par))  # attention-DP: padded to the largest rank's batch
     pre = BatchShape(prefill_tokens=bf * isl, prefill_attn_pairs=bf * isl * (isl + 1) / 2, prefill_kv_read=0 * bf,
                      prefill_seqs=bf)
     n_dec = np.where(static, bf, d)
@@ -133,7 +161,7 @@ def _aggregated(ctx: GroupModel, t: PlanTable) -> dict[str, np.ndarray]:
     t_mix = f * t_full + (1 - f) * t_dec                          # mean chunked step
     bound_mix = np.where(f * t_full >= (1 - f) * t_dec, bound_full, bound_dec)
     e2e_static = t_pre + (osl - 1) * t_dec
-    ttft = np.where(static, t_pre, np.ceil(isl / s) * t_full)
+    ttft = np.where(static, t_pre, np.ceil(isl / s) * t_full * e)  # t_full is per emitted token (group.step)
     tpot = np.where(static, t_dec, t_mix)
     e2e = ttft + (osl - 1) * tpot
     tok_s_rep = np.where(static, bf * osl / e2e_static, d / t_mix)

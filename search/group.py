@@ -84,8 +84,8 @@ class GroupModel:
         kw = dict(cold=cold, kvb_dev=kvb_dev, weights_dev=weights_dev)
         if self.option.spec_method and np.any(np.asarray(batch.decode_seqs) > 0):
             # A speculative round per emitted token (perfmodel.speculative): drafts plus the step
-            # verifying k + 1 tokens per sequence, over the expected tokens per round. Only
-            # decode-only batches come here (chunked prefill with drafts is pruned).
+            # verifying k + 1 tokens per sequence, over the expected tokens per round. A chunked
+            # step's prompt chunk rides in the verification step (drafts only for the decodes).
             t, bound = self._step(par, speculative.verify_batch(self.option, batch), k=k, pipeline=False, **kw)
             draft = speculative.draft_time_s(self.model, self.system, self.q, par, batch)
             return (t + draft) / self.tokens_per_step, bound

@@ -74,6 +74,8 @@ def nano_step_time(C, M, N, k, layers: float = 1.0):
     slower than running them back to back; k == 1 is the serial sum."""
     C, M, N, k = (np.asarray(x, dtype=float) for x in (C, M, N, k))
     serial = k * (C + M + N)
+    if not (k > 1).any():  # no row is split: skip the bisection (the search's common case)
+        return serial
     fill = (C + M + N - np.maximum(np.maximum(C, M), N)) / layers
     over = overlap_time(k * C, k * M, k * N) + fill
     return np.where(k > 1, np.minimum(over, serial), serial)

@@ -247,9 +247,9 @@ STRUCTURAL_REASONS = (
     # KV itself (no offload_kv) and needs per-head keys (not MLA)
     "cpu_attention_without_host_kv", "sparse_kv_with_offload_kv", "sparse_kv_on_mla",
     # issue 12 (perfmodel.plan.Plan / check_plan): EPLB slots per rank, overlap models that exclude
-    # each other, speculative decoding timed on static and disaggregated steps only
+    # each other, MTP only with the model's own next-token layers
     "redundant_experts_not_dividing", "redundant_experts_without_ep", "tbo_with_offload",
-    "tbo_with_nano_batches", "speculative_with_chunked_prefill", "mtp_without_nextn_layers",
+    "tbo_with_nano_batches", "mtp_without_nextn_layers",
 )
 
 
@@ -455,9 +455,8 @@ class ResolvedSpace:
 
     def _option_rules(self, opt: ServingOption, cols: dict, ok: np.ndarray) -> np.ndarray:
         """Rows a group's serving option rules out: two-batch overlap is its own two-way overlap (no
-        nano-batches); speculative rounds are timed on static and decode-pool steps."""
-        for name, bad in (("tbo_with_nano_batches", opt.two_batch_overlap and cols["nano"] > 1),
-                          ("speculative_with_chunked_prefill", bool(opt.spec_method) and cols["budget"] > 0)):
+        nano-batches)."""
+        for name, bad in (("tbo_with_nano_batches", opt.two_batch_overlap and cols["nano"] > 1),):
             bad = ok & np.asarray(bad)
             self.pruned[name] += int(bad.sum())
             ok = ok & ~bad

@@ -21,6 +21,7 @@ import numpy as np
 from perfmodel.errors import PerfModelError
 from perfmodel.search.pareto import front_2d
 from perfmodel.search.plan_file import PlanFile
+from perfmodel.search.space import parse_speculative
 from perfmodel.search.verify import serve_kwargs
 from perfmodel.serve_api import serve
 
@@ -33,8 +34,8 @@ CLOSED_LOOP_REQUESTS_PER_CLIENT = 8
 # serve() keywords a --plan may set (the deployment, not the workload or engine)
 PLAN_KEYS = ("tp", "pp", "ep", "dp", "quant", "kv_dtype", "max_batch", "token_budget", "nano_batches", "scheduler",
              "prefill_tp", "prefill_dp", "prefill_ep", "prefill_workers", "decode_tp", "decode_dp", "decode_ep",
-             "decode_workers", "router")
-INT_KEYS = {k for k in PLAN_KEYS if k not in ("quant", "kv_dtype", "scheduler", "router")}
+             "decode_workers", "router", "speculative")
+INT_KEYS = {k for k in PLAN_KEYS if k not in ("quant", "kv_dtype", "scheduler", "router", "speculative")}
 
 
 @dataclass
@@ -61,7 +62,8 @@ class SweepResult:
 
 
 def parse_plan(text: str) -> dict:
-    """`tp=8,ep=8,quant=fp8` (serve keywords) or a plan file written by `perfmodel tune --out`."""
+    """`tp=8,ep=8,quant=fp8` (serve keywords; `speculative=mtp:2` in tune's grammar) or a plan file
+    written by `perfmodel tune --out`."""
     if text.endswith(".json"):
         from perfmodel.search.plan_file import load_plan_file
         return plan_file_kwargs(load_plan_file(text))
@@ -76,7 +78,15 @@ def parse_plan(text: str) -> dict:
             out[key] = int(value) if key in INT_KEYS else value.strip()
         except ValueError:
             raise PerfModelError(f"--plan {text!r}: {key} must be an integer, got {value!r}") from None
+    if "speculative" in out:
+        out.update(speculative_kwargs(out.pop("speculative")))
     return out
+
+
+def speculative_kwargs(text: str) -> dict:
+    """serve() keywords of a `--speculative` value (tune's grammar); none gives no keywords."""
+    method, k, rates = parse_speculative(text)
+    return {"spec_method": method, "spec_tokens": k, "spec_acceptance": rates} if method else {}
 
 
 def plan_file_kwargs(pf: PlanFile) -> dict:
@@ -85,13 +95,20 @@ def plan_file_kwargs(pf: PlanFile) -> dict:
 
 
 def label(kw: dict) -> str:
-    return ",".join(f"{k}={v}" for k, v in kw.items() if v is not None) or "tp=1"
+    """The plan as `--plan` spells it (speculative decoding in tune's grammar)."""
+    parts = [f"{k}={v}" for k, v in kw.items() if v is not None and not k.startswith("spec_")]
+    if kw.get("spec_method"):
+        rates = kw.get("spec_acceptance")
+        same = rates and len(set(rates)) == 1
+        parts.append(f"speculative={kw['spec_method']}:{kw.get('spec_tokens', 1)}" + (f":{rates[0]:g}" if same else ""))
+    return ",".join(parts) or "tp=1"
 
 
 def sweep(*, model: str, hardware: str, workload: str, plans: list[dict], concurrency: list[int] | None = None,
           rates: list[float] | None = None, simulate: bool = False, num_requests: int = 1000, engine: str = "vllm",
-          calibration: str | None = None, seed: int = 0) -> SweepResult:
-    """Curves of each plan (serve() keywords) over `concurrency` clients and/or request `rates`."""
+          calibration: str | None = None, seed: int = 0, speculative: str | None = None) -> SweepResult:
+    """Curves of each plan (serve() keywords) over `concurrency` clients and/or request `rates`.
+    `speculative` (tune's grammar, e.g. mtp:2) applies to every plan that sets none itself."""
     if not plans:
         raise PerfModelError("give at least one --plan")
     if not concurrency and not rates:
@@ -102,6 +119,9 @@ def sweep(*, model: str, hardware: str, workload: str, plans: list[dict], concur
     for r in rates or []:
         if r <= 0:
             raise PerfModelError(f"--rates values must be > 0 requests/s, got {r}")
+    if speculative is not None:
+        spec = speculative_kwargs(speculative)
+        plans = [kw if kw.get("spec_method") else {**kw, **spec} for kw in plans]
     curves: list[Curve] = []
     base = dict(model=model, hardware=hardware, workload=workload, engine=engine, calibration=calibration,
                 seed=seed, goodput_search=False)

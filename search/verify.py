@@ -53,7 +53,13 @@ def serve_kwargs(pools: list) -> dict:
                                                   "attention_on_cpu", "sparse_kv")}
     if any({k: getattr(p, k) for k in placement} != placement for p in pools):
         raise PerfModelError("pools with different host offload are not simulated by perfmodel serve")
-    common = dict(quant=first.quant, kv_dtype=first.kv_dtype, **placement)
+    # issue-12 options (MoE routing, EPLB, TBO, speculative decoding): the same on every pool
+    moe = {k: getattr(first, k) for k in ("routing_skew", "redundant_experts", "two_batch_overlap", "spec_method",
+                                          "spec_tokens", "spec_acceptance")}
+    if any({k: getattr(p, k) for k in moe} != moe for p in pools):
+        raise PerfModelError("pools with different MoE or speculative-decoding options are not simulated by "
+                             "perfmodel serve")
+    common = dict(quant=first.quant, kv_dtype=first.kv_dtype, **placement, **moe)
     if len(pools) == 1:
         p = first
         return {**common, "tp": p.tp, "pp": p.pp, "ep": p.ep, "dp": p.dp, "max_batch": p.max_batch,

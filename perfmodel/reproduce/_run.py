@@ -6,11 +6,11 @@ from typing import Callable, Mapping, Sequence
 
 from perfmodel.errors import UnknownNameError
 from perfmodel.hardware.catalog import System
-from perfmodel.reproduce import _diffusion, _engines, _fabric, _finetune, _lora, _moe, _offload, _prefill, _swiftkv
+from perfmodel.reproduce import (_diffusion, _engines, _fabric, _finetune, _lora, _moe, _offload, _prefill, _specmoe,
+                                 _swiftkv, _vision)
 from perfmodel.reproduce._distserve import distserve
+from perfmodel.reproduce._edgemoe import d2moe
 from perfmodel.reproduce._sarathi import sarathi
-from perfmodel.reproduce._edgemoe import d2moe  # issue 14 item 3
-from perfmodel.reproduce import _vision
 from perfmodel.reproduce._entry import Context, Entry
 from perfmodel.reproduce._unmodeled import NOT_MODELED
 
@@ -19,7 +19,7 @@ _COMPUTED: dict[str, Callable[[Context], Entry]] = {
     "ShadowKV": _offload.shadowkv, "MoE-Lens": _offload.moe_lens, "SwiftKV": _swiftkv.swiftkv,
     "S-LoRA": _lora.slora, "FlexLLM": _finetune.flexllm, "packet spraying": _fabric.packet_spraying,
     "A2ATS": _offload.a2ats, "CacheBlend": _prefill.cacheblend, "vAttention": _engines.vattention,
-    "CloudMatrix384": _moe.cloudmatrix384,
+    "CloudMatrix384": _moe.cloudmatrix384, "Speculative MoE": _specmoe.speculative_moe,
     "Sarathi-Serve": sarathi,
     "DistServe": distserve,
     "D2MoE": d2moe,

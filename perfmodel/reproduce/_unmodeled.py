@@ -48,8 +48,4 @@ NOT_MODELED = {
                         "authors' README example (MMLU, batch 64, a 1B Llama in 4-bit bitsandbytes on an A6000: 0.441 vs "
                         "2.299 s) also runs Hugging Face eager kernels the step model does not price",
                         "Prepacking arXiv:2404.09529; siyan-zhao/prepacking README", 6.0, "x TTFT"),
-    "Speculative MoE": _seed("Speculative MoE", "speculative token and expert pre-scheduling cuts EP communication",
-                             "shuffling tokens to their experts' ranks ahead of the all-to-all is not modeled "
-                             "(perfmodel.speculative is speculative decoding, another technique)",
-                             "Speculative MoE paper (headline not in the reference set)"),
 }

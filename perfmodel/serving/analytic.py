@@ -15,6 +15,10 @@ c = E[I O] / E[O] + E[O^2] / (2 E[O]) (= I + O/2 for fixed lengths; longer for h
                (DistServe eq. 1 with the replica's per-request service time 1/mu).
 KV per request: on-demand allocation holds I + O/2 on average (plus half an allocation unit);
 reserve-max admission holds I + O for the whole life of a request.
+Speculative decoding: an iteration is a round of E expected tokens (`StepTimer.tokens_per_step`)
+with 1 + k query tokens per sequence against the token budget; t_decode and t_mixed are per output
+token (round / E, the round carrying E times the prompt tokens per output token), so the formulas
+above keep counting O - 1 token steps, and TPOT is per token as engines report it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from perfmodel.attention_dp import group_ranks, padded_share
 from perfmodel.serving.kv import KVConfig
 from perfmodel.serving.timing import StepTimer
 
@@ -70,8 +75,11 @@ class ReplicaModel:
         self.budget = token_budget
         per_req = self._kv_per_request()
         limits = {"kv": kv.capacity_tokens / per_req, "max_num_seqs": float(max_num_seqs)}
+        self.E, self.slots = timer.tokens_per_step, 1 + timer.draft_tokens  # see the module docstring
+        plan = getattr(timer.model, "plan", None)
+        self.ranks = group_ranks(plan) if plan is not None else 1  # attention-DP ranks stepping together
         if scheduler in MIXING:
-            limits["token_budget"] = token_budget * self.O1 / (self.O1 + self.I)
+            limits["token_budget"] = token_budget * self.O1 / (self.O1 * self.slots + self.I * self.E)
         self.limited_by = min(limits, key=limits.get)
         self.B = max(1.0, limits[self.limited_by])
 
@@ -84,8 +92,9 @@ class ReplicaModel:
 
     # ---- step times -----------------------------------------------------------------------
     def t_decode(self, b: float) -> float:
+        """Per output token of a decode-only iteration of b sequences."""
         n = max(1, round(b))
-        return self.t.step(0, 0.0, 0, 0, n, round(n * self.ctx))
+        return self.t.step(0, 0.0, 0, 0, n, round(n * self.ctx)) / self.E
 
     def t_prefill(self, k: float) -> float:
         """One prefill iteration of k whole prompts."""
@@ -94,12 +103,19 @@ class ReplicaModel:
         return self.t.step(tokens, k * self.I * (self.I + 1) / 2, 0, k, 0, 0)
 
     def t_mixed(self, b: float, prompt_tokens: float) -> float:
+        """Per output token of b decoding sequences that mix in `prompt_tokens` per output token."""
+        if round(prompt_tokens * self.E) == 0:
+            return self.t_decode(b)
+        return self._mixed_round(b, prompt_tokens * self.E) / self.E
+
+    def _mixed_round(self, b: float, prompt_tokens: float) -> float:
+        """One iteration of b decoding sequences and `prompt_tokens` prompt tokens."""
         n = max(0, round(b))
         p = max(0, round(prompt_tokens))
         if p == 0:
-            return self.t_decode(b)
+            return self.t_decode(b) * self.E
         seqs = max(1, round(p / self.I))
-        chunk = max(1.0, self.budget - n)
+        chunk = max(1.0, self.budget - n * self.slots)
         # chunks of a prompt re-read the KV of the earlier chunks: ~ (pieces - 1) I/2 per prompt
         reread = max(0.0, math.ceil(self.I / chunk) - 1) * self.I / 2 * p / self.I
         return self.t.step(p, p * (self.I + 1) / 2, reread, seqs, n, round(n * self.ctx))
@@ -109,11 +125,12 @@ class ReplicaModel:
         fraction q of the steps carries a whole chunk and the rest decode only (a prompt's tokens
         run together, so a MoE step does not activate experts for a token-sized slice of it every
         step); at one chunk or more per step every step mixes the mean prompt tokens."""
-        chunk = max(1.0, self.budget - b)
-        q = prompts_per_step * math.ceil(self.I / chunk)
+        chunk = max(1.0, self.budget - b * self.slots)
+        q = prompts_per_step * self.E * math.ceil(self.I / chunk)  # share of iterations with a chunk
+        q = padded_share(q, self.ranks)  # attention-DP: any rank's chunk pads its group (perfmodel.attention_dp)
         if q >= 1:
             return self.t_mixed(b, prompts_per_step * self.I)
-        return (1 - q) * self.t_decode(b) + q * self.t_mixed(b, min(self.I, chunk))
+        return (1 - q) * self.t_decode(b) + q * self._mixed_round(b, min(self.I, chunk)) / self.E
 
     # ---- saturation -----------------------------------------------------------------------
     def saturation_req_s(self) -> float:
@@ -152,11 +169,11 @@ class ReplicaModel:
                 break
             tpot = 0.5 * (tpot + new)
         if self.sched in MIXING:
-            chunk = max(1.0, self.budget - b)
-            prefill = math.ceil(self.I / chunk) * self.t_mixed(b, min(self.I, chunk))
+            chunk = max(1.0, self.budget - b * self.slots)
+            prefill = math.ceil(self.I / chunk) * self._mixed_round(b, min(self.I, chunk))
         else:
             prefill = t_pf1
-        ttft = prefill + rho * tpot / 2 + (rho / (2 * mu * (1 - rho)) if queue else 0.0)
+        ttft = prefill + rho * tpot * self.E / 2 + (rho / (2 * mu * (1 - rho)) if queue else 0.0)
         return ttft, tpot, b, rho
 
 

@@ -111,7 +111,7 @@ class InflightBatching(Scheduler):
     mixes_prefill_and_decode = True
 
     def plan(self, s) -> Plan:
-        budget = s.token_budget - s.n_run
+        budget = s.token_budget - s.n_run * s.slots  # verified drafts count (vLLM)
         chunks = _whole_prompts(s, max(budget, 0), chunk_first=False) if budget > 0 or s.n_run == 0 else []
         return Plan(chunks, s.n_run > 0)
 
@@ -123,7 +123,7 @@ class ChunkedPrefill(Scheduler):
     mixes_prefill_and_decode = True
 
     def plan(self, s) -> Plan:
-        budget = s.token_budget - s.n_run
+        budget = s.token_budget - s.n_run * s.slots  # verified drafts count (vLLM)
         chunks = []
         for rid in s.prefilling:
             if budget <= 0:

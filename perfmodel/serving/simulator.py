@@ -6,10 +6,14 @@ A decode-only iteration is repeated up to the next event (completion, arrival, K
 turn: its k steps cost `StepTimer.decode_run` (exact, the step is affine in the context), so the
 loop's work is O(events) rather than O(tokens).
 
-Running sequences all advance one token per decode step, so a global decode-step counter `G`
-gives each one's progress: a sequence that joined at `g0` with context `base` has context
-`base + G - g0` and finishes when `G` reaches `g0 + steps`. Aggregates (count, summed context,
-KV tokens) are kept incrementally.
+Running sequences all advance the same number of tokens per decode step, `E` (1, or with
+speculative decoding the expected tokens of a draft-and-verify round, `speculative.tokens_per_step`:
+a deterministic expectation), so a global decode-step counter `G` gives each one's progress: a
+sequence that joined at `g0` with context `base` and R tokens to go has context
+`base + E (G - g0)` and finishes when `G` reaches `g0 + ceil(R / E)`. While a round verifies its
+drafts each sequence holds KV for them (vLLM's lookahead slots): the KV check before a step leaves
+room for 1 + k tokens per sequence. Aggregates (count, summed context, KV tokens) are kept
+incrementally.
 
 Token gaps (time between tokens, TBT / ITL per token): a sequence's gap is the time from its last
 token to the end of the decode step that emits the next one; a prefill-only iteration in between
@@ -97,6 +101,8 @@ class Replica:
         self.max_num_seqs, self.token_budget = max_num_seqs, token_budget
         self.prefix = prefix
         self.rng = np.random.default_rng(seed)
+        self.tps = timer.tokens_per_step          # tokens per decode step (see the module docstring)
+        self.slots = 1 + timer.draft_tokens       # KV slots a sequence needs for its next step
         # per request
         self.first = [math.nan] * n
         self.finish = [math.nan] * n
@@ -107,7 +113,8 @@ class Replica:
         self.kv_adm = [0.0] * n     # KV charged at admission
         self.g0 = [0] * n
         self.base = [0] * n
-        self.steps = [0] * n
+        self.steps = [0] * n        # decode steps to finish, from g0
+        self.rem = [0] * n          # output tokens to go, from g0
         self.epoch = [0] * n
         self.swap_tokens = [0.0] * n
         # replica
@@ -220,30 +227,33 @@ class Replica:
         return batch, L, O
 
     # ---- running set ----------------------------------------------------------------------
-    def _join(self, rid: int, base: int, steps: int) -> None:
-        if steps <= 0:
+    def _join(self, rid: int, base: int, tokens: int) -> None:
+        """Start decoding `tokens` more output tokens from context `base`."""
+        if tokens <= 0:
             self._finish(rid, ran=False)
             return
+        steps = tokens if self.tps == 1.0 else math.ceil(tokens / self.tps)
         self.running[rid] = None
         self.fresh[rid] = self.now
         self.n_run += 1
         self.sum_ctx += base
-        self.g0[rid], self.base[rid], self.steps[rid] = self.G, base, steps
-        self.sum_remaining += steps
+        self.g0[rid], self.base[rid], self.steps[rid], self.rem[rid] = self.G, base, steps, tokens
+        self.sum_remaining += tokens
         heapq.heappush(self.heap, (self.G + steps, self.epoch[rid], rid))
 
     def _leave(self, rid: int) -> int:
-        """Remove from the running set; returns the decode steps it ran."""
+        """Remove from the running set; returns the output tokens it emitted while running."""
         del self.running[rid]
         self.fresh.pop(rid, None)
-        ran = self.G - self.g0[rid]
+        adv = (self.G - self.g0[rid]) * self.tps  # what the aggregates added for it
         self.n_run -= 1
-        self.sum_ctx -= self.base[rid] + ran
-        self.sum_remaining -= self.steps[rid] - ran
-        self.kv_used -= self.kv_adm[rid] + (ran if self.grows else 0)
+        self.sum_ctx -= self.base[rid] + adv
+        self.sum_remaining -= self.rem[rid] - adv
+        self.kv_used -= self.kv_adm[rid] + (adv if self.grows else 0)
         self.epoch[rid] += 1
-        self.out[rid] += ran
-        return ran
+        tokens = min(self.rem[rid], int(adv + 1e-9))
+        self.out[rid] += tokens
+        return tokens
 
     def _finish(self, rid: int, *, ran: bool = True) -> None:
         if ran:
@@ -261,20 +271,18 @@ class Replica:
 
     def _preempt(self) -> None:
         """Free KV for one more decode step by evicting the newest running sequences."""
-        while self.n_run and self.kv_used + self.n_run > self.kv.capacity_tokens:
+        while self.n_run and self.kv_used + self.n_run * self.slots > self.kv.capacity_tokens:
             rid = next(reversed(self.running))
             if self.n_run == 1:
                 raise PerfModelError(
                     f"request {rid} ({self.isl[rid]} + {self.osl[rid]} tokens) does not fit in the KV cache "
                     f"({self.kv.capacity_tokens} tokens): use more devices, a shorter context or a KV dtype")
-            held = self.kv_adm[rid] + (self.G - self.g0[rid])
-            ctx = self.base[rid] + self.G - self.g0[rid]
-            steps_left = self.steps[rid] - (self.G - self.g0[rid])
-            self._leave(rid)
+            held = self.kv_adm[rid] + (self.G - self.g0[rid]) * self.tps
+            done = self._leave(rid)
             self.preemptions += 1
             if self.kv.preemption == "swap":
                 self.swap_tokens[rid] = held
-                self.base[rid], self.steps[rid] = ctx, steps_left
+                self.base[rid], self.rem[rid] = self.base[rid] + done, self.rem[rid] - done
                 self.overhead += self.kv.swap_time_s(held)
                 self.swapped.appendleft(rid)
             else:
@@ -291,7 +299,7 @@ class Replica:
             self.kv_used += held
             self.kv_adm[rid] = held
             self.overhead += self.kv.swap_time_s(held)
-            self._join(rid, self.base[rid], self.steps[rid])
+            self._join(rid, self.base[rid], self.rem[rid])
 
     # ---- the loop -------------------------------------------------------------------------
     def _arrivals(self) -> None:
@@ -315,10 +323,11 @@ class Replica:
             n = self.n_run
             self._record_gaps(start, dt / steps, steps)
             self.G += steps
-            self.sum_ctx += n * steps
-            self.sum_remaining -= n * steps
+            grown = n * steps * self.tps
+            self.sum_ctx += grown
+            self.sum_remaining -= grown
             if self.grows:
-                self.kv_used += n * steps
+                self.kv_used += grown
             heap, G = self.heap, self.G
             while heap and heap[0][0] <= G:
                 _, ep, rid = heapq.heappop(heap)
@@ -326,17 +335,21 @@ class Replica:
                     self._finish(rid)
 
     def _record_gaps(self, start: float, step_s: float, steps: int) -> None:
-        """Gaps of the tokens `steps` decode steps of `step_s` each, from `start`, emit."""
+        """Gaps of the tokens `steps` decode steps of `step_s` each, from `start`, emit. With
+        speculative decoding a step emits `tps` tokens per sequence: each gap is per output token
+        (the round's gap over tps), counted once per sequence and round (every round weighs the
+        same tps tokens, so the token-weighted distribution is unchanged)."""
         first_end = start + step_s
+        per = 1.0 / self.tps
         old = self.n_run - len(self.fresh)
         if old > 0:
-            self.gaps.append(first_end - self.last_step_end)
+            self.gaps.append((first_end - self.last_step_end) * per)
             self.gap_counts.append(old)
         for t in self.fresh.values():
-            self.gaps.append(first_end - t)
+            self.gaps.append((first_end - t) * per)
             self.gap_counts.append(1)
         if steps > 1:
-            self.gaps.append(step_s)
+            self.gaps.append(step_s * per)
             self.gap_counts.append(self.n_run * (steps - 1))
         self.fresh.clear()
         self.last_step_end = start + step_s * steps
@@ -352,7 +365,7 @@ class Replica:
         for lst, v in ((self.arr, float(arrival)), (self.isl, int(isl)), (self.osl, int(osl)), (self.pfx, 0),
                        (self.grp, -1), (self.conv, -1), (self.reuse, 0), (self.first, math.nan),
                        (self.finish, math.nan), (self.out, 0), (self.need, 0), (self.cached, -1), (self.done, 0),
-                       (self.kv_adm, 0.0), (self.g0, 0), (self.base, 0), (self.steps, 0), (self.epoch, 0),
+                       (self.kv_adm, 0.0), (self.g0, 0), (self.base, 0), (self.steps, 0), (self.rem, 0), (self.epoch, 0),
                        (self.swap_tokens, 0.0)):
             lst.append(v)
         self.issued += 1
@@ -435,8 +448,9 @@ class Replica:
     def _decode_run(self) -> None:
         n = self.n_run
         k = self._top() - self.G
-        if self.grows:
-            k = min(k, max(1, int((self.kv.capacity_tokens - self.kv_used) // n)))
+        if self.grows:  # steps whose growth leaves room for the last one's slots
+            room = self.kv.capacity_tokens - self.kv_used - n * self.slots
+            k = min(k, max(1, math.floor(room / (n * self.tps)) + 1))
         limit = self.horizon
         if self.next_arrival < self.issued:
             limit = min(limit, self.arr[self.next_arrival])

@@ -50,6 +50,11 @@ class StepTimer:
         self.calls = 0
         plan = getattr(model, "plan", None)
         self.local = bool(plan is not None and plan.offloaded)  # see the module docstring
+        # Speculative decoding (perfmodel.speculative): an iteration with decoding sequences is a
+        # round (drafts + verification) in which each advances `tokens_per_step` tokens on average
+        # and holds KV slots for its `draft_tokens` drafts while they are verified.
+        self.tokens_per_step = float(getattr(model, "tokens_per_step", 1.0))
+        self.draft_tokens = plan.spec_tokens if plan is not None and plan.spec_method else 0
 
     # ---- device time ----------------------------------------------------------------------
     def affine(self, prefill_tokens: int, pairs: float, kv_read: float, prefill_seqs: int,
@@ -141,9 +146,9 @@ class StepTimer:
         return self.step(batch.prefill_tokens, batch.prefill_attn_pairs, batch.prefill_kv_read,
                          batch.prefill_seqs, batch.decode_seqs, batch.decode_context)
 
-    def decode_run(self, n: int, ctx0: int, k: int) -> float:
+    def decode_run(self, n: int, ctx0: float, k: int) -> float:
         """Total time of k decode-only steps of n sequences, the summed context starting at ctx0
-        and growing by n per step."""
+        and growing by n * tokens_per_step per step."""
         host = self._host(n)
         graphed = self._graphed(0, n)
         floor = 0.0 if graphed else self.launch_floor_s
@@ -151,10 +156,10 @@ class StepTimer:
             floor = max(floor, host)
             host = 0.0
         if self.local:  # the secant from the first step to the last, each timed by its own local fit
-            first, last = (self._device(n, c) for c in (ctx0, ctx0 + n * (k - 1)))
+            first, last = (self._device(n, c) for c in (ctx0, ctx0 + n * self.tokens_per_step * (k - 1)))
             return _sum_max_affine((last - first) / (k - 1) if k > 1 else 0.0, first, k, floor) + k * host
         a, b = self.affine(0, 0.0, 0.0, 0, n)
-        return _sum_max_affine(b * n, a + b * ctx0, k, floor) + k * host
+        return _sum_max_affine(b * n * self.tokens_per_step, a + b * ctx0, k, floor) + k * host
 
 
 def _sum_max_affine(slope: float, first: float, k: int, floor: float) -> float:

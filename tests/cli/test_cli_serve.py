@@ -149,3 +149,21 @@ def test_serve_finetune(capsys):
     code, out, err = run(capsys, *BASE, "--workload", "sharegpt", "--offline", "--num-requests", "10",
                          "--finetune-seq-len", "1024")
     assert code == 1 and "give --rate and --tpot-slo" in err
+
+
+def test_serve_speculative_in_tunes_grammar(capsys):
+    args = [*BASE, "--workload", "fixed:1000:129", "--concurrency", "1", "--num-requests", "2", "--engine", "ideal",
+            "--json"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    plain = json.loads(out)
+    code, out, err = run(capsys, *args, "--speculative", "ngram:3:0.6")
+    assert code == 0, err
+    spec = json.loads(out)
+    pool = spec["config"]["pools"]["aggregated"]
+    assert pool["tokens_per_step"] == pytest.approx(1 + 0.6 + 0.36 + 0.216)
+    assert "ngram" in pool["plan"]
+    assert spec["tpot_ms"]["mean"] < plain["tpot_ms"]["mean"]
+    assert spec["output_tok_s"] > plain["output_tok_s"]
+    code, out, err = run(capsys, *args, "--speculative", "mtp:2:1.5")
+    assert code == 1 and err.strip().count("\n") == 0 and "0 <= RATE <= 1" in err

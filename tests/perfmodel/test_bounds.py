@@ -207,3 +207,37 @@ def test_static_estimate_and_bound_agree_on_how_many_sequences_fit():
     b = B.compute_bounds(model="qwen3-next-80b-a3b", system="dgx-h100", plan=plan, isl=1, osl=1)
     assert r.fits
     B.assert_within(b, r.throughput_tok_s_per_device, tokens="output", what="estimate")
+
+
+@st.composite
+def moe_options(draw):
+    """Issue-12 plan options: routing skew, EPLB redundant experts, two-batch overlap, Speculative
+    MoE's expert locality and speculative decoding (n-gram runs on every model; EAGLE-3 drafts on the dense ones)."""
+    spec = draw(st.sampled_from([None, None, ("ngram", 2, 0.9), ("ngram", 4, 0.6), ("eagle3", 3, None),
+                                 ("ngram", 3, 0.0)]))
+    out = dict(routing_skew=draw(st.sampled_from([0.0, 0.0, 0.6, 1.5])), two_batch_overlap=draw(st.booleans()),
+               redundant_experts=draw(st.sampled_from([0, 0, 8])),
+               expert_locality=draw(st.sampled_from([None, None, 0.5, 0.9])))
+    if spec:
+        out.update(spec_method=spec[0], spec_tokens=spec[1],
+                   spec_acceptance=None if spec[2] is None else (spec[2],) * spec[1])
+    return out
+
+
+@settings(max_examples=examples(80, deep=10_000))
+@given(plans(), moe_options())
+def test_moe_and_speculative_options_stay_within_the_bounds(case, opts):
+    """Static estimate and steady-state prediction under the issue-12 options: a speculative round
+    reads the weights once for its E tokens on average, the bounds count that many passes."""
+    name, hw, kw, isl, osl, batch = case
+    try:
+        plan = Plan(**kw, **opts)
+        r = perfmodel.estimate(model=name, hardware=hw, batch_size=batch, isl=isl, osl=osl, plan=plan)
+        b = B.compute_bounds(model=name, system=hw, plan=plan, isl=isl, osl=osl)
+        pred = B.predict(model=name, system=hw, plan=plan, isl=isl, osl=osl, bounds=b)
+    except PerfModelError:
+        assume(False)
+        return
+    B.assert_within(b, pred.output_tok_s_per_device, tokens="output", what="steady-state prediction")
+    if r.fits:
+        B.assert_within(b, r.throughput_tok_s_per_device, tokens="output", what="estimate")

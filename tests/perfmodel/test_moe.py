@@ -1,6 +1,7 @@
 """Expert load imbalance, EPLB redundant experts, small-batch MoE decode and DeepEP dispatch
 (perfmodel.moe, issue 12)."""
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -113,3 +114,22 @@ def test_deepep_normal_dedups_per_rank_low_latency_sends_per_expert():
     assert dec.comm_bytes == pytest.approx(64 * 8 * h * (1 + 4 / 128) * 7 / 8)
     pre = _moe_ms(DSV3, plan, BatchShape.prefill(1, 64))["moe_dispatch"]
     assert pre.comm_bytes < dec.comm_bytes
+
+
+@LAW
+@given(lo=st.floats(0.0, 1.0), hi=st.floats(0.0, 1.0), batch=st.sampled_from([1, 64, 512]),
+       phase=st.sampled_from(["prefill", "decode"]))
+def test_speculative_moe_locality_only_trims_the_all_to_all(lo, hi, batch, phase):
+    """Speculative MoE (Plan.expert_locality): more activations on their own rank never slow the
+    step; the uniform share 1/ep (or less) is the placement-agnostic step; only the dispatch and
+    combine change, in proportion to the non-local share."""
+    lo, hi = sorted((max(lo, 1e-3), max(hi, 1e-3)))
+    plan = Plan(tp=1, dp=8, ep=8, quant="fp8")
+    b = BatchShape.prefill(batch, 512) if phase == "prefill" else BatchShape.decode(batch, 2048)
+    at = lambda x: plan.model_copy(update={"expert_locality": x})  # noqa: E731
+    assert _step(DSV3, at(hi), b) <= _step(DSV3, at(lo), b) * (1 + 1e-12)
+    assert _step(DSV3, at(min(lo, 1 / 8)), b) == pytest.approx(_step(DSV3, plan, b), rel=1e-12)
+    base, local = _moe_ms(DSV3, plan, b), _moe_ms(DSV3, at(hi), b)
+    assert {n for n in base if base[n].total_s != local[n].total_s} <= {"moe_dispatch", "moe_combine"}
+    assert M.remote_share(hi, 8) == pytest.approx((1 - max(hi, 1 / 8)) / (7 / 8))
+    np.testing.assert_allclose(M.remote_share(hi, np.array([1, 8])), [0.0, M.remote_share(hi, 8)])

@@ -79,11 +79,3 @@ def test_speculative_bound_laws(method, k, a, batch):
     assert round_ms >= plain.tpot_ms * (1 - 1e-9)
     assert spec.tpot_ms <= round_ms * (1 + 1e-9)
     assert 1 <= spec.tokens_per_step <= k + 1
-
-
-def test_serve_refuses_speculative_plans_it_cannot_simulate():
-    from perfmodel.serve_api import serve
-
-    with pytest.raises(PerfModelError, match="does not model speculative decoding"):
-        serve(model="llama-3.1-8b", hardware="h100-sxm", workload="fixed:512:64", offline=True, num_requests=4,
-              spec_method="mtp")

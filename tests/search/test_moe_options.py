@@ -57,14 +57,14 @@ def test_static_rows_match_estimate(problem):
 def test_pruned_by_reason_and_labelled(problem):
     sp = problem.space
     t = sp.enumerate()
-    for reason in ("tbo_with_nano_batches", "speculative_with_chunked_prefill", "redundant_experts_without_ep"):
+    for reason in ("tbo_with_nano_batches", "redundant_experts_without_ep"):
         assert sp.pruned[reason] > 0
     opt = np.array([sp.serving_options[x] for x in t["xopt"]])
     tbo = np.array([o.two_batch_overlap for o in opt])
     spec = np.array([o.spec_method is not None for o in opt])
     eplb = np.array([o.redundant_experts > 0 for o in opt])
     assert not (tbo & (t["nano"] > 1)).any()
-    assert not (spec & (t["budget"] > 0)).any()
+    assert (spec & (t["budget"] > 0)).any()  # speculative decoding with chunked prefill is searched
     assert not (eplb & (t["ep"] == 1)).any()
 
 
@@ -86,3 +86,22 @@ def test_search_space_rejects_bad_options():
         SearchSpace(hardware=("h100-sxm",), redundant_experts=(-1,))
     with pytest.raises(PerfModelError, match="ngram"):
         SearchSpace(hardware=("h100-sxm",), speculative=("ngram:2",))
+
+
+def test_chunked_prefill_rows_with_speculative_decoding():
+    """Chunked-prefill steady state with drafts (a decode is a round of e tokens with 1 + k query
+    tokens against the budget): acceptance 0 costs the verification and gains nothing, acceptance
+    lowers TPOT, and the rounds are per emitted token."""
+    specs = ["none", "ngram:3:0", "ngram:3:0.5", "ngram:3:0.9"]
+    prob = build_problem(model="llama-3.1-8b", hardware="h100-sxm", devices=1, workload="2000/200",
+                         space={"quant": "bf16", "kv_dtype": [None], "speculative": specs, "token_budget": [2048],
+                                "nano_batches": [1], "modes": ["aggregated"]})
+    opts = prob.space.serving_options
+    rows = [dict(mode=0, tp=1, pp=1, ep=1, dp=1, batch=32, budget=2048, nano=1, xopt=x, quant=0, kv=0)
+            for x in range(len(opts))]
+    m = evaluate(prob, PlanTable.from_rows(rows))
+    by = {(o.spec_method, o.spec_acceptance[0] if o.spec_acceptance else None): i for i, o in enumerate(opts)}
+    none, zero, half, most = (by[(None, None)], by[("ngram", 0.0)], by[("ngram", 0.5)], by[("ngram", 0.9)])
+    assert m["tpot_ms"][zero] > m["tpot_ms"][none] and m["tok_s"][zero] < m["tok_s"][none]
+    assert m["tpot_ms"][most] < m["tpot_ms"][half] < m["tpot_ms"][zero]
+    assert np.isfinite(m["ttft_ms"]).all() and (m["ttft_ms"] > 0).all()

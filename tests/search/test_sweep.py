@@ -118,6 +118,20 @@ def test_plan_parsing_and_bad_input():
         parse_plan("tp=eight")
     with pytest.raises(PerfModelError, match="--concurrency values must be >= 1, got 0"):
         sweep(**MOE, plans=[{}], concurrency=[0])
+    assert parse_plan("tp=2,speculative=ngram:2:0.5") == {"tp": 2, "spec_method": "ngram", "spec_tokens": 2,
+                                                          "spec_acceptance": (0.5, 0.5)}
+    assert parse_plan("tp=2,speculative=none") == {"tp": 2}
+    with pytest.raises(PerfModelError, match="METHOD"):
+        parse_plan("speculative=medusa:2")
+
+
+def test_speculative_sweep_is_faster_per_user_at_low_concurrency():
+    plans = [{"tp": 8, "ep": 8, "quant": "fp8", "max_batch": 64}]
+    plain = sweep(**MOE, plans=plans, concurrency=[1, 4], num_requests=100).curves[0]
+    spec = sweep(**MOE, plans=plans, concurrency=[1, 4], num_requests=100, speculative="ngram:2:0.8").curves[0]
+    assert spec.label == "tp=8,ep=8,quant=fp8,max_batch=64,speculative=ngram:2:0.8"
+    for a, b in zip(plain.points, spec.points):
+        assert b["tok_s_per_user"] > a["tok_s_per_user"]
 
 
 CLI = ["sweep", "--model", "qwen3-30b-a3b", "--hardware", "dgx-h100", "--workload", "fixed:1000:500",
