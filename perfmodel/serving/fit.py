@@ -1,4 +1,4 @@
-"""Fit the three per-engine numbers no engine document gives, on measured serving runs.
+"""Fit the per-engine numbers no engine document gives, on measured serving runs.
 
 For each of today's engine profiles (`engine_profiles.TODAY`) the fit finds
   - `device_time_scale`: the engine's kernels' time relative to the step model's (kernel efficiency),
