@@ -35,9 +35,14 @@ GROUP_KEYS = ("engine", "system", "model", "band", "mode")
 REQUIRED = {"backend", "backend_version", "model", "system", "precision", "mode", "isl", "osl", "concurrency",
             "tp", "ttft_ms_mean", "tpot_ms_mean"}
 
-# backend, lowest version -> engine profile (perfmodel.serving.engine_profiles); first match wins.
-# An empty version is taken as the newest release of that backend's line the CSV names.
-_ENGINES = (("trtllm", (1, 0), "trtllm-pytorch"), ("sglang", (0, 5), "sglang-0.5"), ("vllm", (0, 11), "vllm-v1"))
+# backend, lowest version -> engine profile (perfmodel.serving.engine_profiles); per backend the
+# first line whose lowest version the row's reaches wins. An empty version is the newest line.
+#   vLLM >= 0.8: the V1 engine (default since 0.8; vllm-v1 is fitted on 0.11+ rows, the same engine
+#   core); 0.5-0.7: the V0 engine (vllm-0.5). SGLang >= 0.4: the overlap scheduler (on by default
+#   since 0.4) that sglang-0.5 describes. TRT-LLM >= 1.0: the PyTorch backend of trtllm-serve;
+#   0.12-0.21: the C++ runtime (trtllm); older: trtllm-0.8.
+_ENGINES = (("trtllm", (1, 0), "trtllm-pytorch"), ("trtllm", (0, 12), "trtllm"), ("trtllm", (0, 0), "trtllm-0.8"),
+            ("sglang", (0, 4), "sglang-0.5"), ("vllm", (0, 8), "vllm-v1"), ("vllm", (0, 5), "vllm-0.5"))
 _SYSTEMS = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200", "b300_sxm": "b300",
             "gb200": "gb200", "gb300": "gb300"}
 _PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8-block", "nvfp4": "nvfp4",
@@ -86,12 +91,14 @@ def _version(text: str) -> tuple[int, int] | None:
 def engine_for(backend: str, version: str) -> tuple[str | None, str]:
     """(engine profile, why not) for a backend and version as the CSV names them."""
     v = _version(version)
-    for name, lowest, profile in _ENGINES:
-        if backend.lower() == name:
-            if v is not None and v < lowest:
-                return None, f"{backend} {version} predates the profiled line (>= {lowest[0]}.{lowest[1]})"
+    lines = [(lowest, profile) for name, lowest, profile in _ENGINES if backend.lower() == name]
+    if not lines:
+        return None, f"no engine profile for backend {backend!r}"
+    for lowest, profile in lines:
+        if v is None or v >= lowest:
             return profile, ""
-    return None, f"no engine profile for backend {backend!r}"
+    oldest = lines[-1][0]
+    return None, f"{backend} {version} predates the profiled lines (>= {oldest[0]}.{oldest[1]})"
 
 
 def model_name(text: str) -> str:

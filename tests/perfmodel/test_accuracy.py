@@ -81,7 +81,7 @@ def test_moe_columns_become_attention_dp_and_expert_parallelism():
 @pytest.mark.parametrize("kw,reason", [
     (dict(concurrency=""), "concurrency not given"),
     (dict(backend="tgi"), "no engine profile for backend 'tgi'"),
-    (dict(backend="vllm", backend_version="0.6.3"), "predates the profiled line"),
+    (dict(backend="vllm", backend_version="0.4.2"), "predates the profiled lines"),
     (dict(precision="int3", gemm_quant="int3"), "precision 'int3' not modelled"),
     (dict(tpot_ms_mean=""), "mean TTFT or TPOT not measured"),
 ])
@@ -96,6 +96,9 @@ def test_names_and_engines():
     assert engine_for("trtllm", "1.0.0rc3")[0] == "trtllm-pytorch"
     assert engine_for("sglang", "0.5.6.post2")[0] == "sglang-0.5"
     assert engine_for("vllm", "")[0] == "vllm-v1"
+    assert [engine_for("vllm", v)[0] for v in ("0.10.1", "0.8.0", "0.6.3")] == ["vllm-v1", "vllm-v1", "vllm-0.5"]
+    assert [engine_for("trtllm", v)[0] for v in ("0.21.0", "0.11.0")] == ["trtllm", "trtllm-0.8"]
+    assert engine_for("sglang", "0.4.9")[0] == "sglang-0.5"
 
 
 def test_packaged_csv_and_bad_paths(tmp_path):
