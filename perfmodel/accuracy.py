@@ -45,8 +45,12 @@ _ENGINES = (("trtllm", (1, 0), "trtllm-pytorch"), ("trtllm", (0, 12), "trtllm"),
             ("sglang", (0, 4), "sglang-0.5"), ("vllm", (0, 8), "vllm-v1"), ("vllm", (0, 5), "vllm-0.5"))
 _SYSTEMS = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200", "b300_sxm": "b300",
             "gb200": "gb200", "gb300": "gb300"}
-_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp8_block": "fp8-block", "nvfp4": "nvfp4",
-              "mxfp4": "mxfp4"}
+# precision / gemm_quant / moe_quant names (the CSV's, and AIConfigurator's quant modes the same
+# columns use elsewhere: float16, int8_wo, int4_wo, sq, w4afp8, w4a16_mxfp4) -> quantization scheme
+_PRECISION = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "bf16", "fp8": "fp8",
+              "fp8_block": "fp8-block", "nvfp4": "nvfp4", "fp4": "nvfp4", "mxfp4": "mxfp4", "w4a16_mxfp4": "mxfp4",
+              "int8_wo": "w8a16", "int4_wo": "w4a16", "w4a16": "w4a16", "sq": "w8a8", "int8": "w8a8", "w8a8": "w8a8",
+              "w4afp8": "w4a8", "w4a8": "w4a8"}
 
 
 @dataclass
