@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
 
             updates["routing"] = Routing(kind=routing)  # type: ignore[arg-type]
         cfg = dataclasses.replace(cfg, **updates)
+        cfg.check()
         log = (lambda s: err_console.print(s, highlight=False)) if not json_out else (lambda s: None)
         result = run_validation(cfg, log=log)
         if result.refusal():  # no error figure, no profile from timings that cannot be trusted
