@@ -113,3 +113,16 @@ def fmt(v: Any) -> str:
             return f"{v:.2f}"
         return f"{v:.3g}"
     return "" if v is None else escape(str(v))  # catalog sources contain [brackets]
+
+
+def id_list(flag: str, value: str | None) -> list[str] | None:
+    """A comma-separated list of ids (None: not given). Empty or only commas is an error, not
+    "everything": `--only ""` must not run the whole report."""
+    if value is None:
+        return None
+    ids = [v.strip() for v in value.split(",") if v.strip()]
+    if not ids:
+        from perfmodel.errors import PerfModelError
+
+        raise PerfModelError(f"{flag} needs at least one id, got {value!r}")
+    return ids

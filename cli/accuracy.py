@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from perfmodel.cli._common import JsonOpt, console, print_json, table
+from perfmodel.cli._common import JsonOpt, console, id_list, print_json, table
 
 GROUP_TITLES = {"engine": "engine", "system": "system", "model": "model", "band": "concurrency (clients)",
                 "mode": "agg / disagg"}
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         """Compare predictions with measured serving runs (closed loop, as benchmarked)."""
         from perfmodel.accuracy import report
 
-        rep = report(csv_path, only=only.split(",") if only else None)
+        rep = report(csv_path, only=id_list("--only", only))
         if json_out:
             print_json(rep)
         elif markdown:

@@ -83,12 +83,16 @@ def register(app: typer.Typer) -> None:
                       activations_offload=activations_offload, **kv_attention_fields(kv_attention))
         if memory_utilization is not None:
             kwargs["memory_utilization"] = memory_utilization
+        from perfmodel.common.outpath import atomic_file, out_file
+
+        target = out_file("--plot", plot, suffixes=(".png", ".pdf", ".svg")) if plot is not None else None
         doc = run_bound(model=model, hardware=hardware, isl=isl, osl=osl, plan_kwargs=kwargs, batch_size=batch_size,
                         calibration=calibration)
-        if plot:
+        if target is not None:
             from perfmodel.plots import bound_figure
 
-            bound_figure(doc, model=model, hardware=hardware, path=plot, calibration=calibration)
+            with atomic_file(target) as tmp:
+                bound_figure(doc, model=model, hardware=hardware, path=str(tmp), calibration=calibration)
         if json_out:
             print_json(doc)
         else:

@@ -26,10 +26,16 @@ def register(app: typer.Typer) -> None:
         from perfmodel.search.export import get_exporter
         from perfmodel.search.plan_file import load_plan_file
 
+        from perfmodel.common.outpath import out_dir
+
         exporter = get_exporter(format)
+        if out is not None:
+            out_dir("--out", out)
         pf = load_plan_file(plan)
-        if model_id:
-            pf = pf.model_copy(update={"model_id": model_id})
+        if model_id is not None:
+            from perfmodel.common.outpath import plain_text
+
+            pf = pf.model_copy(update={"model_id": plain_text("--model-id", model_id, "a Hugging Face id or path")})
         ex = exporter.export(pf)
         written = ex.write(out) if out else []
         if json_out:

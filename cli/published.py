@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from perfmodel.cli._common import JsonOpt, console, print_json, table
+from perfmodel.cli._common import JsonOpt, console, id_list, print_json, table
 
 
 def register(app: typer.Typer) -> None:
@@ -24,10 +24,12 @@ def register(app: typer.Typer) -> None:
         from perfmodel.errors import PerfModelError
         from perfmodel.validation import default_csv, report
 
+        if csv_path is not None and not csv_path.strip():  # not "the default CSV"
+            raise PerfModelError("--csv is empty: name a published-figures CSV file")
         path = csv_path or default_csv()
         if path is None:
             raise PerfModelError("no published figures CSV found: pass --csv PATH or set PERFMODEL_PUBLISHED_CSV")
-        rep = report(path, only=only.split(",") if only else None)
+        rep = report(path, only=id_list("--only", only))
         if json_out:
             print_json(rep)
         elif markdown:

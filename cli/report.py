@@ -207,6 +207,10 @@ def register(app: typer.Typer) -> None:
                                                                          "served requests' latency distributions.")] = None,
     ) -> None:
         """One self-contained HTML page: Pareto front, bounds, per-operator breakdown, launch command."""
+        from perfmodel.common.outpath import atomic_file, out_file
+
+        target = out_file("--out", out, suffixes=(".html", ".htm"))  # before the work
         page = build_report(tune_dir=tune_dir, serve_dir=serve_dir)
-        Path(out).write_text(page)
+        with atomic_file(target) as tmp:
+            tmp.write_text(page)
         console.print(f"wrote {out} ({len(page) / 1e6:.1f} MB, opens offline)", markup=False, highlight=False)

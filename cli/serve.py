@@ -98,8 +98,11 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
     ) -> None:
         """Serve a workload: throughput, TTFT / TPOT / end-to-end percentiles, SLO attainment, goodput."""
+        from perfmodel.common.outpath import out_dir
         from perfmodel.serve_api import serve as run
 
+        if out is not None:  # before the simulation, not after it
+            out_dir("--out", out)
         dp = replicas(devices=devices, tp=tp, pp=pp, dp=dp)
         with busy("simulating" + (" and searching the goodput rate" if ttft_slo or tpot_slo else ""),
                   enabled=not json_out):

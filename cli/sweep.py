@@ -69,19 +69,25 @@ def register(app: typer.Typer) -> None:
         """Throughput-interactivity curves over concurrency and latency vs load over request rates."""
         from perfmodel.search.plots import curves_png, curves_terminal
         from perfmodel.search.sweep import parse_plan
+        from perfmodel.common.outpath import atomic_file, out_file
         from perfmodel.search.sweep import sweep as run
 
+        # where the results go, checked before the sweep runs
+        png_target = out_file("--png", png, suffixes=(".png",)) if png is not None else None
+        csv_target = out_file("--csv", csv_out) if csv_out not in (None, "-") else None
         r = run(model=model, hardware=hardware, workload=workload, plans=[parse_plan(p) for p in plan],
                 concurrency=numbers(concurrency, int, "--concurrency"), rates=numbers(rates, float, "--rates"),
                 simulate=simulate, num_requests=num_requests, engine=engine, calibration=calibration,
                 speculative=speculative)
-        if png:
-            curves_png(r, Path(png))
+        if png_target is not None:
+            with atomic_file(png_target) as tmp:
+                curves_png(r, tmp)
         if csv_out == "-":
             write_csv(r.rows(), None)
             return
-        if csv_out:
-            write_csv(r.rows(), csv_out)
+        if csv_target is not None:
+            with atomic_file(csv_target) as tmp:
+                write_csv(r.rows(), tmp)
         if json_out:
             print_json(r.to_dict())
             return

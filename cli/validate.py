@@ -56,6 +56,13 @@ def register(app: typer.Typer) -> None:
 
             updates["routing"] = Routing(kind=routing)  # type: ignore[arg-type]
         cfg = dataclasses.replace(cfg, **updates)
+        cfg.check()
+        from perfmodel.common.outpath import out_dir, out_file
+
+        if out is not None:  # where the results go, checked before the run
+            out_dir("--out", out)
+        if save_calibration is not None:
+            out_file("--save-calibration", save_calibration, suffixes=(".json",))
         log = (lambda s: err_console.print(s, highlight=False)) if not json_out else (lambda s: None)
         result = run_validation(cfg, log=log)
         if result.refusal():  # no error figure, no profile from timings that cannot be trusted

@@ -12,6 +12,7 @@ here is fitted: the engine fits live in `perfmodel.serving.fit`.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 import statistics
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from perfmodel.common.textfile import read_text
 from perfmodel.errors import PerfModelError
 
 # benchmark_serving.py runs of the InferenceMAX recipe send 10 requests per client
@@ -234,8 +236,7 @@ def read_rows(path: str | Path | None = None) -> list[dict]:
         p = Path(path)
         if not p.is_file():
             raise PerfModelError(f"--csv {p}: no such file")
-        with p.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(io.StringIO(read_text(p, what="a measured serving CSV"), newline="")))
         source = str(p)
     if not rows or not REQUIRED <= set(rows[0]):
         raise PerfModelError(f"{source} line 1: expected the columns {', '.join(sorted(REQUIRED))}")

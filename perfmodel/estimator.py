@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
+from perfmodel import offload
 from perfmodel.ops import OpCost
 from perfmodel.plan import Plan
 from perfmodel.quant import device_notes
@@ -133,20 +134,21 @@ def estimate(*, model: str | ModelSpec, hardware: str | System, batch_size: int,
     mem = sm.memory
     kv_tokens = batch_size * (isl + osl)
     used = mem.used_gb(kv_tokens, context_tokens=isl + osl)
-    fits = used <= mem.capacity_gb
+    # one fit rule with the bounds (perfmodel.limits.sequences_that_fit): every sequence of the
+    # static batch holds isl + osl tokens of KV at the end and isl tokens of prefill workspace
+    placed = offload.placed_sizes(spec, system, plan, context_tokens=isl + osl)
+    fits = batch_size <= offload.sequences_that_fit(system, plan, placed, kv_tokens_per_seq=isl + osl,
+                                                    act_tokens_per_seq=isl)
     memory = {**mem.to_dict(), "kv_gb": batch_size * mem.kv_bytes_per_seq(isl + osl) / 1e9}
     if plan.offloaded:  # device part only; the host holds the rest (perfmodel.offload)
-        from perfmodel.offload import kv_bytes_per_token, staging_bytes
-
-        w, (kv_dev, kv_host) = mem.weights_gb * 1e9, kv_bytes_per_token(sm)
-        device = {"weights_gb": (w * (1 - plan.weights_offload) + staging_bytes(spec, plan, w)) / 1e9,
+        w, kv_dev, kv_host = mem.weights_gb * 1e9, placed.kv_capacity_per_token, placed.kv_host_per_token
+        device = {"weights_gb": (w * (1 - plan.weights_offload) + offload.staging_bytes(spec, plan, w)) / 1e9,
                   "activations_gb": mem.activations_gb * (1 - plan.activations_offload),
                   "kv_gb": kv_tokens * kv_dev / 1e9}
         used = sum(device.values()) + mem.reserved_gb
         host = (w * plan.weights_offload + kv_tokens * kv_host) / 1e9 + mem.activations_gb * plan.activations_offload
         memory.update(device, host_gb=host, kv_capacity_tokens=sm.kv_capacity_tokens,
                       kv_bytes_per_token_device=kv_dev, kv_gb_per_1k_tokens=kv_dev * 1e3 / 1e9)
-        fits = kv_tokens <= sm.kv_capacity_tokens and used <= mem.capacity_gb
     return Estimate(
         model=spec.name, hardware=system.id, plan=plan, batch_size=batch_size, isl=isl, osl=osl,
         ttft_ms=ttft_s * 1e3, tpot_ms=tpot_s * 1e3, e2e_ms=e2e_s * 1e3, throughput_tok_s=thr,

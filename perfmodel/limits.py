@@ -87,12 +87,20 @@ def weights_read_per_pass(model: ModelSpec, plan: Plan, s: Sizes, tokens: float)
     return s.weights_fixed + s.weights_experts * expected_active_fraction(routed, model.moe.num_experts)
 
 
+def sequences_that_fit(s: Sizes, *, kv_tokens_per_seq: float, act_tokens_per_seq: float) -> float:
+    """The one device-memory fit rule of the static estimate and the bounds: sequences of the
+    replica when each holds `kv_tokens_per_seq` tokens of KV (bytes per token at the context the
+    Sizes were built for) and `act_tokens_per_seq` tokens of activation workspace, in the device
+    memory left after weights and the runtime reserve. Host memory: perfmodel.offload."""
+    per_seq = kv_tokens_per_seq * s.kv_capacity_per_token + act_tokens_per_seq * s.act_per_token
+    return max(s.free_bytes, 0.0) / per_seq if per_seq > 0 else math.inf
+
+
 def max_concurrency(s: Sizes, isl: int, osl: int) -> float:
     """Sequences a replica holds at the largest batch that fits: continuous batching keeps each
     sequence's KV at p + g/2 tokens on average (MoE-Lens eq. 7 / NanoFlow s1.8 admission by
     predicted memory), plus the activation workspace of one iteration's B (p + g - 1) / g tokens."""
-    per_seq = (isl + osl / 2) * s.kv_capacity_per_token + (isl + osl - 1) / osl * s.act_per_token
-    return max(s.free_bytes, 0.0) / per_seq
+    return sequences_that_fit(s, kv_tokens_per_seq=isl + osl / 2, act_tokens_per_seq=(isl + osl - 1) / osl)
 
 
 def attn_dims(model: ModelSpec) -> tuple[float, float]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from perfmodel.common.outpath import out_dir, staged_dir
 from perfmodel.errors import PerfModelError, pydantic_message
 from perfmodel.finetune import coserve, inference_load, peak_finetune_tok_s
 from perfmodel.lora import LoraSetup
@@ -67,17 +68,17 @@ class ServeResult:
 
         if self.timeline is None:
             raise PerfModelError("serve --out: this result was not simulated")
-        d = Path(out)
-        d.mkdir(parents=True, exist_ok=True)
-        paths = {"requests": write_requests_csv(self.timeline, d / "requests.csv"),
-                 "trace": d / "trace.json", "result": d / "result.json"}
-        paths["trace"].write_text(json.dumps(chrome_trace(self.timeline)))
-        paths["result"].write_text(json.dumps(_finite(self.to_dict()), indent=2))
-        if self.analytic.get("latency_vs_load"):
-            from perfmodel.plots import latency_vs_load_figure
+        d = out_dir("--out", out)
+        with staged_dir(d) as tmp:  # all files or none (perfmodel.common.outpath)
+            staged = {"requests": write_requests_csv(self.timeline, tmp / "requests.csv"),
+                      "trace": tmp / "trace.json", "result": tmp / "result.json"}
+            staged["trace"].write_text(json.dumps(chrome_trace(self.timeline)))
+            staged["result"].write_text(json.dumps(_finite(self.to_dict()), indent=2))
+            if self.analytic.get("latency_vs_load"):
+                from perfmodel.plots import latency_vs_load_figure
 
-            paths["latency_plot"] = latency_vs_load_figure(self.to_dict(), d / "latency_vs_load.png")
-        return paths
+                staged["latency_plot"] = latency_vs_load_figure(self.to_dict(), tmp / "latency_vs_load.png")
+        return {k: d / Path(p).name for k, p in staged.items()}
 
     def to_dict(self) -> dict:
         per_dev = None if self.goodput_req_s is None else self.goodput_req_s / self.devices

@@ -69,7 +69,8 @@ class PlanFile(_Strict):
     schema_version: int = PLAN_SCHEMA_VERSION
     kind: Literal["perfmodel.plan"] = KIND
     model: str = Field(description="preset name the prediction used")
-    model_id: str = Field(description="what an engine loads (Hugging Face id or path)")
+    # no control characters: it is written into launch scripts and echoed
+    model_id: str = Field(pattern=r"^[^\x00-\x1f\x7f]+$", description="what an engine loads (Hugging Face id or path)")
     hardware: str
     devices: int = Field(ge=1)
     mode: Literal["aggregated", "disaggregated"]

@@ -19,14 +19,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from perfmodel.common.outpath import out_dir, staged_dir
 from perfmodel.errors import PerfModelError
 from perfmodel.plan import SPARSE_KV_METHODS, Plan
 from perfmodel.search._base import Progress, SearchResult, check_trials, get_searcher
@@ -114,13 +112,7 @@ def check_out_dir(out: str | Path | None) -> Path | None:
     """`--out` as a directory that can be created or reused: not empty, not a file, not under one."""
     if out is None:
         return None
-    if not str(out).strip():
-        raise PerfModelError("--out is empty: name a directory for plans.csv, pareto.json, best_plan.json")
-    d = Path(out)
-    for p in (d, *d.parents):
-        if p.exists() and not p.is_dir():
-            raise PerfModelError(f"--out {str(d)!r}: {str(p)!r} is a file, not a directory")
-    return d
+    return out_dir("--out", out, what="a directory for plans.csv, pareto.json, best_plan.json")
 
 
 @dataclass
@@ -357,11 +349,9 @@ class TuneResult:
     def write(self, out: str | Path) -> dict[str, Path]:
         """plans.csv (every evaluated plan), pareto.json, best_plan.json (`chosen`, if any) and pareto.png."""
         d = check_out_dir(out)
-        d.mkdir(parents=True, exist_ok=True)
-        # Each file is written to a temporary name in `d` and renamed over its final name once
-        # all are written: an interrupted or failed write leaves no half-written result.
-        tmp = Path(tempfile.mkdtemp(prefix=".tune-", dir=d))
-        try:
+        # Each file is written to a temporary folder in `d` and renamed into it once all are
+        # written: an interrupted or failed write leaves no half-written result.
+        with staged_dir(d) as tmp:
             staged = {"plans": tmp / "plans.csv", "pareto": tmp / "pareto.json", "plot": tmp / "pareto.png"}
             self._write_csv(staged["plans"])
             staged["pareto"].write_text(json.dumps(_clean(self.pareto()), indent=2) + "\n")
@@ -371,12 +361,7 @@ class TuneResult:
             from perfmodel.search.plots import pareto_png
 
             pareto_png(self, staged["plot"])
-            paths = {k: d / p.name for k, p in staged.items()}
-            for k, p in staged.items():
-                os.replace(p, paths[k])
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return paths
+        return {k: d / p.name for k, p in staged.items()}
 
     def plan_rows(self) -> list[dict]:
         """Every evaluated plan, one dict per plan: the columns of plans.csv (numbers as numbers)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from perfmodel.common.outpath import out_dir, staged_dir
 from perfmodel.calibration import save_calibration
 from perfmodel.executor.validate import ValidationResult
 
@@ -95,7 +96,12 @@ def write_hardware_yaml(result: ValidationResult, path: Path) -> None:
 
 def write_all(result: ValidationResult, out: Path) -> dict[str, str]:
     """Everything into `out`; returns {what: path}."""
-    out.mkdir(parents=True, exist_ok=True)
+    with staged_dir(out_dir("--out", out)) as tmp:  # all files or none
+        files = _write_all(result, tmp)
+    return {k: str(out / Path(v).name) for k, v in files.items()}
+
+
+def _write_all(result: ValidationResult, out: Path) -> dict[str, str]:
     files = {
         "points_csv": out / "points.csv", "ops_csv": out / "ops.csv", "microbench_csv": out / "microbench.csv",
         "plot": out / "predicted_vs_measured.png", "calibration": out / "calibration.json",

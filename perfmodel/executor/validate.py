@@ -8,6 +8,7 @@ reported error is over step times of the validation grid points, which the fit n
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
@@ -17,7 +18,7 @@ from perfmodel.hardware.schema import Device
 from perfmodel import calibration as cal
 from perfmodel.errors import PerfModelError
 from perfmodel.executor import microbench as mb
-from perfmodel.executor._torch import Backend, require_torch, setup_backend, versions
+from perfmodel.executor._torch import Backend, require_torch, setup_backend, torch_dtype, versions
 from perfmodel.executor.devices import executor_system
 from perfmodel.executor.noise import Noise, time_reference
 from perfmodel.executor.predict import StepPredictor, link_overrides, micro_samples
@@ -31,6 +32,13 @@ from perfmodel.specs.registry import load_model
 FitOn = Literal["micro", "micro+ops", "micro+steps"]
 # Above this share of the host's CPU used by other processes, timings are flagged as disturbed.
 HOST_LOAD_WARNING = 0.1
+
+
+# Upper limits on what a user asks `validate` to build and time (README "Limits"): the model's
+# own layer limit (specs/model.py), a divisor that still leaves one head, a vocabulary cap at the
+# model limit, repeats and warm-up calls that keep a CPU run within minutes.
+VALIDATE_LIMITS = {"layers": (1, 1024), "width_divisor": (1, 4096), "vocab": (1, 2**24), "repeats": (1, 1000),
+                   "warmup": (0, 1000), "threads": (1, 4096)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +64,18 @@ class ValidateConfig:
     threads: int | None = None            # CPU: run (and describe) this many cores; None: all allowed
     overlap: bool = True                   # CUDA: nano-batch overlap check with streams
     max_wait_s: float = 30.0               # CPU: total time to wait for other processes to go quiet
+
+    def check(self) -> None:
+        """Every size a user sets, within VALIDATE_LIMITS (one-line error naming the option)."""
+        for name, (lo, hi) in VALIDATE_LIMITS.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise PerfModelError(f"--{name.replace('_', '-')} must be an integer between {lo} and {hi:,}, got {v!r}")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if self.threads is not None and self.threads > cores:
+            raise PerfModelError(f"--threads must be at most the {cores} cores this process may use, got {self.threads}")
 
     def points(self) -> list[GridPoint]:
         return (grid("prefill", self.prefill_batches, self.prefill_lengths)
@@ -188,11 +208,13 @@ def _shapes_measured(micros: list[mb.Micro], points: list[GridPoint], spec: Mode
 def run_validation(cfg: ValidateConfig, *, log: Callable[[str], None] = lambda s: None) -> ValidationResult:
     """Microbenchmarks, executor grid, calibration fit, and predicted vs measured."""
     t0 = time.perf_counter()
+    cfg.check()
+    torch_dtype(cfg.quant)  # the user's inputs first, then the host
+    spec = reduce_spec(load_model(cfg.model), layers=cfg.layers, width_divisor=cfg.width_divisor, vocab=cfg.vocab,
+                       max_experts=cfg.max_experts)
     setup_backend(cfg.backend, threads=cfg.threads)
     system: System = executor_system(cfg.backend, cfg.hardware, cpu_cores=cfg.threads)
     device = system.device
-    spec = reduce_spec(load_model(cfg.model), layers=cfg.layers, width_divisor=cfg.width_divisor, vocab=cfg.vocab,
-                       max_experts=cfg.max_experts)
     plan = Plan(quant=cfg.quant)
     pred = StepPredictor(spec, system, plan)
     points = cfg.points()

@@ -19,6 +19,12 @@ TARGETS = ("q", "k", "v", "o")
 ADAPTER_BYTES_PER_PARAM = 2.0  # fp16 adapter weights (S-LoRA s7.1)
 
 
+# Upper limits (README "Limits"): S-LoRA serves up to 2,000 adapters (s7); 100,000 keeps the
+# per-adapter arrays small. A rank above the model width (at most 2^20) means nothing.
+MAX_ADAPTERS = 100_000
+MAX_RANK = 2**20
+
+
 @dataclass(frozen=True)
 class LoraSetup:
     """`adapters` LoRA adapters of rank `rank` (or `ranks`, cycled over the adapters: S-LoRA's
@@ -30,11 +36,11 @@ class LoraSetup:
     popularity: float = 1.0
 
     def __post_init__(self):
-        if self.adapters < 1:
-            raise PerfModelError(f"--lora-adapters must be >= 1, got {self.adapters}")
+        if not 1 <= self.adapters <= MAX_ADAPTERS:
+            raise PerfModelError(f"--lora-adapters must be between 1 and {MAX_ADAPTERS:,}, got {self.adapters}")
         for r in (self.rank, *self.ranks):
-            if r < 1:
-                raise PerfModelError(f"--lora-rank must be >= 1, got {r}")
+            if not 1 <= r <= MAX_RANK:
+                raise PerfModelError(f"--lora-rank must be between 1 and {MAX_RANK:,}, got {r}")
         if self.popularity < 0:
             raise PerfModelError(f"--lora-popularity (Zipf exponent) must be >= 0, got {self.popularity}")
 

@@ -11,13 +11,13 @@
 from perfmodel.offload._hybrid import (HybridSetup, attainable_performance, moe_lens_stage1, moe_lightning,
                                        turning_points)
 from perfmodel.offload._placement import (Host, effective_sizes, host_bounds, host_of, iteration_time,
-                                          kv_bytes_per_token, kv_capacity_tokens, max_concurrency, staging_bytes,
-                                          step_parts)
+                                          kv_bytes_per_token, kv_capacity_tokens, max_concurrency, placed_sizes,
+                                          sequences_that_fit, staging_bytes, step_parts)
 from perfmodel.offload._sparse import SparseDecode, full_attention_decode, shadowkv_decode, topk_retrieval_decode
 
 __all__ = [
     "Host", "HybridSetup", "SparseDecode", "attainable_performance", "effective_sizes", "full_attention_decode",
     "host_bounds", "host_of", "iteration_time", "kv_bytes_per_token", "kv_capacity_tokens", "max_concurrency",
-    "moe_lens_stage1", "moe_lightning", "shadowkv_decode", "staging_bytes", "step_parts", "topk_retrieval_decode",
+    "moe_lens_stage1", "moe_lightning", "placed_sizes", "sequences_that_fit", "shadowkv_decode", "staging_bytes", "step_parts", "topk_retrieval_decode",
     "turning_points",
 ]

@@ -110,15 +110,21 @@ def effective_sizes(model: ModelSpec, system: System, plan: Plan, q: Quant, s):
     )
 
 
-def max_concurrency(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: int, osl: int) -> float:
-    """Sequences per replica at the largest batch that fits device and (for offloaded KV) host memory."""
-
-    conc = limits.max_concurrency(s, isl, osl)
+def sequences_that_fit(system: System, plan: Plan, s, *, kv_tokens_per_seq: float, act_tokens_per_seq: float) -> float:
+    """Sequences per replica that fit device memory (`perfmodel.limits.sequences_that_fit`, the
+    one fit rule) and, for offloaded KV, host memory: the static estimate and the bounds both ask here."""
+    conc = limits.sequences_that_fit(s, kv_tokens_per_seq=kv_tokens_per_seq, act_tokens_per_seq=act_tokens_per_seq)
     if plan.offloaded and s.kv_host_per_token > 0:
         host = host_of(system)
         free = host.capacity * HOST_MEMORY_UTILIZATION - s.weights_host
-        conc = min(conc, max(free, 0.0) / ((isl + osl / 2) * s.kv_host_per_token))
+        conc = min(conc, max(free, 0.0) / (kv_tokens_per_seq * s.kv_host_per_token))
     return conc
+
+
+def max_concurrency(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: int, osl: int) -> float:
+    """Sequences per replica at the largest batch that fits device and (for offloaded KV) host
+    memory under continuous batching (each sequence at isl + osl / 2 tokens on average)."""
+    return sequences_that_fit(system, plan, s, kv_tokens_per_seq=isl + osl / 2, act_tokens_per_seq=(isl + osl - 1) / osl)
 
 
 def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: int, osl: int, conc: float):
@@ -172,10 +178,17 @@ def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: 
 # ------------------------------------------------------------------------------------------
 # Step time with placement
 # ------------------------------------------------------------------------------------------
-def _plan_sizes(model: ModelSpec, system: System, plan: Plan):
-
+def placed_sizes(model: ModelSpec, system: System, plan: Plan, *, context_tokens=None):
+    """`perfmodel.limits.Sizes` of the plan with its placement, KV bytes per token at sequences of
+    `context_tokens` tokens (None: `perfmodel.memory.reference_context`): recurrent state and
+    windowed KV per token depend on it."""
     q = get_quant(plan.quant).with_kv(plan.kv_dtype)
-    return effective_sizes(model, system, plan, q, limits.plan_sizes(model, system, plan, q))
+    return effective_sizes(model, system, plan, q, limits.plan_sizes(model, system, plan, q, context_tokens=context_tokens))
+
+
+def _plan_sizes(sm):
+    """Sizes at the context the step model's memory assumes (StepModel.build's context_tokens)."""
+    return placed_sizes(sm.model, sm.system, sm.plan, context_tokens=sm.memory.kv_reference_tokens or None)
 
 
 def step_parts(sm, micro: BatchShape) -> dict[str, float]:
@@ -198,7 +211,7 @@ def step_parts(sm, micro: BatchShape) -> dict[str, float]:
     parts = {"gpu": overlap.stage_time(sm, gpu_batch) + sparse_gpu}
     if not plan.offloaded:
         return parts
-    s = _plan_sizes(model, sm.system, plan)
+    s = _plan_sizes(sm)
     host = host_of(sm.system)
     layers = -(-model.num_layers // plan.pp)
     streamed = plan.weights_offload * limits.weights_read_per_pass(model, plan, s, micro.tokens)
@@ -243,14 +256,14 @@ def iteration_time(sm, batch: BatchShape, *, cold: bool = False) -> float:
 
 def kv_bytes_per_token(sm) -> tuple[float, float]:
     """KV bytes per token of one device of the plan kept in (device, host) memory."""
-    s = _plan_sizes(sm.model, sm.system, sm.plan)
+    s = _plan_sizes(sm)
     return s.kv_capacity_per_token, s.kv_host_per_token
 
 
 def kv_capacity_tokens(sm) -> float:
     """KV tokens a replica holds with the plan's placement (device and host limits)."""
     plan, mem = sm.plan, sm.memory
-    s = _plan_sizes(sm.model, sm.system, plan)
+    s = _plan_sizes(sm)
     weights_dev = mem.weights_gb * 1e9 * (1 - plan.weights_offload) + staging_bytes(sm.model, plan, mem.weights_gb * 1e9)
     free = mem.capacity_gb * 1e9 - weights_dev - mem.activations_gb * 1e9 * (1 - plan.activations_offload) \
         - mem.reserved_gb * 1e9

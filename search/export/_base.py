@@ -50,15 +50,15 @@ class Export:
         return "\n".join(lines) + "\n"
 
     def write(self, out: str | Path) -> list[Path]:
-        d = Path(out)
-        d.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, text in {**self.files, "launch.sh": self.script()}.items():
-            p = d / name
-            p.write_text(text)
-            paths.append(p)
-        (d / "launch.sh").chmod(0o755)
-        return paths
+        from perfmodel.common.outpath import out_dir, staged_dir
+
+        d = out_dir("--out", out, what="a directory for launch.sh and config files")
+        files = {**self.files, "launch.sh": self.script()}
+        with staged_dir(d) as tmp:  # all files or none
+            for name, text in files.items():
+                (tmp / name).write_text(text)
+            (tmp / "launch.sh").chmod(0o755)
+        return [d / name for name in files]
 
     def to_dict(self) -> dict:
         return {"engine": self.engine, "commands": self.commands, "files": self.files, "notes": self.notes}

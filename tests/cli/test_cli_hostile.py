@@ -129,6 +129,25 @@ CASES = [
     ("tune-slo-nan", TUNE[:-4] + ["--ttft-slo", "nan"], "--ttft-slo must be a finite number"),
     ("routing-not-a-zip", TUNE[:2] + ["mixtral-8x7b"] + TUNE[3:] + ["--routing", "{dir}/garbage.npz"],
      "not a readable .npz routing profile"),
+    # found by tests/cli/test_cli_fuzz.py (every command x option x hostile value)
+    ("published-only-empty", ["published", "--only", ""], "--only needs at least one id"),
+    ("published-csv-empty", ["published", "--csv", ""], "--csv is empty"),
+    ("accuracy-only-commas", ["accuracy", "--only", ",,"], "--only needs at least one id"),
+    ("accuracy-csv-binary", ["accuracy", "--csv", "{dir}/binary.json"], "is binary"),
+    ("accuracy-csv-utf16", ["accuracy", "--csv", "{dir}/utf16.json"], "UTF-16/32"),
+    ("serve-lora-adapters-1e29", SERVE + ["--rate", "1", "--lora-adapters", "123456789012345678901234567890"],
+     "--lora-adapters must be between 1 and 100,000"),
+    ("serve-out-escapes", SERVE + ["--rate", "1", "--out", "x\n\x1b[31mred"], "contains control characters"),
+    ("report-out-empty", ["report", "--tune", "{dir}", "--out", ""], "--out is empty"),
+    ("report-out-folder", ["report", "--tune", "{dir}", "--out", "{dir}"], "is a directory"),
+    ("sweep-csv-no-folder", ["sweep", "-m", "llama-3.1-8b", "-H", "h100-sxm", "-w", "fixed:100:10", "-p", "tp=1",
+                             "-c", "1", "--csv", "{dir}/missing/x.csv"], "does not exist"),
+    ("sweep-png-suffix", ["sweep", "-m", "llama-3.1-8b", "-H", "h100-sxm", "-w", "fixed:100:10", "-p", "tp=1",
+                          "-c", "1", "--png", "{dir}/binary.json"], "must end in .png"),
+    ("bound-plot-suffix", ["bound", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--plot", "{dir}/x.bin"],
+     "must end in .png, .pdf, .svg"),
+    ("validate-repeats-0", ["validate", "--repeats", "0"], "--repeats must be an integer between 1 and 1,000"),
+    ("validate-layers-huge", ["validate", "--device", "cuda", "--layers", "100000"], "--layers must be an integer"),
     ("routing-huge-header", TUNE[:2] + ["mixtral-8x7b"] + TUNE[3:] + ["--routing", "{dir}/huge.npz"],
      "claims shape (100000, 100000)"),
 ]
@@ -198,6 +217,16 @@ def test_tampered_plan_file_is_refused_by_export(tamper, fragment, tuned_plan, t
     tamper(doc)
     code, _, err = run(capsys, "export", str(_write(tmp_path / "bad.json", doc)), "--format", "vllm")
     assert code == 1 and err.count("\n") == 1 and fragment in err, err
+
+
+def test_export_model_id_with_escapes_is_refused(tuned_plan, tmp_path, capsys):
+    plan = str(_write(tmp_path / "ok.json", tuned_plan))
+    code, out, err = run(capsys, "export", plan, "--model-id", "x\n\x1b[31mred")
+    assert code == 1 and "--model-id 'x\\n\\x1b[31mred' contains control characters" in err and "\x1b" not in out + err
+    doc = json.loads(json.dumps(tuned_plan))
+    doc["model_id"] = "evil\n\x1b[2J"
+    code, out, err = run(capsys, "export", str(_write(tmp_path / "bad.json", doc)), "--format", "vllm")
+    assert code == 1 and "model_id" in err and err.count("\n") == 1 and "\x1b" not in out + err
 
 
 def _write(path, doc):
