@@ -87,7 +87,7 @@ def moe_spec_fields(*, routing_skew: float, redundant_experts: int, tbo: bool, s
     """The issue-12 Plan fields from their CLI options (`--speculative` in tune's grammar, or the
     older --spec-method/--spec-tokens/--spec-acceptance)."""
     if speculative is not None:
-        from perfmodel.search.space import parse_speculative
+        from perfmodel.search.serving_options import parse_speculative
 
         if spec_method is not None or spec_acceptance is not None:
             raise PerfModelError("give --speculative or --spec-method/--spec-acceptance, not both")

@@ -134,7 +134,7 @@ def speculative_fields(text: str | None) -> dict:
     """serve() keywords for `--speculative` (tune's grammar: none, mtp[:K], eagle3[:K[:RATE]], ngram:K:RATE)."""
     if text is None:
         return {}
-    from perfmodel.search.space import parse_speculative
+    from perfmodel.search.serving_options import parse_speculative
 
     method, k, rates = parse_speculative(text)
     return {"spec_method": method, "spec_tokens": k, "spec_acceptance": rates} if method else {}

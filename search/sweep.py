@@ -21,7 +21,7 @@ import numpy as np
 from perfmodel.errors import PerfModelError
 from perfmodel.search.pareto import front_2d
 from perfmodel.search.plan_file import PlanFile
-from perfmodel.search.space import parse_speculative
+from perfmodel.search.serving_options import parse_speculative
 from perfmodel.search.verify import serve_kwargs
 from perfmodel.serve_api import serve
 

@@ -11,7 +11,8 @@ from perfmodel.estimator import estimate
 from perfmodel.plan import Plan
 from perfmodel.search.evaluate import evaluate
 from perfmodel.search.problem import build_problem
-from perfmodel.search.space import PlanTable, SearchSpace, parse_speculative
+from perfmodel.search.serving_options import parse_speculative
+from perfmodel.search.space import PlanTable, SearchSpace
 
 SPACE = {"quant": "fp8", "kv_dtype": ["fp8"], "two_batch_overlap": [False, True], "redundant_experts": [0, 32],
          "speculative": ["none", "mtp:2", "eagle3:1", "ngram:3:0.4"], "token_budget": [None, 2048],
