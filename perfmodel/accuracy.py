@@ -156,8 +156,8 @@ def case_from_row(key: str, r: dict) -> Case | Skip:
         kw.update(scheduler="disagg", prefill_tp=p_tp, prefill_dp=p_dp, prefill_workers=pw,
                   decode_tp=d_tp, decode_dp=d_dp, decode_workers=dw)
         for role in ("prefill", "decode"):
-            if _size(r.get(f"{role}_moe_ep")) > 1:
-                kw[f"{role}_ep"] = _size(r.get(f"{role}_moe_ep"))
+            if (ep := _size(r.get(f"{role}_moe_ep"))) > 1:
+                kw[f"{role}_ep"] = ep
         devices = pw * p_tp * p_dp * _size(r.get("prefill_pp")) + dw * d_tp * d_dp * _size(r.get("decode_pp"))
         par = f"P{pw}x{_par(p_tp, p_dp, kw.get('prefill_ep'))} D{dw}x{_par(d_tp, d_dp, kw.get('decode_ep'))}"
     else:
@@ -165,12 +165,9 @@ def case_from_row(key: str, r: dict) -> Case | Skip:
         if not tp:
             return Skip(key, fields, "tensor parallelism not given")
         kw["tp"] = tp
-        if _size(r.get("pp")) > 1:
-            kw["pp"] = _size(r.get("pp"))
-        if _size(r.get("attention_dp")) > 1:
-            kw["dp"] = _size(r.get("attention_dp"))
-        if _size(r.get("moe_ep")) > 1:
-            kw["ep"] = _size(r.get("moe_ep"))
+        for column, name in (("pp", "pp"), ("attention_dp", "dp"), ("moe_ep", "ep")):
+            if (v := _size(r.get(column))) > 1:
+                kw[name] = v
         devices = tp * kw.get("pp", 1) * kw.get("dp", 1)
         par = _par(tp, kw.get("dp", 1), kw.get("ep")) + (f" PP{kw['pp']}" if "pp" in kw else "")
     kw["hardware"] = hardware_for(hardware, devices)

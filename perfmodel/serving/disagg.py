@@ -123,7 +123,6 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
             touch(len(pre) + k)
             continue
         heapq.heappop(events)                  # i's entry; touch(i) pushes its next one
-        ver[i] += 1
         r = every[i]
         r.horizon = min(t_kv, top()[0])
         r.turn()
