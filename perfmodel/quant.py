@@ -131,9 +131,10 @@ _FIXED = {
     # NVFP4 W4A4 (weights and activations both NVFP4) on FP4 tensor cores, with an FP8 KV cache:
     # NVFP4 checkpoints are made by NVIDIA Model Optimizer, whose PTQ recipe quantizes the KV cache
     # to FP8 by default (examples/llm_ptq hf_ptq.py --kv_cache_qformat fp8; hf_quant_config.json
-    # kv_cache_quant_algo FP8), and TRT-LLM and vLLM load it so. Measured: on the fp4 rows of
+    # kv_cache_quant_algo FP8), and TRT-LLM and vLLM load it so. Measured: on the 141 fp4 rows of
     # measured_serving.csv (TRT-LLM and vLLM, Llama-3.1-70B and Qwen3-32B, B200/GB200) the median
-    # |TPOT error| is 8.5% with FP8 KV and 13.6% with 16-bit KV. Say kv=bf16 for a 16-bit cache.
+    # |TPOT error| is 8.1% with FP8 KV and 17.2% with 16-bit KV (`python benchmarks/accuracy_variants.py
+    # --kv-dtype bf16 --precision fp4`). Say kv=bf16 for a 16-bit cache.
     "nvfp4": Quant("nvfp4", NVFP4_BITS, NVFP4_BITS, 8, "fp4", "bf16", 0.0, 0.0),
     # MXFP4 W4A4 on FP4 tensor cores (Blackwell, MI355X); weight-only elsewhere (gemm_path).
     "mxfp4": Quant("mxfp4", MXFP4_BITS, MXFP4_BITS, 16, "fp4", "bf16", 0.0, 0.0),
