@@ -495,19 +495,3 @@ def test_h800_nvlink_is_cut_to_200_per_direction():
                                                ("h200_sxm", "h200-sxm"), ("gb200", "gb200")])
 def test_measured_serving_system_names_resolve(alias, device):
     assert resolve(alias).device.id == device
-
-
-def test_id_x_n_joins_n_nodes_over_their_nic():
-    from perfmodel.hardware.catalog import resolve
-    s = resolve("b200x8")
-    assert s.max_devices == 64 and s.cluster.num_nodes == 8 and s.cluster.scaleout == s.node.nic
-    assert s.node.id == resolve("b200").node.id
-    assert resolve("dgx-h100-x2").cluster.id == "dgx-h100-x2"      # a catalog id is never split
-
-
-@pytest.mark.parametrize("name,match", [("b200x0", "between 1 and 1024"), ("b200x5000", "between 1 and 1024"),
-                                        ("gb200x2", "has no NIC"), ("dgx-h100-x2x2", "already a cluster")])
-def test_id_x_n_refusals(name, match):
-    from perfmodel.hardware.catalog import resolve
-    with pytest.raises(PerfModelError, match=match):
-        resolve(name)
