@@ -229,11 +229,16 @@ def test_peft_loading_costs_the_measured_sdxl_load_time_per_cold_adapter(h800):
 
 @settings(max_examples=examples(10))
 @given(misses=st.integers(0, 2), loader=st.sampled_from(["peft", "direct"]),
-       loading=st.sampled_from(["sync", "async"]))
-def test_more_cold_adapters_never_faster(misses, loader, loading):
-    p, system = load_pipeline("sdxl"), resolve_system("hgx-h800")
+       loading=st.sampled_from(["sync", "async"]), model=st.sampled_from(["sd-1.5", "sdxl"]))
+def test_more_cold_adapters_never_faster_and_peft_never_faster_than_direct(misses, loader, loading, model):
+    p, system = load_pipeline(model), resolve_system("hgx-h800")
+    kw = dict(images=1, steps=20, resolution_px=p.default_resolution_px, controlnets=0, loras=3)
     dep = deployment(lora_loader=loader, lora_loading=loading)
-    kw = dict(images=1, steps=20, resolution_px=1024, controlnets=0, loras=3)
     fewer = service(p, system, Q, dep, lora_misses=misses, **kw)["total_s"]
     more = service(p, system, Q, dep, lora_misses=misses + 1, **kw)["total_s"]
     assert more >= fewer
+    direct = service(p, system, Q, deployment(lora_loader="direct", lora_loading=loading), lora_misses=misses + 1,
+                     **kw)["total_s"]
+    peft = service(p, system, Q, deployment(lora_loader="peft", lora_loading=loading), lora_misses=misses + 1,
+                   **kw)["total_s"]
+    assert peft >= direct
