@@ -41,6 +41,9 @@ def register(app: typer.Typer) -> None:
         lora_async_steps: Annotated[int, typer.Option("--lora-async-steps", help="BAL bound: steps that may run "
                                                       "before the LoRA is patched.")] = 10,
         lora_source: Annotated[str, typer.Option("--lora-source", help="disk or host (memory).")] = "disk",
+        lora_loader: Annotated[str, typer.Option("--lora-loader", help="peft (diffusers' load_lora_weights: host "
+                                                 "time per wrapped module) or direct (tensors patched, no "
+                                                 "modules built).")] = "peft",
         lora_cache: Annotated[int, typer.Option("--lora-cache", help="Adapters kept on each worker's GPU.")] = 0,
         disk_read: Annotated[Optional[float], typer.Option("--disk-read-gb-s", help="Disk read bandwidth for "
                                                            "adapters (GB/s; default a PCIe Gen4 NVMe drive).")] = None,
@@ -68,7 +71,7 @@ def register(app: typer.Typer) -> None:
         disk = {} if disk_read is None else {"disk_read_gb_s": disk_read}
         dep = deployment(**disk, controlnet_placement=controlnet_placement, controlnet_gpus=controlnet_gpus,
                          cfg_parallel=cfg_parallel, lora_mode=lora_mode, lora_loading=lora_loading,
-                         async_bound_steps=lora_async_steps, lora_source=lora_source,
+                         async_bound_steps=lora_async_steps, lora_source=lora_source, lora_loader=lora_loader,
                          lora_rank=int(lora_rank), lora_cache=lora_cache)
         spec = trace_spec(num_requests=num_requests, rate_per_s=0.0 if offline else rate, controlnets_max=controlnets,
                           loras_max=loras, lora_pool=lora_adapters, popularity=lora_popularity, seed=seed)

@@ -1,7 +1,12 @@
 """LoRA add-ons on a diffusion denoiser: adapter size, loading over a storage or host link, and
 the two ways to run one: merged (W += B A once per request, undone after) or unmerged (x A B on
 every step beside each target projection). Targets: the attention projections, diffusers'
-LoRA `target_modules` (to_q, to_k, to_v, to_out.0; train_dreambooth_lora_sdxl.py)."""
+LoRA `target_modules` (to_q, to_k, to_v, to_out.0; train_dreambooth_lora_sdxl.py).
+
+Loading goes through one of two loaders: `peft`, diffusers' `load_lora_weights` with the PEFT
+backend (the default since diffusers 0.25), which wraps every target module in a LoRA layer on the
+host before the weights can be used; or `direct`, a loader that reads the A and B tensors and
+patches them into W without building modules (SwiftDiffusion's BAL patches its own way)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,20 @@ from perfmodel.hardware.catalog import System
 from perfmodel.quant import Quant
 
 GB = 1e9
+# Host time diffusers spends per target module when it loads an adapter through PEFT (module
+# replacement and LoRA parameter initialisation in Python; onediff PR #524 names the parameter
+# initialisation as the largest part of load_lora_weights). Measured: one SDXL LoRA loaded from a
+# local file with load_lora_weights(adapter_name=...) took 1.216 s (huggingface/diffusers issue
+# #9297, the first of ten loads) [derived: 1.216 s / 560 modules = 2.17 ms per module, 560 = SDXL's
+# 70 transformer blocks x 8 attention projections, the adapter assumed to target the UNet's attention
+# only (train_dreambooth_lora_sdxl's default) and the file read from the page cache (a ~0.1 GB file
+# at NVMe speed is < 20 ms)]. Held out: onediff PR #656 measured 2.44-5.25 s per SDXL LoRA through
+# the PEFT backend (23-55 MB files), so 1.216 s is the low end of what is measured (favours diffusers).
+PEFT_HOST_S_PER_MODULE = 1.216 / 560
+# diffusers target modules behind each fused projection of the walk (perfmodel.diffusion._graph):
+# q, k and v are one GEMM there, three LoRA-wrapped modules in diffusers (to_q, to_k, to_v);
+# FLUX's single blocks also wrap proj_mlp beside them.
+MODULES_PER_FUSED: dict[str, int] = {"qkv": 3, "kv": 2, "qkv_mlp": 4}
 
 
 def _targets(p: PipelineSpec, *, batch: int, resolution_px: int) -> dict[tuple[int, int, int], int]:
@@ -21,6 +40,17 @@ def _targets(p: PipelineSpec, *, batch: int, resolution_px: int) -> dict[tuple[i
         if x.lora:
             out[(x.m, x.n, x.k)] = out.get((x.m, x.n, x.k), 0) + 1
     return out
+
+
+def target_modules(p: PipelineSpec) -> int:
+    """LoRA-wrapped modules of the denoiser as diffusers counts them (SDXL: 560)."""
+    return sum(MODULES_PER_FUSED.get(x.name.rsplit(".", 1)[-1], 1)
+               for x in denoiser_layers(p, batch=1, resolution_px=_any_res(p)) if x.lora)
+
+
+def peft_inject_s(p: PipelineSpec, *, adapters: int) -> float:
+    """Host seconds diffusers' PEFT backend spends wrapping the target modules for `adapters` adapters."""
+    return adapters * target_modules(p) * PEFT_HOST_S_PER_MODULE
 
 
 def lora_bytes(p: PipelineSpec, q: Quant, *, rank: int) -> float:

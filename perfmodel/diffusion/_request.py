@@ -5,7 +5,8 @@ latents on two GPUs, exchanging noise predictions each step). ControlNets run se
 worker's GPU (diffusers' MultiControlNet) or in parallel on a pool of other GPUs
 (SwiftDiffusion's ControlNet-as-a-Service), where they overlap the UNet's down blocks and send
 their residuals back over the scale-up link. LoRAs load synchronously before denoising
-(diffusers) or asynchronously, bounded to the first k steps (SwiftDiffusion's BAL)."""
+(diffusers) or asynchronously, bounded to the first k steps (SwiftDiffusion's BAL); diffusers'
+PEFT loader adds its host time per wrapped module to every load (perfmodel.diffusion._lora)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ class Deployment(BaseModel):
     lora_loading: Literal["sync", "async"] = "sync"
     async_bound_steps: int = Field(default=10, ge=0, le=MAX_STEPS, description="BAL: steps that may run before the LoRA")
     lora_source: Literal["disk", "host"] = "disk"
+    lora_loader: Literal["peft", "direct"] = Field(
+        default="peft", description="peft: diffusers' load_lora_weights (host time per wrapped module); "
+                                    "direct: A and B tensors read and patched, no modules built")
     disk_read_gb_s: float = Field(default=NVME_GEN4_READ_GB_S, gt=0, le=10_000)
     lora_rank: int = Field(default=64, gt=0, le=4096)
     lora_cache: int = Field(default=0, ge=0, le=1_000_000, description="adapters kept on each worker's GPU")
@@ -108,15 +112,19 @@ def service(p: PipelineSpec, system: System, q: Quant, dep: Deployment, *, image
         step += _link_s(system, images * p.vae.latent_channels * lat * lat * q.base_bytes, 2)
     if loras and dep.lora_mode == "unmerged":
         step += loras * _lora.unmerged_step_s(p, system, q, rank=dep.lora_rank, batch=b, resolution_px=resolution_px)
-    load = 0.0
+    load = inject = 0.0
     if lora_misses:
         load = _lora.load_s(lora_misses * _lora.lora_bytes(p, q, rank=dep.lora_rank), system, source=dep.lora_source,
                             disk_read_gb_s=dep.disk_read_gb_s)
+        if dep.lora_loader == "peft":
+            inject = _lora.peft_inject_s(p, adapters=lora_misses)
+            load += inject
     stall = load if dep.lora_loading == "sync" else max(0.0, load - min(dep.async_bound_steps, steps) * step)
     patch = 2 * loras * _lora.merge_s(p, system, q, rank=dep.lora_rank) if loras and dep.lora_mode == "merge" else 0.0
     text = _cost.text_encode(p, dev, q, prompts=images * cfg).time_s
     vae = _cost.vae_decode(p, dev, q, images=images, resolution_px=resolution_px).time_s
     total = text + stall + patch + steps * step + vae
-    return {"total_s": total, "text_s": text, "lora_load_stall_s": stall, "lora_load_s": load, "lora_patch_s": patch,
+    return {"total_s": total, "text_s": text, "lora_load_stall_s": stall, "lora_load_s": load, "lora_inject_s": inject,
+            "lora_patch_s": patch,
             "denoise_s": steps * step, "step_s": step, "base_step_s": base_step, "controlnet_step_s": cn_s,
             "vae_s": vae, "worker_gpu_s": total * dep.gpus_per_worker, "controlnet_gpu_s": cn_gpu_s}

@@ -3,6 +3,8 @@ one-line errors for bad options."""
 
 import json
 
+import pytest
+
 from tests._cli import run
 
 COMMON = ("diffusion", "-m", "sd-1.5", "-H", "hgx-h800", "--controlnets", "2", "--loras", "1", "-n", "30",
@@ -23,6 +25,18 @@ def test_diffusion_json_and_parallel_controlnets(capsys):
     assert parallel["heaviest_request_s"]["total_s"] < serial["heaviest_request_s"]["total_s"]
 
 
+def test_diffusion_lora_loader_peft_costs_host_time(capsys):
+    # sd-1.5 has 16 transformer blocks x 8 attention projections = 128 PEFT-wrapped modules
+    runs = {}
+    for loader in ("peft", "direct"):
+        code, out, err = run(capsys, *COMMON, "--lora-loader", loader)
+        assert code == 0, err
+        runs[loader] = json.loads(out)["heaviest_request_s"]
+    assert runs["direct"]["lora_inject_s"] == 0
+    assert runs["peft"]["lora_inject_s"] == pytest.approx(128 * 1.216 / 560)
+    assert runs["peft"]["total_s"] - runs["direct"]["total_s"] == pytest.approx(128 * 1.216 / 560)
+
+
 def test_diffusion_bad_options_one_line(capsys):
     code, _, err = run(capsys, "diffusion", "--lora-mode", "fused")
     assert code == 1 and err.count("\n") == 1 and "lora_mode='fused'" in err
@@ -30,3 +44,5 @@ def test_diffusion_bad_options_one_line(capsys):
     assert code == 1 and err.strip() == "error: unknown diffusion model 'sd4'; did you mean 'sdxl'?"
     code, _, err = run(capsys, "diffusion", "-m", "flux.1-dev", "--controlnets", "1")
     assert code == 1 and "controlnets must be 0 for 'flux.1-dev'" in err
+    code, _, err = run(capsys, "diffusion", "--lora-loader", "safetensors")
+    assert code == 1 and err.count("\n") == 1 and "lora_loader='safetensors'" in err

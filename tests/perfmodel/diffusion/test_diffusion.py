@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from perfmodel.diffusion import (deployment, denoiser_layers, load_pipeline, lora_bytes, make_trace,
                                  pipeline_from_dict, service, simulate, trace_spec)
 from perfmodel.diffusion._graph import controlnet_layers
+from perfmodel.diffusion._lora import PEFT_HOST_S_PER_MODULE, peft_inject_s, target_modules
 from perfmodel.errors import PerfModelError
 from perfmodel.quant import get_quant
 from perfmodel.resolve import resolve_system
@@ -200,3 +201,44 @@ def test_latent_parallelism_needs_cfg_and_halves_the_step_batch(h800):
     two = service(p, h800, Q, deployment(cfg_parallel=True), images=1, steps=10, resolution_px=1024, controlnets=0,
                   loras=0, lora_misses=0)
     assert two["base_step_s"] < one["base_step_s"] and two["worker_gpu_s"] == pytest.approx(2 * two["total_s"])
+
+
+@pytest.mark.parametrize("name,modules", [
+    ("sd-1.5", 16 * 8),             # 16 transformer blocks x (to_q, to_k, to_v, to_out.0) x 2 attentions
+    ("sdxl", 70 * 8),               # 70 transformer blocks (down 2x2 + 2x10, mid 10, up 3x2 + 3x10)
+    ("sd3-medium", 24 * 8),         # 24 joint blocks x (to_q/k/v/out + add_q/k/v_proj + to_add_out)
+    ("flux.1-dev", 19 * 8 + 38 * 5),  # + 38 single blocks x (to_q, to_k, to_v, proj_mlp, proj_out)
+])
+def test_peft_wraps_diffusers_target_modules(name, modules):
+    p = load_pipeline(name)
+    assert target_modules(p) == modules
+    assert peft_inject_s(p, adapters=2) == pytest.approx(2 * modules * PEFT_HOST_S_PER_MODULE)
+
+
+def test_peft_loading_costs_the_measured_sdxl_load_time_per_cold_adapter(h800):
+    # diffusers#9297: 1.216 s to load one SDXL LoRA through the PEFT backend; a direct loader skips it
+    p = load_pipeline("sdxl")
+    kw = dict(images=1, steps=50, resolution_px=1024, controlnets=0, loras=2)
+    peft = service(p, h800, Q, deployment(), lora_misses=2, **kw)
+    direct = service(p, h800, Q, deployment(lora_loader="direct"), lora_misses=2, **kw)
+    assert peft["lora_inject_s"] == pytest.approx(2 * 1.216) and direct["lora_inject_s"] == 0
+    assert peft["total_s"] - direct["total_s"] == pytest.approx(2 * 1.216)
+    warm = service(p, h800, Q, deployment(), lora_misses=0, **kw)  # cached adapters: nothing to wrap
+    assert warm["lora_inject_s"] == 0 and warm["total_s"] < direct["total_s"]
+
+
+@settings(max_examples=examples(10))
+@given(misses=st.integers(0, 2), loader=st.sampled_from(["peft", "direct"]),
+       loading=st.sampled_from(["sync", "async"]), model=st.sampled_from(["sd-1.5", "sdxl"]))
+def test_more_cold_adapters_never_faster_and_peft_never_faster_than_direct(misses, loader, loading, model):
+    p, system = load_pipeline(model), resolve_system("hgx-h800")
+    kw = dict(images=1, steps=20, resolution_px=p.default_resolution_px, controlnets=0, loras=3)
+    dep = deployment(lora_loader=loader, lora_loading=loading)
+    fewer = service(p, system, Q, dep, lora_misses=misses, **kw)["total_s"]
+    more = service(p, system, Q, dep, lora_misses=misses + 1, **kw)["total_s"]
+    assert more >= fewer
+    direct = service(p, system, Q, deployment(lora_loader="direct", lora_loading=loading), lora_misses=misses + 1,
+                     **kw)["total_s"]
+    peft = service(p, system, Q, deployment(lora_loader="peft", lora_loading=loading), lora_misses=misses + 1,
+                   **kw)["total_s"]
+    assert peft >= direct
