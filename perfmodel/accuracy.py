@@ -119,6 +119,18 @@ def model_name(text: str) -> str:
         return text.split("/")[-1].lower()
 
 
+def _has_experts(model: str) -> bool:
+    """Whether the model has MoE layers. A run table fills moe_ep / moe_tp for every row, and a dense
+    model's row may carry its TP or GPU count there (no expert layer to split): such a value is
+    ignored rather than refused. An unknown model counts as MoE, so serve() names the real problem."""
+    from perfmodel.specs.registry import load_model
+
+    try:
+        return load_model(model).moe is not None
+    except PerfModelError:
+        return True
+
+
 def band_of(concurrency: int) -> str:
     for lo, hi in BANDS:
         if lo <= concurrency <= hi:
@@ -156,7 +168,7 @@ def case_from_row(key: str, r: dict) -> Case | Skip:
         kw.update(scheduler="disagg", prefill_tp=p_tp, prefill_dp=p_dp, prefill_workers=pw,
                   decode_tp=d_tp, decode_dp=d_dp, decode_workers=dw)
         for role in ("prefill", "decode"):
-            if (ep := _size(r.get(f"{role}_moe_ep"))) > 1:
+            if (ep := _size(r.get(f"{role}_moe_ep"))) > 1 and _has_experts(kw["model"]):
                 kw[f"{role}_ep"] = ep
         devices = pw * p_tp * p_dp * _size(r.get("prefill_pp")) + dw * d_tp * d_dp * _size(r.get("decode_pp"))
         par = f"P{pw}x{_par(p_tp, p_dp, kw.get('prefill_ep'))} D{dw}x{_par(d_tp, d_dp, kw.get('decode_ep'))}"
@@ -166,7 +178,7 @@ def case_from_row(key: str, r: dict) -> Case | Skip:
             return Skip(key, fields, "tensor parallelism not given")
         kw["tp"] = tp
         for column, name in (("pp", "pp"), ("attention_dp", "dp"), ("moe_ep", "ep")):
-            if (v := _size(r.get(column))) > 1:
+            if (v := _size(r.get(column))) > 1 and (name != "ep" or _has_experts(kw["model"])):
                 kw[name] = v
         devices = tp * kw.get("pp", 1) * kw.get("dp", 1)
         par = _par(tp, kw.get("dp", 1), kw.get("ep")) + (f" PP{kw['pp']}" if "pp" in kw else "")

@@ -76,6 +76,12 @@ def test_moe_columns_become_attention_dp_and_expert_parallelism():
     assert (tep.kwargs["tp"], tep.kwargs["ep"]) == (8, 8) and "dp" not in tep.kwargs
     oss = case_from_row("r6", _row(model="openai/gpt-oss-120b", precision="mxfp4", gemm_quant="bf16", moe_quant="mxfp4"))
     assert oss.kwargs["quant"] == "bf16+experts=mxfp4"
+    # a dense model has no expert layers to split: an expert-parallel column is ignored, not refused
+    dense = case_from_row("r7", _row(model="Qwen/Qwen3-8B", tp="8", moe_tp="1", moe_ep="8"))
+    assert dense.kwargs["tp"] == 8 and "ep" not in dense.kwargs
+    pool = case_from_row("r8", _row(model="meta-llama/Llama-3.3-70B-Instruct", mode="disagg", tp="", prefill_tp="4",
+                                    decode_tp="8", prefill_moe_ep="4", decode_moe_ep="8"))
+    assert "prefill_ep" not in pool.kwargs and "decode_ep" not in pool.kwargs
 
 
 @pytest.mark.parametrize("kw,reason", [
