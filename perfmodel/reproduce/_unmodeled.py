@@ -37,11 +37,6 @@ NOT_MODELED = {
                         "swap preemption with a per-block cost exists (--preemption swap), but FastSwitch's priority "
                         "policy, its multi-turn traces and its tail-latency figures are not in the reference set",
                         "docs/serving.md"),
-    "COMET": _seed("COMET", "fine-grained computation-communication overlap: a MoE layer 1.96x and end-to-end "
-                   "1.71x faster on average", "the speedups are against other MoE systems' own kernels and partial "
-                   "overlap, on shapes and clusters not in the reference set; a tile-overlap bound "
-                   "((comm + compute) / max) would state the baseline's behaviour, not measure it",
-                   "COMET arXiv:2502.19811 abstract", 1.96, "x MoE layer"),
     "Prepacking": _seed("Prepacking", "up to 6x faster prefill (TTFT) than padding every prompt to the batch's "
                         "longest", "the gain is the batch's padding ratio, set by each dataset's prompt-length spread "
                         "(MMLU, Alpaca, SamSum ... sampled through a tokenizer), which is not in the reference set; the "
