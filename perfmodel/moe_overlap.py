@@ -29,14 +29,14 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from perfmodel import ops as O
+from perfmodel.moe import DEEPEP_NORMAL_SM_FRACTION
 
 MoeOverlap = Literal["none", "chunked", "tile"]
 MOE_OVERLAPS: tuple[str, ...] = get_args(MoeOverlap)
 
 # Share of the SMs the communication thread blocks hold while they run: DeepEP's normal kernels'
-# 24 of an H800's 132 SMs (DeepEP README, `Buffer.set_num_sms(24)`); COMET tunes its share per
-# shape (s4), so this is an assumption of the same order, kept on other devices too.
-COMM_SM_SHARE = 24 / 132
+# (perfmodel.moe); COMET tunes its share per shape (s4), so this is an assumption of the same order.
+COMM_SM_SHARE = DEEPEP_NORMAL_SM_FRACTION
 
 
 @dataclass(frozen=True)
