@@ -37,14 +37,16 @@ NOT_MODELED = {
                       "target task: per-layer token-to-expert counts (P) and layer-to-layer expert transitions (R); "
                       "neither is published for any model or task we read, and a synthetic skew or transition matrix would set the answer; the ILP "
                       "itself exists in perfmodel.search (above this core package, so a computed entry would be "
-                      "registered from the search layer)", "methods.md s6", 1.093, "x end-to-end"),
+                      "registered from the search layer; `tune --expert-placement balanced --routing FILE` runs it on a "
+                      "profile one supplies)", "methods.md s6", 1.093, "x end-to-end"),
     "FastSwitch": _seed("FastSwitch", "fairness-aware preemption with cheaper KV context switches: 1.4-11.2x lower tail "
                         "TTFT and TBT than vLLM", "swap preemption with a per-block copy cost exists (serve --preemption "
                         "swap), but the speedups are tail latencies under FastSwitch's own priority-update policy "
                         "(how often requests are preempted) on its multi-turn traces, neither of which is in what we "
                         "read; the tail would follow the preemption rate we chose", "FastSwitch arXiv:2411.18424 abstract"),
     "Prepacking": _seed("Prepacking", "up to 6x faster prefill (TTFT) than padding every prompt to the batch's "
-                        "longest", "the gain is the batch's padding ratio, set by each dataset's prompt-length spread "
+                        "longest", "both schedules exist (serve --scheduler static: padded, prepack: packed) but the gain is "
+                        "the batch's padding ratio, set by each dataset's prompt-length spread "
                         "(MMLU, Alpaca, SamSum ...: the artifact samples 1,000 prompts per dataset through a tokenizer and "
                         "only prints their mean, max and min), which no source we read tabulates; the "
                         "authors' README example (MMLU, batch 64, a 1B Llama in 4-bit bitsandbytes on an A6000: 0.441 vs "
