@@ -81,8 +81,11 @@ def test_chunks_shrink_the_gemms_and_the_tile_wins_on_the_artifact_layer():
     plain = _layer_ms(Plan(tp=8, ep=4), 16384)
     assert chunked["expert_down"] > plain["expert_down"]  # four GEMMs of a quarter of the rows
     assert tile < sum(chunked.values()) and tile < serial
-    # the expert-TP all-reduce (1.5 ms) mostly hides behind 1.9 ms of GEMMs slowed by the SM share
-    assert tile == pytest.approx(max(1.484, 1.871 + COMM_SM_SHARE * 1.484) + 1.484 * 128 / 8192, rel=0.02)
+    # by hand: the expert-TP all-reduce C hides behind the GEMMs E slowed by the SM share; rows on
+    # an EP rank = 16384 tokens x top-2 / EP 4 = 8192 (the busiest rank a little more: batch noise,
+    # perfmodel.moe), so about one 128-row tile's share of C stays exposed
+    c, e = plain["moe_all_reduce"], sum(plain[n] for n in EXPERT_OPS if n in plain)
+    assert tile == pytest.approx(max(c, e + COMM_SM_SHARE * c) + c * 128 / 8192, rel=1e-3)
 
 
 def test_moe_overlap_plan_rules():
