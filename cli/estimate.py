@@ -8,7 +8,8 @@ import typer
 
 from perfmodel.cli._common import HardwareOpt, JsonOpt, ModelOpt, console, err_console, print_json, table
 from perfmodel.errors import PerfModelError
-from perfmodel.plan import SPARSE_KV_METHODS
+from perfmodel.moe_overlap import MOE_OVERLAPS
+from perfmodel.plan import MAX_NANO_BATCHES, SPARSE_KV_METHODS
 
 TpOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel degree.")]
 PpOpt = Annotated[int, typer.Option("--pp", help="Pipeline-parallel stages.")]
@@ -74,6 +75,23 @@ SpeculativeOpt = Annotated[Optional[str], typer.Option("--speculative", help="Sp
 LocalityOpt = Annotated[Optional[float], typer.Option("--expert-locality", help="Speculative MoE token shuffling "
                                                      "and expert grouping: share of token-expert activations served on "
                                                      "the token's own EP rank (default: 1/ep, placement-agnostic).")]
+MoeOverlapOpt = Annotated[str, typer.Option("--moe-overlap", help="MoE-layer communication-computation overlap: "
+                                             "none (serial), tile (COMET's tile-level overlap) or chunked[:K] "
+                                             "(Tutel-style pipeline of K chunks, default 2).")]
+
+
+def moe_overlap_fields(text: str) -> dict:
+    """`Plan.moe_overlap` / `moe_chunks` from --moe-overlap none | tile | chunked[:K]."""
+    scheme, _, k = text.partition(":")
+    if scheme not in MOE_OVERLAPS or (k and scheme != "chunked"):
+        raise PerfModelError(f"--moe-overlap {text!r}: expected none, tile or chunked[:K]")
+    if not k:
+        return {"moe_overlap": scheme}
+    if not k.isdigit() or not 1 <= int(k) <= MAX_NANO_BATCHES:
+        raise PerfModelError(f"--moe-overlap {text!r}: K must be an integer in [1, {MAX_NANO_BATCHES}]")
+    return {"moe_overlap": scheme, "moe_chunks": int(k)}
+
+
 # the three options of the first release (kept, not shown: --speculative says the same in tune's words)
 SpecOpt = Annotated[Optional[str], typer.Option("--spec-method", hidden=True, help="Speculative decoding: mtp, eagle3 "
                                                 "or ngram.")]
@@ -153,7 +171,7 @@ def register(app: typer.Typer) -> None:
         weights_offload: WeightsOffloadOpt = 0.0, kv_offload: KvOffloadOpt = 0.0, activations_offload: ActOffloadOpt = 0.0,
         kv_attention: KvAttentionOpt = "gpu", memory_utilization: MemUtilOpt = None,
         routing_skew: SkewOpt = 0.0, redundant_experts: RedundantOpt = 0, tbo: TboOpt = False,
-        speculative: SpeculativeOpt = None, expert_locality: LocalityOpt = None,
+        speculative: SpeculativeOpt = None, expert_locality: LocalityOpt = None, moe_overlap: MoeOverlapOpt = "none",
         spec_method: SpecOpt = None, spec_tokens: SpecTokensOpt = 1, spec_acceptance: SpecAccOpt = None,
         calibration: CalOpt = None,
         swiftkv: Annotated[Optional[str], typer.Option("--swiftkv", help="SwiftKV transform SKIP_FRACTION[:ACROSS]: "
@@ -180,7 +198,8 @@ def register(app: typer.Typer) -> None:
                 **moe_spec_fields(routing_skew=routing_skew, redundant_experts=redundant_experts, tbo=tbo,
                                   spec_method=spec_method, spec_tokens=spec_tokens, spec_acceptance=spec_acceptance,
                                   speculative=speculative),
-                **({"expert_locality": expert_locality} if expert_locality is not None else {}))
+                **({"expert_locality": expert_locality} if expert_locality is not None else {}),
+                **moe_overlap_fields(moe_overlap))
         if json_out:
             print_json(r.to_dict())
         else:

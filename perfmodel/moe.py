@@ -46,6 +46,10 @@ from perfmodel import ops as O
 # DeepEP fp8 dispatch: one fp32 scale per 128-element block (DeepEP README, low-latency dispatch
 # `use_fp8`; DeepSeek-V3 report s3.3.2 fine-grained 1x128 activation quantization).
 FP8_SCALE_BYTES_PER_ELEMENT = 4.0 / 128
+# DeepEP's normal kernels hold 24 of an H800's 132 SMs while they run (DeepEP README,
+# `Buffer.set_num_sms(24)`); the same share on other devices (assumption). perfmodel.tbo and
+# perfmodel.moe_overlap slow the computation they overlap by it.
+DEEPEP_NORMAL_SM_FRACTION = 24 / 132
 
 
 def plan_option(par, name: str, default):

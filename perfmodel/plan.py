@@ -8,6 +8,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from perfmodel.errors import PerfModelError
+from perfmodel.moe_overlap import MoeOverlap
 from perfmodel.specs.model import ModelSpec
 
 PLAN_SCHEMA_VERSION = 1
@@ -86,6 +87,21 @@ class Plan(BaseModel):
         default=None, gt=0, le=1, description="Speculative MoE (Sem-MoE) token shuffling and expert grouping: "
                                                "share of token-expert activations served on the token's own EP rank "
                                                "(None: placement-agnostic routing, 1/ep)")
+
+    # --- issue 13 (perfmodel.moe_overlap) --------------------------------------------------
+    moe_overlap: MoeOverlap = Field(default="none", description="MoE layer communication-computation overlap: none "
+                                                                "(serial), chunked (Tutel-style K chunks) or tile "
+                                                                "(COMET)")
+    moe_chunks: int = Field(default=2, ge=1, le=MAX_NANO_BATCHES, description="chunks of moe_overlap=chunked "
+                                                                              "(Tutel's pipelining degree)")
+
+    @model_validator(mode="after")
+    def _issue13_fields(self):
+        if self.moe_overlap != "none" and (self.two_batch_overlap or self.nano_batches > 1 or self.offloaded):
+            raise ValueError(f"moe_overlap={self.moe_overlap} overlaps inside the MoE layer; it cannot be combined "
+                             f"with two_batch_overlap={self.two_batch_overlap}, nano_batches={self.nano_batches} "
+                             f"or host offload")
+        return self
 
     @model_validator(mode="after")
     def _issue12_fields(self):
@@ -169,6 +185,8 @@ class Plan(BaseModel):
             parts.append(f"skew{self.routing_skew:g}")
         if self.two_batch_overlap:
             parts.append("tbo")
+        if self.moe_overlap != "none":
+            parts.append(f"moe-{self.moe_overlap}" + (str(self.moe_chunks) if self.moe_overlap == "chunked" else ""))
         if self.spec_method:
             parts.append(f"{self.spec_method}{self.spec_tokens}")
         return " ".join(parts)

@@ -19,6 +19,7 @@ import numpy as np
 
 from perfmodel.hardware.catalog import System
 from perfmodel import moe as M
+from perfmodel import moe_overlap as MO
 from perfmodel import ops as O
 from perfmodel.collectives import collective
 from perfmodel.iteration import BatchShape
@@ -233,7 +234,7 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     T = b.tokens
     out = [O.elementwise("post_norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes)]
     e = model.moe
-    qe, qs = q.part("experts"), q.part("shared_experts")
+    qe = q.part("experts")
     assert e is not None
     out.append(O.gemm("router", T, e.num_experts, h, dev, q, weight_quantized=False))
     out.append(O.elementwise("topk", T * e.num_experts, dev, reads=1, writes=0, bytes_per_el=4))
@@ -246,7 +247,6 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
                           redundant=M.plan_option(par, "redundant_experts", 0))
     touched = M.touched_experts(load, e.num_experts / par.ep)
     per_expert = load / O.vmax(touched, 1e-9)
-    width = e.expert_intermediate_size / par.moe_tp
     spans = par.ep > par.tp  # attention-DP + EP: tokens travel to their experts' devices and back
     # DeepEP: low-latency kernels (one copy per expert) in decode-only steps, normal kernels (one
     # copy per destination rank) when the step prefills; fp8 dispatch carries 1x128 block scales.
@@ -260,18 +260,38 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     dispatch_el = a_el + (M.FP8_SCALE_BYTES_PER_ELEMENT if scaled else 0.0)
     if _any(spans):
         out.append(_masked(collective("moe_dispatch", "all_to_all", sent * dispatch_el, par.ep, system), spans))
-    up = 2 if model.mlp_gated else 1
-    out.append(O.gemm("expert_gate_up", per_expert, up * width, h, dev, qe, groups=touched))
-    out.append(O.elementwise("expert_silu_mul", load * width, dev, reads=2, writes=1, flops_per_el=5,
-                             bytes_per_el=q.base_bytes))
-    out.append(O.gemm("expert_down", per_expert, h, width, dev, qe, groups=touched))
-    if e.shared_intermediate_size:
-        sw = e.shared_intermediate_size / tp
-        out.append(O.gemm("shared_gate_up", T, up * sw, h, dev, qs))
-        out.append(O.gemm("shared_down", T, h, sw, dev, qs))
+    out += expert_ops(model, system, q, par, tokens=T, rows=load, per_expert=per_expert, touched=touched)
     if _any(spans):
         out.append(_masked(collective("moe_combine", "all_to_all", sent * q.base_bytes, par.ep, system), spans))
     out.append(collective("moe_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system))
+    scheme = M.plan_option(par, "moe_overlap", "none")
+    if scheme == "none":
+        return out
+    # COMET / coarse pipelining (Plan.moe_overlap, perfmodel.moe_overlap): the communication
+    # hides behind the experts' GEMMs; `chunked` prices the GEMMs at 1/K of the rows
+    k = M.plan_option(par, "moe_chunks", 1) if scheme == "chunked" else 1
+    chunk = None if scheme != "chunked" else expert_ops(model, system, q, par, tokens=T / k, rows=load / k,
+                                                         per_expert=per_expert / k, touched=touched)
+    parts = MO.layer_parts(out, scheme=scheme, rows=load, tile_rows=dev.gemm_tile_m, chunk_ops=chunk, chunks=k)
+    return MO.overlapped_ops(out, parts, chunk_ops=chunk, chunks=k)
+
+
+def expert_ops(model: ModelSpec, system: System, q: Quant, par, *, tokens, rows, per_expert,
+               touched) -> list[O.OpCost]:
+    """The routed experts' grouped GEMMs (`rows` token rows: `touched` experts of `per_expert`
+    each) and the shared experts over `tokens`, on one device."""
+    dev, h, e = system.device, model.hidden_size, model.moe
+    qe, qs = q.part("experts"), q.part("shared_experts")
+    width = e.expert_intermediate_size / par.moe_tp
+    up = 2 if model.mlp_gated else 1
+    out = [O.gemm("expert_gate_up", per_expert, up * width, h, dev, qe, groups=touched),
+           O.elementwise("expert_silu_mul", rows * width, dev, reads=2, writes=1, flops_per_el=5,
+                         bytes_per_el=q.base_bytes),
+           O.gemm("expert_down", per_expert, h, width, dev, qe, groups=touched)]
+    if e.shared_intermediate_size:
+        sw = e.shared_intermediate_size / par.tp
+        out.append(O.gemm("shared_gate_up", tokens, up * sw, h, dev, qs))
+        out.append(O.gemm("shared_down", tokens, h, sw, dev, qs))
     return out
 
 

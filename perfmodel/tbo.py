@@ -27,8 +27,7 @@ from perfmodel import ops as O
 from perfmodel import step as S
 from perfmodel.collectives import collective
 from perfmodel.iteration import BatchShape
-
-DEEPEP_NORMAL_SM_FRACTION = 24 / 132  # of an H800's 132 SMs; the same share on other devices (assumption)
+from perfmodel.moe import DEEPEP_NORMAL_SM_FRACTION
 
 
 def _split(ops: list[O.OpCost]) -> tuple[float, float]:

@@ -8,6 +8,7 @@ from perfmodel.errors import UnknownNameError
 from perfmodel.hardware.catalog import System
 from perfmodel.reproduce import (_diffusion, _engines, _fabric, _finetune, _lora, _moe, _offload, _prefill, _specmoe,
                                  _swiftkv, _vision)
+from perfmodel.reproduce._comet import comet
 from perfmodel.reproduce._distserve import distserve
 from perfmodel.reproduce._edgemoe import d2moe
 from perfmodel.reproduce._sarathi import sarathi
@@ -22,6 +23,7 @@ _COMPUTED: dict[str, Callable[[Context], Entry]] = {
     "CloudMatrix384": _moe.cloudmatrix384, "Speculative MoE": _specmoe.speculative_moe,
     "Sarathi-Serve": sarathi,
     "DistServe": distserve,
+    "COMET": comet,
     "D2MoE": d2moe,
     "SwiftDiffusion": _diffusion.swiftdiffusion,
     "Beyond Inference": _vision.beyond_inference,

@@ -19,33 +19,37 @@ def _seed(seed: str, claim: str, reason: str, source: str, published: float | No
 NOT_MODELED = {
     "SwiftDiffusion": _seed("SwiftDiffusion", "faster serving of add-on diffusion modules (ControlNet, LoRA)",
                             f"diffusion models are outside the LLM step model; {ISSUE_14}", "issue 14"),
-    "BurstGPT": _seed("BurstGPT", "LLM serving traffic is bursty (Gamma-distributed arrivals, Zipf-like lengths)",
-                      "a workload study: its claims are the trace's fitted distributions, which the burstgpt preset "
-                      "takes as input (Zipf 1.1, Gamma shape 0.5); regenerating them would return our own "
-                      "parameters, not a prediction, and its serving demo has no figure in the reference set",
-                      "BurstGPT arXiv:2401.17644; specs/workloads/presets.yaml burstgpt"),
+    "BurstGPT": _seed("BurstGPT", "LLM serving traffic is bursty (Gamma-distributed arrivals, Zipf-like lengths); in the "
+                      "authors' demo, bursty traces reveal declines in efficiency, stability or reliability",
+                      "a workload study with no serving figure to predict: the abstract's demo claim is qualitative and "
+                      "neither the HPMLL/BurstGPT README nor the reference set gives its numbers; the trace's fitted "
+                      "distributions are the model's input (`--workload burstgpt`: Gamma shape 0.5, Zipf 1.1), so "
+                      "regenerating them would return our own parameters",
+                      "BurstGPT arXiv:2401.17644 abstract; HPMLL/BurstGPT README; specs/workloads/presets.yaml burstgpt"),
     "Tilus": _seed("Tilus", "arbitrary-bit-width low-precision kernels 1.75x / 2.61x / 1.29x / 1.03x faster than "
-                   "Triton / Ladder / QuantLLM / Marlin", "each ratio compares two kernel generators at the same bit "
-                   "width on the same GPU: code quality, which the step model (bytes and peak rates) prices the same "
-                   "for both", "Tilus arXiv:2504.12984 abstract"),
+                   "Triton / Ladder / QuantLLM / Marlin", "the model prices any weight width (`--quant w3a16`, w1-w8 "
+                   "a16: bytes read and dequantization work), but each published ratio compares two kernels at the "
+                   "same width on the same GPU, which bytes and peak rates price at 1.00x by construction: what "
+                   "differs is code quality; the paper's GPUs, shapes and per-width latencies were not readable (its "
+                   "abstract and the NVIDIA/tilus README only)", "Tilus arXiv:2504.12984 abstract; NVIDIA/tilus README"),
     "MoETuner": _seed("MoETuner", "ILP expert placement and routing: 9.3% end-to-end speedup for Mixtral-8x7B "
-                      "(4EP x 2TP on 8x H100), 17.5% on 2x8 H200", "the gain is set by the profiled token-routing "
-                      "matrices of the target task (P, R), which are not published; a synthetic skew would make it our "
-                      "choice (the ILP exists in search/ilp, above this layer)", "methods.md s6", 1.093,
-                      "x end-to-end"),
-    "FastSwitch": _seed("FastSwitch", "fairness-aware preemption with cheaper KV context switches",
-                        "swap preemption with a per-block cost exists (--preemption swap), but FastSwitch's priority "
-                        "policy, its multi-turn traces and its tail-latency figures are not in the reference set",
-                        "docs/serving.md"),
-    "COMET": _seed("COMET", "fine-grained computation-communication overlap: a MoE layer 1.96x and end-to-end "
-                   "1.71x faster on average", "the speedups are against other MoE systems' own kernels and partial "
-                   "overlap, on shapes and clusters not in the reference set; a tile-overlap bound "
-                   "((comm + compute) / max) would state the baseline's behaviour, not measure it",
-                   "COMET arXiv:2502.19811 abstract", 1.96, "x MoE layer"),
+                      "(4EP x 2TP on 8x H100), 17.5% on 2x8 H200", "the gain comes from the profiled routing of the "
+                      "target task: per-layer token-to-expert counts (P) and layer-to-layer expert transitions (R); "
+                      "neither is published for any model or task we read, and a synthetic skew or transition matrix would set the answer; the ILP "
+                      "itself exists in perfmodel.search (above this core package, so a computed entry would be "
+                      "registered from the search layer; `tune --expert-placement balanced --routing FILE` runs it on a "
+                      "profile one supplies)", "methods.md s6", 1.093, "x end-to-end"),
+    "FastSwitch": _seed("FastSwitch", "fairness-aware preemption with cheaper KV context switches: 1.4-11.2x lower tail "
+                        "TTFT and TBT than vLLM", "swap preemption with a per-block copy cost exists (serve --preemption "
+                        "swap), but the speedups are tail latencies under FastSwitch's own priority-update policy "
+                        "(how often requests are preempted) on its multi-turn traces, neither of which is in what we "
+                        "read; the tail would follow the preemption rate we chose", "FastSwitch arXiv:2411.18424 abstract"),
     "Prepacking": _seed("Prepacking", "up to 6x faster prefill (TTFT) than padding every prompt to the batch's "
-                        "longest", "the gain is the batch's padding ratio, set by each dataset's prompt-length spread "
-                        "(MMLU, Alpaca, SamSum ... sampled through a tokenizer), which is not in the reference set; the "
+                        "longest", "both schedules exist (serve --scheduler static: padded, prepack: packed) but the gain is "
+                        "the batch's padding ratio, set by each dataset's prompt-length spread "
+                        "(MMLU, Alpaca, SamSum ...: the artifact samples 1,000 prompts per dataset through a tokenizer and "
+                        "only prints their mean, max and min), which no source we read tabulates; the "
                         "authors' README example (MMLU, batch 64, a 1B Llama in 4-bit bitsandbytes on an A6000: 0.441 vs "
                         "2.299 s) also runs Hugging Face eager kernels the step model does not price",
-                        "Prepacking arXiv:2404.09529; siyan-zhao/prepacking README", 6.0, "x TTFT"),
+                        "Prepacking arXiv:2404.09529; siyan-zhao/prepacking README and dataset_utils.py", 6.0, "x TTFT"),
 }

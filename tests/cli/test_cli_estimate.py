@@ -113,3 +113,25 @@ def test_estimate_swiftkv(capsys):
     assert json.loads(out2)["ttft_ms"] < 0.6 * json.loads(out)["ttft_ms"]
     code, out, err = run(capsys, *base, "--swiftkv", "1.0")
     assert code == 1 and "skip_fraction must satisfy 0 <= f < 1, got 1.0" in err
+
+
+MIXTRAL = ["estimate", "--model", "mixtral-8x7b", "--hardware", "hgx-h800", "--batch-size", "4", "--isl", "4096",
+           "--osl", "16", "--tp", "2", "--dp", "4", "--ep", "8", "--json"]
+
+
+def test_estimate_moe_overlap(capsys):
+    """--moe-overlap tile (COMET) hides EP communication behind the experts: a shorter prefill."""
+    ttft = {}
+    for scheme in ("none", "tile", "chunked:4"):
+        code, out, err = run(capsys, *MIXTRAL, "--moe-overlap", scheme)
+        assert code == 0, err
+        ttft[scheme] = json.loads(out)["ttft_ms"]
+    assert ttft["tile"] < ttft["none"] and ttft["tile"] < ttft["chunked:4"]
+
+
+@pytest.mark.parametrize("value,needle", [("fine", "expected none, tile or chunked[:K]"),
+                                          ("tile:2", "expected none, tile or chunked[:K]"),
+                                          ("chunked:0", "K must be an integer in [1, 16]")])
+def test_estimate_moe_overlap_errors(capsys, value, needle):
+    code, _, err = run(capsys, *MIXTRAL, "--moe-overlap", value)
+    assert code == 1 and needle in err and "Traceback" not in err

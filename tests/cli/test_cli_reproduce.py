@@ -6,10 +6,10 @@ from tests._cli import run
 
 
 def test_reproduce_json(capsys):
-    code, out, err = run(capsys, "reproduce", "QServe", "COMET", "--json")
+    code, out, err = run(capsys, "reproduce", "QServe", "Tilus", "--json")
     assert code == 0, err
     doc = json.loads(out)
-    assert [e["seed"] for e in doc] == ["QServe", "COMET"]
+    assert [e["seed"] for e in doc] == ["QServe", "Tilus"]
     assert doc[0]["status"] == "reproduced" and doc[0]["predicted"] > 1
     assert doc[1]["status"] == "not modeled" and doc[1]["predicted"] is None
 
