@@ -35,40 +35,66 @@ from perfmodel.serving.timing import StepTimer
 def simulate_group(ranks: list[Replica]) -> list[ReplicaResult]:
     """Run the attention-DP ranks of one group in lockstep (module docstring); their results in
     order. One rank runs exactly as `Replica.run` does."""
-    timer = ranks[0].timer
-    live = list(ranks)
-    while live:
-        works = {}
-        for r in list(live):
-            w = r.prepare()
-            if w is None:
-                live.remove(r)
-            else:
-                works[id(r)] = (r, w)
-        busy = [(r, w) for r, w in works.values() if w is not WAIT]
+    return LockstepGroup(ranks).run()
+
+
+class LockstepGroup:
+    """The ranks of one attention-DP group, stepped together; a replica-like unit for event loops
+    (`next_time`, `horizon`, `turn`) such as the disaggregated co-simulation."""
+
+    def __init__(self, ranks: list[Replica]):
+        if not ranks:
+            raise ValueError("a lockstep group needs at least one rank")
+        self.ranks = ranks
+        self.timer = ranks[0].timer
+
+    @property
+    def horizon(self) -> float:
+        return self.ranks[0].horizon
+
+    @horizon.setter
+    def horizon(self, t: float) -> None:
+        for r in self.ranks:
+            r.horizon = t
+
+    def next_time(self) -> float:
+        return min(r.next_time() for r in self.ranks)
+
+    def run(self) -> list[ReplicaResult]:
+        while self.turn():
+            pass
+        return [r.result() for r in self.ranks]
+
+    def turn(self) -> bool:
+        """One group iteration (or a jump to the next arrival on any rank); False when no rank has
+        anything left to do."""
+        works = [(r, r.prepare()) for r in self.ranks]
+        busy = [(r, w) for r, w in works if w is not None and w is not WAIT]
         if not busy:
-            if live:
-                t = min(r.arr[r.next_arrival] for r in live)
-                for r in live:
-                    r.wait_until(t)
-            continue
+            waiting = [r for r, w in works if w is WAIT]
+            if not waiting:
+                return False
+            t = min(r.arr[r.next_arrival] for r in waiting)
+            for r in self.ranks:
+                r.wait_until(max(r.now, t))
+            return True
         swap_s = max(r.overhead for r, _ in busy)
         for r, _ in busy:
             r.overhead = 0.0
+        timer = self.timer
         if any(w.chunks for _, w in busy):
             dt = timer.shape(pad_to_largest([BatchShape(*w.shape) for _, w in busy]))
             steps = 1
         else:
-            steps = min(w.steps for _, w in busy)
-            steps = _cut_at_arrivals(timer, busy, live, steps)
+            steps = _cut_at_arrivals(timer, busy, self.ranks, min(w.steps for _, w in busy))
             dt = padded_decode_run(timer, [r.n_run for r, _ in busy], [r.sum_ctx for r, _ in busy], steps)
         dt += swap_s
-        for r, w in busy:
-            r.commit(w._replace(steps=min(w.steps, steps)), dt)
-        for r, w in works.values():
-            if w is WAIT:
+        for r, w in works:
+            if w is None or w is WAIT:
                 r.wait_until(r.now + dt)
-    return [r.result() for r in ranks]
+            else:
+                r.commit(w._replace(steps=min(w.steps, steps)), dt)
+        return True
 
 
 def padded_decode_run(timer: StepTimer, seqs: list[int], contexts: list[float], k: int) -> float:
