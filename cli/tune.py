@@ -47,6 +47,23 @@ def _budgets(text: str, flag: str) -> tuple[int | None, ...]:
     return tuple(out)
 
 
+def _localities(text: str, flag: str) -> tuple[float | None, ...]:
+    """none (placement-agnostic) or shares in (0, 1]."""
+    out = []
+    for x in _strs(text, flag):
+        if x.lower() in ("none", "off"):
+            out.append(None)
+            continue
+        try:
+            v = float(x)
+        except ValueError:
+            raise PerfModelError(f"{flag} takes none or shares in (0, 1] (e.g. none,0.5,0.8), got {x!r}") from None
+        if not 0 < v <= 1:
+            raise PerfModelError(f"{flag} shares must be in (0, 1], got {v}")
+        out.append(v)
+    return tuple(out)
+
+
 def _strs(text: str, flag: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
@@ -88,7 +105,7 @@ FIXING = {
     "decode_tp": ("--decode-tp", _ints), "decode_pp": ("--decode-pp", _ints),
     "decode_replicas": ("--decode-replicas", _ints), "device_counts": ("--device-counts", _ints),
     "two_batch_overlap": ("--tbo", _bools), "redundant_experts": ("--redundant-experts", _ints),
-    "speculative": ("--speculative", _strs),
+    "speculative": ("--speculative", _strs), "expert_locality": ("--expert-locality", _localities),
 }
 
 
@@ -166,6 +183,9 @@ def register(app: typer.Typer) -> None:
         redundant_experts: _opt("--redundant-experts", "EPLB redundant expert slots (MoE, 0 = none).") = None,
         speculative: _opt("--speculative", "Speculative decoding: none, mtp[:K], eagle3[:K[:RATE]], "
                           "ngram:K:RATE (K draft tokens, RATE acceptance per position).") = None,
+        expert_locality: _opt("--expert-locality", "Speculative MoE token shuffling and expert grouping: none or "
+                              "shares of token-expert activations served on the token's own EP rank, e.g. "
+                              "none,0.5,0.8.") = None,
         memory_utilization: Annotated[Optional[float], typer.Option("--memory-utilization", help="Fraction of device memory the engine may use (default 0.9).")] = None,
         routing: Annotated[Optional[str], typer.Option("--routing", help="Expert-routing profile (MoE): a routing file, or uniform / zipf:S / correlated:S.")] = None,
         price: Annotated[Optional[str], typer.Option("--price-per-device-hour", help="Price per device-hour for --objective cost (comma list per hardware).")] = None,
@@ -191,7 +211,7 @@ def register(app: typer.Typer) -> None:
                      prefill_tp=prefill_tp, prefill_pp=prefill_pp, prefill_batch=prefill_batch,
                      prefill_replicas=prefill_replicas, decode_tp=decode_tp, decode_pp=decode_pp,
                      decode_replicas=decode_replicas, device_counts=device_counts, two_batch_overlap=tbo,
-                     redundant_experts=redundant_experts, speculative=speculative)
+                     redundant_experts=redundant_experts, speculative=speculative, expert_locality=expert_locality)
         space = {k: FIXING[k][1](v, FIXING[k][0]) for k, v in given.items() if v is not None}
         if min_tok_s_per_user is not None:  # tokens/s per user = 1000 / TPOT (ms)
             if min_tok_s_per_user <= 0:

@@ -75,6 +75,16 @@ class Link(_Strict):
     latency_group: int = Field(default=8, ge=2, description="group size latency_us was measured at; "
                                "collectives over n devices scale it by log2(n) / log2(latency_group) (tree depth)")
     efficiency: float = Field(gt=0, le=1, description="achievable fraction of bandwidth, large messages")
+    all_to_all_efficiency: float | None = Field(
+        default=None, gt=0, le=1, description="achievable fraction for expert-parallel all-to-all (dispatch / "
+                                              "combine of prefill-sized batches) where it was measured apart; "
+                                              "None: `efficiency`")
+
+    def rate_efficiency(self, kind: str) -> float:
+        """The achievable fraction a collective of `kind` gets on this link."""
+        if kind == "all_to_all" and self.all_to_all_efficiency is not None:
+            return self.all_to_all_efficiency
+        return self.efficiency
 
 
 class Storage(_Strict):

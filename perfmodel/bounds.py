@@ -247,7 +247,7 @@ def network_per_token_s(model: ModelSpec, system: System, plan: Plan, q: Quant) 
         t += blocks * (2.0 * (tp - 1) / tp * h * 2.0) / rate
     if model.moe is not None and ep > tp:
         link, _ = system.link_for_group(ep)
-        rate = link.bw_per_direction_gb_s * 1e9 * link.efficiency
+        rate = link.bw_per_direction_gb_s * 1e9 * link.rate_efficiency("all_to_all")
         # the fewest copies a dispatch sends: one per distinct destination rank (DeepEP normal
         # kernels, perfmodel.moe.dispatch_copies), never more than one per selected expert
         k = dispatch_copies(model.moe.experts_per_token, ep, low_latency=False)

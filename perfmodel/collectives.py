@@ -30,20 +30,21 @@ def _volume(kind: str, n):
     raise ValueError(f"collective kind must be one of {KINDS}, got {kind!r}")
 
 
-def _link(system: System, group: int) -> tuple[float, float]:
+def _link(system: System, group: int, kind: str) -> tuple[float, float]:
     """(alpha seconds, effective bytes/s) of the bottleneck link for a group size. The latency was
     measured at `latency_group` devices; tree/ring depth grows with log2(n), so smaller groups are
-    proportionally quicker (NCCL LL protocol small-message latency grows with log2 n)."""
+    proportionally quicker (NCCL LL protocol small-message latency grows with log2 n). All-to-alls
+    get the link's measured all-to-all fraction where the catalog has one (`Link.rate_efficiency`)."""
     link, _ = system.link_for_group(int(group))
     depth = max(math.log2(group), 1.0) / math.log2(link.latency_group)
-    return link.latency_us * 1e-6 * depth, link.bw_per_direction_gb_s * 1e9 * link.efficiency
+    return link.latency_us * 1e-6 * depth, link.bw_per_direction_gb_s * 1e9 * link.rate_efficiency(kind)
 
 
 def collective(name: str, kind: str, nbytes, group, system: System, *, count=1.0) -> OpCost:
     """One collective over `group` devices moving `nbytes` (the per-device message size)."""
     if isinstance(group, np.ndarray):
         uniq, pos = np.unique(group, return_inverse=True)
-        links = [_link(system, int(g)) if (g > 1 or kind == "p2p") else (0.0, 1.0) for g in uniq]
+        links = [_link(system, int(g), kind) if (g > 1 or kind == "p2p") else (0.0, 1.0) for g in uniq]
         alpha = np.array([a for a, _ in links])[pos.reshape(group.shape)]
         rate = np.array([r for _, r in links])[pos.reshape(group.shape)]
         active = (group > 1) if kind != "p2p" else np.ones_like(group, dtype=bool)
@@ -51,6 +52,6 @@ def collective(name: str, kind: str, nbytes, group, system: System, *, count=1.0
         return OpCost(name, "comm", comm_bytes=vol * active, t_comm=(alpha + vol / rate) * active, count=count)
     if group <= 1 and kind != "p2p":
         return OpCost(name, "comm", count=count)
-    alpha, rate = _link(system, group)
+    alpha, rate = _link(system, group, kind)
     vol = _volume(kind, group) * nbytes
     return OpCost(name, "comm", comm_bytes=vol, t_comm=alpha + vol / rate, count=count)

@@ -3,9 +3,9 @@ command can run (the recommended plan's prediction is then reachable).
 
 The limits follow the exporters (`search.export`): vLLM, SGLang and TensorRT-LLM attend over the
 KV on the device (no CPU or sparse decode attention), run one batch per step (no NanoFlow
-nano-batches) and place experts contiguously (no MoETuner placement); trtllm-serve has no weight
-offload. Engine profiles without an exporter (ideal, nanoflow, ...) are research or bound
-profiles: no limit.
+nano-batches), place experts contiguously (no MoETuner placement) and route placement-agnostically
+(no Speculative MoE expert locality); trtllm-serve has no weight offload. Engine profiles without
+an exporter (ideal, nanoflow, ...) are research or bound profiles: no limit.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ _SERVING = {
     "nano_batches": ((1,), "--nano-batches", "nano-batching is a NanoFlow technique"),
     "kv_attention": (("gpu",), "--kv-attention", "decode attention runs over device KV"),
     "expert_placement": (("contiguous",), "--expert-placement", "experts are placed contiguously"),
+    "expert_locality": ((None,), "--expert-locality", "token shuffling and expert grouping is Speculative "
+                        "MoE's research system"),
 }
 LIMITS: dict[str, dict[str, tuple]] = {
     "vllm": _SERVING,

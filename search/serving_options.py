@@ -1,5 +1,5 @@
 """Serving options a search group shares (issue 12: two-batch overlap, EPLB redundant experts,
-speculative decoding) and the `--speculative` grammar every command reads (tune, estimate, serve,
+speculative decoding, Speculative MoE expert locality) and the `--speculative` grammar every command reads (tune, estimate, serve,
 sweep)."""
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ class ServingOption:
     spec_method: str | None = None
     spec_tokens: int = 1
     spec_acceptance: tuple[float, ...] | None = None
+    expert_locality: float | None = None  # Speculative MoE: share served on the token's own EP rank
 
     def plan_fields(self) -> dict:
         return dict(two_batch_overlap=self.two_batch_overlap, redundant_experts=self.redundant_experts,
-                    spec_method=self.spec_method, spec_tokens=self.spec_tokens, spec_acceptance=self.spec_acceptance)
+                    spec_method=self.spec_method, spec_tokens=self.spec_tokens, spec_acceptance=self.spec_acceptance,
+                    expert_locality=self.expert_locality)
 
     def label(self) -> list[str]:
         out = ["tbo"] if self.two_batch_overlap else []
@@ -30,6 +32,8 @@ class ServingOption:
             out.append(f"eplb+{self.redundant_experts}")
         if self.spec_method:
             out.append(f"{self.spec_method}{self.spec_tokens}")
+        if self.expert_locality is not None:
+            out.append(f"local{self.expert_locality:g}")
         return out
 
 

@@ -87,6 +87,9 @@ class SearchSpace(BaseModel):
     redundant_experts: tuple[Annotated[int, Field(ge=0)], ...] = Field(default=(0,), min_length=1)
     speculative: tuple[str, ...] = Field(default=("none",), min_length=1,
                                          description="none, mtp[:K], eagle3[:K[:RATE]], ngram:K:RATE")
+    expert_locality: tuple[Annotated[float, Field(gt=0, le=1)] | None, ...] = Field(
+        default=(None,), min_length=1, description="Speculative MoE: share of token-expert activations served on "
+                                                   "the token's own EP rank (None: placement-agnostic, 1/ep)")
     prefill_batch: tuple[int, ...] = DEFAULT_PREFILL_BATCHES
     prefill_tp: tuple[int, ...] | None = None
     prefill_pp: tuple[int, ...] | None = None
@@ -171,8 +174,9 @@ class SearchSpace(BaseModel):
         kvs = self.kv_dtype or ((None, "fp8") if all(s.device.has_dtype("fp8") for s in systems) else (None,))
         placements = self.expert_placement if model.moe is not None else ("contiguous",)
         redundant = self.redundant_experts if model.moe is not None else (0,)
-        options = tuple(ServingOption(tbo, n, *parse_speculative(spec)) for tbo, n, spec in
-                        itertools.product(self.two_batch_overlap, redundant, self.speculative))
+        locality = self.expert_locality if model.moe is not None else (None,)
+        options = tuple(ServingOption(tbo, n, *parse_speculative(spec), expert_locality=loc) for tbo, n, spec, loc in
+                        itertools.product(self.two_batch_overlap, redundant, self.speculative, locality))
         return ResolvedSpace(
             model=model, systems=systems, hardware=self.hardware, devices=n,
             device_counts=self.device_counts, modes=self.modes, tp=tp, pp=pp, dp=self.dp, ep=ep,
@@ -206,6 +210,9 @@ STRUCTURAL_REASONS = (
     # each other, MTP only with the model's own next-token layers
     "redundant_experts_not_dividing", "redundant_experts_without_ep", "tbo_with_offload",
     "tbo_with_nano_batches", "mtp_without_nextn_layers",
+    # Speculative MoE (perfmodel.moe.remote_share): locality moves only the all-to-all of experts
+    # that span attention-DP ranks (ep > tp), and only above the 1/ep that any placement keeps
+    "expert_locality_without_attention_dp", "expert_locality_not_above_uniform",
 )
 
 
@@ -411,8 +418,18 @@ class ResolvedSpace:
 
     def _option_rules(self, opt: ServingOption, cols: dict, ok: np.ndarray) -> np.ndarray:
         """Rows a group's serving option rules out: two-batch overlap is its own two-way overlap (no
-        nano-batches)."""
-        for name, bad in (("tbo_with_nano_batches", opt.two_batch_overlap and cols["nano"] > 1),):
+        nano-batches); expert locality where no pool's experts span attention-DP ranks or the share
+        is at most 1/ep (the plan would repeat the placement-agnostic one)."""
+        loc = opt.expert_locality
+        pools = [(cols["tp"], cols["ep"])] + ([(cols["dtp"], cols["dep"])] if "dep" in cols else [])
+        spans = np.zeros(len(ok), dtype=bool)
+        above = np.zeros(len(ok), dtype=bool)
+        for tp, ep in pools:
+            spans |= ep > tp
+            above |= (ep > tp) & (loc is not None and loc * ep > 1)
+        for name, bad in (("tbo_with_nano_batches", opt.two_batch_overlap and cols["nano"] > 1),
+                          ("expert_locality_without_attention_dp", loc is not None and ~spans),
+                          ("expert_locality_not_above_uniform", loc is not None and ~above)):
             bad = ok & np.asarray(bad)
             self.pruned[name] += int(bad.sum())
             ok = ok & ~bad

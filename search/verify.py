@@ -55,7 +55,7 @@ def serve_kwargs(pools: list) -> dict:
         raise PerfModelError("pools with different host offload are not simulated by perfmodel serve")
     # issue-12 options (MoE routing, EPLB, TBO, speculative decoding): the same on every pool
     moe = {k: getattr(first, k) for k in ("routing_skew", "redundant_experts", "two_batch_overlap", "spec_method",
-                                          "spec_tokens", "spec_acceptance")}
+                                          "spec_tokens", "spec_acceptance", "expert_locality")}
     if any({k: getattr(p, k) for k in moe} != moe for p in pools):
         raise PerfModelError("pools with different MoE or speculative-decoding options are not simulated by "
                              "perfmodel serve")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perfmodel.attention_dp import group_ranks
 from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
 from perfmodel.lora import LoraSetup, LoraStep
@@ -14,7 +15,9 @@ from perfmodel.plan import Plan
 from perfmodel.serving.engine_profiles import EngineProfile
 from perfmodel.serving.kv import KVConfig, build_kv
 from perfmodel.serving.schedulers import Scheduler, get_scheduler
-from perfmodel.serving.simulator import PrefixCache, Replica, ReplicaResult
+from perfmodel.serving.lockstep import simulate_group
+from perfmodel.serving.replica_data import PrefixCache
+from perfmodel.serving.simulator import Replica
 from perfmodel.serving.timing import StepTimer
 from perfmodel.stepmodel import StepModel
 from perfmodel.specs.model import ModelSpec
@@ -125,7 +128,9 @@ def simulate_pool(pool: Pool, *, arrival_s, input_tokens, output_tokens, prefix_
     (default `route`). `concurrency`: closed loop with that
     many clients, issuing requests in index order (`arrival_s` is ignored); the clients are split
     evenly over the replicas, each replica running its own closed loop (a client's requests stay
-    on one replica: the load each replica sees is that of a balanced router)."""
+    on one replica: the load each replica sees is that of a balanced router). Attention-DP ranks
+    that share MoE layers (`perfmodel.attention_dp.group_ranks`) run in lockstep, each iteration
+    padded to the group's largest batch (`perfmodel.serving.lockstep`); other replicas run alone."""
     n = len(arrival_s)
     first, finish = np.full(n, np.nan), np.full(n, np.nan)
     issued = np.array(arrival_s, dtype=float)
@@ -136,6 +141,7 @@ def simulate_pool(pool: Pool, *, arrival_s, input_tokens, output_tokens, prefix_
         raise PerfModelError(f"--concurrency must be >= 1 client, got {concurrency}")
     replicas = pool.replicas if concurrency is None else min(pool.replicas, concurrency)
     where = route(n, replicas, conversation) if where is None else np.asarray(where)
+    ranks: dict[int, tuple[np.ndarray, Replica]] = {}
     for k in range(replicas):
         idx = np.where(where == k)[0]
         if concurrency is None:
@@ -144,18 +150,23 @@ def simulate_pool(pool: Pool, *, arrival_s, input_tokens, output_tokens, prefix_
         if len(idx) == 0:
             continue
         pick = (lambda a: None if a is None else np.asarray(a)[idx])
-        res: ReplicaResult = Replica(
+        ranks[k] = idx, Replica(
             arrival=np.asarray(arrival_s)[idx], isl=np.asarray(input_tokens)[idx],
             osl=np.asarray(output_tokens)[idx], prefix_tokens=pick(prefix_tokens), prefix_group=pick(prefix_group),
             conversation=pick(conversation), reuse_tokens=pick(reuse_tokens), timer=pool.timer, kv=pool.kv,
             scheduler=pool.scheduler, max_num_seqs=pool.max_num_seqs, token_budget=pool.token_budget,
             prefilled=prefilled, prefix=pool.prefix, seed=seed + k, clients=clients,
-            arrival_delay_s=0.0 if prefilled else pool.timer.engine.frontend_ms * 1e-3).run()
-        first[idx], finish[idx], emitted[idx] = res.first_token_s, res.finish_s, res.emitted
-        issued[idx] = res.arrival_s
-        gaps.append(res.token_gap_s)
-        gap_counts.append(res.token_gap_count)
-        for key in totals:
-            totals[key] += getattr(res, key)
+            arrival_delay_s=0.0 if prefilled else pool.timer.engine.frontend_ms * 1e-3)
+    size = group_ranks(pool.plan)  # attention-DP ranks that step together (perfmodel.serving.lockstep)
+    for g in sorted({k // size for k in ranks}):
+        members = [k for k in ranks if k // size == g]
+        for k, res in zip(members, simulate_group([ranks[k][1] for k in members])):
+            idx = ranks[k][0]
+            first[idx], finish[idx], emitted[idx] = res.first_token_s, res.finish_s, res.emitted
+            issued[idx] = res.arrival_s
+            gaps.append(res.token_gap_s)
+            gap_counts.append(res.token_gap_count)
+            for key in totals:
+                totals[key] += getattr(res, key)
     return PoolRun(arrival_s=issued, first_token_s=first, finish_s=finish, emitted=emitted,
                    token_gap_s=np.concatenate(gaps), token_gap_count=np.concatenate(gap_counts), **totals)

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perfmodel.attention_dp import group_ranks
 from perfmodel.errors import PerfModelError
 from perfmodel.hardware.catalog import System
 from perfmodel.serving import analytic
 from perfmodel.serving.deployment import Pool, PoolRun, route, simulate_pool
+from perfmodel.serving.lockstep import LockstepGroup
 from perfmodel.serving.placement import Placement, place
 from perfmodel.serving.simulator import Replica
 
@@ -50,7 +52,8 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
     k-th request completes (its last token leaves a decode replica), routed round-robin to the
     prefill replicas; its KV reaches the decode replica the router picks (`placement`) after the
     transfer over the link between the two, and its first token reaches the client with it. The
-    replicas are co-simulated in time order: the one with the earliest next event takes a turn,
+    replicas are co-simulated in time order (a pool's attention-DP ranks that share MoE layers as
+    one lockstep group, `perfmodel.serving.lockstep`): the one with the earliest next event takes a turn,
     and a run of decode steps stops at the first step past the next event elsewhere (an arrival
     landing mid-step waits for the step's end, as in an engine)."""
     if concurrency < 1:
@@ -70,6 +73,16 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
                 for k in range(pool.replicas)]
     pre, dec = replicas(prefill, False, 0), replicas(decode, True, 1000)
     every = pre + dec
+    # Attention-DP ranks that share MoE layers take their turns as one lockstep group (a unit)
+    units: list = []
+    unit_of = [0] * len(every)
+    for pool, offset, members in ((prefill, 0, pre), (decode, len(pre), dec)):
+        size = group_ranks(pool.plan)
+        for g in range(0, len(members), size):
+            idx = list(range(offset + g, offset + min(g + size, len(members))))
+            for m in idx:
+                unit_of[m] = len(units)
+            units.append((idx, every[idx[0]] if len(idx) == 1 else LockstepGroup([every[m] for m in idx])))
     ids: list[list[int]] = [[] for _ in every]   # replica-local id -> request index
     seen = [0] * len(every)                     # finishes already handled per replica
     issued, first, finish = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
@@ -84,20 +97,19 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
             ids[k].append(nxt)
             issued[nxt] = t
             nxt += 1
-            if started:                        # before the loop starts every replica is touched once
-                touch(k)
+            if started:                        # before the loop starts every unit is touched once
+                touch(unit_of[k])
 
-    # Each replica's next event time, kept in a heap with lazy invalidation: a turn changes only the
-    # replica that took it and those it hands a request to, so an event costs O(log R), not O(R)
-    # (48 replicas x 400k events took 80 s of bookkeeping). Ties go to the lowest replica index.
-    times = [math.inf] * len(every)
-    ver = [0] * len(every)
+    # Each unit's (replica's or lockstep group's) next event time, kept in a heap with lazy
+    # invalidation: a turn changes only the unit that took it and those it hands a request to, so an
+    # event costs O(log R), not O(R) (48 replicas x 400k events took 80 s of bookkeeping). Ties go
+    # to the lowest unit index.
+    ver = [0] * len(units)
     events: list[tuple[float, int, int]] = []
 
-    def touch(m: int) -> None:
-        ver[m] += 1
-        times[m] = every[m].next_time()
-        heapq.heappush(events, (times[m], m, ver[m]))
+    def touch(u: int) -> None:
+        ver[u] += 1
+        heapq.heappush(events, (units[u][1].next_time(), u, ver[u]))
 
     def top() -> tuple[float, int]:
         while events and events[0][2] != ver[events[0][1]]:
@@ -107,8 +119,8 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
     started = False
     for _ in range(min(concurrency, n)):
         issue(0.0)
-    for m in range(len(every)):
-        touch(m)
+    for u in range(len(units)):
+        touch(u)
     started = True
     while True:
         t_i, i = top()
@@ -120,24 +132,26 @@ def simulate_closed(system: System, prefill: Pool, decode: Pool, *, concurrency:
             k = int(where_d[j])
             dec[k].add(arrival=t, isl=int(isl[j]), osl=int(osl[j]))
             ids[len(pre) + k].append(j)
-            touch(len(pre) + k)
+            touch(unit_of[len(pre) + k])
             continue
         heapq.heappop(events)                  # i's entry; touch(i) pushes its next one
-        r = every[i]
-        r.horizon = min(t_kv, top()[0])
-        r.turn()
-        for rid in r.finished[seen[i]:]:
-            j = ids[i][rid]
-            t = r.finish[rid]
-            if i < len(pre):
-                first[j] = t
-                if osl[j] > 1:
-                    first[j] = t + float(transfer[j])
-                    heapq.heappush(ready, (first[j], j))
-                    continue
-            finish[j] = t
-            issue(t)
-        seen[i] = len(r.finished)
+        members, unit = units[i]
+        unit.horizon = min(t_kv, top()[0])
+        unit.turn()
+        for m in members:
+            r = every[m]
+            for rid in r.finished[seen[m]:]:
+                j = ids[m][rid]
+                t = r.finish[rid]
+                if m < len(pre):
+                    first[j] = t
+                    if osl[j] > 1:
+                        first[j] = t + float(transfer[j])
+                        heapq.heappush(ready, (first[j], j))
+                        continue
+                finish[j] = t
+                issue(t)
+            seen[m] = len(r.finished)
         touch(i)
     return ClosedRun(issued_s=issued, first_token_s=first, finish_s=finish,
                      preemptions=sum(r.preemptions for r in every), iterations=sum(r.iterations for r in every),

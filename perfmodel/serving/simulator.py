@@ -34,44 +34,14 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
 from perfmodel.errors import PerfModelError
 from perfmodel.serving.kv import ADMISSION_WATERMARK, KVConfig
+from perfmodel.serving.replica_data import WAIT, PrefixCache, ReplicaResult, Work
 from perfmodel.serving.schedulers import Scheduler
 from perfmodel.serving.timing import StepTimer
-
-
-@dataclass(frozen=True)
-class PrefixCache:
-    """Prefix caching: a request whose shared prefix is resident skips computing it. `hit_rate` is
-    the chance the prefix is still resident (eviction); CacheBlend-style engines also reuse the KV
-    of non-prefix chunks, recomputing `recompute_fraction` of those tokens."""
-
-    hit_rate: float = 1.0
-    cacheblend: bool = False
-    recompute_fraction: float = 0.15  # CacheBlend (Yao et al., EuroSys'25): ~15% of tokens recomputed
-
-
-@dataclass
-class ReplicaResult:
-    arrival_s: np.ndarray
-    first_token_s: np.ndarray
-    finish_s: np.ndarray
-    input_tokens: np.ndarray
-    output_tokens: np.ndarray
-    emitted: np.ndarray            # tokens each request produced (padded batches produce extra)
-    prefill_tokens_computed: int
-    cached_tokens: int
-    preemptions: int
-    iterations: int
-    busy_s: float                  # time with work in the replica
-    area_req_s: float              # integral of requests in the replica over time (Little's law)
-    step_model_calls: int
-    token_gap_s: np.ndarray        # time between consecutive tokens of a sequence (see module docstring)
-    token_gap_count: np.ndarray    # tokens that waited each gap
 
 
 class Replica:
@@ -379,9 +349,11 @@ class Replica:
             return max(self.now, self.arr[self.next_arrival])
         return math.inf
 
-    def turn(self) -> bool:
-        """One loop turn (an iteration, a run of decode steps, or a jump to the next arrival);
-        False when nothing is left to do."""
+    def prepare(self) -> Work | None:
+        """Take arrivals, make KV room and ask the scheduler for the next iteration: its `Work`,
+        `WAIT` when the replica has nothing to run before its next arrival, None when nothing is
+        left. `commit` applies the work once its duration is known (`turn` times it alone,
+        `perfmodel.serving.lockstep` times a group of attention-DP ranks together)."""
         self._arrivals()
         if self.swapped:
             self._swap_in()
@@ -391,27 +363,16 @@ class Replica:
         decode = decode and self.n_run > 0
         if not chunks and not decode:
             if self.next_arrival < self.issued:
-                self.now = max(self.now, self.arr[self.next_arrival])
-                return True
+                return WAIT
             if self.waiting or self.swapped or self.prefilling:
                 rid = (self.waiting or self.swapped or self.prefilling)[0]
                 raise PerfModelError(
                     f"request {rid} ({self.isl[rid]} prompt + {self.osl[rid]} output tokens) can never be "
                     f"scheduled: the replica holds {self.kv.capacity_tokens} KV tokens and "
                     f"{self.max_num_seqs} sequences")
-            return False
-        if chunks:
-            self._mixed(chunks, decode, pad)
-        else:
-            self._decode_run()
-        return True
-
-    def run(self) -> ReplicaResult:
-        while self.turn():
-            pass
-        return self._result()
-
-    def _mixed(self, chunks, decode: bool, pad) -> None:
+            return None
+        if not chunks:
+            return Work((), True, None, self._run_length(), (0, 0.0, 0, 0, self.n_run, self.sum_ctx))
         pt = kvr = 0
         pairs = 0.0
         for rid, c in chunks:
@@ -423,15 +384,48 @@ class Replica:
             L, B = pad[0], len(chunks)
             pt, pairs, kvr = B * L, B * L * (L + 1) / 2, 0
         n = self.n_run if decode else 0
-        dt = self.timer.step(pt, pairs, kvr, len(chunks), n, self.sum_ctx if decode else 0)
-        self._advance(dt, 1 if decode else 0)
-        self.prefill_computed += pt
-        for rid, c in chunks:
+        return Work(tuple(chunks), decode, pad, 1 if decode else 0,
+                    (pt, pairs, kvr, len(chunks), n, self.sum_ctx if decode else 0))
+
+    def commit(self, work: Work, dt: float) -> None:
+        """Apply `work` (from `prepare`, its decode steps possibly cut to `work.steps`) taking `dt`
+        seconds, plus any pending swap time."""
+        self._advance(dt, work.steps)
+        if not work.chunks:
+            return
+        self.prefill_computed += work.shape[0]
+        for rid, c in work.chunks:
             self.done[rid] += c
             if self.done[rid] >= self.need[rid]:
                 self.prefilling.remove(rid)
                 self.cached_total += self.cached[rid]
-                self._prefill_done(rid, pad)
+                self._prefill_done(rid, work.pad)
+
+    def turn(self) -> bool:
+        """One loop turn (an iteration, a run of decode steps, or a jump to the next arrival);
+        False when nothing is left to do."""
+        work = self.prepare()
+        if work is None:
+            return False
+        if work is WAIT:
+            self.now = max(self.now, self.arr[self.next_arrival])
+            return True
+        if work.chunks:
+            dt = self.timer.step(*work.shape)
+        else:
+            dt = self.timer.decode_run(self.n_run, self.sum_ctx, work.steps)
+        self.commit(work, dt)
+        return True
+
+    def wait_until(self, t: float) -> None:
+        """Idle until `t` (an attention-DP rank waiting through its group's iteration)."""
+        self.area += self.in_system * (t - self.now)
+        self.now = t
+
+    def run(self) -> ReplicaResult:
+        while self.turn():
+            pass
+        return self.result()
 
     def _prefill_done(self, rid: int, pad) -> None:
         """The prefill emits one token; the sequence then decodes (static batches: padded)."""
@@ -445,7 +439,8 @@ class Replica:
         if self.grp[rid] == 0 and self.pfx[rid]:
             self.ready.add(0)
 
-    def _decode_run(self) -> None:
+    def _run_length(self) -> int:
+        """Decode steps to run at once: up to the next completion, KV limit, arrival or horizon."""
         n = self.n_run
         k = self._top() - self.G
         if self.grows:  # steps whose growth leaves room for the last one's slots
@@ -457,9 +452,9 @@ class Replica:
         if limit < math.inf and k > 1:
             t1 = self.timer.step(0, 0.0, 0, 0, n, self.sum_ctx)
             k = min(k, max(1, math.ceil((limit - self.now) / t1)))
-        self._advance(self.timer.decode_run(n, self.sum_ctx, k), k)
+        return k
 
-    def _result(self) -> ReplicaResult:
+    def result(self) -> ReplicaResult:
         emitted = np.array(self.out, dtype=np.int64)
         return ReplicaResult(
             arrival_s=np.array(self.arr) - self.delay, first_token_s=np.array(self.first), finish_s=np.array(self.finish),

@@ -146,9 +146,12 @@ class StepTimer:
         return self.step(batch.prefill_tokens, batch.prefill_attn_pairs, batch.prefill_kv_read,
                          batch.prefill_seqs, batch.decode_seqs, batch.decode_context)
 
-    def decode_run(self, n: int, ctx0: float, k: int) -> float:
+    def decode_run(self, n: int, ctx0: float, k: int, *, growth: float | None = None) -> float:
         """Total time of k decode-only steps of n sequences, the summed context starting at ctx0
-        and growing by n * tokens_per_step per step."""
+        and growing by `growth` per step (default n * tokens_per_step, the sequences' own tokens;
+        an attention-DP group padded to its largest rank grows as that rank does)."""
+        if growth is None:
+            growth = n * self.tokens_per_step
         host = self._host(n)
         graphed = self._graphed(0, n)
         floor = 0.0 if graphed else self.launch_floor_s
@@ -156,10 +159,10 @@ class StepTimer:
             floor = max(floor, host)
             host = 0.0
         if self.local:  # the secant from the first step to the last, each timed by its own local fit
-            first, last = (self._device(n, c) for c in (ctx0, ctx0 + n * self.tokens_per_step * (k - 1)))
+            first, last = (self._device(n, c) for c in (ctx0, ctx0 + growth * (k - 1)))
             return _sum_max_affine((last - first) / (k - 1) if k > 1 else 0.0, first, k, floor) + k * host
         a, b = self.affine(0, 0.0, 0.0, 0, n)
-        return _sum_max_affine(b * n * self.tokens_per_step, a + b * ctx0, k, floor) + k * host
+        return _sum_max_affine(b * growth, a + b * ctx0, k, floor) + k * host
 
 
 def _sum_max_affine(slope: float, first: float, k: int, floor: float) -> float:

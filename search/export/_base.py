@@ -138,6 +138,10 @@ def unemitted_notes(engine: str, plan: PlanFile) -> list[str]:
             notes.append(f"{pool.mode} pool: nano_batches={pool.nano_batches} (NanoFlow's overlapped nano-batches) "
                          f"is not a {engine} option; the command runs one batch per step, so expect the prediction "
                          "of the same plan with --nano-batches 1")
+        if pool.expert_locality is not None:
+            notes.append(f"{pool.mode} pool: expert_locality={pool.expert_locality:g} (Speculative MoE token "
+                         f"shuffling and expert grouping) is not a {engine} option; the command routes "
+                         "placement-agnostically, so expect the prediction of the same plan without it")
     if plan.expert_placement != "contiguous":
         notes.append(f"expert_placement={plan.expert_placement}: the plan assumed a balanced expert placement "
                      f"(MoETuner ILP); {engine} places experts contiguously unless its expert-load balancer "

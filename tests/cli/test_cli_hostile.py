@@ -127,6 +127,8 @@ CASES = [
     ("tune-out-file", TUNE + ["--out", "{dir}/a_file"], "is a file, not a directory"),
     ("tune-out-under-file", TUNE + ["--out", "{dir}/a_file/sub"], "is a file, not a directory"),
     ("tune-slo-nan", TUNE[:-4] + ["--ttft-slo", "nan"], "--ttft-slo must be a finite number"),
+    ("tune-expert-locality-2", TUNE + ["--expert-locality", "none,2"], "--expert-locality shares must be in (0, 1], got 2.0"),
+    ("tune-expert-locality-word", TUNE + ["--expert-locality", "most"], "--expert-locality takes none or shares"),
     ("routing-not-a-zip", TUNE[:2] + ["mixtral-8x7b"] + TUNE[3:] + ["--routing", "{dir}/garbage.npz"],
      "not a readable .npz routing profile"),
     # found by tests/cli/test_cli_fuzz.py (every command x option x hostile value)

@@ -27,3 +27,28 @@ def test_volume_factors(h100):
 def test_unknown_kind_rejected(h100):
     with pytest.raises(ValueError, match="collective kind"):
         collective("x", "broadcast", 1, 2, h100)
+
+
+def test_all_to_all_takes_the_links_measured_all_to_all_fraction():
+    """CloudMatrix384's UB: expert all-to-alls at DeepEP-Ascend's measured normal-kernel rate
+    (all_to_all_efficiency 0.54 in a node, 0.50 across the supernode), other collectives at the
+    link's large-message efficiency; scalar and array group sizes agree; links without the field
+    keep one efficiency for every kind."""
+    import numpy as np
+
+    from perfmodel import hardware
+
+    cm = hardware.resolve("cloudmatrix384")
+    n = 1e9
+    for group, eff, a2a in ((8, 0.80, 0.54), (16, 0.78, 0.50)):
+        link, _ = cm.link_for_group(group)
+        alpha = collective("ar", "all_reduce", 1.0, group, cm).t_comm - 2 * (group - 1) / group / (392e9 * eff)
+        t_a2a = collective("a2a", "all_to_all", n, group, cm).t_comm
+        t_ag = collective("ag", "all_gather", n, group, cm).t_comm
+        assert t_a2a == pytest.approx(alpha + (group - 1) / group * n / (392e9 * a2a), rel=1e-9)
+        assert t_ag == pytest.approx(alpha + (group - 1) / group * n / (392e9 * eff), rel=1e-9)
+        vec = collective("a2a", "all_to_all", n, np.array([group, 1]), cm).t_comm
+        assert vec[0] == pytest.approx(t_a2a, rel=1e-12) and vec[1] == 0
+    h100 = hardware.resolve("dgx-h100")
+    link, _ = h100.link_for_group(8)
+    assert link.all_to_all_efficiency is None and link.rate_efficiency("all_to_all") == link.efficiency

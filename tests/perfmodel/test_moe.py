@@ -133,3 +133,19 @@ def test_speculative_moe_locality_only_trims_the_all_to_all(lo, hi, batch, phase
     assert {n for n in base if base[n].total_s != local[n].total_s} <= {"moe_dispatch", "moe_combine"}
     assert M.remote_share(hi, 8) == pytest.approx((1 - max(hi, 1 / 8)) / (7 / 8))
     np.testing.assert_allclose(M.remote_share(hi, np.array([1, 8])), [0.0, M.remote_share(hi, 8)])
+
+
+@LAW
+@given(skew=st.floats(0, 2.0), batch=st.sampled_from([1, 4, 16]), isl=st.sampled_from([512, 4096]))
+def test_prefill_under_attention_dp_is_set_by_the_busiest_rank(skew, batch, isl):
+    """Mixtral DP8 x EP8 (one expert per rank): a prefill step's expert GEMMs carry the busiest
+    rank's routed tokens (all 8 ranks' prompts, top-2, `busiest_load`), as decode steps do; with no
+    skew and thousands of tokens that is the mean within the batch noise."""
+    plan = Plan(tp=1, dp=8, ep=8, quant="fp8", routing_skew=skew)
+    ops = _moe_ms(MIXTRAL, plan, BatchShape.prefill(batch, isl))
+    routed = batch * isl * 8 * 2                     # tokens of the 8 ranks, 2 experts each
+    load = M.busiest_load(routed, 8, 8, skew=skew)
+    h, w = MIXTRAL.hidden_size, MIXTRAL.moe.expert_intermediate_size
+    assert ops["expert_gate_up"].flops == pytest.approx(2 * load * 2 * w * h, rel=1e-9)
+    assert ops["expert_down"].flops == pytest.approx(2 * load * w * h, rel=1e-9)
+    assert load >= routed / 8 and (skew > 0 or load <= routed / 8 * (1 + 3 / (routed / 8) ** 0.5))

@@ -104,12 +104,13 @@ def test_static_batch_plans_turn_chunked_prefill_off():
 
 
 def test_fields_without_a_flag_are_listed_in_the_notes():
-    pf = _plan_file([Plan(tp=4, ep=4, dp=2, max_batch=64, token_budget=4096, nano_batches=2)], "aggregated",
-                    model="mixtral-8x7b", model_id="mistralai/Mixtral-8x7B-Instruct-v0.1")
+    pf = _plan_file([Plan(tp=4, ep=4, dp=2, max_batch=64, token_budget=4096, nano_batches=2, expert_locality=0.7)],
+                    "aggregated", model="mixtral-8x7b", model_id="mistralai/Mixtral-8x7B-Instruct-v0.1")
     pf = pf.model_copy(update={"expert_placement": "balanced"})
     for engine in ("vllm", "sglang", "trtllm"):
         notes = " ".join(get_exporter(engine).export(pf).notes)
         assert "nano_batches=2" in notes and "expert_placement=balanced" in notes, engine
+        assert "expert_locality=0.7" in notes, engine
 
 
 def test_model_id_comes_from_the_configs_name_or_path(tmp_path):

@@ -106,3 +106,52 @@ def test_chunked_prefill_rows_with_speculative_decoding():
     assert m["tpot_ms"][zero] > m["tpot_ms"][none] and m["tok_s"][zero] < m["tok_s"][none]
     assert m["tpot_ms"][most] < m["tpot_ms"][half] < m["tpot_ms"][zero]
     assert np.isfinite(m["ttft_ms"]).all() and (m["ttft_ms"] > 0).all()
+
+
+LOCALITY = {"quant": "fp8", "kv_dtype": ["fp8"], "modes": ["aggregated"], "expert_locality": [None, 0.5, 0.9],
+            "max_batch": [8, 64], "token_budget": [None, 2048]}
+
+
+@pytest.fixture(scope="module")
+def locality_problem():
+    return build_problem(model="deepseek-v3", hardware="hgx-h200", devices=8, workload="2000/200", space=LOCALITY)
+
+
+def test_expert_locality_rows_match_estimate(locality_problem):
+    """Speculative MoE's locality as a tune dimension: static rows time as `estimate` of the plan
+    they export, and a share above 1/ep lowers TTFT and TPOT of attention-DP rows."""
+    sp = locality_problem.space
+    assert [o.expert_locality for o in sp.serving_options] == [None, 0.5, 0.9]
+    rows = [dict(mode=0, tp=1, pp=1, ep=8, dp=8, batch=64, budget=0, nano=1, xopt=x, quant=0, kv=0) for x in range(3)]
+    m = evaluate(locality_problem, PlanTable.from_rows(rows))
+    for i, opt in enumerate(sp.serving_options):
+        plan = Plan(tp=1, ep=8, dp=8, quant="fp8", kv_dtype="fp8", **opt.plan_fields())
+        e = estimate(model=sp.model, hardware=sp.systems[0], batch_size=64, isl=2000, osl=200, plan=plan)
+        assert m["ttft_ms"][i] == pytest.approx(e.ttft_ms, rel=1e-9), plan.describe()
+        assert m["tpot_ms"][i] == pytest.approx(e.tpot_ms, rel=1e-9), plan.describe()
+    assert m["ttft_ms"][0] > m["ttft_ms"][1] > m["ttft_ms"][2]
+    assert m["tpot_ms"][0] > m["tpot_ms"][1] > m["tpot_ms"][2]
+
+
+def test_expert_locality_pruned_where_it_changes_nothing(locality_problem):
+    sp = locality_problem.space
+    t = sp.enumerate()
+    loc = np.array([sp.serving_options[x].expert_locality or 0.0 for x in t["xopt"]])
+    assert sp.pruned["expert_locality_without_attention_dp"] > 0 and sp.pruned["expert_locality_not_above_uniform"] > 0
+    kept = loc > 0
+    assert kept.any() and (t["ep"][kept] > t["tp"][kept]).all() and (loc[kept] * t["ep"][kept] > 1).all()
+    # every placement-agnostic attention-DP row is kept, with each locality above 1/ep beside it
+    adp = (loc == 0) & (t["ep"] > t["tp"])
+    assert adp.any() and ((loc == 0.9) & (t["ep"] > t["tp"])).sum() == adp.sum()
+
+
+def test_expert_locality_labelled_and_pinned_for_engines():
+    from perfmodel.search.launchable import restrict_space
+    from perfmodel.search.serving_options import ServingOption
+
+    assert ServingOption(expert_locality=0.8).label() == ["local0.8"]
+    assert restrict_space("sglang", {})["expert_locality"] == (None,)
+    with pytest.raises(PerfModelError, match="--expert-locality"):
+        restrict_space("vllm", {"expert_locality": (0.8,)})
+    with pytest.raises(Exception, match="expert_locality"):
+        SearchSpace(hardware=("hgx-h200",), expert_locality=(1.5,))
