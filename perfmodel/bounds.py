@@ -39,7 +39,7 @@ from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.memory import memory_breakdown
-from perfmodel.moe import dispatch_copies, remote_share
+from perfmodel.moe import dispatch_copies, remote_share, scaleout_copies, scaleup_devices
 from perfmodel.plan import Plan
 from perfmodel.quant import Quant, get_quant
 from perfmodel.limits import (Bound, Sizes, attn_dims, expected_active_fraction, max_concurrency, plan_sizes, pme,  # noqa: F401
@@ -250,10 +250,14 @@ def network_per_token_s(model: ModelSpec, system: System, plan: Plan, q: Quant) 
         rate = link.bw_per_direction_gb_s * 1e9 * link.rate_efficiency("all_to_all")
         # the fewest copies a dispatch sends: one per distinct destination rank (DeepEP normal
         # kernels, perfmodel.moe.dispatch_copies), never more than one per selected expert
-        k = dispatch_copies(model.moe.experts_per_token, ep, low_latency=False)
+        k = dispatch_copies(model.moe.experts_per_token, ep, low_latency=False) * (ep - 1) / ep
+        # across scale-up domains the NIC carries one copy per remote node (DeepEP internode kernels)
+        nic, nodes = scaleout_copies(model.moe.experts_per_token, ep, scaleup_devices(system), low_latency=False)
+        if nodes > 1:  # step.moe_ops sends these point to point over the NIC
+            k, rate = nic, link.bw_per_direction_gb_s * 1e9 * link.rate_efficiency("p2p")
         sent = q.part("experts").gemm_path(system.device)[1]  # dispatch bytes as step.moe_ops sends them
         local = remote_share(plan.expert_locality, ep)  # Speculative MoE keeps a share on its rank
-        t += model.num_moe_layers * k * h * (sent + 2.0) * (ep - 1) / ep / tp / rate * local
+        t += model.num_moe_layers * k * h * (sent + 2.0) / tp / rate * local
     return t
 
 

@@ -27,7 +27,9 @@ tokens, so tile padding at few tokens per expert comes from `perfmodel.ops.gemm_
 Dispatch and combine follow DeepEP (github.com/deepseek-ai/DeepEP README): "normal" kernels for
 prefill send a token once to every rank that holds one of its experts (E[distinct ranks] =
 ep (1 - (1 - 1/ep)^k) copies), "low-latency" kernels for decode send one copy per selected
-expert (k copies). Dispatch may carry fp8 activations with one fp32 scale per 128 elements
+expert (k copies). An expert group wider than one scale-up domain (e.g. EP32 over four HGX nodes)
+crosses the NICs once per remote node and forwards over NVLink (`scaleout_copies`): the NIC carries
+far fewer copies than ranks. Dispatch may carry fp8 activations with one fp32 scale per 128 elements
 (DeepEP low-latency dispatch's fp8 option; DeepSeek-V3 report s3.3.2); combine is bf16.
 
 `par` may be a `Plan` or a search namespace that omits the issue-12 fields: then the plan
@@ -111,6 +113,38 @@ def remote_share(locality, ep):
         return 1.0
     base = 1.0 / O.vmax(ep, 1)  # ep = 1 sends nothing, whatever the share
     return (1.0 - O.vmax(locality, base)) / O.vmax(1.0 - base, 1e-12)
+
+
+def scaleup_devices(system) -> int | None:
+    """Devices one scale-up fabric joins (an NVLink node, an NVL72 rack, a UB supernode): the unit
+    DeepEP's internode kernels forward within. None on PCIe nodes (no fabric to forward over: an
+    expert group there stays one flat all-to-all)."""
+    if system.cluster is not None and system.cluster.scaleup_link is not None:
+        return max(system.cluster.scaleup_domain_devices, system.node.scaleup_domain_devices)
+    if system.node.topology == "pcie":
+        return None
+    return system.node.scaleup_domain_devices
+
+
+def scaleout_copies(experts_per_token: int, ep, domain: int | None, *, low_latency):
+    """Copies of a token a dispatch sends over the scale-out NICs when the expert group spans
+    ceil(ep / domain) scale-up domains ('nodes'), and that node count.
+
+    DeepEP's internode normal kernels (prefill) send a token over RDMA once per distinct remote
+    node that holds one of its experts, to the GPU of the same in-node index, which forwards it over
+    NVLink to the ranks that need it (DeepSeek-V3 report s3.2.2; DeepEP README, "normal kernels ...
+    NVLink and RDMA forwarding"): E = (nodes - 1) (1 - (1 - 1/nodes)^k) copies. Low-latency kernels
+    (decode) send each selected expert's copy straight to its rank: the remote ones, k (nodes - 1) /
+    nodes. One node (or no fabric): 0 copies cross a NIC this way (the flat all-to-all applies)."""
+    if domain is None:
+        return 0.0 * ep, 1.0 + 0.0 * ep
+    nodes = O.vmax(np.ceil(ep / domain), 1.0)
+    k = experts_per_token
+    normal = (nodes - 1.0) * (1.0 - (1.0 - 1.0 / nodes) ** k)
+    direct = k * (nodes - 1.0) / nodes
+    if isinstance(low_latency, (bool, np.bool_)):
+        return (direct if low_latency else normal), nodes
+    return np.where(low_latency, direct, normal), nodes
 
 
 def dispatch_copies(experts_per_token: int, ep, *, low_latency):

@@ -40,6 +40,16 @@ def _masked(op: O.OpCost, cond) -> O.OpCost:
                     op.comm_bytes * f, op.t_compute * f, op.t_memory * f, op.t_comm * f, op.t_overhead * f, op.count)
 
 
+def _pick(cond, a: O.OpCost, b: O.OpCost) -> O.OpCost:
+    """`a` where `cond` holds, else `b` (field by field for vectorized plans)."""
+    if isinstance(cond, (bool, np.bool_)):
+        return a if cond else b
+    c = np.asarray(cond)
+    fields = ("flops", "weight_bytes", "act_bytes", "kv_bytes", "comm_bytes", "t_compute", "t_memory", "t_comm",
+              "t_overhead")
+    return O.OpCost(a.name, a.kind, *(np.where(c, getattr(a, f), getattr(b, f)) for f in fields), a.count)
+
+
 def window_pairs(new, cached, window):
     """Causal query-key pairs of `new` tokens after `cached` ones when each query sees at most
     `window` keys: sum_{x=cached+1}^{cached+new} min(x, window)."""
@@ -250,19 +260,35 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     spans = par.ep > par.tp  # attention-DP + EP: tokens travel to their experts' devices and back
     # DeepEP: low-latency kernels (one copy per expert) in decode-only steps, normal kernels (one
     # copy per destination rank) when the step prefills; fp8 dispatch carries 1x128 block scales.
-    copies = M.dispatch_copies(e.experts_per_token, par.ep, low_latency=b.prefill_tokens == 0)
+    low_latency = b.prefill_tokens == 0
+    copies = M.dispatch_copies(e.experts_per_token, par.ep, low_latency=low_latency)
     # Speculative MoE (Plan.expert_locality): tokens whose experts sit on their own rank stay there
-    sent = T / tp * copies * h * M.remote_share(M.plan_option(par, "expert_locality", None), par.ep)
+    local = M.remote_share(M.plan_option(par, "expert_locality", None), par.ep)
+    sent = T / tp * copies * h * local
+    # A group wider than one scale-up domain crosses the NICs once per remote node and forwards
+    # over the fabric inside it (DeepEP internode kernels, perfmodel.moe.scaleout_copies)
+    domain = M.scaleup_devices(system)
+    nic_copies, nodes = M.scaleout_copies(e.experts_per_token, par.ep, domain, low_latency=low_latency)
+
+    def all_to_all(name: str, el):
+        flat = collective(name, "all_to_all", sent * el, par.ep, system)
+        if domain is None or not _any(nodes > 1):
+            return flat
+        nic = collective(name, "p2p", T / tp * nic_copies * h * local * el, par.ep, system)
+        fwd = collective(name, "all_to_all", sent * el, O.vmin(par.ep, domain), system)
+        hier = O.OpCost(name, "comm", comm_bytes=nic.comm_bytes + fwd.comm_bytes, t_comm=O.vmax(nic.t_comm, fwd.t_comm))
+        return _pick(nodes > 1, hier, flat)
+
     # Bytes per element the experts' GEMM reads; fp8-block / nvfp4 / mxfp4 bits count their scales
     # already (perfmodel.quant), fp8 / w8a8 / w4a8 get DeepEP's 1x128 scales added.
     a_el = qe.gemm_path(dev)[1]
     scaled = a_el < q.base_bytes and float(a_el * 8).is_integer()
     dispatch_el = a_el + (M.FP8_SCALE_BYTES_PER_ELEMENT if scaled else 0.0)
     if _any(spans):
-        out.append(_masked(collective("moe_dispatch", "all_to_all", sent * dispatch_el, par.ep, system), spans))
+        out.append(_masked(all_to_all("moe_dispatch", dispatch_el), spans))
     out += expert_ops(model, system, q, par, tokens=T, rows=load, per_expert=per_expert, touched=touched)
     if _any(spans):
-        out.append(_masked(collective("moe_combine", "all_to_all", sent * q.base_bytes, par.ep, system), spans))
+        out.append(_masked(all_to_all("moe_combine", q.base_bytes), spans))
     out.append(collective("moe_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system))
     scheme = M.plan_option(par, "moe_overlap", "none")
     if scheme == "none":

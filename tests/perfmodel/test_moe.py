@@ -116,6 +116,35 @@ def test_deepep_normal_dedups_per_rank_low_latency_sends_per_expert():
     assert pre.comm_bytes < dec.comm_bytes
 
 
+def test_internode_dispatch_crosses_the_nic_once_per_remote_node():
+    # EP32 over four 8-GPU nodes, top-8: 3 (1 - (3/4)^8) = 2.70 NIC copies per token (DeepEP
+    # internode normal kernels) instead of 32 (1 - (31/32)^8) x 31/32 = 6.94 flat; low-latency: 8 x 3/4
+    nic, nodes = M.scaleout_copies(8, 32, 8, low_latency=False)
+    assert nodes == 4 and nic == pytest.approx(3 * (1 - 0.75 ** 8))
+    assert M.scaleout_copies(8, 32, 8, low_latency=True)[0] == pytest.approx(6.0)
+    assert M.scaleout_copies(8, 8, 8, low_latency=False) == (0.0, 1.0)   # one node: the flat all-to-all
+    assert M.scaleout_copies(8, 32, None, low_latency=False)[0] == 0.0   # PCIe node: no fabric to forward
+    h800x4 = hardware.resolve("hgx-h800x4")
+    assert M.scaleup_devices(h800x4) == 8 and M.scaleup_devices(hardware.resolve("gb200-nvl72")) == 72
+    plan = Plan(tp=1, dp=32, ep=32, quant="fp8")
+    ops = _moe_ms(DSV3, plan, BatchShape.prefill(1, 4096), system=h800x4)
+    d, h = ops["moe_dispatch"], DSV3.hidden_size
+    nic_bytes = 4096 * nic * h * (1 + 4 / 128)
+    rate = h800x4.node.nic.bw_per_direction_gb_s * 1e9 * h800x4.node.nic.efficiency
+    assert d.t_comm >= nic_bytes / rate                 # the NIC part binds (NVLink forwarding runs alongside)
+    assert d.t_comm < nic_bytes / rate * 1.05 + 1e-3
+    flat_bytes = 4096 * M.dispatch_copies(8, 32, low_latency=False) * h * (1 + 4 / 128) * 31 / 32
+    assert d.t_comm < flat_bytes / rate
+
+
+@LAW
+@given(ep=st.sampled_from([16, 32, 64, 128]), k=st.integers(1, 9), ll=st.booleans())
+def test_nic_copies_never_exceed_the_flat_all_to_all(ep, k, ll):
+    nic, nodes = M.scaleout_copies(k, ep, 8, low_latency=ll)
+    flat = (k if ll else M.dispatch_copies(k, ep, low_latency=False)) * (ep - 1) / ep
+    assert 0 < nic <= flat + 1e-12 and nodes == ep // 8
+
+
 @LAW
 @given(lo=st.floats(0.0, 1.0), hi=st.floats(0.0, 1.0), batch=st.sampled_from([1, 64, 512]),
        phase=st.sampled_from(["prefill", "decode"]))
