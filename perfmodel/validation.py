@@ -33,6 +33,12 @@ ONLINE_REQUESTS = 2000
 # leave out the ramp-up and the drain, so its rows compare with the simulated run's steady window
 # (perfmodel.serving.metrics.steady_window_tok_s).
 STEADY_WINDOW_ENGINES = frozenset({"nanoflow"})
+# NanoFlow's dense batch (tokens per iteration) where its own config for the model differs from the
+# engine profile's 2048 (llama2-70B/2048.json, which the eval scripts pass): `global_batch_size` in
+# efeslab/Nanoflow pipeline/config_all/mixtral-8-7B/1024.json (4096, on 8 GPUs) and
+# llama3-8B/1024.json (1024, on one GPU). Qwen2-72B has both a 1024 and a 2048 config and
+# DeepSeek-67B none, so they keep the profile's 2048.
+NANOFLOW_DENSE_BATCH = {"mixtral-8x7b": 4096, "llama-3-8b": 1024}
 
 
 @dataclass
@@ -264,6 +270,8 @@ def _base_kwargs(r: dict) -> dict | str:
 
 def _case(key, rid, r, engine, base, wl, metric, value) -> Case:
     kw = {**base, **wl, "engine": engine}
+    if engine == "nanoflow" and kw["model"] in NANOFLOW_DENSE_BATCH:
+        kw["token_budget"] = NANOFLOW_DENSE_BATCH[kw["model"]]
     if kw.get("scheduler") == "static":
         kw["num_requests"] = kw.get("max_batch") or OFFLINE_REQUESTS
     elif kw.get("offline"):
@@ -274,7 +282,8 @@ def _case(key, rid, r, engine, base, wl, metric, value) -> Case:
     par = " ".join(f"{k}{kw[k]}" for k in ("tp", "pp", "ep", "dp") if k in kw and (k == "tp" or kw[k] > 1))
     label = (f"{engine}: {kw['model']} {par} {kw['quant']} on {kw['hardware']}; {kw['workload']} {mode}"
              + (f", static batch {kw.get('max_batch') or 'as large as fits'}" if kw.get("scheduler") == "static"
-                else ""))
+                else "")
+             + (f", dense batch {kw['token_budget']}" if "token_budget" in kw else ""))
     steady = engine in STEADY_WINDOW_ENGINES and bool(kw.get("offline"))
     return Case(key=key, row=rid, label=label + (", steady window" if steady else ""), published=value,
                 unit=r["unit"], metric=metric, kwargs=kw, steady_window=steady)

@@ -102,3 +102,13 @@ def test_report_and_cli(tmp_path, capsys):
     assert code in (0, None), err
     doc = json.loads(out)
     assert doc["expressed"] == 1 and doc["not_expressible"][0]["row"] == "60"
+
+
+def test_nanoflow_rows_take_the_dense_batch_of_nanoflows_own_config():
+    mixtral = dict(zip(COLUMNS, ROWS[1]))
+    mixtral.update(id="14", model="Mixtral-8x7B", notes="vLLM = 997 tok/s/GPU in same figure.")
+    cases, _ = cases_from_rows([mixtral, dict(zip(COLUMNS, ROWS[1]))])
+    keys = {c.key: c for c in cases}
+    # pipeline/config_all/mixtral-8-7B/1024.json global_batch_size 4096; DeepSeek-67B keeps the profile's
+    assert keys["14"].kwargs["token_budget"] == 4096 and "dense batch 4096" in keys["14"].label
+    assert "token_budget" not in keys["13"].kwargs and "token_budget" not in keys["14:vLLM"].kwargs
