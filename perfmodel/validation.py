@@ -27,6 +27,18 @@ from perfmodel.errors import PerfModelError
 OFFLINE_REQUESTS = 3000
 OFFLINE_TRACE_REQUESTS = 10000
 ONLINE_REQUESTS = 2000
+# Engines whose published offline throughput is a window of iterations in the middle of a run, not
+# the whole run: NanoFlow's eval scripts (efeslab/Nanoflow pipeline/eval/eval-fix-offline/run.py and
+# eval-real-offline/run.py, `--skip_cycles 2000` (10000 for longer outputs) `--run_cycles 1500`)
+# leave out the ramp-up and the drain, so its rows compare with the simulated run's steady window
+# (perfmodel.serving.metrics.steady_window_tok_s).
+STEADY_WINDOW_ENGINES = frozenset({"nanoflow"})
+# NanoFlow's dense batch (tokens per iteration) where its own config for the model differs from the
+# engine profile's 2048 (llama2-70B/2048.json, which the eval scripts pass): `global_batch_size` in
+# efeslab/Nanoflow pipeline/config_all/mixtral-8-7B/1024.json (4096, on 8 GPUs) and
+# llama3-8B/1024.json (1024, on one GPU). Qwen2-72B has both a 1024 and a 2048 config and
+# DeepSeek-67B none, so they keep the profile's 2048.
+NANOFLOW_DENSE_BATCH = {"mixtral-8x7b": 4096, "llama-3-8b": 1024}
 
 
 @dataclass
@@ -38,6 +50,7 @@ class Case:
     unit: str
     metric: str
     kwargs: dict = field(default_factory=dict)
+    steady_window: bool = False  # measured between ramp-up and drain (STEADY_WINDOW_ENGINES)
 
 
 @dataclass
@@ -71,6 +84,17 @@ def parse_quant(text: str) -> str | None:
                    (r"fp8", "fp8"), (r"bf16", "bf16"), (r"fp16|16-bit", "fp16")):
         if re.search(pat, low):
             return q
+    return None
+
+
+def weight_group(precision: str, device: str) -> int | None:
+    """The weight-quantization group size a precision names for this device, e.g. QServe's
+    'W4A8KV4 (QoQ; per-channel on A100, g128 on L40S)' is per-channel (None) on an A100 and
+    group-128 on an L40S."""
+    for m in re.finditer(r"\b(per-channel|g(\d+))\s+on\s+([^,;)]+)", precision, flags=re.I):
+        named = parse_hardware(m.group(3))
+        if named is not None and named[0] == device:
+            return int(m.group(2)) if m.group(2) else None
     return None
 
 
@@ -236,6 +260,9 @@ def _base_kwargs(r: dict) -> dict | str:
     if quant is None:
         return f"precision {r['precision']!r} not modelled"
     device, count = hw
+    group = weight_group(r["precision"], device)
+    if group is not None and re.fullmatch(r"w\d+a\d+(kv\d+)?", quant):
+        quant = f"{quant}-g{group}"  # an FP16 scale and a zero point per group (perfmodel.quant)
     kw = {"model": _model_name(r["model"]), "hardware": device, "quant": quant}
     kw.update(parse_parallelism(r["parallelism"], count))
     return kw
@@ -243,6 +270,8 @@ def _base_kwargs(r: dict) -> dict | str:
 
 def _case(key, rid, r, engine, base, wl, metric, value) -> Case:
     kw = {**base, **wl, "engine": engine}
+    if engine == "nanoflow" and kw["model"] in NANOFLOW_DENSE_BATCH:
+        kw["token_budget"] = NANOFLOW_DENSE_BATCH[kw["model"]]
     if kw.get("scheduler") == "static":
         kw["num_requests"] = kw.get("max_batch") or OFFLINE_REQUESTS
     elif kw.get("offline"):
@@ -253,8 +282,11 @@ def _case(key, rid, r, engine, base, wl, metric, value) -> Case:
     par = " ".join(f"{k}{kw[k]}" for k in ("tp", "pp", "ep", "dp") if k in kw and (k == "tp" or kw[k] > 1))
     label = (f"{engine}: {kw['model']} {par} {kw['quant']} on {kw['hardware']}; {kw['workload']} {mode}"
              + (f", static batch {kw.get('max_batch') or 'as large as fits'}" if kw.get("scheduler") == "static"
-                else ""))
-    return Case(key=key, row=rid, label=label, published=value, unit=r["unit"], metric=metric, kwargs=kw)
+                else "")
+             + (f", dense batch {kw['token_budget']}" if "token_budget" in kw else ""))
+    steady = engine in STEADY_WINDOW_ENGINES and bool(kw.get("offline"))
+    return Case(key=key, row=rid, label=label + (", steady window" if steady else ""), published=value,
+                unit=r["unit"], metric=metric, kwargs=kw, steady_window=steady)
 
 
 def _note_cases(r, base, metric, versions, skips) -> list[Case]:
@@ -297,6 +329,7 @@ class Outcome:
 
 def run_case(case: Case) -> Outcome:
     from perfmodel.serve_api import serve
+    from perfmodel.serving.metrics import steady_window_tok_s
 
     try:
         r = serve(**case.kwargs, goodput_search=False)
@@ -306,6 +339,11 @@ def run_case(case: Case) -> Outcome:
     pred = d[case.metric]
     a = d["analytic"]
     devices = d["devices"]
+    window = steady_window_tok_s(r.timeline) if case.steady_window and r.timeline is not None else None
+    if window is not None:
+        out_s, total_s, _ = window
+        pred = {"output_tok_s": out_s, "total_tok_s": total_s, "output_tok_s_per_device": out_s / devices,
+                "total_tok_s_per_device": total_s / devices}.get(case.metric, pred)
     analytic = {"output_tok_s": a["saturation_output_tok_s"], "total_tok_s": a["saturation_total_tok_s"],
                 "output_tok_s_per_device": a["saturation_output_tok_s"] / devices,
                 "total_tok_s_per_device": a["saturation_total_tok_s"] / devices}.get(case.metric)

@@ -62,7 +62,7 @@ def qserve(ctx: Context) -> Entry:
              "baseline": "TensorRT-LLM FP16 (engine profile trtllm)",
              "sources": {"all": f"{src}; published_figures.csv row 18 (3,656 vs 1,326 tok/s)"}}
     system = ctx.system("l40s")
-    q = serve(model="llama-3-8b", hardware=system, quant="w4a8kv4", workload="fixed:1024:512", offline=True,
+    q = serve(model="llama-3-8b", hardware=system, quant="w4a8kv4-g128", workload="fixed:1024:512", offline=True,
               num_requests=128, max_batch=128, scheduler="static", engine="qserve", goodput_search=False)
     t = serve(model="llama-3-8b", hardware=system, quant="fp16", workload="fixed:1024:512", offline=True,
               num_requests=OFFLINE_REQUESTS, scheduler="static", engine="trtllm", goodput_search=False)

@@ -259,11 +259,19 @@ ENGINES: dict[str, EngineProfile] = {p.name: p for p in TODAY + [
                 "cpu_per_seq_us": "assumption"}),
     _p(name="qserve", describes="QServe (QoQ W4A8KV4) benchmark runtime: static batches (in-flight batching off)",
        scheduler="static", max_num_seqs=256, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="total",
-       block_tokens=16, paged_attention_overhead=0.0, admission="reserve_max", preemption="recompute",
+       block_tokens=16, paged_attention_overhead=0.23, per_query_head_kv_reads=True, admission="reserve_max",
+       preemption="recompute",
        prefix_caching=False, cuda_graphs="decode", cuda_graph_max_batch=256, launch_us_per_kernel=10.0,
        cpu_base_ms=0.5, cpu_per_seq_us=2.0, cpu_overlapped=False,
        sources={"scheduler": "mit-han-lab/qserve README, Efficiency Benchmarks: paged attention on, in-flight "
                              "batching off",
+                "per_query_head_kv_reads": "mit-han-lab/qserve kernels/csrc/fused_attention/"
+                                           "decoderMaskedMultiheadAttentionTemplate.hpp (from TRT-LLM's MMHA): "
+                                           "'a threadblock for B x H pair', grid (1, B, H) over query heads; "
+                                           "each block loads its KV head's cache",
+                "paged_attention_overhead": "as vllm-0.5, whose paged decode kernel has the same structure "
+                                            "(FasterTransformer MMHA lineage, one block per query head): 0.23 "
+                                            "per query head sharing a KV head (vLLM paper s7.1, vAttention s7.2)",
                 "max_num_seqs": "per-row batch in the QServe tables (256 is the Llama-3-8B A100 one)",
                 "token_budget": "assumption: sizes the activation workspace only; a static prefill runs whole",
                 "kv_memory_fraction": "assumption", "block_tokens": "assumption (paged attention on)",

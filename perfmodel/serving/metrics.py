@@ -123,3 +123,23 @@ def summarize(t: Timeline, *, devices: int, ttft_slo_ms: float | None = None,
         "normalized_latency_s_per_token": float((t.e2e_s / t.output_tokens).mean()),
         "slo_attainment": slo_attainment(t, ttft_slo_ms, tpot_slo_ms),
     }
+
+
+def steady_window_tok_s(t: Timeline) -> tuple[float, float, float] | None:
+    """(output tok/s, total tok/s, window seconds) between the ramp-up and the drain of an offline
+    run: from the first completion (every slot has been filled once) to the last first token
+    (after it no request is admitted, so the batch only shrinks). What a benchmark measuring a
+    window of iterations in the middle of a run reports (NanoFlow's offline runs skip 2,000 or
+    10,000 iterations and count 1,500). A request's prompt counts when its first token appears;
+    its other output tokens are spread evenly from its first token to its finish. None when the
+    run has no such window (one wave of requests)."""
+    t0, t1 = float(t.finish_s.min()), float(t.first_token_s.max())
+    if not t1 > t0:
+        return None
+    first, finish = t.first_token_s, t.finish_s
+    started = (first >= t0) & (first <= t1)
+    span = np.maximum(finish - first, 1e-12)
+    share = np.clip((np.minimum(finish, t1) - np.maximum(first, t0)) / span, 0.0, 1.0)
+    out = started.sum() + float(((t.output_tokens - 1) * share).sum())
+    total = out + float(t.input_tokens[started].sum())
+    return out / (t1 - t0), total / (t1 - t0), t1 - t0

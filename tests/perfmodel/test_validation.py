@@ -7,7 +7,7 @@ import pytest
 
 from perfmodel.cli import main
 from perfmodel.validation import (cases_from_rows, parse_engine, parse_hardware, parse_metric, parse_quant,
-                                  parse_workload, report)
+                                  parse_workload, report, weight_group)
 
 COLUMNS = ["id", "source", "where", "system", "model", "hardware", "precision", "parallelism", "workload",
            "metric", "value", "unit", "confidence", "notes"]
@@ -65,6 +65,22 @@ def test_rows_become_cases_or_reasons():
     assert keys["90"].kwargs["engine"] == "sglang" and keys["90"].kwargs["hardware"] == "h200-sxm"
     reasons = {s.key: s.reason for s in skips}
     assert "SwiftKV" in reasons["60"]
+    # NanoFlow's offline rows are a window of iterations (its eval scripts skip the first 2,000 or
+    # 10,000 and count 1,500); the baselines' whole runs and TRT-LLM's trtllm-bench runs are not
+    assert keys["13"].steady_window and "steady window" in keys["13"].label
+    assert not keys["13:vLLM"].steady_window and not keys["24"].steady_window and not keys["90"].steady_window
+
+
+def test_weight_group_follows_the_row_hardware():
+    qoq = "W4A8KV4 (QoQ; per-channel on A100, g128 on L40S)"
+    assert weight_group(qoq, "l40s") == 128 and weight_group(qoq, "a100-sxm-80gb") is None
+    assert weight_group("FP8 (FP8 KV cache)", "h100-sxm") is None
+    row = dict(zip(COLUMNS, ["18", "QServe", "x", "QServe", "Llama-3-8B", "1x L40S-48G", qoq, "single GPU",
+                             "offline, in=1024/out=512, in-flight batching off, batch=128",
+                             "max achievable token generation throughput", "3656", "tok/s", "high", ""]))
+    a100 = {**row, "id": "17", "hardware": "1x A100-80G"}
+    cases, _ = cases_from_rows([row, a100])
+    assert {c.key: c.kwargs["quant"] for c in cases} == {"18": "w4a8kv4-g128", "17": "w4a8kv4"}
 
 
 def test_report_and_cli(tmp_path, capsys):
@@ -86,3 +102,13 @@ def test_report_and_cli(tmp_path, capsys):
     assert code in (0, None), err
     doc = json.loads(out)
     assert doc["expressed"] == 1 and doc["not_expressible"][0]["row"] == "60"
+
+
+def test_nanoflow_rows_take_the_dense_batch_of_nanoflows_own_config():
+    mixtral = dict(zip(COLUMNS, ROWS[1]))
+    mixtral.update(id="14", model="Mixtral-8x7B", notes="vLLM = 997 tok/s/GPU in same figure.")
+    cases, _ = cases_from_rows([mixtral, dict(zip(COLUMNS, ROWS[1]))])
+    keys = {c.key: c for c in cases}
+    # pipeline/config_all/mixtral-8-7B/1024.json global_batch_size 4096; DeepSeek-67B keeps the profile's
+    assert keys["14"].kwargs["token_budget"] == 4096 and "dense batch 4096" in keys["14"].label
+    assert "token_budget" not in keys["13"].kwargs and "token_budget" not in keys["14:vLLM"].kwargs
