@@ -127,6 +127,8 @@ def mixer_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mi
     are this kind's too (a window changes only the attention kernels), so only those are rebuilt."""
     if mixer == "none":
         return []
+    if mixer == "projection":
+        return projection_ops(model, system, q, par, b, "mixer")
     if mixer == "linear":
         return recurrent_ops(model, system, q, par, b)
     if mixer == "parallel":  # Falcon-H1: both mixers on the same input, run one after the other
@@ -154,7 +156,22 @@ def ffn_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mlp:
     """One layer's MLP block of kind `mlp`."""
     if mlp == "none":
         return []
+    if mlp == "projection":
+        return projection_ops(model, system, q, par, b, "mlp")
     return moe_ops(model, system, q, par, b) if mlp == "moe" else mlp_ops(model, system, q, par, b)
+
+
+def projection_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, block: str) -> list[O.OpCost]:
+    """A block replaced by one hidden x hidden linear layer (DeciLM `replace_with_linear`): its norm,
+    the GEMM split over TP like o_proj / down_proj (row-parallel), and the all-reduce after it."""
+    dev, h, tp = system.device, model.hidden_size, par.tp
+    T = b.tokens
+    weights = q.part("attention" if block == "mixer" else "mlp")
+    return [
+        O.elementwise(f"{block}_proj_norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes),
+        O.gemm(f"{block}_linear", T, h, h / tp, dev, weights),
+        collective(f"{block}_proj_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system),
+    ]
 
 
 def layer_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mixer: str, mlp: str) -> list[O.OpCost]:
@@ -341,7 +358,21 @@ def step_ops(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape)
     """All operators of one iteration on one device for one micro-batch, each with `count` = how
     many times it runs (layers). Pipeline stages are accounted for in `stage_time`. A layer's mixer
     and MLP cost independently, so the ops are those of each mixer kind times its layers, then
-    those of each MLP kind times its layers."""
+    those of each MLP kind times its layers, for each group of layers of one shape
+    (`ModelSpec.layer_groups`: NAS models' per-layer KV heads and MLP widths)."""
+    out = []
+    for group in model.layer_groups:
+        out += _group_ops(group, system, q, par, batch)
+    out += head_ops(model, system, q, par, batch)
+    if _any(par.pp > 1):
+        T = batch.tokens
+        send = collective("pp_send", "p2p", T * model.hidden_size * q.base_bytes, 2, system)
+        out.append(_masked(send, par.pp > 1))
+    return out
+
+
+def _group_ops(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape) -> list[O.OpCost]:
+    """The layer ops of one homogeneous group of layers, each op counted over its layers."""
     mixers: dict[str, int] = {}
     mlps: dict[str, int] = {}
     for mixer, mlp, n in model.layer_kinds:
@@ -357,11 +388,6 @@ def step_ops(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape)
         out += [op.scaled(n) for op in ops]
     for mlp, n in mlps.items():
         out += [op.scaled(n) for op in ffn_ops(model, system, q, par, batch, mlp)]
-    out += head_ops(model, system, q, par, batch)
-    if _any(par.pp > 1):
-        T = batch.tokens
-        send = collective("pp_send", "p2p", T * model.hidden_size * q.base_bytes, 2, system)
-        out.append(_masked(send, par.pp > 1))
     return out
 
 

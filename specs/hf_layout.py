@@ -38,7 +38,6 @@ MIXER_NAMES = {
 NEMOTRON_PATTERN = {"M": ("linear", "none"), "*": ("full", "none"), "-": ("none", "dense"), "E": ("none", "moe")}
 # Fields that change the layer structure and that this reader does not model: (field, what it is).
 UNSUPPORTED = {
-    "block_configs": "per-layer heterogeneous blocks (Nemotron NAS / DeciLM)",
     "altup_num_inputs": "Gemma-3n's AltUp and per-layer embeddings",
     "num_kv_shared_layers": "KV cache shared across layers",
     "cross_attention_layers": "cross-attention layers to an image encoder (Mllama)",
