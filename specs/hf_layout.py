@@ -135,7 +135,10 @@ def _sliding(cfg: dict[str, Any], layers: int) -> list[str] | None:
     context = cfg.get("max_position_embeddings") or 0
     if not window or cfg.get("use_sliding_window") is False or (context and window >= context):
         return None
-    pattern = cfg.get("sliding_window_pattern") or cfg.get("sliding_attention_pattern")
+    # newer transformers exports spell Gemma-3's period `_sliding_window_pattern` (read first: the class
+    # default fills `sliding_window_pattern` when a config omits it)
+    pattern = (cfg.get("_sliding_window_pattern") or cfg.get("sliding_window_pattern")
+               or cfg.get("sliding_attention_pattern"))
     if isinstance(pattern, str):  # EXAONE-4: "LLLG", L local (sliding), G global, repeated
         return ["full" if pattern[i % len(pattern)].upper() == "G" else "sliding" for i in range(layers)]
     if pattern:

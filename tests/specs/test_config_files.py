@@ -185,6 +185,23 @@ def test_this_years_moe_and_dense_checkpoints_load_by_their_fields(tmp_path, nam
         assert (m.num_moe_layers, e.num_experts, e.experts_per_token, e.shared_intermediate_size) == moe
 
 
+# google/gemma-3-270m config.json (newer transformers export: `_sliding_window_pattern`, no layer_types);
+# HF page: 268M parameters, 170M of them the 262K-token embedding
+GEMMA3_270M = {"model_type": "gemma3_text", "hidden_size": 640, "vocab_size": 262144, "num_hidden_layers": 18,
+               "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256, "intermediate_size": 2048,
+               "_sliding_window_pattern": 6, "rope_local_base_freq": 10000.0, "rope_theta": 1000000.0,
+               "sliding_window": 512, "max_position_embeddings": 32768, "query_pre_attn_scalar": 256}
+
+
+def test_gemma3_small_reads_the_underscored_window_period(tmp_path):
+    m = load_model(str(_write(tmp_path / "gemma-3-270m" / "config.json", GEMMA3_270M)))
+    assert m.params_total / 1e6 == pytest.approx(268, abs=0.5) and m.tie_embeddings
+    assert m.count_mixer("full") == 3 and m.count_mixer("sliding") == 15 and m.sliding_window == 512
+    # the period is the config's own, not the class default of 6
+    every_third = load_model(str(_write(tmp_path / "g3" / "config.json", {**GEMMA3_270M, "_sliding_window_pattern": 3})))
+    assert every_third.count_mixer("full") == 6
+
+
 @pytest.mark.parametrize("field, value, words", [
     # google/gemma-3n-E4B: AltUp streams and per-layer embeddings (MatFormer) are not a plain decoder
     ("altup_num_inputs", 4, "altup_num_inputs=4"),
