@@ -358,36 +358,33 @@ def step_ops(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape)
     """All operators of one iteration on one device for one micro-batch, each with `count` = how
     many times it runs (layers). Pipeline stages are accounted for in `stage_time`. A layer's mixer
     and MLP cost independently, so the ops are those of each mixer kind times its layers, then
-    those of each MLP kind times its layers, for each group of layers of one shape
-    (`ModelSpec.layer_groups`: NAS models' per-layer KV heads and MLP widths)."""
-    out = []
+    those of each MLP kind times its layers; a NAS model's layers (`ModelSpec.layer_groups`) count
+    their mixers once per distinct KV-head count and their MLPs once per distinct width."""
+    mixers: dict[int, tuple[ModelSpec, dict[str, int]]] = {}
+    mlps: dict[int, tuple[ModelSpec, dict[str, int]]] = {}
     for group in model.layer_groups:
-        out += _group_ops(group, system, q, par, batch)
+        for mixer, mlp, n in group.layer_kinds:
+            counts = mixers.setdefault(group.num_kv_heads, (group, {}))[1]
+            counts[mixer] = counts.get(mixer, 0) + n
+            counts = mlps.setdefault(group.intermediate_size, (group, {}))[1]
+            counts[mlp] = counts.get(mlp, 0) + n
+    out = []
+    for view, counts in mixers.values():
+        attention = None  # the first softmax-attention kind's ops, reused by the others (`mixer_ops`)
+        for mixer, n in counts.items():
+            softmax = mixer in SOFTMAX_MIXERS
+            ops = mixer_ops(view, system, q, par, batch, mixer, reuse=attention if softmax else None)
+            if softmax and attention is None:
+                attention = ops
+            out += [op.scaled(n) for op in ops]
+    for view, counts in mlps.values():
+        for mlp, n in counts.items():
+            out += [op.scaled(n) for op in ffn_ops(view, system, q, par, batch, mlp)]
     out += head_ops(model, system, q, par, batch)
     if _any(par.pp > 1):
         T = batch.tokens
         send = collective("pp_send", "p2p", T * model.hidden_size * q.base_bytes, 2, system)
         out.append(_masked(send, par.pp > 1))
-    return out
-
-
-def _group_ops(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape) -> list[O.OpCost]:
-    """The layer ops of one homogeneous group of layers, each op counted over its layers."""
-    mixers: dict[str, int] = {}
-    mlps: dict[str, int] = {}
-    for mixer, mlp, n in model.layer_kinds:
-        mixers[mixer] = mixers.get(mixer, 0) + n
-        mlps[mlp] = mlps.get(mlp, 0) + n
-    out = []
-    attention = None  # the first softmax-attention kind's ops, reused by the others (`mixer_ops`)
-    for mixer, n in mixers.items():
-        softmax = mixer in SOFTMAX_MIXERS
-        ops = mixer_ops(model, system, q, par, batch, mixer, reuse=attention if softmax else None)
-        if softmax and attention is None:
-            attention = ops
-        out += [op.scaled(n) for op in ops]
-    for mlp, n in mlps.items():
-        out += [op.scaled(n) for op in ffn_ops(model, system, q, par, batch, mlp)]
     return out
 
 
