@@ -45,29 +45,27 @@ def nas_layout(blocks: list[Any], source: str, *, layers: int, heads: int, hidde
         attn, ffn = _part(block, "attention", i, source), _part(block, "ffn", i, source)
         _refuse_unmodeled(attn, UNMODELED_ATTENTION, f"block_configs[{i}].attention", source)
         _refuse_unmodeled(ffn, UNMODELED_FFN, f"block_configs[{i}].ffn", source)
-        if attn.get("no_op"):
-            mixers.append("none")
-            kv_heads.append(None)
-        elif attn.get("replace_with_linear"):
-            mixers.append("projection")
-            kv_heads.append(None)
-        else:
-            mixers.append("full")
-            kv_heads.append(_kv_heads(attn, i, source, heads=heads))
-        if ffn.get("no_op"):
-            mlps.append("none")
-            widths.append(None)
-        elif ffn.get("replace_with_linear"):
-            mlps.append("projection")
-            widths.append(None)
-        else:
-            mlps.append("dense")
-            widths.append(_width(ffn, i, source, hidden=hidden))
-    kv = _most_common(kv_heads) or heads
-    width = _most_common(widths) or ffn_mult_to_width(1.0, hidden)
+        mixer, kv = _block_kind(attn, "full", lambda: _kv_heads(attn, i, source, heads=heads))
+        mlp, width = _block_kind(ffn, "dense", lambda: _width(ffn, i, source, hidden=hidden))
+        mixers.append(mixer)
+        kv_heads.append(kv)
+        mlps.append(mlp)
+        widths.append(width)
+    kv = _most_common(kv_heads) or heads          # no attention layer at all: MHA, never read
+    width = _most_common(widths) or ffn_mult_to_width(1.0, hidden)  # no dense MLP: a placeholder, never read
     return {"layer_types": tuple(mixers), "mlp_types": tuple(mlps),
             "layer_kv_heads": tuple(k or kv for k in kv_heads), "layer_mlp_widths": tuple(w or width for w in widths),
             "num_kv_heads": kv, "intermediate_size": width}
+
+
+def _block_kind(part: dict[str, Any], kept: str, size) -> tuple[str, int | None]:
+    """(kind, size) of one half of a block: no_op -> none, replace_with_linear -> projection (neither has
+    a size), else `kept` with the size `size()` reads."""
+    if part.get("no_op"):
+        return "none", None
+    if part.get("replace_with_linear"):
+        return "projection", None
+    return kept, size()
 
 
 def _part(block: Any, key: str, i: int, source: str) -> dict[str, Any]:
