@@ -86,6 +86,8 @@ def _mixer_weight_bytes(model: ModelSpec, mixer: str, tp, wb: float):
     h = model.hidden_size
     if mixer == "none":
         return 0.0
+    if mixer == "projection":   # one h x h linear layer, split by TP
+        return h * h / tp * wb
     if mixer == "linear":   # heads split by TP
         return model.linear.params(h) / tp * wb
     if mixer == "parallel":
@@ -110,6 +112,8 @@ def _mlp_weight_bytes(model: ModelSpec, mlp: str, plan, q: Quant):
     h = model.hidden_size
     if mlp == "none":
         return 0.0
+    if mlp == "projection":   # one h x h linear layer, split by TP
+        return h * h / plan.tp * q.part("mlp").weight_bytes
     if mlp == "dense":
         return model.mlp_params(model.intermediate_size) / plan.tp * q.part("mlp").weight_bytes
     e = model.moe
@@ -125,11 +129,12 @@ def weight_bytes_per_device(model: ModelSpec, plan, q: Quant):
     """Bytes of weights on the most loaded device (the largest pipeline stage)."""
     tp, h = plan.tp, model.hidden_size
     layers = 0.0
-    for mixer, mlp, n in model.layer_kinds:
-        norms = h * ((mixer != "none") + (mlp != "none")) * 2.0
-        # per component: configs quantize some parts and not others (perfmodel.quant)
-        layers = layers + n * (_mixer_weight_bytes(model, mixer, tp, q.part("attention").weight_bytes)
-                               + _mlp_weight_bytes(model, mlp, plan, q) + norms)
+    for group in model.layer_groups:  # layers of one shape (NAS models: per-layer KV heads, MLP widths)
+        for mixer, mlp, n in group.layer_kinds:
+            norms = h * ((mixer != "none") + (mlp != "none")) * 2.0
+            # per component: configs quantize some parts and not others (perfmodel.quant)
+            layers = layers + n * (_mixer_weight_bytes(group, mixer, tp, q.part("attention").weight_bytes)
+                                   + _mlp_weight_bytes(group, mlp, plan, q) + norms)
     pp = plan.pp
     stage_share = (math.ceil(model.num_layers / pp) / model.num_layers) if isinstance(pp, int) else \
         _ceil(model.num_layers / pp) / model.num_layers
@@ -162,9 +167,20 @@ def _stage_layers(n: int, pp):
     return _ceil(n / pp) if n else 0
 
 
+def _mean_layer_kv_bytes(model: ModelSpec, tp, q: Quant, *mixers: str):
+    """KV bytes per token of one layer of these kinds on one device, averaged over the layer groups
+    (NAS models' layers differ in KV heads; the stage's share of them is taken as even)."""
+    groups = model.layer_groups
+    if len(groups) == 1:
+        return _layer_kv_bytes(model, tp, q)
+    n = model.count_mixer(*mixers)
+    return sum(g.count_mixer(*mixers) * _layer_kv_bytes(g, tp, q) for g in groups) / n if n else 0.0
+
+
 def kv_bytes_per_token_device(model: ModelSpec, plan, q: Quant):
     """KV bytes one token occupies on one device (its stage's full-attention layers, its TP shard)."""
-    return _layer_kv_bytes(model, plan.tp, q) * _stage_layers(model.count_mixer(*KV_MIXERS), plan.pp)
+    n = model.count_mixer(*KV_MIXERS)
+    return _mean_layer_kv_bytes(model, plan.tp, q, *KV_MIXERS) * _stage_layers(n, plan.pp)
 
 
 def window_kv_device(model: ModelSpec, plan, q: Quant) -> tuple:
@@ -173,7 +189,7 @@ def window_kv_device(model: ModelSpec, plan, q: Quant) -> tuple:
     for mixer in ("sliding", "chunked"):
         n = model.count_mixer(mixer)
         if n:
-            out.append((model.window_of(mixer), _layer_kv_bytes(model, plan.tp, q) * _stage_layers(n, plan.pp)))
+            out.append((model.window_of(mixer), _mean_layer_kv_bytes(model, plan.tp, q, mixer) * _stage_layers(n, plan.pp)))
     return tuple(out)
 
 

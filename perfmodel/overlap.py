@@ -200,9 +200,13 @@ def split_fractions(plan, k: int | None = None) -> tuple[float, ...]:
     return tuple([1.0 / k] * k)
 
 
-def _layer_kinds(model) -> list[tuple[tuple[str, str], int]]:
-    """((mixer, mlp), layers) of each layer kind of the model."""
-    return [((mixer, mlp), n) for mixer, mlp, n in model.layer_kinds]
+def _layer_kinds(model) -> list[tuple[tuple, int]]:
+    """((mixer, mlp), layers) of each layer kind of the model; ((mixer, mlp, group), layers) for
+    the kinds of a NAS model's groups of one layer shape (ModelSpec.layer_groups)."""
+    groups = model.layer_groups
+    if len(groups) == 1:
+        return [((mixer, mlp), n) for mixer, mlp, n in model.layer_kinds]
+    return [((mixer, mlp, g), n) for g in groups for mixer, mlp, n in g.layer_kinds]
 
 
 def fuse_chain(ops: list[O.OpCost]) -> list[tuple[str, str, float]]:
@@ -250,9 +254,10 @@ def candidate_splits(k: int) -> list[tuple[float, ...]]:
 
 
 def _layer_ops(sm, kind, b: BatchShape) -> list[O.OpCost]:
-    """One layer's ops; `kind` is (mixer, mlp), or "dense" / "moe" for a full-attention layer."""
-    mixer, mlp = ("full", kind) if isinstance(kind, str) else kind
-    return S.layer_ops(sm.model, sm.system, sm.quant, sm.plan, b, mixer, mlp)
+    """One layer's ops; `kind` is (mixer, mlp), (mixer, mlp, group of the layer's shape), or
+    "dense" / "moe" for a full-attention layer."""
+    mixer, mlp, model = ("full", kind, sm.model) if isinstance(kind, str) else (*kind[:2], kind[2] if len(kind) > 2 else sm.model)
+    return S.layer_ops(model, sm.system, sm.quant, sm.plan, b, mixer, mlp)
 
 
 def simulate(chains: list[list[tuple[str, str, float]]], layers: int, *, compute_share: float | None = None,

@@ -194,11 +194,12 @@ class Plan(BaseModel):
 
 def check_plan(plan: Plan, model: ModelSpec, *, max_devices: int | None = None) -> None:
     """Raise PerfModelError naming the rule a plan breaks for a model (and device count)."""
-    tp, kvh = plan.tp, model.num_kv_heads
+    tp = plan.tp
     if model.num_heads % tp:
         raise PerfModelError(f"--tp {tp} must divide the number of attention heads ({model.num_heads}) of {model.name}")
-    if model.mla is None and kvh % tp and tp % kvh:
-        raise PerfModelError(f"--tp {tp} must divide, or be a multiple of, the KV heads ({kvh}) of {model.name}")
+    for kvh in model.kv_head_counts:  # NAS models: every layer's KV heads
+        if model.mla is None and kvh % tp and tp % kvh:
+            raise PerfModelError(f"--tp {tp} must divide, or be a multiple of, the KV heads ({kvh}) of {model.name}")
     if plan.pp > model.num_layers:
         raise PerfModelError(f"--pp {plan.pp} exceeds the number of layers ({model.num_layers}) of {model.name}")
     if model.moe is None and plan.ep > 1:

@@ -127,6 +127,8 @@ def mixer_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mi
     are this kind's too (a window changes only the attention kernels), so only those are rebuilt."""
     if mixer == "none":
         return []
+    if mixer == "projection":
+        return projection_ops(model, system, q, par, b, "mixer")
     if mixer == "linear":
         return recurrent_ops(model, system, q, par, b)
     if mixer == "parallel":  # Falcon-H1: both mixers on the same input, run one after the other
@@ -154,7 +156,22 @@ def ffn_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mlp:
     """One layer's MLP block of kind `mlp`."""
     if mlp == "none":
         return []
+    if mlp == "projection":
+        return projection_ops(model, system, q, par, b, "mlp")
     return moe_ops(model, system, q, par, b) if mlp == "moe" else mlp_ops(model, system, q, par, b)
+
+
+def projection_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, block: str) -> list[O.OpCost]:
+    """A block replaced by one hidden x hidden linear layer (DeciLM `replace_with_linear`): its norm,
+    the GEMM split over TP like o_proj / down_proj (row-parallel), and the all-reduce after it."""
+    dev, h, tp = system.device, model.hidden_size, par.tp
+    T = b.tokens
+    weights = q.part("attention" if block == "mixer" else "mlp")
+    return [
+        O.elementwise(f"{block}_proj_norm", T * h, dev, reads=2, writes=2, flops_per_el=4, bytes_per_el=q.base_bytes),
+        O.gemm(f"{block}_linear", T, h, h / tp, dev, weights),
+        collective(f"{block}_proj_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system),
+    ]
 
 
 def layer_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape, mixer: str, mlp: str) -> list[O.OpCost]:
@@ -341,22 +358,28 @@ def step_ops(model: ModelSpec, system: System, q: Quant, par, batch: BatchShape)
     """All operators of one iteration on one device for one micro-batch, each with `count` = how
     many times it runs (layers). Pipeline stages are accounted for in `stage_time`. A layer's mixer
     and MLP cost independently, so the ops are those of each mixer kind times its layers, then
-    those of each MLP kind times its layers."""
-    mixers: dict[str, int] = {}
-    mlps: dict[str, int] = {}
-    for mixer, mlp, n in model.layer_kinds:
-        mixers[mixer] = mixers.get(mixer, 0) + n
-        mlps[mlp] = mlps.get(mlp, 0) + n
+    those of each MLP kind times its layers; a NAS model's layers (`ModelSpec.layer_groups`) count
+    their mixers once per distinct KV-head count and their MLPs once per distinct width."""
+    mixers: dict[int, tuple[ModelSpec, dict[str, int]]] = {}
+    mlps: dict[int, tuple[ModelSpec, dict[str, int]]] = {}
+    for group in model.layer_groups:
+        for mixer, mlp, n in group.layer_kinds:
+            counts = mixers.setdefault(group.num_kv_heads, (group, {}))[1]
+            counts[mixer] = counts.get(mixer, 0) + n
+            counts = mlps.setdefault(group.intermediate_size, (group, {}))[1]
+            counts[mlp] = counts.get(mlp, 0) + n
     out = []
-    attention = None  # the first softmax-attention kind's ops, reused by the others (`mixer_ops`)
-    for mixer, n in mixers.items():
-        softmax = mixer in SOFTMAX_MIXERS
-        ops = mixer_ops(model, system, q, par, batch, mixer, reuse=attention if softmax else None)
-        if softmax and attention is None:
-            attention = ops
-        out += [op.scaled(n) for op in ops]
-    for mlp, n in mlps.items():
-        out += [op.scaled(n) for op in ffn_ops(model, system, q, par, batch, mlp)]
+    for view, counts in mixers.values():
+        attention = None  # the first softmax-attention kind's ops, reused by the others (`mixer_ops`)
+        for mixer, n in counts.items():
+            softmax = mixer in SOFTMAX_MIXERS
+            ops = mixer_ops(view, system, q, par, batch, mixer, reuse=attention if softmax else None)
+            if softmax and attention is None:
+                attention = ops
+            out += [op.scaled(n) for op in ops]
+    for view, counts in mlps.values():
+        for mlp, n in counts.items():
+            out += [op.scaled(n) for op in ffn_ops(view, system, q, par, batch, mlp)]
     out += head_ops(model, system, q, par, batch)
     if _any(par.pp > 1):
         T = batch.tokens

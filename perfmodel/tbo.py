@@ -44,8 +44,9 @@ def stage_parts(model, system, q, par, batch: BatchShape) -> dict[str, float]:
     if np.ndim(sm_share) == 0:
         sm_share = float(sm_share)
     # each layer kind (token mixer x MLP, ModelSpec.layer_kinds), the most numerous first
-    kinds = [(n, S.layer_ops(model, system, q, par, half, mixer, mlp))
-             for mixer, mlp, n in sorted(model.layer_kinds, key=lambda kind: -kind[2])]
+    # (NAS models: of each group of one layer shape, ModelSpec.layer_groups)
+    kinds = sorted(((n, S.layer_ops(group, system, q, par, half, mixer, mlp))
+                    for group in model.layer_groups for mixer, mlp, n in group.layer_kinds), key=lambda kind: -kind[0])
     share = np.ceil(model.num_layers / par.pp) / model.num_layers
     overlapped = sequential = 0.0
     fill = None

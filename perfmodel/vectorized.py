@@ -27,10 +27,12 @@ def _arr(x, n: int) -> np.ndarray:
 
 def feasibility(model: ModelSpec, *, tp, pp, ep, dp, max_devices: int) -> dict[str, np.ndarray]:
     """Masks of plans that break a rule, by reason (the same rules as `perfmodel.plan.check_plan`)."""
-    kvh = model.num_kv_heads
+    kv_bad = np.zeros(np.shape(tp), dtype=bool)
+    for kvh in model.kv_head_counts:  # NAS models: every layer's KV heads
+        kv_bad = kv_bad | ((model.mla is None) & (kvh % tp != 0) & (tp % kvh != 0))
     reasons = {
         "tp_not_dividing_heads": model.num_heads % tp != 0,
-        "tp_vs_kv_heads": (model.mla is None) & (kvh % tp != 0) & (tp % kvh != 0),
+        "tp_vs_kv_heads": kv_bad,
         "pp_exceeds_layers": pp > model.num_layers,
         "too_many_devices": tp * pp * dp > max_devices,
     }

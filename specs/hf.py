@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from perfmodel.common.errors import PerfModelError, pydantic_message
 from perfmodel.specs.hf_layout import check_unknown, layer_layout, linear_mixer, vision_params
+from perfmodel.specs.hf_nas import nas_layout
 from perfmodel.specs.model import MLA, ModelSpec, MoE
 from perfmodel.specs.layers import DSA
 from perfmodel.specs.quantization import quant_id
@@ -160,6 +161,11 @@ def _from_fields(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
     heads = _need(cfg, source, "num_attention_heads", "n_head", "num_heads", "n_heads")
     kv_heads = _first(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv", "n_kv_heads",
                       "num_attention_groups")
+    # DeciLM / Llama-Nemotron NAS: per-layer blocks give KV heads and MLP widths (perfmodel.specs.hf_nas)
+    nas = nas_layout(cfg["block_configs"], source, layers=layers, heads=heads, hidden=h) \
+        if cfg.get("block_configs") is not None else None
+    if nas is not None:
+        kv_heads = nas.pop("num_kv_heads")
     if kv_heads is None:  # absent: MHA; an explicit 0 is refused by the schema
         kv_heads = heads
     if cfg.get("multi_query_attention") and cfg.get("multi_query_group_num"):  # ChatGLM / GLM-4
@@ -177,6 +183,8 @@ def _from_fields(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
                          "ffn_dim", "dense_intermediate_size")
     if isinstance(dense_width, list):
         dense_width = max(dense_width)
+    if nas is not None:
+        dense_width = nas.pop("intermediate_size")
     expert_only_width = cfg.get("intermediate_size")
     moe = _moe(cfg, source, dense_width=expert_only_width or dense_width or 0)
     if dense_width is None:
@@ -219,7 +227,7 @@ def _from_fields(cfg: dict[str, Any], *, name: str, source: str) -> ModelSpec:
             fields["dsa"] = DSA(index_n_heads=_need(cfg, source, "index_n_heads"),
                                 index_head_dim=_need(cfg, source, "index_head_dim"),
                                 index_topk=cfg["index_topk"])
-    layout = layer_layout(cfg, source, layers=layers, moe=moe is not None)
+    layout = nas if nas is not None else layer_layout(cfg, source, layers=layers, moe=moe is not None)
     fields.update(layout)
     if {"linear", "parallel"} & set(layout.get("layer_types") or ()):
         fields["linear"] = linear_mixer(cfg, source, heads=heads, head_dim=head_dim)

@@ -38,9 +38,9 @@ MIXER_NAMES = {
 NEMOTRON_PATTERN = {"M": ("linear", "none"), "*": ("full", "none"), "-": ("none", "dense"), "E": ("none", "moe")}
 # Fields that change the layer structure and that this reader does not model: (field, what it is).
 UNSUPPORTED = {
-    "block_configs": "per-layer heterogeneous blocks (Nemotron NAS / DeciLM)",
     "altup_num_inputs": "Gemma-3n's AltUp and per-layer embeddings",
     "num_kv_shared_layers": "KV cache shared across layers",
+    "use_cla": "cross-layer attention: KV shared by cla_share_factor adjacent layers (Hunyuan-Large)",
     "cross_attention_layers": "cross-attention layers to an image encoder (Mllama)",
     "moe_layer_freq_list": "a per-layer MoE frequency list",
     "kv_lora_rank_list": "per-layer MLA ranks",
@@ -135,7 +135,10 @@ def _sliding(cfg: dict[str, Any], layers: int) -> list[str] | None:
     context = cfg.get("max_position_embeddings") or 0
     if not window or cfg.get("use_sliding_window") is False or (context and window >= context):
         return None
-    pattern = cfg.get("sliding_window_pattern") or cfg.get("sliding_attention_pattern")
+    # newer transformers exports spell Gemma-3's period `_sliding_window_pattern` (read first: the class
+    # default fills `sliding_window_pattern` when a config omits it)
+    pattern = (cfg.get("_sliding_window_pattern") or cfg.get("sliding_window_pattern")
+               or cfg.get("sliding_attention_pattern"))
     if isinstance(pattern, str):  # EXAONE-4: "LLLG", L local (sliding), G global, repeated
         return ["full" if pattern[i % len(pattern)].upper() == "G" else "sliding" for i in range(layers)]
     if pattern:
@@ -235,23 +238,31 @@ def linear_mixer(cfg: dict[str, Any], source: str, *, heads: int, head_dim: int)
 def vision_params(vcfg: dict[str, Any] | None, source: str) -> int:
     """Parameters of a ViT-style vision tower and its projector, from its config: per layer
     attention (4 h^2 + biases) and MLP (2 or 3 h x inter), patch and position embeddings, and a
-    projector to the text width. Within a few % of the towers of Gemma-3 (SigLIP-400M),
-    Llama-4, Qwen2.5/3-VL and InternVL; vision is 1-2% of those models."""
+    projector to the text width: a patch merger over spatial_merge_size^2 patches (Qwen2.5/3-VL,
+    GLM-4.5V: fc1 (h m^2)^2, fc2 h m^2 x out), one more per DeepStack layer (Qwen3-VL
+    `deepstack_visual_indexes`). Kimi-K2.5's MoonViT names its sizes vt_*. Within a few % of the
+    towers of Gemma-3 (SigLIP-400M), Llama-4, Qwen2.5/3-VL and InternVL; vision is 1-10% of those
+    models."""
     if not isinstance(vcfg, dict) or not vcfg:
         return 0
-    h = vcfg.get("hidden_size") or vcfg.get("embed_dim") or vcfg.get("width") or 0
-    layers = vcfg.get("num_hidden_layers") or vcfg.get("depth") or vcfg.get("num_layers") or 0
+    h = vcfg.get("hidden_size") or vcfg.get("embed_dim") or vcfg.get("width") or vcfg.get("vt_hidden_size") or 0
+    layers = (vcfg.get("num_hidden_layers") or vcfg.get("depth") or vcfg.get("num_layers")
+              or vcfg.get("vt_num_hidden_layers") or 0)
     if not h or not layers:
         return 0
-    inter = vcfg.get("intermediate_size") or int(h * (vcfg.get("mlp_ratio") or 4))
+    inter = vcfg.get("intermediate_size") or vcfg.get("vt_intermediate_size") or int(h * (vcfg.get("mlp_ratio") or 4))
     gated = str(vcfg.get("hidden_act", "")).lower() in ("silu", "swiglu")
     per_layer = 4 * h * h + 4 * h + (3 if gated else 2) * h * inter + inter + h + 4 * h
     patch = vcfg.get("patch_size") or 14
     channels = vcfg.get("num_channels") or vcfg.get("in_channels") or 3
     temporal = vcfg.get("temporal_patch_size") or 1
     image = vcfg.get("image_size") or 0
-    embed = channels * patch * patch * temporal * h + (image // patch) ** 2 * h
-    out = vcfg.get("out_hidden_size") or vcfg.get("projector_output_dim") or vcfg.get("vision_output_dim") or h
-    merge = (vcfg.get("spatial_merge_size") or 1) ** 2
-    projector = h * merge * h * merge + h * merge * out if merge > 1 else h * out
-    return int(layers * per_layer + embed + projector)
+    positions = vcfg.get("num_position_embeddings") or (image // patch) ** 2
+    embed = channels * patch * patch * temporal * h + positions * h
+    out = (vcfg.get("out_hidden_size") or vcfg.get("projector_output_dim") or vcfg.get("vision_output_dim")
+           or vcfg.get("text_hidden_size") or h)
+    merge = vcfg.get("spatial_merge_size") or 1
+    merged = h * merge * merge                  # the merger's input: merge x merge patches concatenated
+    projector = merged * merged + merged * out if merge > 1 else h * out
+    deepstack = len(vcfg.get("deepstack_visual_indexes") or ())
+    return int(layers * per_layer + embed + projector * (1 + deepstack))

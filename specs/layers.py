@@ -7,8 +7,12 @@ A layer is (token mixer, MLP). Token mixers:
   chunked  softmax attention within fixed chunks of `attention_chunk` tokens (Llama-4 "iRoPE")
   linear   a recurrent mixer with a constant-size state per sequence (`Recurrent`)
   parallel full attention and a recurrent mixer side by side on the same input (Falcon-H1)
-  none     no token mixer (Nemotron-H's MLP-only layers)
-MLPs: dense (gated or not), moe, none (Nemotron-H's mixer-only layers).
+  projection  one hidden x hidden linear layer in place of attention (DeciLM / Llama-Nemotron NAS
+           `replace_with_linear`)
+  none     no token mixer (Nemotron-H's MLP-only layers, Llama-Nemotron NAS `attention.no_op`)
+MLPs: dense (gated or not; its width may differ per layer, NAS `ffn_mult`), moe, projection (a
+hidden x hidden linear layer, NAS `ffn.replace_with_linear`), none (Nemotron-H's mixer-only layers,
+NAS `ffn.no_op`).
 Parameter counts follow the modules `transformers` instantiates for each kind.
 """
 
@@ -18,8 +22,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Mixer = Literal["full", "sliding", "chunked", "linear", "parallel", "none"]
-MLPKind = Literal["dense", "moe", "none"]
+Mixer = Literal["full", "sliding", "chunked", "linear", "parallel", "projection", "none"]
+MLPKind = Literal["dense", "moe", "projection", "none"]
 RecurrentKind = Literal["gated_deltanet", "mamba2", "mamba1", "lightning"]
 WINDOWED: frozenset[str] = frozenset({"sliding", "chunked"})
 KV_MIXERS = ("full", "parallel")            # KV for the whole context

@@ -3,7 +3,10 @@
 Layers are described by kind (token mixer x MLP, see `perfmodel.specs.layers`): `layer_types`
 gives each layer's mixer (None: all full attention), `mlp_types` each layer's MLP (None: the MoE
 rule of `moe`). The attention fields (heads, KV heads, head_dim, `mla`, `dsa`) describe every
-softmax-attention layer; `linear` the recurrent layers. Derived counts (parameters total and
+softmax-attention layer; `linear` the recurrent layers. Heterogeneous (NAS) models (Llama-Nemotron
+Super / Ultra) give each layer its own KV heads (`layer_kv_heads`) and dense-MLP width
+(`layer_mlp_widths`); `layer_groups` splits such a model into homogeneous views that every cost path
+iterates, so one formula per layer kind serves both. Derived counts (parameters total and
 active, KV and state bytes, GEMM shapes) are computed here and nowhere else. Parameter counting
 follows the modules each architecture instantiates in `transformers` (biases for Qwen2 QKV, q/k
 norms for Qwen3, MLA low-rank projections for DeepSeek-V2/V3, shared experts, leading dense
@@ -13,7 +16,7 @@ layers, MTP layers, vision towers as a count read from their config).
 from __future__ import annotations
 
 import functools
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -69,7 +72,9 @@ class MoE(BaseModel):
         return self
 
 
-_CACHED = ("layer_kinds", "num_moe_layers")
+_CACHED = ("layer_kinds", "num_moe_layers", "layer_groups")
+HeadCount = Annotated[int, Field(gt=0, le=MAX_HEADS)]
+Width = Annotated[int, Field(gt=0, le=MAX_WIDTH)]
 
 
 class ModelSpec(BaseModel):
@@ -98,6 +103,12 @@ class ModelSpec(BaseModel):
                                                   "None: every layer full attention")
     mlp_types: tuple[MLPKind, ...] | None = Field(default=None, description="MLP of each layer; None: "
                                                   "dense, or MoE where `moe` says")
+    layer_kv_heads: tuple[HeadCount, ...] | None = Field(default=None, description="KV heads of each layer (NAS "
+                                                         "`n_heads_in_group`); None: num_kv_heads everywhere; "
+                                                         "entries of layers without attention are not read")
+    layer_mlp_widths: tuple[Width, ...] | None = Field(default=None, description="dense-MLP width of each layer (NAS "
+                                                       "`ffn_mult`); None: intermediate_size everywhere; entries of "
+                                                       "layers without a dense MLP are not read")
     sliding_window: int | None = Field(default=None, gt=0, description="tokens a 'sliding' layer attends to")
     attention_chunk: int | None = Field(default=None, gt=0, description="chunk of a 'chunked' layer (tokens)")
     attention_sinks: bool = Field(default=False, description="a learned sink logit per head (gpt-oss)")
@@ -117,11 +128,16 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 f"num_heads % num_kv_heads == 0 must hold, got ({self.num_heads}, {self.num_kv_heads})"
             )
-        for name in ("layer_types", "mlp_types"):
+        for name in ("layer_types", "mlp_types", "layer_kv_heads", "layer_mlp_widths"):
             kinds = getattr(self, name)
             if kinds is not None and len(kinds) != self.num_layers:
                 raise ValueError(f"len({name}) == num_layers must hold, got ({len(kinds)}, {self.num_layers})")
         kinds = set(self.layer_types or ())
+        bad = sorted({k for k in self.layer_kv_heads or () if self.num_heads % k})
+        if bad:
+            raise ValueError(f"num_heads % layer_kv_heads == 0 must hold for every layer, got ({self.num_heads}, {bad})")
+        if self.layer_kv_heads is not None and self.mla is not None:
+            raise ValueError("layer_kv_heads (per-layer GQA) needs per-head KV, got mla")
         if "sliding" in kinds and self.sliding_window is None:
             raise ValueError("sliding layers need sliding_window, got None")
         if "chunked" in kinds and self.attention_chunk is None:
@@ -164,6 +180,43 @@ class ModelSpec(BaseModel):
             return self.mlp_types[layer] == "moe"
         m = self.moe
         return m is not None and layer >= m.first_dense_layers and (layer - m.first_dense_layers) % m.layer_freq == 0
+
+    def kv_heads_of(self, layer: int) -> int:
+        return self.num_kv_heads if self.layer_kv_heads is None else self.layer_kv_heads[layer]
+
+    def mlp_width_of(self, layer: int) -> int:
+        return self.intermediate_size if self.layer_mlp_widths is None else self.layer_mlp_widths[layer]
+
+    @property
+    def heterogeneous(self) -> bool:
+        """Layers differ in KV heads or dense-MLP width (NAS models), not only in kind."""
+        return len(self.layer_groups) > 1
+
+    @functools.cached_property
+    def layer_groups(self) -> tuple["ModelSpec", ...]:
+        """Homogeneous views of the model, one per distinct (KV heads, dense-MLP width) of its
+        layers in first-seen order, each with `num_layers`, `layer_types` and `mlp_types` of its
+        own layers (a layer without attention, or without a dense MLP, joins the group of the
+        model-wide value). Every per-layer cost sums `sum(f(g) for g in layer_groups)`; a model
+        without per-layer shapes is its own only group. The views keep the model's name, vocabulary
+        and head: only their layer sums are meaningful."""
+        if self.layer_kv_heads is None and self.layer_mlp_widths is None:
+            return (self,)
+        members: dict[tuple[int, int], list[int]] = {}
+        for i in range(self.num_layers):
+            kv = self.kv_heads_of(i) if self.mixer_of(i) in ATTENTION_MIXERS else self.num_kv_heads
+            width = self.mlp_width_of(i) if self.mlp_of(i) == "dense" else self.intermediate_size
+            members.setdefault((kv, width), []).append(i)
+        return tuple(self.model_copy(update={
+            "num_kv_heads": kv, "intermediate_size": width, "num_layers": len(idx),
+            "layer_types": tuple(self.mixer_of(i) for i in idx), "mlp_types": tuple(self.mlp_of(i) for i in idx),
+            "layer_kv_heads": None, "layer_mlp_widths": None}) for (kv, width), idx in members.items())
+
+    @property
+    def kv_head_counts(self) -> tuple[int, ...]:
+        """Distinct KV-head counts of the softmax-attention layers (the model-wide one without them)."""
+        counts = sorted({g.num_kv_heads for g in self.layer_groups if g.attention_layers})
+        return tuple(counts) or (self.num_kv_heads,)
 
     @functools.cached_property
     def layer_kinds(self) -> tuple[tuple[Mixer, MLPKind, int], ...]:
@@ -242,6 +295,8 @@ class ModelSpec(BaseModel):
     def mixer_params(self, mixer: str) -> int:
         if mixer == "none":
             return 0
+        if mixer == "projection":       # DeciLM replace_with_linear: nn.Linear(h, h, bias=False)
+            return self.hidden_size * self.hidden_size
         if mixer == "linear":
             assert self.linear is not None
             return self.linear.params(self.hidden_size)
@@ -277,6 +332,8 @@ class ModelSpec(BaseModel):
         if mlp == "moe":
             total, act = self.moe_layer_params()
             ffn = act if active else total
+        elif mlp == "projection":       # DeciLM ffn replace_with_linear: nn.Linear(h, h, bias=False)
+            ffn = h * h
         else:
             ffn = self.mlp_params(self.intermediate_size) if mlp == "dense" else 0
         norms = h * ((mixer != "none") + (mlp != "none"))
@@ -295,8 +352,9 @@ class ModelSpec(BaseModel):
     def _count(self, *, active: bool) -> int:
         h = self.hidden_size
         total = self.embedding_params() + self.lm_head_params() + h  # final norm
-        for mixer, mlp, n in self.layer_kinds:
-            total += n * self.layer_params(mixer, mlp, active=active)
+        for group in self.layer_groups:
+            for mixer, mlp, n in group.layer_kinds:
+                total += n * group.layer_params(mixer, mlp, active=active)
         return total
 
     @property
@@ -338,7 +396,7 @@ class ModelSpec(BaseModel):
     def kv_bytes_per_token(self, kv_bytes_per_element: float = 2.0) -> float:
         """KV-cache bytes per token for the whole model (one replica) of the layers whose KV grows
         with the context: full attention (windowed layers: `kv_bytes_per_seq`)."""
-        return self.count_mixer(*KV_MIXERS) * self.kv_layer_bytes(kv_bytes_per_element)
+        return sum(g.count_mixer(*KV_MIXERS) * g.kv_layer_bytes(kv_bytes_per_element) for g in self.layer_groups)
 
     def state_bytes_per_seq(self, state_bytes_per_element: float = 2.0) -> float:
         """Recurrent state of one sequence over all linear layers (engines keep it in the model
@@ -351,11 +409,12 @@ class ModelSpec(BaseModel):
         """Bytes one sequence of `context_tokens` holds (whole replica): full layers grow with it,
         windowed layers stop at their window, recurrent layers hold a constant state."""
         out = context_tokens * self.kv_bytes_per_token(kv_bytes_per_element)
-        per_layer = self.kv_layer_bytes(kv_bytes_per_element)
-        for mixer in WINDOWED:
-            n = self.count_mixer(mixer)
-            if n:
-                out = out + n * per_layer * np.minimum(context_tokens, self.window_of(mixer))
+        for group in self.layer_groups:
+            per_layer = group.kv_layer_bytes(kv_bytes_per_element)
+            for mixer in WINDOWED:
+                n = group.count_mixer(mixer)
+                if n:
+                    out = out + n * per_layer * np.minimum(context_tokens, self.window_of(mixer))
         return out + self.state_bytes_per_seq(state_bytes_per_element)
 
     def summary(self) -> dict:

@@ -68,8 +68,9 @@ def model_gemm_shapes(spec: ModelSpec) -> list[tuple[str, int, int]]:
     """(name, n, k) of every distinct weight the model multiplies by (what decode streams)."""
     h = spec.hidden_size
     out: list[tuple[str, int, int]] = []
-    if spec.mla is None:
-        out.append(("qkv_proj", (spec.num_heads + 2 * spec.num_kv_heads) * spec.head_dim, h))
+    if spec.mla is None:  # NAS models: each layer group's KV heads (ModelSpec.layer_groups)
+        out += [("qkv_proj", (spec.num_heads + 2 * g.num_kv_heads) * spec.head_dim, h) for g in spec.layer_groups
+                if g.attention_layers]
     else:
         m = spec.mla
         qk = m.qk_nope_head_dim + m.qk_rope_head_dim
@@ -79,8 +80,11 @@ def model_gemm_shapes(spec: ModelSpec) -> list[tuple[str, int, int]]:
             out.append(("q_proj", spec.num_heads * qk, h))
         out.append(("kv_a_proj", m.kv_lora_rank + m.qk_rope_head_dim, h))
     out.append(("o_proj", h, spec.q_dim))
-    if spec.num_dense_layers:
-        out += [("gate_up_proj", 2 * spec.intermediate_size, h), ("down_proj", h, spec.intermediate_size)]
+    for g in spec.layer_groups:  # each dense-MLP width of a NAS model
+        if g.num_dense_layers:
+            out += [("gate_up_proj", 2 * g.intermediate_size, h), ("down_proj", h, g.intermediate_size)]
+    if spec.count_mixer("projection") or spec.count_mlp("projection"):
+        out.append(("linear_replacement", h, h))  # DeciLM replace_with_linear
     if spec.moe is not None:
         w = spec.moe.expert_intermediate_size
         out += [("expert_gate_up", 2 * w, h), ("expert_down", h, w)]

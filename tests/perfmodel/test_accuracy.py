@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from perfmodel.accuracy import Case, Skip, case_from_row, cases, engine_for, model_name, read_rows, report
+from perfmodel.accuracy import Case, Skip, case_from_row, cases, engine_for, model_name, read_rows, report, run_case
 from perfmodel.errors import PerfModelError
 
 RATCHET = json.loads((Path(__file__).parent / "data" / "accuracy_ratchet.json").read_text())
@@ -118,3 +118,13 @@ def test_packaged_csv_and_bad_paths(tmp_path):
     with pytest.raises(PerfModelError, match="line 1: expected the columns"):
         read_rows(bad)
 
+
+
+def test_a_nemotron_nas_row_is_expressed_and_predicted():
+    """Llama-Nemotron Super (per-layer NAS blocks) rows resolve to its own preset, not Llama-3.3-70B,
+    and run; the measured columns here only fill the row (the packaged CSV has no Nemotron run)."""
+    c = case_from_row("r7", _row(model="nvidia/Llama-3_3-Nemotron-Super-49B-v1_5-FP8", precision="fp8",
+                                 gemm_quant="fp8", tp="2", concurrency="4"))
+    assert isinstance(c, Case) and c.kwargs["model"] == "llama-3.3-nemotron-super-49b"
+    out = run_case(c)
+    assert not out.note and out.ttft_ms > 0 and 0 < out.tpot_ms < 100

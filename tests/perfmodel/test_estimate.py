@@ -52,7 +52,7 @@ def test_bad_input_is_a_one_line_error(kw, msg):
 def test_vectorized_path_matches_scalar_path():
     rng = np.random.default_rng(0)
     for name in ("llama-3.1-70b", "mixtral-8x7b", "deepseek-v2-lite", "gpt-oss-20b", "qwen3-next-80b-a3b",
-                 "nemotron-h-8b", "deepseek-v3.2"):
+                 "nemotron-h-8b", "deepseek-v3.2", "llama-3.3-nemotron-super-49b"):
         model, system = specs.load_model(name), hardware.resolve("h100-sxm")
         n = 24
         tp = rng.choice([1, 2, 4, 8], n)

@@ -36,6 +36,11 @@ def _offline(monkeypatch, tmp_path):
     ("Qwen/Qwen3-235B-A22B-Thinking-2507", "qwen3-235b-a22b", None),
     ("moonshotai/Kimi-K2-Thinking", "kimi-k2", None),
     ("nvidia/Llama-4-Maverick-17B-128E-Instruct-FP8", "llama-4-maverick", "fp8"),
+    # Llama-Nemotron NAS re-uploads reach their own per-layer presets, never Llama-3.3-70B
+    ("nvidia/Llama-3_3-Nemotron-Super-49B-v1_5", "llama-3.3-nemotron-super-49b", None),
+    ("nvidia/Llama-3_3-Nemotron-Super-49B-v1-FP8", "llama-3.3-nemotron-super-49b", "fp8"),
+    ("nvidia/Llama-3_3-Nemotron-Super-49B-v1_5-NVFP4", "llama-3.3-nemotron-super-49b", "nvfp4"),
+    ("nvidia/Llama-3_1-Nemotron-Ultra-253B-v1-FP8", "llama-3.1-nemotron-ultra-253b", "fp8"),
     # the name as given wins over any rule
     ("deepseek-ai/DeepSeek-V3-0324", "deepseek-v3", None),
     ("qwen3-8b", "qwen3-8b", None),
@@ -73,7 +78,7 @@ def test_quant_hint_becomes_the_specs_checkpoint_quant():
     "Qwen/Qwen3-31B",                        # no rule reaches Qwen3-32B or Qwen3-30B-A3B
     "Qwen/Qwen3-30B-A2B-FP8",                # a different MoE shape, not Qwen3-30B-A3B
     "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",  # a distilled Qwen2.5, never DeepSeek-R1
-    "nvidia/Llama-3_3-Nemotron-Super-49B-v1_5",  # NAS per-layer blocks, not Llama-3.3-70B
+    "nvidia/Llama-3_3-Nemotron-Super-70B-v1",  # no such NAS model: never Llama-3.3-70B or Super-49B
     "meta-llama/Llama-3.3-8B-Instruct",      # no such size: not Llama-3.3-70B
 ])
 def test_names_no_rule_reaches_are_refused_in_one_line(name):

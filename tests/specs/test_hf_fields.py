@@ -127,7 +127,7 @@ def test_minimax_lightning_layers_from_attn_type_list():
 # ---- fields that matter and are not understood --------------------------------------------------
 
 @pytest.mark.parametrize("field,value,words", [
-    ("block_configs", [{"attention": {"n_heads_in_group": 8}}], "block_configs"),
+    ("block_configs", [{"attention": {"n_heads_in_group": 8}}], "block_configs must be a list of num_hidden_layers (32)"),
     ("num_kv_shared_layers", 10, "num_kv_shared_layers"),
     ("layer_types", ["full_attention"] * 31 + ["cross_attention"], "'cross_attention'"),
     ("hybrid_override_pattern", "M*X" + "-" * 29, "['X']"),

@@ -111,6 +111,10 @@ PUBLISHED_TOTAL = {
     "nemotron-3-nano-30b-a3b": 31.6 * B,
     # Qwen3.5-397B-A17B card: "397B total" (decoder 396.35B; the preset leaves the vision tower out)
     "qwen3.5-397b-a17b": 397 * B,
+    # Llama-Nemotron NAS: HF page nvidia/Llama-3_3-Nemotron-Super-49B-v1_5 "49.9B params" (49.87B counted);
+    # Llama-3.1-Nemotron-Ultra-253B-v1 card: "253B" (253.40B counted)
+    "llama-3.3-nemotron-super-49b": 49.9 * B,
+    "llama-3.1-nemotron-ultra-253b": 253 * B,
 }
 
 # Which count a card's total is: "params_total" (decoder, default) or "params_stored" (with the vision

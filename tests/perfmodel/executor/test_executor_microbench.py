@@ -17,6 +17,10 @@ def test_model_gemm_shapes_cover_every_weight():
     assert names == {"qkv_proj", "o_proj", "gate_up_proj", "down_proj", "lm_head"}
     mla = {n for n, _, _ in model_gemm_shapes(specs.load_model("deepseek-v3"))}
     assert {"q_a_proj", "q_b_proj", "kv_a_proj", "expert_gate_up", "expert_down"} <= mla
+    # a NAS model streams one MLP per distinct width (Super-49B: 6 ffn_mult values)
+    nas = specs.load_model("llama-3.3-nemotron-super-49b")
+    widths = {k for n, _, k in model_gemm_shapes(nas) if n == "down_proj"}
+    assert widths == {g.intermediate_size for g in nas.layer_groups} and len(widths) == 6
 
 
 def test_cpu_microbenchmarks_and_their_predictions():
