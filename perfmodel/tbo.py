@@ -21,6 +21,8 @@ is therefore a sum of per-slot maxima (att_B with d_A, e_A with d_B, e_B with cb
 with cb_B, plus the waits the chain forces), never below max(2C, 2N) (each stream's own work) and
 never above the two halves back to back, 2 (C + N). A dense layer (no dispatch) maps its MLP to
 `e` and its all-reduces to `d` / `cb`. The LM head and sampling run once over the whole batch.
+Decode steps take the same order (SGLang's decode strategy splits attention in two and lags B by
+two stages; not modeled apart).
 
 Communication kernels that run on SMs slow the computation they overlap: DeepEP's normal
 kernels (prefill) take `DEEPEP_NORMAL_SM_FRACTION` of the device (DeepEP README: `Buffer.set_num_sms(24)`
@@ -43,7 +45,8 @@ from perfmodel.iteration import BatchShape
 from perfmodel.moe import DEEPEP_NORMAL_SM_FRACTION
 
 # Layers simulated to read the steady period off the list schedule: the two-stream max-plus
-# recursion settles within a layer or two; the period is the mean over the last half.
+# recursion's per-layer increment is constant from the third layer on (checked on 20,000 random
+# part times); the period is the mean over the last half.
 _SETTLE_LAYERS = 8
 
 
