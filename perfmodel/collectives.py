@@ -40,11 +40,14 @@ def _link(system: System, group: int, kind: str) -> tuple[float, float]:
     return link.latency_us * 1e-6 * depth, link.bw_per_direction_gb_s * 1e9 * link.rate_efficiency(kind)
 
 
-def collective(name: str, kind: str, nbytes, group, system: System, *, count=1.0) -> OpCost:
-    """One collective over `group` devices moving `nbytes` (the per-device message size)."""
+def collective(name: str, kind: str, nbytes, group, system: System, *, count=1.0, rate_of: str | None = None) -> OpCost:
+    """One collective over `group` devices moving `nbytes` (the per-device message size). `rate_of`:
+    price the bytes at the achievable fraction of another kind (the NIC leg of an expert all-to-all
+    moves point to point at the all-to-all kernels' measured rate)."""
+    rate_kind = rate_of or kind
     if isinstance(group, np.ndarray):
         uniq, pos = np.unique(group, return_inverse=True)
-        links = [_link(system, int(g), kind) if (g > 1 or kind == "p2p") else (0.0, 1.0) for g in uniq]
+        links = [_link(system, int(g), rate_kind) if (g > 1 or kind == "p2p") else (0.0, 1.0) for g in uniq]
         alpha = np.array([a for a, _ in links])[pos.reshape(group.shape)]
         rate = np.array([r for _, r in links])[pos.reshape(group.shape)]
         active = (group > 1) if kind != "p2p" else np.ones_like(group, dtype=bool)
@@ -52,6 +55,6 @@ def collective(name: str, kind: str, nbytes, group, system: System, *, count=1.0
         return OpCost(name, "comm", comm_bytes=vol * active, t_comm=(alpha + vol / rate) * active, count=count)
     if group <= 1 and kind != "p2p":
         return OpCost(name, "comm", count=count)
-    alpha, rate = _link(system, group, kind)
+    alpha, rate = _link(system, group, rate_kind)
     vol = _volume(kind, group) * nbytes
     return OpCost(name, "comm", comm_bytes=vol, t_comm=alpha + vol / rate, count=count)

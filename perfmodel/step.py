@@ -291,7 +291,8 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
         flat = collective(name, "all_to_all", sent * el, par.ep, system)
         if domain is None or not _any(nodes > 1):
             return flat
-        nic = collective(name, "p2p", T / tp * nic_copies * h * local * el, par.ep, system)
+        # at the measured internode all-to-all rate of the NIC where the catalog has one (DeepEP)
+        nic = collective(name, "p2p", T / tp * nic_copies * h * local * el, par.ep, system, rate_of="all_to_all")
         fwd = collective(name, "all_to_all", sent * el, O.vmin(par.ep, domain), system)
         hier = O.OpCost(name, "comm", comm_bytes=nic.comm_bytes + fwd.comm_bytes, t_comm=O.vmax(nic.t_comm, fwd.t_comm))
         return _pick(nodes > 1, hier, flat)

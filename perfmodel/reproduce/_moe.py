@@ -6,7 +6,7 @@ Setups (published_figures_notes.md s7; "per NPU" = one Ascend 910C package = one
       of 4K = 16,384 tokens per NPU in one step; 6,688 tok/s/NPU assumes perfect expert balance,
       so no routing skew. Predicted = 16,384 / TTFT, the step run serially (no micro-batch overlap).
       The paper's prefill pipelines two micro-batches (+23-31% throughput by its ablation); the
-      same plan with two-batch overlap is printed as "57 (TBO)": the model's overlap gains 14%,
+      same plan with two-batch overlap is printed as "57 (TBO)": the model's overlap gains 15%,
       so its serial step (2.15 s) is shorter than the 3.0-3.2 s the paper's ablation implies, and
       the overlapped prediction is off by more than the serial one (docs/moe.md, CloudMatrix384).
       The UB all-to-all runs at DeepEP-Ascend's measured normal-kernel rate on this machine

@@ -1,5 +1,6 @@
 import pytest
 
+from perfmodel import hardware
 from perfmodel.collectives import collective
 
 
@@ -52,3 +53,15 @@ def test_all_to_all_takes_the_links_measured_all_to_all_fraction():
     h100 = hardware.resolve("dgx-h100")
     link, _ = h100.link_for_group(8)
     assert link.all_to_all_efficiency is None and link.rate_efficiency("all_to_all") == link.efficiency
+
+
+def test_rate_of_prices_bytes_at_another_kinds_fraction():
+    """The NIC leg of an expert all-to-all moves point to point (volume 1) at the all-to-all
+    kernels' measured fraction (catalog nic.all_to_all_efficiency, DEEPEP)."""
+    system = hardware.resolve("dgx-h100x4")
+    nic = system.node.nic
+    p2p = collective("x", "p2p", 1e9, 32, system)
+    a2a_rate = collective("x", "p2p", 1e9, 32, system, rate_of="all_to_all")
+    assert a2a_rate.comm_bytes == p2p.comm_bytes == 1e9
+    alpha = p2p.t_comm - 1e9 / (nic.bw_per_direction_gb_s * 1e9 * nic.efficiency)
+    assert a2a_rate.t_comm == pytest.approx(alpha + 1e9 / (nic.bw_per_direction_gb_s * 1e9 * nic.all_to_all_efficiency))

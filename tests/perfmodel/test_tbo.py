@@ -55,3 +55,29 @@ def test_tbo_without_communication_is_never_faster():
 def test_tbo_excludes_nano_batches():
     with pytest.raises(ValueError, match="two_batch_overlap"):
         Plan(two_batch_overlap=True, nano_batches=2)
+
+
+DUR = st.floats(min_value=0.0, max_value=10.0, allow_nan=False)
+
+
+@LAW
+@given(att=DUR, d=DUR, e=DUR, cb=DUR, sh=DUR)
+def test_schedule_period_bounds(att, d, e, cb, sh):
+    """The two-stream list schedule (SGLang's operation order) keeps each stream's own work as a
+    floor, max(2C, 2N), and the two halves back to back, 2 (C + N), as a ceiling, per layer."""
+    p = {"att": att, "d": d, "e": e, "cb": cb, "sh": sh}
+    c, n = att + e + sh, d + cb
+    period, fill = tbo.overlap_period_s(p)
+    assert max(2 * c, 2 * n) * (1 - 1e-9) <= period <= 2 * (c + n) * (1 + 1e-9) + 1e-12
+    assert fill >= 0
+    for layers in (1, 3, 8):
+        assert max(2 * c, 2 * n) * layers * (1 - 1e-9) <= tbo.schedule_s(p, layers) <= 2 * (c + n) * layers * (1 + 1e-9) + 1e-12
+
+
+def test_schedule_pairs_slots_not_totals():
+    """Equal totals, unequal slots: compute and communication each 2 x 10 per layer, but the
+    combine (8) is longer than the experts (2) it hides behind, so the period exceeds max(2C, 2N)."""
+    balanced = {"att": 5.0, "d": 5.0, "e": 5.0, "cb": 5.0, "sh": 0.0}
+    skewed = {"att": 8.0, "d": 2.0, "e": 2.0, "cb": 8.0, "sh": 0.0}
+    assert tbo.overlap_period_s(balanced)[0] == pytest.approx(20.0)
+    assert tbo.overlap_period_s(skewed)[0] > 20.0 + 1.0
