@@ -62,6 +62,10 @@ class EngineProfile(BaseModel):
                                "reaches the scheduler this long after the client sends it")
     sources: dict[str, str]
 
+    def host_s(self, seqs: int) -> float:
+        """Host (CPU) seconds of one iteration over `seqs` sequences (the module docstring's model)."""
+        return (self.cpu_base_ms + self.cpu_per_seq_us * seqs * 1e-3) * 1e-3
+
 
 def _p(**kw) -> EngineProfile:
     return EngineProfile(**kw)
