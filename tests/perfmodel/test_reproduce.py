@@ -102,3 +102,13 @@ def test_swiftdiffusion_states_both_claims():
     e = reproduce(["SwiftDiffusion"])[0]
     assert e.kind == "ratio" and e.setup["sources"]["claim"].startswith("SwiftDiffusion arXiv:2407.02031")
     assert "latency reduction" in e.unit + e.note and "throughput" in e.unit + e.note
+
+
+def test_swiftkv_compares_the_peak_over_the_model_cards_input_lengths():
+    from perfmodel.reproduce._swiftkv import INPUT_LENGTHS
+    e = reproduce(["SwiftKV"])[0]
+    per_length = {isl: float(e.note.split(f"{isl} in: ")[1].split(" ")[0].rstrip(",").replace(",", ""))
+                  for isl in INPUT_LENGTHS}
+    assert e.predicted == pytest.approx(max(per_length.values()), rel=1e-4)
+    # the longest prompts cost more attention per token: the combined throughput falls from 8K to 32K
+    assert per_length[32000] < per_length[8000]
