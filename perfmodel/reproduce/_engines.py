@@ -10,8 +10,9 @@ from perfmodel.resolve import resolve_model
 from perfmodel.serve_api import serve
 from perfmodel.serving.deployment import build_pool
 from perfmodel.serving.engine_profiles import get_engine
-from perfmodel.serving.fit_fastgen import NANOFLOW_TOK_S_PER_GPU, OFFLINE_REQUESTS, offline_tok_s_per_device
+from perfmodel.serving.fit_fastgen import NANOFLOW_TOK_S_PER_GPU, offline_tok_s_per_device
 from perfmodel.serving.fit_fastgen import SETUP as NANOFLOW_SETUP
+from perfmodel.validation import OFFLINE_REQUESTS
 
 NANOFLOW_SRC = "NanoFlow arXiv:2408.12757 Fig. 7 (efeslab/Nanoflow README figure, repo d6b381e)"
 HEADLINE = "fixed:1024:512"  # NanoFlow's headline bar (published_figures.csv row 2)

@@ -33,6 +33,7 @@ from scipy.optimize import minimize_scalar
 from perfmodel.resolve import resolve_system
 from perfmodel.serve_api import serve
 from perfmodel.serving.engine_profiles import EngineProfile, get_engine
+from perfmodel.validation import OFFLINE_REQUESTS, OFFLINE_TRACE_REQUESTS
 
 # NanoFlow Fig. 7, tok/s/GPU (prefill + decode) per workload: published_figures.csv rows 9 (vLLM v0.5.3)
 # and 10 (DeepSpeed-FastGen v0.2.3); the workload is this tool's preset or fixed:ISL:OSL.
@@ -47,14 +48,15 @@ NANOFLOW_TOK_S_PER_GPU = {
 TRAIN = ("fixed:512:512", "fixed:512:1024")
 HELD_OUT = ("fixed:1024:512", "splitwise", "lmsys", "sharegpt")
 SETUP = {"model": "llama-2-70b", "hardware": "a100-sxm-80gb", "tp": 8, "quant": "fp16"}
-OFFLINE_REQUESTS = 3000      # as trtllm-bench offline runs (perfmodel.validation, perfmodel reproduce)
 BOUNDS_US = (0.0, 500.0)     # per running sequence per iteration: 0 to half a millisecond of Python
 
 
 def offline_tok_s_per_device(engine: str | EngineProfile, workload: str, *, system=None) -> float:
-    """Offline prefill + decode tok/s per GPU of `engine` on NanoFlow's setup."""
+    """Offline prefill + decode tok/s per GPU of `engine` on NanoFlow's setup, with as many requests as
+    `perfmodel published` runs for the row (more for the traces' long tails)."""
+    requests = OFFLINE_REQUESTS if workload.startswith("fixed:") else OFFLINE_TRACE_REQUESTS
     r = serve(**SETUP | {"hardware": system or resolve_system(SETUP["hardware"])}, workload=workload,
-              offline=True, num_requests=OFFLINE_REQUESTS, engine=engine, goodput_search=False)
+              offline=True, num_requests=requests, engine=engine, goodput_search=False)
     return r.to_dict()["total_tok_s_per_device"]
 
 
