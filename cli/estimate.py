@@ -30,8 +30,8 @@ WeightsOffloadOpt = Annotated[float, typer.Option("--weights-offload", help="Fra
 KvOffloadOpt = Annotated[float, typer.Option("--kv-offload", help="Fraction of the KV cache in host memory.")]
 ActOffloadOpt = Annotated[float, typer.Option("--activations-offload", help="Fraction of activations in host memory.")]
 KvAttentionOpt = Annotated[str, typer.Option("--kv-attention", help="Where decode attention reads the KV: gpu, cpu "
-                                             "(over host KV, needs --kv-offload > 0), shadowkv or topk (sparse over "
-                                             "host KV).")]
+                                             "(over host KV, needs --kv-offload > 0), shadowkv, topk or a2ats (sparse "
+                                             "over host KV; a2ats attends on the host CPU).")]
 MemUtilOpt = Annotated[Optional[float], typer.Option("--memory-utilization", help="Fraction of device memory the "
                                                      "engine may use (default 0.9; vLLM gpu_memory_utilization).")]
 WorkloadOpt = Annotated[Optional[str], typer.Option("--workload", "-w", help="fixed:ISL:OSL or ISL/OSL (every "

@@ -169,7 +169,7 @@ def register(app: typer.Typer) -> None:
         offload_weights: _opt("--weights-offload", "Fraction of weights in host memory.") = None,
         offload_kv: _opt("--kv-offload", "Fraction of the KV cache in host memory.") = None,
         kv_attention: _opt("--kv-attention", "Decode attention over the KV: gpu, cpu (over host KV, needs "
-                           "--kv-offload > 0), shadowkv, topk (sparse over host KV).") = None,
+                           "--kv-offload > 0), shadowkv, topk, a2ats (sparse over host KV).") = None,
         expert_placement: _opt("--expert-placement", "contiguous or balanced (MoETuner ILP on --routing).") = None,
         prefill_tp: _opt("--prefill-tp", "TP of the prefill pool (disaggregated).") = None,
         prefill_pp: _opt("--prefill-pp", "PP of the prefill pool.") = None,

@@ -12,7 +12,7 @@ from perfmodel.moe_overlap import MoeOverlap
 from perfmodel.specs.model import ModelSpec
 
 PLAN_SCHEMA_VERSION = 1
-SparseKv = Literal["shadowkv", "topk"]            # perfmodel.offload._sparse
+SparseKv = Literal["shadowkv", "topk", "a2ats"]   # perfmodel.offload._sparse
 SPARSE_KV_METHODS: tuple[str, ...] = get_args(SparseKv)
 SpecMethod = Literal["mtp", "eagle3", "ngram"]  # perfmodel.speculative
 SPEC_METHODS: tuple[str, ...] = get_args(SpecMethod)
@@ -69,9 +69,10 @@ class Plan(BaseModel):
     attention_on_cpu: bool = Field(default=False, description="decode attention over host KV runs on the CPU")
     # Sparse long-context decode (perfmodel.offload._sparse): ShadowKV keeps low-rank keys and
     # landmarks on the device and the values in host memory; "topk" keeps key codes on the device
-    # and K and V in host memory, fetching the top tokens each step.
+    # and K and V in host memory, fetching the top tokens each step; "a2ats" keeps the codes on the
+    # device too, but the host CPU attends over the top tokens where their K and V live.
     sparse_kv: SparseKv | None = Field(
-        default=None, description="sparse decode attention over host KV: shadowkv or topk")
+        default=None, description="sparse decode attention over host KV: shadowkv, topk or a2ats")
 
     # --- issue 12 (perfmodel.moe / perfmodel.speculative) ---------------------------------------
     routing_skew: float = Field(default=0.0, ge=0, le=4,

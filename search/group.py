@@ -48,7 +48,7 @@ class GroupModel:
         self.quant_name, self.kv_name = sp.quant[q], sp.kv_dtype[kv]
         self.q = get_quant(self.quant_name).with_kv(self.kv_name)
         self.nano_model = nano_model
-        self.attention = sp.kv_attention[attn]           # gpu, cpu, shadowkv or topk
+        self.attention = sp.kv_attention[attn]           # gpu, cpu, shadowkv, topk or a2ats
         self.sparse = self.attention in SPARSE_KV_METHODS
         self.host = None
         if self.attention == "cpu":

@@ -35,8 +35,8 @@ Mode = Literal["aggregated", "disaggregated"]
 Placement = Literal["contiguous", "balanced"]
 # Where and how decode attention reads the KV cache (perfmodel.offload): dense on the device
 # ("gpu", over host KV fetched when offload_kv > 0), on the CPU over the host part ("cpu", needs
-# offload_kv > 0), or sparse over host KV (ShadowKV, top-K retrieval; no offload_kv).
-KvAttention = Literal["gpu", "cpu", "shadowkv", "topk"]
+# offload_kv > 0), or sparse over host KV (ShadowKV, top-K retrieval, A2ATS; no offload_kv).
+KvAttention = Literal["gpu", "cpu", "shadowkv", "topk", "a2ats"]
 MODES: tuple[str, ...] = ("aggregated", "disaggregated")
 PLACEMENTS: tuple[str, ...] = ("contiguous", "balanced")
 

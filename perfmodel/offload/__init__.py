@@ -5,7 +5,8 @@
 - `_hybrid`: the hierarchical roofline (MoE-Lightning s3.2), MoE-Lens's stage-1 bound and
   MoE-Lightning's CGOPipe policy throughput, for explicit experimental setups.
 - `_sparse`: ShadowKV (low-rank keys on the GPU, values on the host, sparse budget) and
-  top-K KV retrieval for long-context decode, stand-alone and as the plan option `sparse_kv`.
+  top-K KV retrieval and A2ATS (attention over the top tokens on the host CPU) for long-context
+  decode, stand-alone and as the plan option `sparse_kv`.
 """
 
 from perfmodel.offload._hybrid import (HybridSetup, attainable_performance, moe_lens_stage1, moe_lightning,
@@ -13,10 +14,11 @@ from perfmodel.offload._hybrid import (HybridSetup, attainable_performance, moe_
 from perfmodel.offload._placement import (Host, effective_sizes, host_bounds, host_of, iteration_time,
                                           kv_bytes_per_token, kv_capacity_tokens, max_concurrency, placed_sizes,
                                           sequences_that_fit, staging_bytes, step_parts)
-from perfmodel.offload._sparse import SparseDecode, full_attention_decode, shadowkv_decode, topk_retrieval_decode
+from perfmodel.offload._sparse import (SparseDecode, a2ats_decode, full_attention_decode, shadowkv_decode,
+                                       topk_retrieval_decode)
 
 __all__ = [
-    "Host", "HybridSetup", "SparseDecode", "attainable_performance", "effective_sizes", "full_attention_decode",
+    "Host", "HybridSetup", "SparseDecode", "a2ats_decode", "attainable_performance", "effective_sizes", "full_attention_decode",
     "host_bounds", "host_of", "iteration_time", "kv_bytes_per_token", "kv_capacity_tokens", "max_concurrency",
     "moe_lens_stage1", "moe_lightning", "placed_sizes", "sequences_that_fit", "shadowkv_decode", "staging_bytes", "step_parts", "topk_retrieval_decode",
     "turning_points",

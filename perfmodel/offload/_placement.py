@@ -140,15 +140,17 @@ def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: 
     p, g = isl, osl
     dpr = plan.tp * plan.pp
     reads = (g - 1) * (p + g / 2)                       # KV tokens one request's decode steps read
+    cpu_reads = 0.0                                     # ... that a sparse method's CPU attends over
     if plan.sparse_kv:  # only the selected tokens not cached on the device; context >= p every step
         reads = (g - 1) * sparse.fetched_tokens(plan, p)
+        cpu_reads = (g - 1) * sparse.cpu_attended_tokens(plan, p)
     w_pass = limits.weights_read_per_pass(model, plan, s, conc * (p + g - 1) / g)
     streamed = plan.weights_offload * w_pass            # bytes over the link per pass
     layers = model.num_layers / plan.pp
     act = plan.activations_offload * (p + g - 1) * model.hidden_size * 2.0 * layers  # per request, each way
     kv_link = 0.0 if plan.attention_on_cpu else s.kv_host_per_token * reads
     link_s = (g * streamed / conc + kv_link + act) / host.link_rate
-    dram_s = (g * streamed / conc + s.kv_host_per_token * reads + act) / host.mem_rate
+    dram_s = (g * streamed / conc + s.kv_host_per_token * (reads + cpu_reads) + act) / host.mem_rate
     out = [
         limits.Bound("host_link", (p + g) / link_s / dpr if link_s > 0 else None,
                 {"link_gb_s": host.link_rate / 1e9, "streamed_gb_per_pass": streamed / 1e9}),
@@ -165,9 +167,10 @@ def host_bounds(model: ModelSpec, system: System, plan: Plan, q: Quant, s, isl: 
                             "pme": limits.pme(p, g), "note": "MoE-Lens stage 1: PME x M_host / delta"}))
     else:
         out.append(limits.Bound("cpu_memory_capacity", None, {"note": "no KV in host memory"}))
-    if plan.attention_on_cpu:
+    if plan.attention_on_cpu or cpu_reads:
         qk, v = limits.attn_dims(model)
-        flops = 2.0 * reads * plan.kv_offload * model.num_heads / plan.tp * (qk + v) * layers
+        attended = cpu_reads if cpu_reads else reads * plan.kv_offload
+        flops = 2.0 * attended * model.num_heads / plan.tp * (qk + v) * layers
         out.append(limits.Bound("cpu_compute", (p + g) / (flops / host.flops) / dpr if flops > 0 else None,
                            {"cpu_tflops": host.flops / 1e12}))
     else:
@@ -201,13 +204,14 @@ def step_parts(sm, micro: BatchShape) -> dict[str, float]:
     gpu_batch = micro
     if plan.attention_on_cpu:  # the GPU attends over the device part of the context only
         gpu_batch = dataclasses.replace(micro, decode_context=micro.decode_context * (1 - kf))
-    sparse_gpu = decode_fetch = 0.0
+    sparse_gpu = decode_fetch = cpu_attended = 0.0
     if plan.sparse_kv and micro.decode_seqs > 0:  # sparse decode attention replaces the dense one
         gpu_batch = dataclasses.replace(micro, decode_context=0)
         context = micro.decode_context / micro.decode_seqs
         sparse_gpu = sparse.decode_attention(model, sm.system, sm.quant, plan, seqs=micro.decode_seqs,
                                              context=context).parts["gpu"]
         decode_fetch = micro.decode_seqs * sparse.fetched_tokens(plan, context)
+        cpu_attended = micro.decode_seqs * sparse.cpu_attended_tokens(plan, context)  # A2ATS: on the host CPU
     parts = {"gpu": overlap.stage_time(sm, gpu_batch) + sparse_gpu}
     if not plan.offloaded:
         return parts
@@ -230,14 +234,21 @@ def step_parts(sm, micro: BatchShape) -> dict[str, float]:
         + prefill_fetch * s.kv_host_per_token
     d2h = new_kv + act
     cpu = dram = 0.0
+    qk, v = limits.attn_dims(model)
+    heads = model.num_heads / plan.tp
     if plan.attention_on_cpu:
-        qk, v = limits.attn_dims(model)
-        heads = model.num_heads / plan.tp
         # QKV of decoding tokens go down, attention outputs come back (CGOPipe D1/D2)
         d2h += micro.decode_seqs * heads * (qk + 2 * v) * 2.0 * layers
         h2d += micro.decode_seqs * heads * v * 2.0 * layers
         flops = 2.0 * micro.decode_context * kf * heads * (qk + v) * layers
         cpu = max(micro.decode_context * s.kv_host_per_token / host.mem_rate, flops / host.flops) \
+            + host.cpu.kernel_overhead_us * 1e-6 * layers
+    if cpu_attended:  # A2ATS: queries go down (new K and V are in new_kv), attention outputs come back
+        d2h += micro.decode_seqs * heads * qk * 2.0 * layers
+        h2d += micro.decode_seqs * heads * v * 2.0 * layers
+        ctx_host += cpu_attended * s.kv_host_per_token             # the CPU reads the selected K and V
+        flops = 2.0 * cpu_attended * heads * (qk + v) * layers
+        cpu = max(cpu_attended * s.kv_host_per_token / host.mem_rate, flops / host.flops) \
             + host.cpu.kernel_overhead_us * 1e-6 * layers
     dram = (streamed + ctx_host + new_kv + act) / host.mem_rate
     parts.update(h2d=h2d / host.link_rate, d2h=d2h / host.link_rate, cpu=cpu, dram=dram)

@@ -1,6 +1,6 @@
-"""Long-context decode with sparse KV: ShadowKV and top-K retrieval, against full attention.
+"""Long-context decode with sparse KV: ShadowKV, top-K retrieval and A2ATS, against full attention.
 
-All three return the decode-attention cost of one step for `batch` sequences of `context` tokens
+Each returns the decode-attention cost of one step for `batch` sequences of `context` tokens
 on one device (all layers of its stage, its TP shard), and the KV bytes per context token they keep
 in device and host memory. The rest of the step (GEMMs, collectives) is unchanged by these
 methods and is not included.
@@ -14,11 +14,21 @@ of those is already cached on the GPU (paper: about 60% or more), the rest cross
 (ShadowKV overlaps the fetch with the key rebuild, so the step takes the larger of the two).
 Defaults: rank 160, chunk 8, budget 2048 (Table 1), outliers 0.25% (0.2-0.3%).
 
-Top-K retrieval (A2ATS-style; assumption: keys vector-quantised to `code_bytes` per token and KV
+Top-K retrieval to the GPU (assumption: keys vector-quantised to `code_bytes` per token and KV
 head kept on the GPU, K and V offloaded): a step scores every context token from its codes, then
 fetches the K and V of the top `top_k` tokens over the host link (a `hit_rate` share cached on the
 GPU; default 0.6, ShadowKV's measured step-to-step locality; with no cache the fetch is PCIe-bound
 and slower than dense attention from HBM).
+
+A2ATS (He et al., ACL'25 Findings, arXiv:2502.12665; `a2ats`): key states vector-quantised against
+shared codebooks, the codes kept on the GPU to score every context token (`code_bytes` per token and
+KV head, as top-K above), the complete KV cache offloaded to host memory, and attention over the
+selected tokens computed by the host CPU where that KV lives (the abstract's heterogeneous inference
+architecture; junhuihe-hjh/A2ATS README: its `selective_attention` kernel runs on the CPU, tuned on a
+Xeon Platinum 8469C, and a model is built with `topk=0.03`: the top 3% of the context). No KV crosses
+the host link: each layer sends the decoding tokens' queries down and the attention outputs back. The
+host side (CPU DRAM reads of the selected K and V, CPU FLOPs, the link) is priced with the host's
+rates in `perfmodel.offload._placement`; `a2ats_decode` here is the GPU part.
 
 As a plan option (`Plan.sparse_kv`, `perfmodel bound --sparse-kv`), `kv_bytes` gives the device
 and host KV bytes per token the placement model (`_placement`) sizes memory with, and
@@ -41,6 +51,7 @@ from perfmodel.specs.model import ModelSpec
 # The methods' settings used for plans (module docstring): ShadowKV Table 1 and s5; top-K assumed.
 SHADOWKV_RANK, SHADOWKV_CHUNK_TOKENS, SHADOWKV_BUDGET_TOKENS, SHADOWKV_OUTLIER_FRACTION = 160, 8, 2048, 0.0025
 TOPK_TOKENS, TOPK_CODE_BYTES = 2048, 2.0
+A2ATS_TOPK_FRACTION = 0.03   # junhuihe-hjh/A2ATS README: LLM(..., topk=0.03), the top 3% of the context
 # Share of a step's selected tokens already cached on the device (ShadowKV: about 60% or more).
 SPARSE_HIT_RATE = 0.6
 
@@ -125,6 +136,18 @@ def topk_retrieval_decode(model: ModelSpec, system: System, q: Quant, *, batch: 
     return SparseDecode("topk", gpu_tok, host_tok, np.maximum(t_gpu, t_link), {"gpu": t_gpu, "host_link": t_link})
 
 
+def a2ats_decode(model: ModelSpec, system: System, q: Quant, *, batch: int, context: int, tp: int = 1,
+                 pp: int = 1, code_bytes: float = TOPK_CODE_BYTES) -> SparseDecode:
+    """The GPU part of an A2ATS decode step: scoring every context token from its key codes (the
+    selected tokens' attention runs on the host CPU, see the module docstring)."""
+    kvh, d, heads, layers = _dims(model, tp, pp)
+    mem, flops, _ = _rates(system, q)
+    read = batch * context * kvh * code_bytes * layers
+    score = 2.0 * batch * context * heads * layers             # one lookup-add per token and head
+    t_gpu = np.maximum(read / mem, score / flops)
+    return SparseDecode("a2ats", kvh * code_bytes * layers, 2 * kvh * d * q.kv_bytes * layers, t_gpu, {"gpu": t_gpu})
+
+
 # ------------------------------------------------------------------------------------------
 # As a plan option
 # ------------------------------------------------------------------------------------------
@@ -138,10 +161,10 @@ def kv_bytes(model: ModelSpec, q: Quant, plan: Plan) -> tuple[float, float, floa
         scanned = kd / SHADOWKV_CHUNK_TOKENS * b * layers
         device = (SHADOWKV_RANK + kd / SHADOWKV_CHUNK_TOKENS + SHADOWKV_OUTLIER_FRACTION * 2 * kd) * b * layers
         return device, kd * b * layers, scanned
-    if plan.sparse_kv == "topk":
+    if plan.sparse_kv in ("topk", "a2ats"):
         codes = kvh * TOPK_CODE_BYTES * layers
         return codes, 2 * kd * b * layers, codes
-    raise ValueError(f"sparse_kv={plan.sparse_kv!r}: expected shadowkv or topk")
+    raise ValueError(f"sparse_kv={plan.sparse_kv!r}: expected shadowkv, topk or a2ats")
 
 
 def kv_fractions(model: ModelSpec, q: Quant, plan: Plan) -> tuple[float, float]:
@@ -154,14 +177,22 @@ def kv_fractions(model: ModelSpec, q: Quant, plan: Plan) -> tuple[float, float]:
 
 def fetched_tokens(plan: Plan, context: float) -> float:
     """Tokens per sequence a decode step fetches over the host link at this context (the selected
-    ones not cached on the device)."""
+    ones not cached on the device; none for A2ATS, whose CPU attends where the KV lives)."""
+    if plan.sparse_kv == "a2ats":
+        return 0.0 * context
     budget = SHADOWKV_BUDGET_TOKENS if plan.sparse_kv == "shadowkv" else TOPK_TOKENS
     return np.minimum(budget, context) * (1 - SPARSE_HIT_RATE)
+
+
+def cpu_attended_tokens(plan: Plan, context: float) -> float:
+    """Tokens per sequence whose K and V the host CPU reads and attends over in a decode step at
+    this context: A2ATS's top fraction of the context; none for the methods that attend on the GPU."""
+    return A2ATS_TOPK_FRACTION * context if plan.sparse_kv == "a2ats" else 0.0 * context
 
 
 def decode_attention(model: ModelSpec, system: System, q: Quant, plan: Plan, *, seqs: float,
                      context: float) -> SparseDecode:
     """Decode attention of one step of `seqs` sequences at mean `context` tokens on one device of
     `plan` (all layers of its stage): GPU time and host-link time, which overlap."""
-    fn = shadowkv_decode if plan.sparse_kv == "shadowkv" else topk_retrieval_decode
+    fn = {"shadowkv": shadowkv_decode, "topk": topk_retrieval_decode, "a2ats": a2ats_decode}[plan.sparse_kv]
     return fn(model, system, q, batch=seqs, context=context, tp=plan.tp, pp=plan.pp)

@@ -84,27 +84,41 @@ def shadowkv(ctx: Context) -> Entry:
                     why="host memory for the values binds before the GPU-side low-rank keys do")
 
 
-A2ATS_SRC = "A2ATS arXiv:2502.12665 abstract (ACL'25)"
+A2ATS_SRC = "A2ATS arXiv:2502.12665 abstract (ACL'25 Findings)"
+A2ATS_CODE = "junhuihe-hjh/A2ATS README (topk=0.03; selective_attention kernel on the CPU, a Xeon Platinum 8469C)"
+A2ATS_HARDWARE = "a2ats-a100-spr"            # one A100 on one Sapphire Rapids socket: setups/a2ats_a100_spr.yaml
 A2ATS_CONTEXTS = (32_768, 65_536, 126_976)   # our choice: the 'up to' spans long contexts of Llama-3.1-8B
 
 
+def a2ats_file() -> str:
+    return str(resources.files("perfmodel.reproduce") / "setups" / "a2ats_a100_spr.yaml")
+
+
 def a2ats(ctx: Context) -> Entry:
-    system = ctx.system("a100-sxm-80gb")
+    system = ctx.system(A2ATS_HARDWARE, file=a2ats_file())
     model = resolve_model("llama-3.1-8b")
-    gains = {}
+    gains, fit = {}, {}
     for isl in A2ATS_CONTEXTS:
-        tok = [predict(model=model, system=system, plan=Plan(tp=1, quant="bf16", sparse_kv=m), isl=isl,
-                       osl=SHADOWKV_OSL).output_tok_s_per_device for m in (None, "topk")]
-        gains[isl] = tok[1] / tok[0]
+        runs = [predict(model=model, system=system, plan=Plan(tp=1, quant="bf16", sparse_kv=m), isl=isl,
+                        osl=SHADOWKV_OSL) for m in (None, "a2ats")]
+        gains[isl] = runs[1].output_tok_s_per_device / runs[0].output_tok_s_per_device
+        fit[isl] = (runs[0].concurrency, runs[1].concurrency)
     best = max(gains, key=gains.get)
-    setup = {"model": "llama-3.1-8b", "hardware": "1x a100-sxm-80gb (our choice)", "precision": "bf16",
+    setup = {"model": "llama-3.1-8b", "hardware": "1x a100-sxm-80gb on one Xeon 8480 socket", "precision": "bf16",
              "workload": f"{', '.join(str(c) for c in A2ATS_CONTEXTS)} in / {SHADOWKV_OSL} out, steady-state "
-                         "continuous batching at the largest batch that fits",
+                         "continuous batching at the largest batch that fits (prefill included)",
              "baseline": "dense KV cache on the GPU",
-             "sources": {"claim": A2ATS_SRC, "top-K retrieval parameters": "perfmodel.offload._sparse",
-                         "device, contexts": "our choice"}}
+             "sources": {"claim": A2ATS_SRC, "top 3%, attention on the host CPU, CPU": A2ATS_CODE,
+                         "single GPU per host": "perfmodel/reproduce/setups/a2ats_a100_spr.yaml (each number sourced)",
+                         "key codes": "perfmodel.offload._sparse (2 bytes per token and KV head: assumption)",
+                         "device, contexts, output length": "our choice"}}
+    dense, sparse = fit[best]
     return computed(seed="A2ATS", claim="long-context serving throughput up to 2.7x by top-K KV retrieval from "
                     "host memory", setup=setup, published=2.7, predicted=gains[best],
                     unit=f"x output tok/s vs dense KV ({best} in)", kind="ratio", source=A2ATS_SRC,
-                    why="the host link and the host-held KV bind before the larger batch pays off fully; "
-                        "prefill of the long prompts is in both")
+                    detail=f"{sparse:.0f} vs {dense:.1f} sequences in flight; the host CPU attends over the top 3% "
+                           "where the KV lives, so no KV crosses PCIe; "
+                           + ", ".join(f"{c}: {g:.2f}x" for c, g in gains.items())
+                           + " (the long prompts' prefill caps the gain at longer contexts)",
+                    why="the prefill of the long prompts, in both, caps the gain; the paper's GPU, output length "
+                        "and whether its throughput counts prefill were not read")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfmodel.attention_dp import group_ranks
+from perfmodel.cacheblend import effective_recompute_fraction
 from perfmodel.hardware.catalog import System
 from perfmodel.errors import PerfModelError
 from perfmodel.lora import LoraSetup, LoraStep
@@ -93,7 +94,10 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
     caching = engine.prefix_caching if prefix_caching is None else prefix_caching
     if not 0 <= prefix_hit_rate <= 1:
         raise PerfModelError(f"--prefix-hit-rate must be in [0, 1], got {prefix_hit_rate}")
-    prefix = PrefixCache(hit_rate=prefix_hit_rate, cacheblend=cacheblend) if (caching or cacheblend) else None
+    prefix = None
+    if caching or cacheblend:  # CacheBlend's layers before its check layer run on every reused token
+        prefix = PrefixCache(hit_rate=prefix_hit_rate, cacheblend=cacheblend,
+                             recompute_fraction=effective_recompute_fraction(model.num_layers))
     return Pool(plan=plan, step=step, timer=timer, kv=kv, scheduler=get_scheduler(scheduler or engine.scheduler),
                 max_num_seqs=max_seqs, token_budget=budget, prefix=prefix, replicas=plan.replicas)
 

@@ -62,6 +62,10 @@ class EngineProfile(BaseModel):
                                "reaches the scheduler this long after the client sends it")
     sources: dict[str, str]
 
+    def host_s(self, seqs: int) -> float:
+        """Host (CPU) seconds of one iteration over `seqs` sequences (the module docstring's model)."""
+        return (self.cpu_base_ms + self.cpu_per_seq_us * seqs * 1e-3) * 1e-3
+
 
 def _p(**kw) -> EngineProfile:
     return EngineProfile(**kw)
@@ -247,7 +251,7 @@ ENGINES: dict[str, EngineProfile] = {p.name: p for p in TODAY + [
        scheduler="splitfuse", max_num_seqs=512, token_budget=768, kv_memory_fraction=0.9, kv_fraction_of="total",
        block_tokens=64, paged_attention_overhead=0.05, admission="on_demand", preemption="recompute",
        prefix_caching=False, cuda_graphs="none", cuda_graph_max_batch=0, launch_us_per_kernel=10.0,
-       cpu_base_ms=2.0, cpu_per_seq_us=10.0, cpu_overlapped=False,
+       cpu_base_ms=2.0, cpu_per_seq_us=122.0, cpu_overlapped=False,
        sources={"max_num_seqs": "DeepSpeed inference v2 DSStateManagerConfig max_ragged_sequence_count 512",
                 "token_budget": "DeepSpeed inference v2 DSStateManagerConfig max_ragged_batch_size 768",
                 "scheduler": "DeepSpeed-FastGen blog (2023): Dynamic SplitFuse fills a fixed token budget with "
@@ -256,7 +260,10 @@ ENGINES: dict[str, EngineProfile] = {p.name: p for p in TODAY + [
                 "paged_attention_overhead": "assumption",
                 "launch_us_per_kernel": _PT_LAUNCH,
                 "cpu_base_ms": "assumption: Python ragged-batch bookkeeping per step",
-                "cpu_per_seq_us": "assumption"}),
+                "cpu_per_seq_us": "MII's Python scheduler and ragged-batch bookkeeping per running sequence "
+                                  "(MII PR #377): fitted on NanoFlow's FastGen v0.2.3 / vLLM v0.5.3 ratios "
+                                  "(published_figures.csv rows 9, 10; train 512/512 and 512/1024, held out "
+                                  "1024/512 and the traces) by `python -m perfmodel.serving.fit_fastgen`"}),
     _p(name="qserve", describes="QServe (QoQ W4A8KV4) benchmark runtime: static batches (in-flight batching off)",
        scheduler="static", max_num_seqs=256, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="total",
        block_tokens=16, paged_attention_overhead=0.23, per_query_head_kv_reads=True, admission="reserve_max",

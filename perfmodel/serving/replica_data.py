@@ -8,16 +8,19 @@ from typing import NamedTuple
 
 import numpy as np
 
+from perfmodel.cacheblend import RECOMPUTE_FRACTION
+
 
 @dataclass(frozen=True)
 class PrefixCache:
     """Prefix caching: a request whose shared prefix is resident skips computing it. `hit_rate` is
     the chance the prefix is still resident (eviction); CacheBlend-style engines also reuse the KV
-    of non-prefix chunks, recomputing `recompute_fraction` of those tokens."""
+    of non-prefix chunks, computing `recompute_fraction` of those tokens' work
+    (perfmodel.cacheblend.effective_recompute_fraction)."""
 
     hit_rate: float = 1.0
     cacheblend: bool = False
-    recompute_fraction: float = 0.15  # CacheBlend (Yao et al., EuroSys'25): ~15% of tokens recomputed
+    recompute_fraction: float = RECOMPUTE_FRACTION
 
 
 class Work(NamedTuple):

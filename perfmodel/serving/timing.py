@@ -120,8 +120,7 @@ class StepTimer:
 
     # ---- wall time ------------------------------------------------------------------------
     def _host(self, seqs: int) -> float:
-        e = self.engine
-        return (e.cpu_base_ms + e.cpu_per_seq_us * seqs * 1e-3) * 1e-3
+        return self.engine.host_s(seqs)
 
     def _graphed(self, prefill_tokens: int, decode_seqs: int) -> bool:
         mode = self.engine.cuda_graphs

@@ -78,7 +78,7 @@ def test_attention_on_cpu_needs_host_kv():
 def offloaded(draw):
     name = draw(st.sampled_from(["llama-3.1-8b", "llama-2-70b", "mixtral-8x7b", "qwen3-30b-a3b"]))
     tp = draw(st.sampled_from([1, 2, 4, 8]))
-    sparse = draw(st.sampled_from([None, None, None, "shadowkv", "topk"]))
+    sparse = draw(st.sampled_from([None, None, None, "shadowkv", "topk", "a2ats"]))
     kf = 0.0 if sparse else draw(st.sampled_from([0.0, 0.25, 0.5, 1.0]))
     isl = draw(st.integers(16, 4096)) if not sparse else draw(st.sampled_from([512, 4096, 32_000, 100_000]))
     return name, dict(tp=tp, weights_offload=draw(st.sampled_from([0.0, 0.1, 0.5, 0.9])), kv_offload=kf,

@@ -104,7 +104,7 @@ def test_bound_table(capsys):
     (["--kv-attention", "cpu"], "attention_on_cpu needs kv_offload"),
     (["--kv-offload", "1.5"], "kv_offload"),
     (["--nano-split", "768,x"], "--nano-split"),
-    (["--kv-attention", "quest"], "--kv-attention must be one of gpu, cpu, shadowkv, topk, got 'quest'"),
+    (["--kv-attention", "quest"], "--kv-attention must be one of gpu, cpu, shadowkv, topk, a2ats, got 'quest'"),
     (["--kv-attention", "topk", "--kv-offload", "0.5"], "sparse_kv=topk places the KV cache itself"),
     (["--batch-size", "100000000"], "do not fit"),
 ])

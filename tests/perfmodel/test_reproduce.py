@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from perfmodel.reproduce import SEEDS, Context, judge, reproduce
-from perfmodel.reproduce._offload import MOE_LENS_HARDWARE, moe_lens_file
+from perfmodel.reproduce._offload import A2ATS_HARDWARE, MOE_LENS_HARDWARE, a2ats_file, moe_lens_file
 from perfmodel.errors import PerfModelError
 from perfmodel.resolve import resolve_system
 
@@ -63,7 +63,7 @@ def _scaled(system, **device_scale):
     ("SwiftKV", "h100-sxm", {"peak_dense_tflops": 0.5}),
     ("S-LoRA", "a100-sxm-80gb", {"memory_gb": 0.9}),
     ("FlexLLM", "h100-sxm", {"memory_bw_gb_s": 0.5}),
-    ("A2ATS", "a100-sxm-80gb", {"memory_gb": 0.8}),
+    ("A2ATS", A2ATS_HARDWARE, {"memory_gb": 0.8}),  # fewer dense sequences fit: the gain grows
     ("CacheBlend", "a100-sxm-80gb", {"memory_bw_gb_s": 0.3}),
     ("vAttention", "a100-sxm-80gb", {"memory_gb": 0.5}),
     ("CloudMatrix384", "cloudmatrix384", {"memory_bw_gb_s": 0.7}),
@@ -85,7 +85,7 @@ def test_prediction_moves_with_the_hardware(seed, hardware, scale):
         return
     base = reproduce([seed])[0].predicted
     ctx = Context()
-    system = ctx.system(hardware, file=moe_lens_file() if hardware == MOE_LENS_HARDWARE else None)
+    system = ctx.system(hardware, file={MOE_LENS_HARDWARE: moe_lens_file(), A2ATS_HARDWARE: a2ats_file()}.get(hardware))
     moved = reproduce([seed], systems={hardware: _scaled(system, **scale)})[0].predicted
     assert abs(moved / base - 1) > 0.01, (seed, base, moved)
 
@@ -102,3 +102,13 @@ def test_swiftdiffusion_states_both_claims():
     e = reproduce(["SwiftDiffusion"])[0]
     assert e.kind == "ratio" and e.setup["sources"]["claim"].startswith("SwiftDiffusion arXiv:2407.02031")
     assert "latency reduction" in e.unit + e.note and "throughput" in e.unit + e.note
+
+
+def test_swiftkv_compares_the_peak_over_the_model_cards_input_lengths():
+    from perfmodel.reproduce._swiftkv import INPUT_LENGTHS
+    e = reproduce(["SwiftKV"])[0]
+    per_length = {isl: float(e.note.split(f"{isl} in: ")[1].split(" ")[0].rstrip(",").replace(",", ""))
+                  for isl in INPUT_LENGTHS}
+    assert e.predicted == pytest.approx(max(per_length.values()), rel=1e-4)
+    # the longest prompts cost more attention per token: the combined throughput falls from 8K to 32K
+    assert per_length[32000] < per_length[8000]

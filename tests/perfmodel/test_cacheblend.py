@@ -1,0 +1,90 @@
+"""CacheBlend's blend step (perfmodel.cacheblend): the check layer's full-token work, the host cost
+both iterations pay, and the KV load it overlaps with, checked by hand on Mistral-7B."""
+
+import dataclasses
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from perfmodel.cacheblend import blend_ttft, effective_recompute_fraction
+from perfmodel.errors import PerfModelError
+from perfmodel.iteration import BatchShape
+from perfmodel.plan import Plan
+from perfmodel.resolve import resolve_model, resolve_system
+from perfmodel.serving.engine_profiles import get_engine
+from perfmodel.stepmodel import StepModel
+
+SYSTEM = resolve_system("a100-sxm-80gb")
+STEP = StepModel.build(model=resolve_model("mistral-7b"), system=SYSTEM, plan=Plan(tp=1, quant="fp16"),
+                       max_tokens=4096)
+IDEAL, VLLM = get_engine("ideal"), get_engine("vllm-0.5")
+N, L = 4096, 32
+
+
+def _layer_and_once(batch: BatchShape) -> tuple[float, float]:
+    """(one layer's time, the once-per-step ops' time) of a step."""
+    once = sum(o.time_s for o in STEP.ops(batch) if o.count == 1)
+    return (STEP.cold_time_s(batch) - once) / L, once
+
+
+def test_effective_fraction_by_hand():
+    # layer 0 of 32 on every reused token, the other 31 on 15% of them
+    assert effective_recompute_fraction(32) == pytest.approx((1 + 31 * 0.15) / 32)
+    assert effective_recompute_fraction(32, recompute_fraction=1.0) == 1.0
+    assert effective_recompute_fraction(32, check_layer=0) == pytest.approx(0.15)
+
+
+def test_recompute_everything_is_the_full_prefill():
+    b = blend_ttft(STEP, IDEAL, prompt_tokens=2048, recompute_fraction=1.0, check_layer=0)
+    assert b.recompute_s == pytest.approx(b.full_prefill_s) and b.recomputed_tokens == 2048
+
+
+def test_the_check_layers_work_by_hand():
+    k = round(0.15 * N)                                   # 614 recomputed tokens
+    full_layer, _ = _layer_and_once(BatchShape.prefill(1, N))
+    sel_layer, sel_once = _layer_and_once(BatchShape.prefill(1, k, cached=N - k))
+    b = {c: blend_ttft(STEP, IDEAL, prompt_tokens=N, check_layer=c) for c in (0, 1, 2)}
+    assert b[1].recomputed_tokens == k
+    # each layer moved before the check runs on every token instead of the selected ones
+    assert b[2].recompute_s - b[1].recompute_s == pytest.approx(full_layer - sel_layer)
+    assert b[1].recompute_s - b[0].recompute_s == pytest.approx(full_layer - sel_layer)
+    # check layer 0: only its norm and Q/K/V projection (+ RoPE) see every token; Mistral-7B's QKV GEMM is
+    # 4096 x 6144 of a layer's ~218M weights (11%), so it adds a few percent of a full layer
+    extra = b[0].recompute_s - (L * sel_layer + sel_once)
+    assert 0.05 * full_layer < extra < 0.2 * full_layer
+
+
+def test_host_cost_is_paid_once_by_each_iteration():
+    ideal, vllm = (blend_ttft(STEP, e, prompt_tokens=N) for e in (IDEAL, VLLM))
+    assert vllm.host_s == pytest.approx((3.9 + 36.0 / 1000) / 1000)    # vllm-0.5: 3.9 ms + 36 us x 1 seq
+    assert vllm.full_ttft_s - ideal.full_ttft_s == pytest.approx(vllm.host_s)
+    assert vllm.blend_ttft_s - ideal.blend_ttft_s == pytest.approx(vllm.host_s)
+    assert vllm.speedup < ideal.speedup  # a fixed cost weighs more on the short blend step
+
+
+def test_a_slow_host_link_makes_the_kv_load_bind():
+    link = SYSTEM.device.host_link
+    slow_link = link.model_copy(update={"bw_per_direction_gb_s": link.bw_per_direction_gb_s / 20})
+    slow = dataclasses.replace(SYSTEM, device=SYSTEM.device.model_copy(update={"host_link": slow_link}))
+    step = StepModel.build(model=STEP.model, system=slow, plan=STEP.plan, max_tokens=N)
+    fast, b = blend_ttft(STEP, IDEAL, prompt_tokens=N), blend_ttft(step, IDEAL, prompt_tokens=N)
+    assert b.kv_load_s == pytest.approx(20 * fast.kv_load_s) and b.kv_load_s > b.recompute_s
+    assert b.blend_ttft_s == pytest.approx(b.kv_load_s)
+    # (N - k) tokens x 128 KiB of KV each (32 layers x 8 KV heads x 128 x K and V x 2 bytes)
+    assert fast.kv_load_s == pytest.approx((N - 614) * 131072 / (link.bw_per_direction_gb_s * 1e9 * link.efficiency))
+
+
+@settings(max_examples=15, derandomize=True, deadline=None)
+@given(a=st.floats(0.02, 1.0), b=st.floats(0.02, 1.0), n=st.integers(256, 4096))
+def test_recomputing_more_is_never_faster(a, b, n):
+    lo, hi = sorted((a, b))
+    t = [blend_ttft(STEP, VLLM, prompt_tokens=n, recompute_fraction=r).blend_ttft_s for r in (lo, hi)]
+    assert t[0] <= t[1] * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("kw,match", [({"recompute_fraction": 0.0}, "recompute_fraction must be in"),
+                                      ({"check_layer": 32}, "check_layer must be in"),
+                                      ({"prompt_tokens": 0}, "prompt_tokens must be")])
+def test_bad_input_names_the_rule(kw, match):
+    with pytest.raises(PerfModelError, match=match):
+        blend_ttft(STEP, IDEAL, **({"prompt_tokens": N} | kw))
