@@ -6,7 +6,11 @@ the campaign's equal lengths, once per front-end latency: the engine profile's f
 given ones. The front end is dead time between a client's completion and its next request reaching
 the scheduler, so it decides how the next wave of prompts gathers.
 
+`--token-budget N` (with `--scheduler chunked`: chunked prefill) replaces the profile's tokens per
+iteration, to see how the wave splits when fewer prompts fit one step.
+
 Run: python benchmarks/lockstep_frontend.py [--lines 120,125,531] [--frontend-ms 0,10,30]
+     [--token-budget N] [--scheduler chunked]
 (a few seconds in all on a 2-core machine)
 """
 
@@ -22,10 +26,10 @@ from perfmodel.serving.engine_profiles import ENGINES
 DEFAULT_LINES = "120,125,531"
 
 
-def ttft_ms(case: A.Case, frontend_ms: float | None) -> float:
+def ttft_ms(case: A.Case, frontend_ms: float | None, profile: dict) -> float:
     kw = dict(case.kwargs)
-    if frontend_ms is not None:
-        kw["engine"] = ENGINES[kw["engine"]].model_copy(update={"frontend_ms": frontend_ms})
+    update = dict(profile) if frontend_ms is None else {**profile, "frontend_ms": frontend_ms}
+    kw["engine"] = ENGINES[kw["engine"]].model_copy(update=update)
     return serve(**kw, goodput_search=False).to_dict()["ttft_ms"]["mean"]
 
 
@@ -33,7 +37,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", default=DEFAULT_LINES, help="CSV line numbers (the report's row keys without 'r')")
     ap.add_argument("--frontend-ms", default="0,10,30", help="front-end latencies to try besides the fitted one, ms")
+    ap.add_argument("--token-budget", type=int, default=None, help="tokens per iteration instead of the profile's")
+    ap.add_argument("--scheduler", default=None, help="scheduler instead of the profile's (e.g. chunked)")
     a = ap.parse_args()
+    profile = {k: v for k, v in (("token_budget", a.token_budget), ("scheduler", a.scheduler)) if v is not None}
     rows = A.read_rows(None)
     extra = [float(x) for x in a.frontend_ms.split(",") if x]
     for line in (int(x) for x in a.lines.split(",")):
@@ -43,8 +50,8 @@ def main() -> None:
             print(f"r{line}: not expressible ({case.reason})")
             continue
         fitted = ENGINES[case.kwargs["engine"]].frontend_ms
-        cells = [f"fitted {fitted:g} ms: {ttft_ms(case, None):,.0f}"]
-        cells += [f"{fe:g} ms: {ttft_ms(case, fe):,.0f}" for fe in extra]
+        cells = [f"fitted {fitted:g} ms: {ttft_ms(case, None, profile):,.0f}"]
+        cells += [f"{fe:g} ms: {ttft_ms(case, fe, profile):,.0f}" for fe in extra]
         print(f"r{line} {case.label} (lengths x{A.length_ratio(r):g}); TTFT ms measured {case.ttft_ms:,.0f}; "
               f"simulated with front end " + ", ".join(cells), flush=True)
 
