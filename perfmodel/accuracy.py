@@ -31,6 +31,15 @@ MIN_PROMPTS = 20
 # RANDOM_RANGE_RATIO 0.8). The spread matters: equal lengths would keep the clients in lockstep,
 # every wave of C requests arriving together.
 LENGTH_RATIO = 0.8
+# The grid of AIConfigurator's eval runners (ai-dynamo/aiconfigurator src/aiconfigurator/eval/benchmarks/:
+# genai-perf `--synthetic-input-tokens-stddev 0 --output-tokens-stddev 0 --extra-inputs
+# min_tokens:OSL,max_tokens:OSL,ignore_eos:true --concurrency C --request-count 10C` for TRT-LLM and
+# vLLM, SGLang `bench_serving --random-range-ratio 1` with 10C prompts): these campaigns, rows
+# without an image or a measurement date, sent every request exactly ISL / OSL tokens. genai-perf's
+# `--warmup-request-count 2C` leaves no trace in the measured phase: perf_analyzer runs the warm-up
+# as its own load and joins every worker (`LoadManager::WaitForWarmupAndCleanup`, load_manager.cc)
+# before the measured load starts with C requests at once, so the simulation has no warm-up either.
+EQUAL_LENGTH_CAMPAIGNS = {("trtllm", "1.0.0rc3"), ("vllm", "0.12.0"), ("sglang", "0.5.1.post1")}
 # concurrency bands of the report (clients): low latency, interactive, throughput, saturation
 BANDS = ((1, 8), (9, 64), (65, 256), (257, 1 << 30))
 GROUP_KEYS = ("engine", "system", "model", "band", "mode")
@@ -138,7 +147,18 @@ def band_of(concurrency: int) -> str:
     return "?"
 
 
-def case_from_row(key: str, r: dict) -> Case | Skip:
+def length_ratio(r: dict) -> float:
+    """Shortest request / ISL and OSL the row's benchmark client sent: 1 (equal lengths) on the
+    AIConfigurator eval grid (EQUAL_LENGTH_CAMPAIGNS), else InferenceMAX's LENGTH_RATIO."""
+    campaign = (r["backend"].lower(), r["backend_version"].strip())
+    if campaign in EQUAL_LENGTH_CAMPAIGNS and not (r.get("image") or r.get("measured")):
+        return 1.0
+    return LENGTH_RATIO
+
+
+def case_from_row(key: str, r: dict, *, documented_clients: bool = False) -> Case | Skip:
+    """The serve() run of a measured row; `documented_clients`: with the lengths its campaign's
+    client sent (`length_ratio`) instead of InferenceMAX's spread for every row."""
     c = _int(r["concurrency"])
     fields = {"engine": r["backend"], "system": r["system"], "model": r["model"],
               "band": band_of(c) if c else "?", "mode": r["mode"]}
@@ -157,8 +177,9 @@ def case_from_row(key: str, r: dict) -> Case | Skip:
     quant, why = quant_of(r)
     if quant is None:
         return Skip(key, fields, why)
+    ratio = length_ratio(r) if documented_clients else LENGTH_RATIO
     kw = {"model": model_name(r["model"]), "hardware": hardware, "quant": quant, "engine": engine,
-          "workload": f"random:{isl}:{osl}:{LENGTH_RATIO:g}", "concurrency": c, "num_requests": max(PROMPTS_PER_CLIENT * c, MIN_PROMPTS)}
+          "workload": f"random:{isl}:{osl}:{ratio:g}", "concurrency": c, "num_requests": max(PROMPTS_PER_CLIENT * c, MIN_PROMPTS)}
     if r["mode"] == "disagg":
         p_tp, d_tp = _int(r.get("prefill_tp")), _int(r.get("decode_tp"))
         if not p_tp or not d_tp:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from perfmodel.accuracy import Case, Skip, case_from_row, cases, engine_for, model_name, read_rows, report, run_case
+from perfmodel.accuracy import (Case, Skip, case_from_row, cases, engine_for, length_ratio, model_name, read_rows,
+                                report, run_case)
 from perfmodel.errors import PerfModelError
 
 RATCHET = json.loads((Path(__file__).parent / "data" / "accuracy_ratchet.json").read_text())
@@ -63,6 +64,23 @@ def test_a_row_becomes_the_closed_loop_run_the_benchmark_made():
     assert (d.kwargs["prefill_workers"], d.kwargs["prefill_dp"], d.kwargs["decode_tp"], d.kwargs["decode_workers"]) \
         == (3, 1, 4, 2)
     assert d.kwargs["hardware"] == "h100-sxmx2"   # 3 + 8 GPUs: two 8-GPU nodes
+
+
+def test_documented_clients_send_equal_lengths_on_the_aiconfigurator_grid_only():
+    """AIConfigurator's eval runners (genai-perf stddev 0, bench_serving range ratio 1) sent every
+    request ISL / OSL tokens; InferenceMAX's runs (dated rows) and Dynamo's images drew [0.8, 1] x."""
+    grid = _row()                                              # vllm 0.12.0, no image, no date
+    assert length_ratio(grid) == 1.0
+    assert length_ratio(_row(measured="2026-01-23", image="nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.8.0")) == 0.8
+    assert length_ratio(_row(backend="vllm", backend_version="", measured="2025-10-29")) == 0.8
+    assert length_ratio(_row(backend="sglang", backend_version="0.5.6.post2")) == 0.8
+    assert case_from_row("r2", grid, documented_clients=True).kwargs["workload"] == "random:1024:128:1"
+    assert case_from_row("r2", grid).kwargs["workload"] == "random:1024:128:0.8"   # the report's default
+    counts = {}
+    for r in read_rows(None):
+        if length_ratio(r) == 1.0:
+            counts[r["backend"]] = counts.get(r["backend"], 0) + 1
+    assert counts == {"trtllm": 353, "vllm": 111, "sglang": 78}   # the three campaigns of the grid
 
 
 def test_moe_columns_become_attention_dp_and_expert_parallelism():
