@@ -38,7 +38,7 @@ from collections import deque
 import numpy as np
 
 from perfmodel.errors import PerfModelError
-from perfmodel.serving.kv import ADMISSION_WATERMARK, KVConfig
+from perfmodel.serving.kv import ADMISSION_WATERMARK, SGLANG_CLIP_MAX_NEW_TOKENS, KVConfig, new_token_ratio_fits
 from perfmodel.serving.replica_data import WAIT, PrefixCache, ReplicaResult, Work
 from perfmodel.serving.schedulers import Scheduler
 from perfmodel.serving.timing import StepTimer
@@ -157,7 +157,15 @@ class Replica:
             future = 0.0
             if kv.admission == "reserve_ratio":
                 future = kv.reserve_output_fraction * (self.sum_remaining + remaining)
-            ok = self.kv_used + charge + future <= self.cap_admit
+            if kv.admission == "new_token_ratio":
+                ok = new_token_ratio_fits(
+                    used_tokens=self.kv_used, prompt_tokens=charge, output_tokens=remaining,
+                    admitted_output_tokens=sum(min(self.osl[r] - self.out[r], SGLANG_CLIP_MAX_NEW_TOKENS)
+                                               for r in self.prefilling),
+                    running_remaining_tokens=self.sum_remaining, ratio=kv.reserve_output_fraction,
+                    capacity_tokens=kv.capacity_tokens)
+            else:
+                ok = self.kv_used + charge + future <= self.cap_admit
         if not ok:
             return False
         self.waiting.popleft()
