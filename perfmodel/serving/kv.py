@@ -35,7 +35,12 @@ SWAP_COPY_OVERHEAD_S = 5e-6
 # schedule_conservativeness 1.0 and decays over SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS 600 decode steps
 # to its floor, SGLANG_MIN_NEW_TOKEN_RATIO_FACTOR 0.14 x 0.7 (reset by a retraction).
 SGLANG_CLIP_MAX_NEW_TOKENS = 4096
+SGLANG_INIT_NEW_TOKEN_RATIO = 0.7
 SGLANG_MIN_NEW_TOKEN_RATIO = 0.7 * 0.14  # the sglang-0.5 profile's reserve_output_fraction
+SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS = 600
+# After a retraction the ratio restarts at (decoded + 20 x running) / (sum of max_new_tokens + 1)
+# of the sequences left (SGLANG_RETRACT_DECODE_STEPS 20; ScheduleBatch.retract_decode).
+SGLANG_RETRACT_DECODE_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,18 @@ def new_token_ratio_fits(*, used_tokens: float, prompt_tokens: float, output_tok
     offset = ratio * running_remaining_tokens + admitted_output_tokens
     total = prompt_tokens + min(output_tokens, SGLANG_CLIP_MAX_NEW_TOKENS)
     return total < capacity_tokens - used_tokens - offset  # NO_TOKEN when total >= rem_total_tokens
+
+
+def new_token_ratio(*, start: float, steps: int, floor: float) -> float:
+    """SGLang's new_token_ratio `steps` decode steps after it was set to `start`: it falls by
+    (init - floor) / 600 per decode step (Scheduler.update_running_batch) down to `floor`."""
+    decay = (SGLANG_INIT_NEW_TOKEN_RATIO - floor) / SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS
+    return max(floor, start - decay * steps)
+
+
+def ratio_after_retract(*, decoded_tokens: int, running: int, max_new_tokens: int) -> float:
+    """ScheduleBatch.retract_decode: the ratio estimated from the sequences left running."""
+    return min(1.0, (decoded_tokens + SGLANG_RETRACT_DECODE_STEPS * running) / (max_new_tokens + 1))
 
 
 def build_kv(*, engine: EngineProfile, kv_capacity_tokens: int, kv_bytes_per_token: float, devices: int,
