@@ -113,7 +113,8 @@ TODAY = [
        prefix_caching=True, cuda_graphs="decode", cuda_graph_max_batch=256, launch_us_per_kernel=10.0,
        cpu_base_ms=0.0, cpu_per_seq_us=47.837, cpu_overlapped=True, device_time_scale=1.0, frontend_ms=90.805,
        sources={"scheduler": "SGLang scheduler: a prefill batch whenever new requests fit, else a decode batch",
-                "max_num_seqs": "SGLang server_args: max_running_requests derived from memory",
+                "max_num_seqs": "SGLang model_runner / scheduler: max_running_requests = min(KV tokens // 2, "
+                                "req_to_token_pool size = KV tokens / context_len x 512 clamped to [2048, 4096])",
                 "token_budget": "SGLang server_args: chunked_prefill_size 8192 on >= 80 GB GPUs",
                 "kv_memory_fraction": "SGLang server_args: mem_fraction_static 0.88 on large GPUs",
                 "block_tokens": "SGLang token-granular KV pool (page_size 1)",
