@@ -87,7 +87,7 @@ class ReplicaModel:
         kv, I, O = self.kv, self.I, self.O
         if self.sched in STATIC or kv.admission == "reserve_max":
             return kv.alloc(math.ceil(I + O))
-        extra = kv.reserve_output_fraction * O / 2 if kv.admission == "reserve_ratio" else 0.0
+        extra = kv.reserve_output_fraction * O / 2 if kv.admission in ("reserve_ratio", "new_token_ratio") else 0.0
         return self.ctx + kv.frag_tokens + extra
 
     # ---- step times -----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from perfmodel.errors import UnknownNameError
 
-Admission = Literal["on_demand", "reserve_max", "reserve_ratio"]
+Admission = Literal["on_demand", "reserve_max", "reserve_ratio", "new_token_ratio"]
 KVLayout = Literal["paged", "contiguous"]
 
 
@@ -44,7 +44,8 @@ class EngineProfile(BaseModel):
                                    "query heads per KV head")
     admission: Admission
     reserve_output_fraction: float = Field(default=0.0, ge=0, le=1,
-                                           description="reserve_ratio: share of the output length reserved")
+                                           description="reserve_ratio: share of the output length reserved; "
+                                                       "new_token_ratio: SGLang's new_token_ratio")
     preemption: Literal["recompute", "swap"] = "recompute"
     prefix_caching: bool = False
     cuda_graphs: Literal["none", "decode", "all"] = "decode"
@@ -108,15 +109,19 @@ TODAY = [
     _p(name="sglang-0.5", describes="SGLang 0.5.x: prefill-first with chunked prefill, overlap scheduler, radix cache",
        scheduler="prefill_first_chunked", max_num_seqs=4096, token_budget=8192, kv_memory_fraction=0.88,
        kv_fraction_of="total", block_tokens=1, paged_attention_overhead=0.0,
-       admission="reserve_ratio", reserve_output_fraction=0.4, preemption="recompute", prefix_caching=True,
-       cuda_graphs="decode", cuda_graph_max_batch=256, launch_us_per_kernel=10.0,
+       admission="new_token_ratio", reserve_output_fraction=0.7 * 0.14, preemption="recompute",
+       prefix_caching=True, cuda_graphs="decode", cuda_graph_max_batch=256, launch_us_per_kernel=10.0,
        cpu_base_ms=0.0, cpu_per_seq_us=47.837, cpu_overlapped=True, device_time_scale=1.0, frontend_ms=90.805,
        sources={"scheduler": "SGLang scheduler: a prefill batch whenever new requests fit, else a decode batch",
-                "max_num_seqs": "SGLang server_args: max_running_requests derived from memory",
+                "max_num_seqs": "SGLang model_runner / scheduler: max_running_requests = min(KV tokens // 2, "
+                                "req_to_token_pool size = KV tokens / context_len x 512 clamped to [2048, 4096])",
                 "token_budget": "SGLang server_args: chunked_prefill_size 8192 on >= 80 GB GPUs",
                 "kv_memory_fraction": "SGLang server_args: mem_fraction_static 0.88 on large GPUs",
                 "block_tokens": "SGLang token-granular KV pool (page_size 1)",
-                "admission": "SGLang new_token_ratio admission (0.7 decaying to 0.1; 0.4 an assumption)",
+                "admission": "SGLang PrefillAdder (schedule_policy.py): a new request's prompt + whole output "
+                             "(clipped at 4096) must fit after the running outputs x new_token_ratio",
+                "reserve_output_fraction": "new_token_ratio's floor 0.7 x 0.14 (environ.py), where it sits after "
+                                           "600 decode steps without a retraction (the decay is not simulated)",
                 "preemption": "SGLang retracts decoding requests when KV runs out",
                 "prefix_caching": "SGLang RadixAttention on by default",
                 "cuda_graph_max_batch": "SGLang 0.5 server_args: cuda_graph_max_bs 256 on H100/H200-class GPUs "

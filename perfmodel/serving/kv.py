@@ -28,13 +28,26 @@ ADMISSION_WATERMARK = 0.01
 # swaps each block of each layer's K and V separately; FastSwitch (Shen et al., arXiv 2411.18424)
 # shows this block granularity, not PCIe bandwidth, bounds swap speed for small blocks.
 SWAP_COPY_OVERHEAD_S = 5e-6
+# SGLang's admission (PrefillAdder, python/sglang/srt/managers/schedule_policy.py; defaults in
+# python/sglang/srt/environ.py): a request's future output is estimated as at most
+# SGLANG_CLIP_MAX_NEW_TOKENS_ESTIMATION tokens, and a running sequence's remaining output counts
+# new_token_ratio of it. The ratio starts at SGLANG_INIT_NEW_TOKEN_RATIO 0.7 x
+# schedule_conservativeness 1.0 and decays over SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS 600 decode steps
+# to its floor, SGLANG_MIN_NEW_TOKEN_RATIO_FACTOR 0.14 x 0.7 (reset by a retraction).
+SGLANG_CLIP_MAX_NEW_TOKENS = 4096
+SGLANG_INIT_NEW_TOKEN_RATIO = 0.7
+SGLANG_MIN_NEW_TOKEN_RATIO = 0.7 * 0.14  # the sglang-0.5 profile's reserve_output_fraction
+SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS = 600
+# After a retraction the ratio restarts at (decoded + 20 x running) / (sum of max_new_tokens + 1)
+# of the sequences left (SGLANG_RETRACT_DECODE_STEPS 20; ScheduleBatch.retract_decode).
+SGLANG_RETRACT_DECODE_STEPS = 20
 
 
 @dataclass(frozen=True)
 class KVConfig:
     capacity_tokens: int        # per replica, after weights, activations and runtime
     unit_tokens: int            # allocation unit
-    admission: str              # on_demand | reserve_max | reserve_ratio
+    admission: str              # on_demand | reserve_max | reserve_ratio | new_token_ratio
     reserve_output_fraction: float
     preemption: str             # recompute | swap
     swap_s_per_token: float     # bandwidth part of moving one token's KV to or from the host
@@ -52,6 +65,31 @@ class KVConfig:
     def swap_time_s(self, tokens: float) -> float:
         units = math.ceil(tokens / self.unit_tokens)
         return units * self.copies_per_unit * SWAP_COPY_OVERHEAD_S + tokens * self.swap_s_per_token
+
+
+def new_token_ratio_fits(*, used_tokens: float, prompt_tokens: float, output_tokens: int,
+                         admitted_output_tokens: int, running_remaining_tokens: float, ratio: float,
+                         capacity_tokens: int) -> bool:
+    """SGLang PrefillAdder.add_one_req: a request enters when its prompt plus its whole output
+    (clipped at SGLANG_CLIP_MAX_NEW_TOKENS) is below what the pool has left after the held KV, the
+    running sequences' remaining outputs x `ratio`, and the whole outputs of the requests admitted
+    but still prefilling (`_update_prefill_budget` charges them in full). `used_tokens` includes
+    the admitted prompts. The running term is not clipped here (exact for outputs <= 4096)."""
+    offset = ratio * running_remaining_tokens + admitted_output_tokens
+    total = prompt_tokens + min(output_tokens, SGLANG_CLIP_MAX_NEW_TOKENS)
+    return total < capacity_tokens - used_tokens - offset  # NO_TOKEN when total >= rem_total_tokens
+
+
+def new_token_ratio(*, start: float, steps: int, floor: float) -> float:
+    """SGLang's new_token_ratio `steps` decode steps after it was set to `start`: it falls by
+    (init - floor) / 600 per decode step (Scheduler.update_running_batch) down to `floor`."""
+    decay = (SGLANG_INIT_NEW_TOKEN_RATIO - floor) / SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS
+    return max(floor, start - decay * steps)
+
+
+def ratio_after_retract(*, decoded_tokens: int, running: int, max_new_tokens: int) -> float:
+    """ScheduleBatch.retract_decode: the ratio estimated from the sequences left running."""
+    return min(1.0, (decoded_tokens + SGLANG_RETRACT_DECODE_STEPS * running) / (max_new_tokens + 1))
 
 
 def build_kv(*, engine: EngineProfile, kv_capacity_tokens: int, kv_bytes_per_token: float, devices: int,

@@ -38,7 +38,8 @@ from collections import deque
 import numpy as np
 
 from perfmodel.errors import PerfModelError
-from perfmodel.serving.kv import ADMISSION_WATERMARK, KVConfig
+from perfmodel.serving.kv import (ADMISSION_WATERMARK, SGLANG_CLIP_MAX_NEW_TOKENS, SGLANG_INIT_NEW_TOKEN_RATIO,
+                                  KVConfig, new_token_ratio, new_token_ratio_fits, ratio_after_retract)
 from perfmodel.serving.replica_data import WAIT, PrefixCache, ReplicaResult, Work
 from perfmodel.serving.schedulers import Scheduler
 from perfmodel.serving.timing import StepTimer
@@ -90,6 +91,7 @@ class Replica:
         # replica
         self.now = 0.0
         self.G = 0
+        self.ratio_at = (SGLANG_INIT_NEW_TOKEN_RATIO, 0)  # SGLang new_token_ratio: (value, set at step G)
         self.n_run = 0
         self.sum_ctx = 0
         self.running: dict[int, None] = {}
@@ -157,7 +159,16 @@ class Replica:
             future = 0.0
             if kv.admission == "reserve_ratio":
                 future = kv.reserve_output_fraction * (self.sum_remaining + remaining)
-            ok = self.kv_used + charge + future <= self.cap_admit
+            if kv.admission == "new_token_ratio":
+                ok = new_token_ratio_fits(
+                    used_tokens=self.kv_used, prompt_tokens=charge, output_tokens=remaining,
+                    admitted_output_tokens=sum(min(self.osl[r] - self.out[r], SGLANG_CLIP_MAX_NEW_TOKENS)
+                                               for r in self.prefilling),
+                    running_remaining_tokens=self.sum_remaining, capacity_tokens=kv.capacity_tokens,
+                    ratio=new_token_ratio(start=self.ratio_at[0], steps=self.G - self.ratio_at[1],
+                                          floor=kv.reserve_output_fraction))
+            else:
+                ok = self.kv_used + charge + future <= self.cap_admit
         if not ok:
             return False
         self.waiting.popleft()
@@ -241,6 +252,14 @@ class Replica:
 
     def _preempt(self) -> None:
         """Free KV for one more decode step by evicting the newest running sequences."""
+        before = self.preemptions
+        self._evict()
+        if self.preemptions > before and self.kv.admission == "new_token_ratio":
+            max_new = sum(self.osl[r] for r in self.running)
+            self.ratio_at = (ratio_after_retract(decoded_tokens=max_new - round(self.sum_remaining),
+                                                 running=self.n_run, max_new_tokens=max_new), self.G)
+
+    def _evict(self) -> None:
         while self.n_run and self.kv_used + self.n_run * self.slots > self.kv.capacity_tokens:
             rid = next(reversed(self.running))
             if self.n_run == 1:
