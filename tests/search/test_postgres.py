@@ -6,8 +6,10 @@ trials. The server is installed (apt-get) and started by the fixture when missin
 from __future__ import annotations
 
 import glob
+import grp
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -48,6 +50,32 @@ def _install() -> str | None:
     return None
 
 
+def _ensure_postgres_user() -> str | None:
+    """The 'postgres' system user the server runs as when the tests run as root (binaries copied
+    or linked without their package create none); the reason it cannot be made, or None."""
+    if not os.stat("/etc/passwd").st_mode & 0o004:   # initdb looks its own user up by uid
+        return "/etc/passwd is not readable by other users here, so the server cannot run as 'postgres'"
+    try:
+        pwd.getpwnam("postgres")
+        return None
+    except KeyError:
+        pass
+    if not shutil.which("useradd"):
+        return "no 'postgres' user to run the server as, and useradd is unavailable"
+    group = ["-g", "postgres"] if _group_exists("postgres") else []   # the package may have left its group
+    r = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", *group, "postgres"],
+                       capture_output=True, text=True, timeout=60)
+    return None if r.returncode == 0 else f"useradd postgres failed: {r.stderr.strip()[-200:]}"
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -72,6 +100,8 @@ def postgres_url():
     sock.mkdir()
     as_pg: list[str] = []
     if root:  # initdb refuses to run as root: run the server as the postgres user
+        if (why := _ensure_postgres_user()) is not None:
+            pytest.skip(why)
         shutil.chown(base, "postgres")
         shutil.chown(sock, "postgres")
         as_pg = ["runuser", "-u", "postgres", "--"]

@@ -40,4 +40,6 @@ def test_refit_reproduces_the_vllm_v1_profile():
     assert got["fitted"]["device_time_scale"] == pytest.approx(p.device_time_scale, abs=0.02)
     assert got["fitted"]["frontend_ms"] == pytest.approx(p.frontend_ms, abs=5.0)
     assert got["fitted"]["cpu_base_ms"] == pytest.approx(p.cpu_base_ms, abs=0.2)
-    assert got["held_out"]["tpot"] < 15 and got["held_out"]["ttft"] < 25
+    # held-out Qwen3-32B rows as docs/serving.md records them (TPOT 4.6%, TTFT 27.7% since the refit
+    # on the measured H100 bandwidth), each ceiling the value plus the ratchet's margin, max(2 points, 10%)
+    assert got["held_out"]["tpot"] < 6.6 and got["held_out"]["ttft"] < 30.5
