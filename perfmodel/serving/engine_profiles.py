@@ -87,12 +87,16 @@ _INFERENCEMAX = "InferenceMAX README server launch commands (vllm serve ... --ma
 TODAY = [
     _p(name="vllm-v1", describes="vLLM V1 engine (0.11 and later): unified chunked-prefill scheduler, full + "
                                  "piecewise CUDA graphs, async scheduling",
-       scheduler="chunked", max_num_seqs=256, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="total",
+       scheduler="chunked", max_num_seqs=1024, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="total",
        block_tokens=16, paged_attention_overhead=0.0, admission="on_demand", preemption="recompute",
        prefix_caching=True, cuda_graphs="all", cuda_graph_max_batch=512, launch_us_per_kernel=10.0,
        cpu_base_ms=0.328, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.151, frontend_ms=19.543,
        sources={"scheduler": "vLLM V1 scheduler: decodes first, prompt chunks fill max_num_batched_tokens",
-                "max_num_seqs": _V1_ARGS, "token_budget": _V1_ARGS + "; " + _INFERENCEMAX,
+                "max_num_seqs": _V1_ARGS + ": EngineArgs.get_batch_defaults gives 1024 running sequences "
+                                "(OPENAI_API_SERVER) on GPUs with >= 70 GiB other than A100 (256 and 2048 "
+                                "batched tokens below that and on A100, not modelled: the profile is the "
+                                "H100-class one)",
+                "token_budget": _V1_ARGS + "; " + _INFERENCEMAX,
                 "kv_memory_fraction": "vLLM docs: gpu_memory_utilization default 0.9",
                 "block_tokens": "vLLM docs: block_size default 16",
                 "paged_attention_overhead": "FlashAttention/FlashInfer read block tables natively",
