@@ -253,8 +253,8 @@ def network_per_token_s(model: ModelSpec, system: System, plan: Plan, q: Quant) 
         k = dispatch_copies(model.moe.experts_per_token, ep, low_latency=False) * (ep - 1) / ep
         # across scale-up domains the NIC carries one copy per remote node (DeepEP internode kernels)
         nic, nodes = scaleout_copies(model.moe.experts_per_token, ep, scaleup_devices(system), low_latency=False)
-        if nodes > 1:  # step.moe_ops sends these point to point over the NIC, at its all-to-all rate
-            k, rate = nic, link.bw_per_direction_gb_s * 1e9 * link.rate_efficiency("all_to_all")
+        if nodes > 1:  # step.moe_ops sends these point to point over the NIC, at the same all-to-all rate
+            k = nic
         sent = q.part("experts").gemm_path(system.device)[1]  # dispatch bytes as step.moe_ops sends them
         local = remote_share(plan.expert_locality, ep)  # Speculative MoE keeps a share on its rank
         t += model.num_moe_layers * k * h * (sent + 2.0) / tp / rate * local

@@ -10,7 +10,7 @@ from perfmodel.resolve import resolve_model
 from perfmodel.serve_api import serve
 from perfmodel.serving.deployment import build_pool
 from perfmodel.serving.engine_profiles import get_engine
-from perfmodel.serving.fit_fastgen import NANOFLOW_TOK_S_PER_GPU, offline_tok_s_per_device
+from perfmodel.serving.fit_fastgen import nanoflow_bars, offline_tok_s_per_device
 from perfmodel.serving.fit_fastgen import SETUP as NANOFLOW_SETUP
 from perfmodel.validation import OFFLINE_REQUESTS
 
@@ -34,12 +34,12 @@ def nanoflow(ctx: Context) -> Entry:
 
 
 def fastgen(ctx: Context) -> Entry:
-    bars = NANOFLOW_TOK_S_PER_GPU[HEADLINE]
+    bars = nanoflow_bars()[HEADLINE]
     setup = {"model": "llama-2-70b", "hardware": "8x a100-sxm-80gb (DGX A100, NVLink)", "parallelism": "TP=8",
              "precision": "fp16", "workload": "offline, every request 1024 in / 512 out",
              "baseline": "vLLM v0.5.3 (engine profile vllm-0.5)",
              "sources": {"all": f"{NANOFLOW_SRC}: DeepSpeed-FastGen v0.2.3 {bars['fastgen']}, vLLM v0.5.3 "
-                                f"{bars['vllm-0.5']} tok/s/GPU (published_figures.csv rows 9, 10)",
+                                f"{bars['vllm-0.5']} tok/s/GPU (published_figures.csv rows 8, 9)",
                          "FastGen host time per sequence": "fitted on the 512/512 and 512/1024 bars (this bar held "
                                                            "out): python -m perfmodel.serving.fit_fastgen"}}
     fastgen_s, vllm_s = (_nanoflow_setup_tok_s_per_device(ctx, e) for e in ("fastgen", "vllm-0.5"))

@@ -271,7 +271,7 @@ ENGINES: dict[str, EngineProfile] = {p.name: p for p in TODAY + [
                 "cpu_base_ms": "assumption: Python ragged-batch bookkeeping per step",
                 "cpu_per_seq_us": "MII's Python scheduler and ragged-batch bookkeeping per running sequence "
                                   "(MII PR #377): fitted on NanoFlow's FastGen v0.2.3 / vLLM v0.5.3 ratios "
-                                  "(published_figures.csv rows 9, 10; train 512/512 and 512/1024, held out "
+                                  "(published_figures.csv rows 8, 9; train 512/512 and 512/1024, held out "
                                   "1024/512 and the traces) by `python -m perfmodel.serving.fit_fastgen`"}),
     _p(name="qserve", describes="QServe (QoQ W4A8KV4) benchmark runtime: static batches (in-flight batching off)",
        scheduler="static", max_num_seqs=256, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="total",

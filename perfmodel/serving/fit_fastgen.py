@@ -1,7 +1,7 @@
 """Fit DeepSpeed-FastGen's host time per running sequence on NanoFlow's measurement of it.
 
 NanoFlow (arXiv:2408.12757, Fig. 7) ran DeepSpeed-FastGen v0.2.3 and vLLM v0.5.3 side by side on
-LLaMA-2-70B, 8x A100 SXM, offline (published_figures.csv rows 9 and 10). With the engines' device
+LLaMA-2-70B, 8x A100 SXM, offline (published_figures.csv rows 8 and 9). With the engines' device
 work priced by the same step model, what separates the two is their scheduling (Dynamic SplitFuse
 against prefill-first, both in the simulator) and their host work per iteration. FastGen's is the
 one number no document gives: MII's scheduler and DeepSpeed's ragged-batch bookkeeping run in
@@ -25,6 +25,7 @@ profile's host cost (vLLM RFC #6854): it prices FastGen's host work as vLLM's is
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 
@@ -33,18 +34,27 @@ from scipy.optimize import minimize_scalar
 from perfmodel.resolve import resolve_system
 from perfmodel.serve_api import serve
 from perfmodel.serving.engine_profiles import EngineProfile, get_engine
-from perfmodel.validation import OFFLINE_REQUESTS, OFFLINE_TRACE_REQUESTS
+from perfmodel.errors import PerfModelError
+from perfmodel.validation import OFFLINE_REQUESTS, OFFLINE_TRACE_REQUESTS, cases_from_rows, default_csv, read_rows
 
-# NanoFlow Fig. 7, tok/s/GPU (prefill + decode) per workload: published_figures.csv rows 9 (vLLM v0.5.3)
-# and 10 (DeepSpeed-FastGen v0.2.3); the workload is this tool's preset or fixed:ISL:OSL.
-NANOFLOW_TOK_S_PER_GPU = {
-    "fixed:512:512": {"vllm-0.5": 494, "fastgen": 490},
-    "fixed:1024:512": {"vllm-0.5": 552, "fastgen": 513},
-    "fixed:512:1024": {"vllm-0.5": 410, "fastgen": 372},
-    "splitwise": {"vllm-0.5": 484, "fastgen": 548},
-    "lmsys": {"vllm-0.5": 251, "fastgen": 293},
-    "sharegpt": {"vllm-0.5": 255, "fastgen": 335},
-}
+# NanoFlow Fig. 7 as published_figures.csv lists it: rows 8 (vLLM v0.5.3) and 9 (DeepSpeed-FastGen
+# v0.2.3), each bar a `label=value` pair in the workload column that `perfmodel published` reads too.
+NANOFLOW_ROWS = {"8": "vllm-0.5", "9": "fastgen"}
+
+
+@functools.lru_cache(maxsize=1)
+def nanoflow_bars() -> dict[str, dict[str, float]]:
+    """tok/s/GPU (prefill + decode) per workload (this tool's preset or fixed:ISL:OSL) and engine."""
+    path = default_csv()
+    if path is None:
+        raise PerfModelError("published_figures.csv not found: set PERFMODEL_PUBLISHED_CSV to its path")
+    out: dict[str, dict[str, float]] = {}
+    for c in cases_from_rows(read_rows(path))[0]:
+        if NANOFLOW_ROWS.get(c.row) == c.kwargs["engine"]:
+            out.setdefault(c.kwargs["workload"], {})[c.kwargs["engine"]] = c.published
+    return out
+
+
 TRAIN = ("fixed:512:512", "fixed:512:1024")
 HELD_OUT = ("fixed:1024:512", "splitwise", "lmsys", "sharegpt")
 SETUP = {"model": "llama-2-70b", "hardware": "a100-sxm-80gb", "tp": 8, "quant": "fp16"}
@@ -61,7 +71,7 @@ def offline_tok_s_per_device(engine: str | EngineProfile, workload: str, *, syst
 
 
 def measured_ratio(workload: str) -> float:
-    row = NANOFLOW_TOK_S_PER_GPU[workload]
+    row = nanoflow_bars()[workload]
     return row["fastgen"] / row["vllm-0.5"]
 
 
