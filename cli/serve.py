@@ -77,6 +77,10 @@ def register(app: typer.Typer) -> None:
         finetune_seq_len: Annotated[Optional[int], typer.Option("--finetune-seq-len", help="FlexLLM: co-serve PEFT "
                                                                 "finetuning of sequences of N tokens in each "
                                                                 "iteration's slack under --tpot-slo at --rate.")] = None,
+        swiftkv: Annotated[Optional[str], typer.Option("--swiftkv", help="SwiftKV transform SKIP_FRACTION[:ACROSS] "
+                                                       "of the served model: each iteration's prompt tokens skip "
+                                                       "that share of the layers (SingleInputKV), ACROSS skipped "
+                                                       "layers share one KV (AcrossKV).")] = None,
         out: Annotated[Optional[str], typer.Option("--out", help="Directory for requests.csv (one row per "
                                                    "request), trace.json (Chrome / Perfetto timeline) and "
                                                    "result.json.")] = None,
@@ -100,6 +104,7 @@ def register(app: typer.Typer) -> None:
         """Serve a workload: throughput, TTFT / TPOT / end-to-end percentiles, SLO attainment, goodput."""
         from perfmodel.common.outpath import out_dir
         from perfmodel.serve_api import serve as run
+        from perfmodel.swiftkv import parse as parse_swiftkv
 
         if out is not None:  # before the simulation, not after it
             out_dir("--out", out)
@@ -120,7 +125,8 @@ def register(app: typer.Typer) -> None:
                     weights_offload=weights_offload, kv_offload=kv_offload, activations_offload=activations_offload,
                     **kv_attention_fields(kv_attention), lora_adapters=lora_adapters,
                     lora_rank=_ranks(lora_rank), lora_popularity=lora_popularity,
-                    finetune_seq_len=finetune_seq_len, **speculative_fields(speculative))
+                    finetune_seq_len=finetune_seq_len, swiftkv=parse_swiftkv(swiftkv) if swiftkv else None,
+                    **speculative_fields(speculative))
         written = r.write(out) if out else {}
         if json_out:
             print_json({**r.to_dict(), **({"written": {k: str(v) for k, v in written.items()}} if written else {})})

@@ -173,8 +173,9 @@ def _default_node(device: Device, cat: Catalog) -> Node:
     )
 
 
-def resolve(name: str) -> System:
-    """A device, node or cluster id (or alias), or a path to a user's YAML file."""
+def resolve(name: str, *, entry: str | None = None) -> System:
+    """A device, node or cluster id (or alias), or a path to a user's YAML file: its first entry, or
+    the id `entry` names (a file with several setups)."""
     if name.endswith((".yaml", ".yml")) or "/" in name:
         user = load_file(name)
         _check_unique(user, name)
@@ -187,7 +188,7 @@ def resolve(name: str) -> System:
         first = (user.clusters or user.nodes or user.devices or [None])[0]
         if first is None:
             raise PerfModelError(f"--hardware {name}: the file defines no device, node or cluster")
-        return _resolve_in(first.id, cat)
+        return _resolve_in(entry or first.id, cat)
     return _resolve_in(name, bundled())
 
 

@@ -8,10 +8,14 @@ What the blend step computes (YaoJiayi/CacheBlend vllm_blend/vllm/model_executor
 - the check layer projects Q/K/V for every token, compares the new K/V with the loaded ones and
   keeps the `recompute_fraction` of tokens that deviate most; its attention and MLP run on those;
 - every later layer runs on the kept tokens only, attending over the whole prompt's KV.
-The loaded KV streams in over the host link layer by layer while the GPU recomputes (CacheBlend's
-pipelining), so the device part is the larger of the two. Both steps are one engine iteration of a
-single sequence: each pays the engine's host cost once (`EngineProfile.host_s`), which at a short
-blend step is a visible share of its TTFT.
+The loaded KV streams in layer by layer while the GPU recomputes (CacheBlend s6: two threads pipeline
+the partial prefill of layer i with the fetch of layer i+1, and `synchronize` waits for layer i's
+KV before its prefill), from CPU RAM over each GPU's host link or from a storage device the
+replica's GPUs share (the paper's NVMe SSD). Every reused token's KV is loaded (the check layer
+compares the new K/V of every token with the loaded ones; CacheBlend s5.1 footnote 6 prices the load
+of the whole context), for the layers from the check layer on (the earlier ones recompute every
+token). Both steps are one engine iteration of a single sequence: each pays the engine's host cost
+once (`EngineProfile.host_s`), which at a short blend step is a visible share of its TTFT.
 """
 
 from __future__ import annotations
@@ -32,11 +36,12 @@ _PROJECTION_OPS = frozenset({"norm", "qkv_proj", "rope"})
 
 @dataclass(frozen=True)
 class BlendTTFT:
-    """Seconds; `device_s` = max(recompute, KV load) for the blend."""
+    """Seconds; `pipeline_s` = the blend's device time with the KV load overlapped layer by layer."""
 
     full_prefill_s: float      # device time of the full prefill
-    recompute_s: float         # device time of the selective recompute
-    kv_load_s: float           # loading the reused tokens' KV over the host link
+    recompute_s: float         # device time of the selective recompute alone (no load waits)
+    kv_load_s: float           # loading the reused tokens' KV, all layers from the check layer on
+    pipeline_s: float          # recompute and load pipelined one layer ahead (CacheBlend s6)
     host_s: float              # the engine's host cost of one iteration (paid by both)
     recomputed_tokens: int
 
@@ -46,7 +51,7 @@ class BlendTTFT:
 
     @property
     def blend_ttft_s(self) -> float:
-        return max(self.recompute_s, self.kv_load_s) + self.host_s
+        return self.pipeline_s + self.host_s
 
     @property
     def speedup(self) -> float:
@@ -84,10 +89,51 @@ def _split(ops: list[OpCost], num_layers: int) -> tuple[float, float, float]:
     return layer, proj, once
 
 
+def controller_recompute_fraction(*, full_prefill_s: float, kv_load_s: float,
+                                  floor: float = RECOMPUTE_FRACTION) -> float:
+    """CacheBlend's loading controller (s5.1): the ratio whose recompute delay, r x Prefill (footnote 5),
+    equals the KV load delay (footnote 6), raised to the quality floor r* (15%): a slow store buys more
+    recompute, and so quality, at no extra delay."""
+    if full_prefill_s <= 0 or kv_load_s < 0:
+        raise PerfModelError(f"CacheBlend controller needs full_prefill_s > 0 and kv_load_s >= 0, got "
+                             f"({full_prefill_s}, {kv_load_s})")
+    return min(1.0, max(floor, kv_load_s / full_prefill_s))
+
+
+def _pipeline_s(layer_s: list[float], load_per_layer_s: float, check_layer: int) -> float:
+    """Device seconds of the layer loop when layer i's KV (i >= check_layer) is fetched while layer i-1
+    computes and layer i waits for it (CacheBlend s6: fetch_kv of layer i+1 on a second thread during
+    prefill_layer of layer i, synchronize before each layer)."""
+    comp_start = comp_end = 0.0
+    for i, c in enumerate(layer_s):
+        ready = 0.0
+        if i >= check_layer:  # this layer's fetch began when the previous layer's compute did
+            ready = (comp_start if i > 0 else 0.0) + load_per_layer_s
+        comp_start = max(comp_end, ready)
+        comp_end = comp_start + c
+    return comp_end
+
+
+def _load_bw_b_s(step: StepModel, storage_read_gb_s: float | None) -> float:
+    """Bytes per second the replica's KV arrives at: a shared store's read rate, or every GPU's own
+    host link from CPU RAM."""
+    if storage_read_gb_s is not None:
+        if not storage_read_gb_s > 0:
+            raise PerfModelError(f"CacheBlend storage_read_gb_s must be > 0, got {storage_read_gb_s}")
+        return storage_read_gb_s * 1e9
+    link = step.system.device.host_link
+    if link is None:
+        raise PerfModelError(f"CacheBlend loads KV from host memory: device {step.system.device.id!r} has no "
+                             "host_link")
+    return link.bw_per_direction_gb_s * 1e9 * link.efficiency * step.devices
+
+
 def blend_ttft(step: StepModel, engine: EngineProfile, *, prompt_tokens: int,
-               recompute_fraction: float = RECOMPUTE_FRACTION, check_layer: int = CHECK_LAYER) -> BlendTTFT:
+               recompute_fraction: float = RECOMPUTE_FRACTION, check_layer: int = CHECK_LAYER,
+               storage_read_gb_s: float | None = None) -> BlendTTFT:
     """TTFT parts of one `prompt_tokens` prompt on one replica: full prefill against CacheBlend with
-    every chunk's KV in host memory."""
+    every chunk's KV stored, in CPU RAM (None) or on a store the replica's GPUs share that reads
+    `storage_read_gb_s` GB/s (CacheBlend s7.1: an NVMe SSD measured at 4.8 GB/s)."""
     L = step.model.num_layers
     _check(L, recompute_fraction, check_layer)
     if prompt_tokens < 1:
@@ -97,13 +143,11 @@ def blend_ttft(step: StepModel, engine: EngineProfile, *, prompt_tokens: int,
     sel_layer, sel_proj, sel_once = _split(step.ops(BatchShape.prefill(1, k, cached=prompt_tokens - k)), L)
     scale = engine.device_time_scale
     full_s = (L * full_layer + full_once) * scale
-    recompute_s = (check_layer * full_layer                       # layers before the check: every token
-                   + full_proj + (sel_layer - sel_proj)           # the check layer: Q/K/V of every token
-                   + (L - check_layer - 1) * sel_layer + sel_once) * scale
-    link = step.system.device.host_link
-    if link is None:
-        raise PerfModelError(f"CacheBlend loads KV from host memory: device {step.system.device.id!r} has no "
-                             "host_link")
-    load_s = (prompt_tokens - k) * step.kv_bytes_per_token / (link.bw_per_direction_gb_s * 1e9 * link.efficiency)
-    return BlendTTFT(full_prefill_s=full_s, recompute_s=recompute_s, kv_load_s=load_s, host_s=engine.host_s(1),
-                     recomputed_tokens=k)
+    layer_s = [scale * (full_layer if i < check_layer                               # every token
+                        else full_proj + (sel_layer - sel_proj) if i == check_layer  # Q/K/V of every token
+                        else sel_layer) for i in range(L)]
+    load_layer_s = prompt_tokens * step.kv_bytes_per_token / L / _load_bw_b_s(step, storage_read_gb_s)
+    return BlendTTFT(full_prefill_s=full_s, recompute_s=sum(layer_s) + sel_once * scale,
+                     kv_load_s=(L - check_layer) * load_layer_s,
+                     pipeline_s=_pipeline_s(layer_s, load_layer_s, check_layer) + sel_once * scale,
+                     host_s=engine.host_s(1), recomputed_tokens=k)

@@ -11,10 +11,12 @@ def resolve_model(model: str | ModelSpec) -> ModelSpec:
     return model if isinstance(model, ModelSpec) else load_model(model)
 
 
-def resolve_system(hardware: str | System, *, calibration: str | None = None, auto_calibration: bool = True) -> System:
+def resolve_system(hardware: str | System, *, calibration: str | None = None, auto_calibration: bool = True,
+                   entry: str | None = None) -> System:
     """A System, with a calibration profile applied: the file given, else one shipped in the
-    package for this device (when the executor module is present)."""
-    system = hardware if isinstance(hardware, System) else resolve(hardware)
+    package for this device (when the executor module is present). `entry`: the id to take from a
+    hardware file (default its first)."""
+    system = hardware if isinstance(hardware, System) else resolve(hardware, entry=entry)
     try:
         from perfmodel import calibration as cal
     except ImportError:

@@ -27,6 +27,7 @@ from perfmodel.serving.engine_profiles import EngineProfile, get_engine
 from perfmodel.serving.placement import ROUTERS
 from perfmodel.serving.metrics import Timeline, slo_attainment, summarize, token_gaps_ms
 from perfmodel.specs.workload import AnyWorkload, Requests, TraceWorkload, load_workload
+from perfmodel.swiftkv import SwiftKV
 
 DEFAULT_REQUESTS = 1000
 # Load points of the analytic latency-vs-load curve, as fractions of the saturation request rate
@@ -166,7 +167,7 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
           decode_workers: int | None = None, router: str = "round_robin", size_for_concurrency: int | None = None,
           simulate: bool = True, goodput_search: bool = True, lora_adapters: int | None = None,
           lora_rank: int | tuple[int, ...] = 8, lora_popularity: float = 1.0, finetune_seq_len: int | None = None,
-          **placement) -> ServeResult:
+          swiftkv: SwiftKV | None = None, **placement) -> ServeResult:
     """Serve `workload` (fixed:ISL:OSL, preset, YAML or BurstGPT CSV) offline, at `rate` req/s, or
     closed loop with `concurrency` clients (each sends its next request when its previous one
     completes). `warmup` requests are issued first and left out of the statistics (as vLLM
@@ -177,6 +178,7 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     (one rank, or ranks cycled over the adapters) requested with Zipf(`lora_popularity`) shares.
     `finetune_seq_len` (FlexLLM): PEFT finetuning of sequences of that length co-served in each
     iteration's slack under `tpot_slo_ms` at `rate` (analytic, `perfmodel.finetune`).
+    `swiftkv`: serve the SwiftKV-transformed model (`perfmodel.swiftkv.SwiftKVStep`).
 
     Disaggregated (`scheduler="disagg"`): each pool has its own TP, attention-DP ranks per worker
     (`*_dp`), EP (default `ep`; > tp spans the DP ranks) and workers (default 1);
@@ -216,7 +218,7 @@ def serve(*, model, hardware, workload: str | AnyWorkload, offline: bool = False
     pool_opts = dict(model=spec, system=system, engine=eng, kv_fraction=kv_fraction, kv_layout=kv_layout,
                      block_size=block_size, preemption=preemption, prefix_caching=prefix_caching,
                      prefix_hit_rate=prefix_hit_rate, cacheblend=cacheblend,
-                     lora=_lora(lora_adapters, lora_rank, lora_popularity))
+                     lora=_lora(lora_adapters, lora_rank, lora_popularity), swiftkv=swiftkv)
     disaggregated = (scheduler or "").lower() == "disagg"
     mean_in, mean_out, ctx = workload_moments(requests)
     if spec.hybrid:  # windowed KV and recurrent state per sequence: size the token pool at this workload's context

@@ -102,3 +102,51 @@ def estimate(*, swift: SwiftKV, **kwargs) -> Estimate:
     return replace(base, ttft_ms=ttft_s * 1e3, e2e_ms=e2e_s * 1e3, throughput_tok_s=thr,
                    throughput_tok_s_per_device=thr / plan.devices, memory_per_device_gb=used,
                    fits=used <= base.memory_capacity_gb, memory=memory)
+
+
+class SwiftKVStep:
+    """A StepModel of the SwiftKV-transformed model for the serving simulator (as the paper's vLLM
+    integration runs it, s3.5): in every iteration all tokens run the first L layers; after layer L
+    the prompt tokens' KV of the later layers comes from their K and V projections, and only the
+    decode tokens run those layers. Everything else (plan, memory, KV sizes) reads through to the
+    base step, with the KV per token and the capacity scaled by AcrossKV."""
+
+    def __init__(self, step: StepModel, swift: SwiftKV):
+        model, plan = step.model, step.plan
+        if model.mla is not None:
+            raise PerfModelError(f"SwiftKV needs grouped K/V projections; {model.name} uses MLA")
+        if plan.pp != 1 or plan.nano_batches > 1 or plan.offloaded:
+            raise PerfModelError("--swiftkv needs pp=1, one nano-batch and no offload, got " + plan.describe())
+        self.base, self.swift = step, swift
+        self.kept_layers = swift.kept_layers(model)
+        self.skipped_layers = model.num_layers - self.kept_layers
+        self.cut = StepModel(model=model.model_copy(update={"num_layers": self.kept_layers}), system=step.system,
+                             plan=plan, quant=step.quant, memory=step.memory)
+        self._kv_width = 2 * model.num_kv_heads * model.head_dim / plan.tp   # K and V columns per device
+        frac = kv_fraction(model, swift)
+        self.kv_bytes_per_token = step.kv_bytes_per_token * frac
+        self.kv_capacity_tokens = int(step.kv_capacity_tokens / frac)
+
+    def __getattr__(self, name):  # plan, model, system, memory, devices, ...
+        return getattr(self.base, name)
+
+    def _time(self, shape: BatchShape, timed) -> float:
+        """The cut model over every token, the skipped layers over the decode tokens (the full
+        model's decode time less the cut model's), and the skipped layers' K/V projections of the
+        prompt tokens. `timed(step, shape)` times one step model."""
+        t = timed(self.cut, shape)
+        if shape.decode_seqs:
+            decode = BatchShape(decode_seqs=shape.decode_seqs, decode_context=shape.decode_context,
+                                decode_queries=shape.decode_queries)
+            t += timed(self.base, decode) - timed(self.cut, decode)
+        if shape.prefill_tokens and self.skipped_layers:
+            kv = O.gemm("swiftkv_kv_proj", int(shape.prefill_tokens), self._kv_width, self.base.model.hidden_size,
+                        self.base.system.device, self.base.quant)
+            t += self.skipped_layers * kv.total_s
+        return t
+
+    def iteration_time_s(self, shape: BatchShape) -> float:
+        return self._time(shape, lambda s, b: s.iteration_time_s(b))
+
+    def cold_time_s(self, shape: BatchShape) -> float:
+        return self._time(shape, lambda s, b: s.cold_time_s(b))

@@ -74,5 +74,8 @@ class Context:
     systems: Mapping[str, System] = field(default_factory=dict)
 
     def system(self, hardware: str, *, file: str | None = None) -> System:
-        """The System for a catalog id (or, for a setup outside the catalog, the hardware YAML `file`)."""
-        return resolve_system(self.systems.get(hardware) or file or hardware)
+        """The System for a catalog id (or, for a setup outside the catalog, that id in the hardware
+        YAML `file`)."""
+        if hardware in self.systems:
+            return resolve_system(self.systems[hardware])
+        return resolve_system(file, entry=hardware) if file else resolve_system(hardware)

@@ -1,41 +1,95 @@
-"""CacheBlend's TTFT reduction through `perfmodel.cacheblend`: full prefill against the blend step
-(the layers before the check layer on every token, the rest on the recomputed share) while the
-reused chunks' KV streams in from host memory, each one engine iteration of the vLLM CacheBlend
-is built on."""
+"""CacheBlend's TTFT reduction through `perfmodel.cacheblend` on the paper's own setup (s7.1): its three
+models on Runpod A40s, every chunk's KV on the NVMe SSD, the loading controller's recompute ratio, and
+the blend step (the layers before the check layer on every token, the rest on the recomputed share)
+pipelined with the KV load one layer ahead, against a full prefill, each one engine iteration of the
+vLLM CacheBlend is built on."""
 
 from __future__ import annotations
 
-from perfmodel.cacheblend import CHECK_LAYER, RECOMPUTE_FRACTION, blend_ttft
+from dataclasses import dataclass
+from importlib import resources
+
+from perfmodel.cacheblend import CHECK_LAYER, RECOMPUTE_FRACTION, BlendTTFT, blend_ttft, controller_recompute_fraction
 from perfmodel.plan import Plan
 from perfmodel.reproduce._entry import Context, Entry, computed
+from perfmodel.reproduce._offload import moe_lens_file as a40_setups_file
 from perfmodel.resolve import resolve_model
 from perfmodel.serving.engine_profiles import get_engine
 from perfmodel.stepmodel import StepModel
 
-SRC = "CacheBlend arXiv:2405.16444 abstract (EuroSys'25)"
+SRC = "CacheBlend arXiv:2405.16444 (EuroSys'25) abstract and s7.2 (Figure 12)"
+SETUP = "CacheBlend s7.1"
 CODE = "YaoJiayi/CacheBlend vllm_blend (a vLLM fork): models/llama.py cache_fuse_metadata check_layers [1]"
-CONTEXT_TOKENS = 4096   # our choice: a RAG prompt of several retrieved chunks
-ENGINE = "vllm-0.5"     # CacheBlend's code is a vLLM 0.4/0.5-era fork (xformers backend, AttentionMetadata)
+HARDWARE = "cacheblend-runpod-a40"  # 2 A40s, 128 GB RAM, NVMe SSD read at 4.8 GB/s: setups/moe_lens_a40.yaml
+CHUNKS, CHUNK_TOKENS = 6, 512       # s7.2: each request's context is 6 top chunks of 512 tokens (Figure 12)
+ENGINE = "vllm-0.5"                 # CacheBlend's code is a vLLM 0.4/0.5-era fork (xformers backend, AttentionMetadata)
+PAPER_LAYER_TOKENS = 4096           # s5: the per-layer delays it quotes are for a 4K-token context
+
+
+@dataclass(frozen=True)
+class _Model:
+    name: str      # preset, or a config.json under setups/
+    quant: str
+    tp: int
+    source: str
+
+
+# s7.1: Mistral-7B and Yi-34B on 1 GPU, Llama-70B on 2; Yi-34B and Llama-70B with 8-bit model quantization
+# (read here as 8-bit weights, 16-bit activations: vLLM 0.4 ran no 8-bit activation GEMMs on Ampere).
+MODELS = (_Model("mistral-7b", "fp16", 1, "s7.1 [30]; the repo's examples run Mistral-7B-Instruct-v0.2"),
+          _Model("yi-34b.json", "w8a16", 1, "s7.1 [56]; setups/yi-34b.json is 01-ai/Yi-34B's config.json"),
+          _Model("llama-2-70b", "w8a16", 2, "s7.1 [2]; GQA as Llama-2-70B: s5's 4 ms per layer to load 4K "
+                                            "tokens' KV at 4.8 GB/s is 8 KV heads (16 MiB), not 64"))
+
+
+def _model(m: _Model):
+    if m.name.endswith(".json"):
+        return resolve_model(str(resources.files("perfmodel.reproduce") / "setups" / m.name))
+    return resolve_model(m.name)
+
+
+def _blend(step: StepModel, read_gb_s: float, tokens: int) -> tuple[BlendTTFT, float]:
+    """The blend at the loading controller's ratio (s5.1: recompute delay = load delay, at least 15%)."""
+    engine = get_engine(ENGINE)
+    first = blend_ttft(step, engine, prompt_tokens=tokens, storage_read_gb_s=read_gb_s)
+    r = controller_recompute_fraction(full_prefill_s=first.full_prefill_s, kv_load_s=first.kv_load_s)
+    return blend_ttft(step, engine, prompt_tokens=tokens, recompute_fraction=r, storage_read_gb_s=read_gb_s), r
 
 
 def cacheblend(ctx: Context) -> Entry:
-    system = ctx.system("a100-sxm-80gb")
-    step = StepModel.build(model=resolve_model("mistral-7b"), system=system, plan=Plan(tp=1, quant="fp16"),
-                           max_tokens=CONTEXT_TOKENS)
-    b = blend_ttft(step, get_engine(ENGINE), prompt_tokens=CONTEXT_TOKENS)
-    setup = {"model": "mistral-7b", "hardware": "1x a100-sxm-80gb (our choice)", "precision": "fp16",
-             "workload": f"one {CONTEXT_TOKENS}-token RAG prompt, every chunk's KV precomputed in host memory, "
-                         f"{RECOMPUTE_FRACTION:.0%} of its tokens recomputed after layer {CHECK_LAYER} selects them",
+    system = ctx.system(HARDWARE, file=a40_setups_file())
+    read_gb_s = system.node.storage.seq_read_gb_s
+    tokens = CHUNKS * CHUNK_TOKENS
+    runs = {}
+    for m in MODELS:
+        step = StepModel.build(model=_model(m), system=system, plan=Plan(tp=m.tp, quant=m.quant), max_tokens=4096)
+        runs[m.name.removesuffix(".json")] = (*_blend(step, read_gb_s, tokens), step)
+    name, (b, r, step) = max(runs.items(), key=lambda kv: kv[1][0].speedup)
+    big, _, big_step = runs["llama-2-70b"]
+    at4k, _ = _blend(big_step, read_gb_s, PAPER_LAYER_TOKENS)
+    layers = big_step.model.num_layers
+    setup = {"model": ", ".join(f"{m.name.removesuffix('.json')} ({m.quant}, {m.tp}x A40)" for m in MODELS),
+             "hardware": f"{HARDWARE}: A40s, KV on an NVMe SSD read at {read_gb_s} GB/s",
+             "workload": f"one RAG prompt of {CHUNKS} reused {CHUNK_TOKENS}-token chunks, every chunk's KV on the SSD; "
+                         f"the loading controller's recompute ratio (at least {RECOMPUTE_FRACTION:.0%}) after layer "
+                         f"{CHECK_LAYER} selects the tokens; each layer's KV fetched while the previous one computes",
              "baseline": f"full prefill (no KV reuse), both one iteration of engine profile {ENGINE}",
-             "sources": {"claim, models": SRC, "recompute share": f"{SRC} (15%)",
-                         "check layer, engine": CODE, "device, prompt length": "our choice"}}
+             "sources": {"claim": SRC, "models, GPUs, quantization, SSD": SETUP,
+                         "context": "CacheBlend s7.2 (6 top chunks, 512 tokens per chunk)",
+                         "recompute ratio": "CacheBlend s5.1 loading controller (r* = 15%)",
+                         "pipelining": "CacheBlend s6 (fetch of layer i+1 during the prefill of layer i)",
+                         "check layer, engine": CODE, **{m.name.removesuffix(".json"): m.source for m in MODELS}}}
+    per_model = ", ".join(f"{n} {v[0].speedup:.2f}x (r {v[1]:.0%}, full {v[0].full_prefill_s * 1e3:.0f} ms, blend "
+                          f"{v[0].blend_ttft_s * 1e3:.0f} ms, KV load {v[0].kv_load_s * 1e3:.0f} ms)"
+                          for n, v in runs.items())
     return computed(seed="CacheBlend", claim="TTFT 2.2-3.3x lower than full KV recompute (throughput 2.8-5x)",
                     setup=setup, published=3.3, predicted=b.speedup,
-                    unit="x TTFT reduction (published: the upper end)", kind="ratio", source=SRC,
-                    detail=f"full prefill {b.full_prefill_s * 1e3:.0f} ms, blend recompute {b.recompute_s * 1e3:.0f} "
-                           f"ms (layer 0 and layer 1's Q/K/V on every token), KV load {b.kv_load_s * 1e3:.0f} ms, "
-                           f"host {b.host_s * 1e3:.1f} ms per iteration",
-                    why="both steps are compute-bound in the step model, so the gain is about the inverse of the "
-                        "18% of the layer work the blend computes; the paper's 3.3x (its best over three models "
-                        "and four datasets) implies more per-step cost in its vLLM fork than FLOPs, the host "
-                        "iteration and the KV copy, which the reference set does not measure")
+                    unit="x TTFT reduction (published: the upper end; predicted: the largest over the models)",
+                    kind="ratio", source=SRC,
+                    detail=f"{per_model}; llama-2-70b at {PAPER_LAYER_TOKENS} tokens: recompute "
+                           f"{at4k.recompute_s / layers * 1e3:.1f} ms and KV load {at4k.kv_load_s / layers * 1e3:.1f} "
+                           f"ms per layer (paper s5: 7 and 4 ms), full prefill {at4k.full_prefill_s:.1f} s on 2 A40s",
+                    why="the model's per-layer parts agree with the paper's own (s5), and those alone put the blend "
+                        "at about 1/5 of a full prefill on every model; the measured 2.2-3.3x includes per-request "
+                        "costs of the paper's vLLM fork that it does not itemize, so no sourced setup number closes "
+                        "the gap")

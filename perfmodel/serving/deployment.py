@@ -21,6 +21,7 @@ from perfmodel.serving.replica_data import PrefixCache
 from perfmodel.serving.simulator import Replica
 from perfmodel.serving.timing import StepTimer
 from perfmodel.stepmodel import StepModel
+from perfmodel.swiftkv import SwiftKV, SwiftKVStep
 from perfmodel.specs.model import ModelSpec
 
 # Kernels one transformer layer launches in perfmodel.step's op list (attention block: norm, QKV,
@@ -55,11 +56,12 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
                kv_fraction: float | None = None, kv_layout: str | None = None, block_size: int | None = None,
                preemption: str | None = None, prefix_caching: bool | None = None, prefix_hit_rate: float = 1.0,
                cacheblend: bool = False, lora: LoraSetup | None = None,
-               context_tokens: float | None = None) -> Pool:
+               context_tokens: float | None = None, swiftkv: SwiftKV | None = None) -> Pool:
     """`plan.max_batch` / `plan.token_budget` override the engine's limits; `plan.replicas`
     (dp x workers) is the number of replicas. `context_tokens`: the mean context a sequence holds
     in this workload; the token-count KV pool amortises windowed KV and recurrent state over it
-    (None: `perfmodel.memory.reference_context`; exact for models whose layers all attend fully)."""
+    (None: `perfmodel.memory.reference_context`; exact for models whose layers all attend fully).
+    `swiftkv`: the SwiftKV-transformed model (prompt tokens skip the later layers, AcrossKV)."""
     fraction = kv_fraction if kv_fraction is not None else engine.kv_memory_fraction
     if not 0 < fraction <= 1:
         raise PerfModelError(f"--memory-utilization (kv_fraction) must be in (0, 1], got {fraction}")
@@ -72,6 +74,8 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
     sized = plan.model_copy(update=update)
     ctx = None if context_tokens is None else max(1, round(context_tokens))
     step = StepModel.build(model=model, system=system, plan=sized, max_tokens=budget, context_tokens=ctx)
+    if swiftkv is not None:  # SwiftKV: prompt tokens skip the later layers (perfmodel.swiftkv)
+        step = SwiftKVStep(step, swiftkv)
     if lora is not None:  # S-LoRA: adapters share the KV pool and add their branch to every step
         step = LoraStep(step, lora, max_seqs=max_seqs)
     capacity = step.kv_capacity_tokens * (fraction if engine.kv_fraction_of == "free" else 1.0)

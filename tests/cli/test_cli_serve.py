@@ -140,6 +140,17 @@ def test_serve_lora_adapters(capsys):
     assert code == 1 and err.strip() == "error: --lora-rank must be integers separated by commas, got '8,x'"
 
 
+def test_serve_swiftkv(capsys):
+    args = [*BASE, "--workload", "fixed:2000:128", "--offline", "--num-requests", "64", "--json"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    code, out2, err = run(capsys, *args, "--swiftkv", "0.5")
+    assert code == 0, err
+    assert json.loads(out2)["total_tok_s"] > 1.1 * json.loads(out)["total_tok_s"]  # prompt tokens skip half the layers
+    code, out, err = run(capsys, *BASE, "--workload", "fixed:256:64", "--offline", "--swiftkv", "0.5:x")
+    assert code == 1 and err.strip() == "error: --swiftkv must be SKIP_FRACTION[:ACROSS] (e.g. 0.5 or 0.5:4), got '0.5:x'"
+
+
 def test_serve_finetune(capsys):
     args = [*BASE, "--workload", "sharegpt", "--rate", "10", "--tpot-slo", "50", "--num-requests", "100"]
     code, out, err = run(capsys, *args, "--finetune-seq-len", "1024", "--json")

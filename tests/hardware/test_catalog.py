@@ -261,6 +261,18 @@ def test_user_yaml_resolves_by_path(tmp_path):
         system.link_for_group(3)
 
 
+def test_a_file_with_several_setups_resolves_the_entry_named(tmp_path):
+    data = yaml.safe_load(_user_file(tmp_path).read_text())
+    second = dict(data["nodes"][0], id="my-pair", name="two of them", devices_per_node=2)
+    data["nodes"].append(second)
+    path = str(_write(tmp_path, data))
+    assert resolve(path).node.id == "my-box"  # the first entry by default
+    pair = resolve(path, entry="my-pair")
+    assert pair.node.id == "my-pair" and pair.node.devices_per_node == 2 and pair.device.id == "my-h100"
+    with pytest.raises(PerfModelError, match="my-trio"):
+        resolve(path, entry="my-trio")
+
+
 def test_user_entry_overrides_a_bundled_entry_with_the_same_id(tmp_path):
     dev = _h100_entry()
     dev["id"] = "h100-sxm"

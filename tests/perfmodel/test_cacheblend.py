@@ -1,12 +1,13 @@
 """CacheBlend's blend step (perfmodel.cacheblend): the check layer's full-token work, the host cost
-both iterations pay, and the KV load it overlaps with, checked by hand on Mistral-7B."""
+both iterations pay, the KV load it pipelines with one layer ahead, and the loading controller's
+ratio, checked by hand on Mistral-7B."""
 
 import dataclasses
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from perfmodel.cacheblend import blend_ttft, effective_recompute_fraction
+from perfmodel.cacheblend import blend_ttft, controller_recompute_fraction, effective_recompute_fraction
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.plan import Plan
@@ -68,23 +69,53 @@ def test_a_slow_host_link_makes_the_kv_load_bind():
     slow = dataclasses.replace(SYSTEM, device=SYSTEM.device.model_copy(update={"host_link": slow_link}))
     step = StepModel.build(model=STEP.model, system=slow, plan=STEP.plan, max_tokens=N)
     fast, b = blend_ttft(STEP, IDEAL, prompt_tokens=N), blend_ttft(step, IDEAL, prompt_tokens=N)
+    # every reused token's KV (128 KiB: 32 layers x 8 KV heads x 128 x K and V x 2 bytes) for layers 1..31
+    assert fast.kv_load_s == pytest.approx(N * 131072 * 31 / 32 / (link.bw_per_direction_gb_s * 1e9 * link.efficiency))
     assert b.kv_load_s == pytest.approx(20 * fast.kv_load_s) and b.kv_load_s > b.recompute_s
-    assert b.blend_ttft_s == pytest.approx(b.kv_load_s)
-    # (N - k) tokens x 128 KiB of KV each (32 layers x 8 KV heads x 128 x K and V x 2 bytes)
-    assert fast.kv_load_s == pytest.approx((N - 614) * 131072 / (link.bw_per_direction_gb_s * 1e9 * link.efficiency))
+    # fast link: each layer's fetch hides under the previous layer's compute, the blend is the recompute
+    assert fast.pipeline_s == pytest.approx(fast.recompute_s)
+    # slow link: layer i+1's fetch starts with layer i's compute, so the loop is the loads, then the last layer
+    sel_layer, sel_once = _layer_and_once(BatchShape.prefill(1, b.recomputed_tokens, cached=N - b.recomputed_tokens))
+    assert b.pipeline_s == pytest.approx(b.kv_load_s + sel_layer + sel_once)
+    assert b.blend_ttft_s == pytest.approx(b.pipeline_s)
 
 
+def test_a_shared_ssd_reads_the_whole_replicas_kv_and_each_gpu_its_own_link():
+    ssd = blend_ttft(STEP, IDEAL, prompt_tokens=N, storage_read_gb_s=4.8)  # CacheBlend s7.1's NVMe SSD
+    assert ssd.kv_load_s == pytest.approx(N * 131072 * 31 / 32 / 4.8e9)  # 81 ms
+    tp2 = StepModel.build(model=STEP.model, system=SYSTEM, plan=Plan(tp=2, quant="fp16"), max_tokens=N)
+    one, two = (blend_ttft(s, IDEAL, prompt_tokens=N) for s in (STEP, tp2))
+    assert two.kv_load_s == pytest.approx(one.kv_load_s / 2)  # each GPU loads its half over its own link
+    two_ssd = blend_ttft(tp2, IDEAL, prompt_tokens=N, storage_read_gb_s=4.8)
+    assert two_ssd.kv_load_s == pytest.approx(ssd.kv_load_s)  # one SSD serves both
+
+
+def test_loading_controller_by_hand():
+    # CacheBlend s5.1: r such that r x Prefill = load delay, at least r* = 15%, at most everything
+    assert controller_recompute_fraction(full_prefill_s=1.0, kv_load_s=0.1) == 0.15
+    assert controller_recompute_fraction(full_prefill_s=1.0, kv_load_s=0.3) == pytest.approx(0.3)
+    assert controller_recompute_fraction(full_prefill_s=1.0, kv_load_s=2.0) == 1.0
+    with pytest.raises(PerfModelError, match="full_prefill_s > 0"):
+        controller_recompute_fraction(full_prefill_s=0.0, kv_load_s=0.1)
+
+
+@pytest.mark.parametrize("knob,lo_hi,slower_with", [
+    ("recompute_fraction", (0.02, 1.0), "more"),   # recomputing more is never faster
+    ("storage_read_gb_s", (0.1, 100.0), "less"),   # a faster store is never slower
+])
 @settings(max_examples=15, derandomize=True, deadline=None)
-@given(a=st.floats(0.02, 1.0), b=st.floats(0.02, 1.0), n=st.integers(256, 4096))
-def test_recomputing_more_is_never_faster(a, b, n):
-    lo, hi = sorted((a, b))
-    t = [blend_ttft(STEP, VLLM, prompt_tokens=n, recompute_fraction=r).blend_ttft_s for r in (lo, hi)]
-    assert t[0] <= t[1] * (1 + 1e-9)
+@given(u=st.floats(0.0, 1.0), v=st.floats(0.0, 1.0), n=st.integers(256, 4096))
+def test_blend_ttft_is_monotone(knob, lo_hi, slower_with, u, v, n):
+    lo, hi = (lo_hi[0] + w * (lo_hi[1] - lo_hi[0]) for w in sorted((u, v)))
+    t_lo, t_hi = (blend_ttft(STEP, VLLM, prompt_tokens=n, **{knob: x}).blend_ttft_s for x in (lo, hi))
+    fast, slow = (t_lo, t_hi) if slower_with == "more" else (t_hi, t_lo)
+    assert fast <= slow * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("kw,match", [({"recompute_fraction": 0.0}, "recompute_fraction must be in"),
                                       ({"check_layer": 32}, "check_layer must be in"),
-                                      ({"prompt_tokens": 0}, "prompt_tokens must be")])
+                                      ({"prompt_tokens": 0}, "prompt_tokens must be"),
+                                      ({"storage_read_gb_s": 0.0}, "storage_read_gb_s must be > 0")])
 def test_bad_input_names_the_rule(kw, match):
     with pytest.raises(PerfModelError, match=match):
         blend_ttft(STEP, IDEAL, **({"prompt_tokens": N} | kw))

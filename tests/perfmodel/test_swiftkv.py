@@ -64,3 +64,49 @@ def test_parse():
     assert parse("0.5:4") == SwiftKV(0.5, 4) and parse("0.25") == SwiftKV(0.25, 1)
     with pytest.raises(PerfModelError, match=r"--swiftkv must be SKIP_FRACTION\[:ACROSS\].*'x:2'"):
         parse("x:2")
+
+
+# ---- SwiftKVStep: the transform inside the serving simulator's iterations ----------------------
+from perfmodel.iteration import BatchShape  # noqa: E402
+from perfmodel.serve_api import serve  # noqa: E402
+from perfmodel.stepmodel import StepModel  # noqa: E402
+from perfmodel.swiftkv import SwiftKVStep  # noqa: E402
+
+STEP = StepModel.build(model=MODEL, system=SYSTEM, plan=PLAN, max_tokens=8192)
+MIXED = BatchShape.prefill(1, 1800, cached=200) + BatchShape.decode(232, 2128)
+
+
+def test_a_whole_prefill_is_the_static_transform():
+    # prompt tokens only: the cut model plus the skipped layers' K/V projections, as `prefill` prices it
+    shape = BatchShape.prefill(4, 2048)
+    r = prefill(model=MODEL, system=SYSTEM, plan=PLAN, batch=4, isl=2048, swift=SwiftKV(0.5))
+    assert SwiftKVStep(STEP, SwiftKV(0.5)).cold_time_s(shape) == pytest.approx(r["swiftkv_s"])
+
+
+def test_decode_tokens_run_every_layer():
+    decode = BatchShape.decode(128, 2000)
+    assert SwiftKVStep(STEP, SwiftKV(0.5)).iteration_time_s(decode) == pytest.approx(STEP.iteration_time_s(decode))
+    assert SwiftKVStep(STEP, SwiftKV(0.0)).iteration_time_s(MIXED) == pytest.approx(STEP.iteration_time_s(MIXED))
+
+
+def test_acrosskv_shrinks_the_kv_per_token_and_grows_the_pool():
+    s = SwiftKVStep(STEP, SwiftKV(0.5, 4))
+    assert s.kv_bytes_per_token == pytest.approx(0.625 * STEP.kv_bytes_per_token)
+    assert s.kv_capacity_tokens == int(STEP.kv_capacity_tokens / 0.625)
+
+
+@settings(max_examples=15, derandomize=True, deadline=None)
+@given(f=st.floats(0.0, 0.9), prefill_tokens=st.integers(1, 4096), decode=st.integers(0, 256))
+def test_a_mixed_step_is_never_slower_than_the_model(f, prefill_tokens, decode):
+    shape = BatchShape.prefill(1, prefill_tokens) + BatchShape.decode(decode, 2000)
+    assert SwiftKVStep(STEP, SwiftKV(f)).iteration_time_s(shape) <= STEP.iteration_time_s(shape) * (1 + 1e-9)
+
+
+def test_served_swiftkv_beats_the_model_and_rejects_mla():
+    kw = dict(model="llama-3.1-8b", hardware="h100-sxm", workload="fixed:2000:256", offline=True, num_requests=64,
+              engine="vllm", goodput_search=False)
+    fast, plain = (serve(**kw, swiftkv=s).to_dict()["total_tok_s"] for s in (SwiftKV(0.5), None))
+    assert fast > 1.1 * plain
+    mla = StepModel.build(model=resolve_model("deepseek-v2-lite"), system=SYSTEM, plan=Plan(tp=1), max_tokens=4096)
+    with pytest.raises(PerfModelError, match="uses MLA"):
+        SwiftKVStep(mla, SwiftKV(0.5))
