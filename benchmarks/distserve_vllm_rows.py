@@ -38,31 +38,32 @@ SCALES = np.round(np.arange(1.0, 1.61, 0.05), 2)        # device_time_scale grid
 PER_SEQ_US = (36.0, 100.0, 200.0, 300.0, 400.0, 600.0)  # cpu_per_seq_us grid (36: the vllm-0.5 profile's)
 
 
+def _engine(scale: float, per_seq_us: float):
+    return get_engine("vllm-0.5").model_copy(update={"device_time_scale": scale, "cpu_per_seq_us": per_seq_us})
+
+
 def predict(rate: float, scale: float, per_seq_us: float = 36.0) -> tuple[float, float]:
     """Simulated mean TTFT and TPOT (ms) at `rate` with the vllm-0.5 kernels' time times `scale` and
     `per_seq_us` of host time per running sequence per iteration."""
-    engine = get_engine("vllm-0.5").model_copy(update={"device_time_scale": scale, "cpu_per_seq_us": per_seq_us})
     r = serve(model="opt-13b", hardware="a100-sxm-80gb", workload="sharegpt-distserve", rate=rate, quant="fp16",
-              num_requests=MEASURED[rate][0], engine=engine, tp=1, max_batch=MAX_SEQS, token_budget=MAX_TOKENS,
-              kv_fraction=KV_FRACTION, goodput_search=False)
+              num_requests=MEASURED[rate][0], engine=_engine(scale, per_seq_us), tp=1, max_batch=MAX_SEQS,
+              token_budget=MAX_TOKENS, kv_fraction=KV_FRACTION, goodput_search=False)
     return r.metrics["ttft_ms"]["mean"], r.metrics["tpot_ms"]["mean"]
 
 
 def lone_ttft_ms(prompt: int, scale: float, per_seq_us: float = 36.0) -> float:
     """Simulated TTFT of one `prompt`-token request on an idle replica."""
-    engine = get_engine("vllm-0.5").model_copy(update={"device_time_scale": scale, "cpu_per_seq_us": per_seq_us})
     r = serve(model="opt-13b", hardware="a100-sxm-80gb", workload=f"fixed:{prompt}:20", rate=0.01, quant="fp16",
-              num_requests=3, engine=engine, tp=1, goodput_search=False)
+              num_requests=3, engine=_engine(scale, per_seq_us), tp=1, goodput_search=False)
     return r.metrics["ttft_ms"]["mean"]
 
 
 def goodput_req_s(scale: float, per_seq_us: float = 36.0) -> float:
     """Goodput at DistServe's OPT-13B chatbot SLOs (TTFT 250 ms, TPOT 100 ms, 90%), as the
     `perfmodel reproduce DistServe` entry searches it."""
-    engine = get_engine("vllm-0.5").model_copy(update={"device_time_scale": scale, "cpu_per_seq_us": per_seq_us})
     r = serve(model="opt-13b", hardware="a100-sxm-80gb", workload="sharegpt-distserve", rate=1.0, quant="fp16",
-              num_requests=400, engine=engine, tp=1, max_batch=MAX_SEQS, token_budget=MAX_TOKENS,
-              kv_fraction=KV_FRACTION, ttft_slo_ms=250.0, tpot_slo_ms=100.0, slo_target=0.9)
+              num_requests=400, engine=_engine(scale, per_seq_us), tp=1, max_batch=MAX_SEQS,
+              token_budget=MAX_TOKENS, kv_fraction=KV_FRACTION, ttft_slo_ms=250.0, tpot_slo_ms=100.0, slo_target=0.9)
     return r.goodput_req_s
 
 
