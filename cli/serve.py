@@ -13,8 +13,8 @@ from perfmodel.cli.estimate import (ActOffloadOpt, CalOpt, DevicesOpt, DpOpt, Ep
                                     WeightsOffloadOpt, kv_attention_fields, parse_split, replicas)
 
 WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="fixed:ISL:OSL, random:ISL:OSL:RATIO, a preset (sharegpt, lmsys, "
-                                          "splitwise, burstgpt, burstgpt-sample, chat-multiturn), a workload "
-                                          "YAML or a BurstGPT CSV.")]
+                                          "splitwise, sharegpt-distserve, burstgpt, burstgpt-sample, chat-multiturn), "
+                                          "a workload YAML or a BurstGPT CSV.")]
 
 
 def register(app: typer.Typer) -> None:

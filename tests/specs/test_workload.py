@@ -47,6 +47,18 @@ def test_trace_like_presets_keep_published_averages(name, mean_in, mean_out):
     assert req.output_tokens.mean() == pytest.approx(mean_out, rel=0.03)
 
 
+def test_distserve_sharegpt_preset_is_the_artifacts_100_requests():
+    # The lengths of DistServe's measured OPT-13B ShareGPT run: the description's statistics are the
+    # data's, every request fits OPT's 2,048 positions, and resampling keeps the mean.
+    wl = load_workload("sharegpt-distserve")
+    prompt, output = np.array(wl.input.values), np.array(wl.output.values)
+    assert len(prompt) == len(output) == 100 and (prompt + output < 2048).all()
+    assert f"mean in {prompt.mean():.1f} / out {output.mean():.1f}" in wl.description
+    assert f"median {np.median(prompt):.0f} / {np.median(output):.0f}" in wl.description
+    req = wl.sample(50_000, offline=True, seed=0)
+    assert req.input_tokens.mean() == pytest.approx(prompt.mean(), rel=0.02)
+
+
 def test_lognormal_keeps_median_and_clipped_mean():
     d = LogNormal(mean=300, median=40, max_tokens=4096)
     x = d.sample(np.random.default_rng(0), 400_000)
