@@ -118,6 +118,12 @@ class Device(Sourced):
     kernel_overhead_us: float = Field(ge=0, description="fixed cost per kernel: launch + prologue/tail")
     gemm_tile_m: int = Field(default=128, gt=0, description="largest tensor-core tile rows (wave model)")
     gemm_tile_n: int = Field(default=128, gt=0, description="largest tensor-core tile cols (wave model)")
+    # Block-scaled FP8 (1x128 activation, 128x128 weight scales) on tensor cores that cannot apply
+    # the scales themselves (Hopper: DeepGEMM promotes the FP8 partial sums on the CUDA cores once
+    # per 128-element K block). None: the device applies block scales in hardware or has no fit.
+    block_scale_tile_overhead_k: float | None = Field(
+        default=None, ge=0, le=65536,
+        description="fixed work per output tile of a block-scaled FP8 GEMM, in K elements of its main loop")
     # Attention kernels relative to the device's own GEMM/bandwidth roofs. Defaults from the
     # FlashAttention-2 paper (causal fwd 50-73% of A100 peak, ~0.55-0.8 of a tuned GEMM) and
     # FlashAttention-3 (causal hd128 ~600-660 of 989 TFLOPS on H100, ~0.7 of a tuned GEMM); 0.7 is
