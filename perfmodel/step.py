@@ -302,9 +302,24 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     a_el = qe.gemm_path(dev)[1]
     scaled = a_el < q.base_bytes and float(a_el * 8).is_integer()
     dispatch_el = a_el + (M.FP8_SCALE_BYTES_PER_ELEMENT if scaled else 0.0)
+    # Normal kernels hand each rank its received tokens once, with their top-k ids: the grouped
+    # GEMM's contiguous layout needs one row per (token, local expert), so engines copy them in
+    # (ep_scatter) and sum the experts' outputs back per token with the routing weights (ep_gather;
+    # vLLM deep_gemm_utils, SGLang ep_moe kernels, from lightllm). Low-latency kernels deliver the
+    # per-expert layout themselves.
+    permuted = np.logical_and(spans, np.logical_not(low_latency))
+    received = T / tp * copies * local  # tokens arriving per rank (by symmetry, those it sent)
     if _any(spans):
         out.append(_masked(all_to_all("moe_dispatch", dispatch_el), spans))
+    if _any(permuted):
+        # each received row read once, each (token, expert) row written once: [rows, h] fp8 + scales
+        out.append(_masked(O.elementwise("expert_permute", (received + load) * h, dev, reads=1, writes=0,
+                                         bytes_per_el=dispatch_el, flops_per_el=0.0), permuted))
     out += expert_ops(model, system, q, par, tokens=T, rows=load, per_expert=per_expert, touched=touched)
+    if _any(permuted):
+        # each expert output row read once and multiply-added into its token's row, written once
+        out.append(_masked(O.elementwise("expert_unpermute", (received + load) * h, dev, reads=1, writes=0,
+                                         bytes_per_el=q.base_bytes), permuted))
     if _any(spans):
         out.append(_masked(all_to_all("moe_combine", q.base_bytes), spans))
     out.append(collective("moe_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system))
