@@ -79,10 +79,17 @@ class Link(_Strict):
         default=None, gt=0, le=1, description="achievable fraction for expert-parallel all-to-all (dispatch / "
                                               "combine of prefill-sized batches) where it was measured apart; "
                                               "None: `efficiency`")
+    low_latency_all_to_all_efficiency: float | None = Field(
+        default=None, gt=0, le=1, description="achievable fraction for the decode-sized all-to-all of low-latency "
+                                              "kernels (DeepEP low_latency_dispatch / combine) where it was "
+                                              "measured apart; None: `all_to_all_efficiency`")
 
     def rate_efficiency(self, kind: str) -> float:
-        """The achievable fraction a collective of `kind` gets on this link."""
-        if kind == "all_to_all" and self.all_to_all_efficiency is not None:
+        """The achievable fraction a collective of `kind` gets on this link; `all_to_all_low_latency`
+        (decode) falls back to the all-to-all fraction, that to the link's own."""
+        if kind == "all_to_all_low_latency" and self.low_latency_all_to_all_efficiency is not None:
+            return self.low_latency_all_to_all_efficiency
+        if kind in ("all_to_all", "all_to_all_low_latency") and self.all_to_all_efficiency is not None:
             return self.all_to_all_efficiency
         return self.efficiency
 

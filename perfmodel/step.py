@@ -287,15 +287,21 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     domain = M.scaleup_devices(system)
     nic_copies, nodes = M.scaleout_copies(e.experts_per_token, par.ep, domain, low_latency=low_latency)
 
-    def all_to_all(name: str, el):
-        flat = collective(name, "all_to_all", sent * el, par.ep, system)
+    def kernels(name: str, el, rate: str):
+        flat = collective(name, "all_to_all", sent * el, par.ep, system, rate_of=rate)
         if domain is None or not _any(nodes > 1):
             return flat
         # at the measured internode all-to-all rate of the NIC where the catalog has one (DeepEP)
-        nic = collective(name, "p2p", T / tp * nic_copies * h * local * el, par.ep, system, rate_of="all_to_all")
-        fwd = collective(name, "all_to_all", sent * el, O.vmin(par.ep, domain), system)
+        nic = collective(name, "p2p", T / tp * nic_copies * h * local * el, par.ep, system, rate_of=rate)
+        fwd = collective(name, "all_to_all", sent * el, O.vmin(par.ep, domain), system, rate_of=rate)
         hier = O.OpCost(name, "comm", comm_bytes=nic.comm_bytes + fwd.comm_bytes, t_comm=O.vmax(nic.t_comm, fwd.t_comm))
         return _pick(nodes > 1, hier, flat)
+
+    def all_to_all(name: str, el):
+        """Normal kernels' rate when the step prefills, low-latency kernels' in decode-only steps."""
+        if isinstance(low_latency, (bool, np.bool_)):
+            return kernels(name, el, "all_to_all_low_latency" if low_latency else "all_to_all")
+        return _pick(low_latency, kernels(name, el, "all_to_all_low_latency"), kernels(name, el, "all_to_all"))
 
     # Bytes per element the experts' GEMM reads; fp8-block / nvfp4 / mxfp4 bits count their scales
     # already (perfmodel.quant), fp8 / w8a8 / w4a8 get DeepEP's 1x128 scales added.

@@ -123,3 +123,25 @@ def test_hierarchical_dispatch_never_moves_more_nic_bytes_than_the_flat_one(batc
     forward = T * flat_copies * DSV3.hidden_size * el * 7 / 8  # the in-node all-to-all over NVLink
     assert d.comm_bytes <= flat_nic + forward + 1e-6
     assert np.isfinite(d.t_comm) and d.t_comm > 0
+
+
+def test_decode_all_to_all_runs_at_the_low_latency_kernels_rate():
+    """DeepEP's low-latency kernels (decode) move 48 / 53 GB/s of top-k copies at EP32 on H800 + CX7,
+    0.76 of the NIC for the remote share, below the normal kernels' 0.86: a decode step's NIC leg
+    takes at least its bytes at 0.76, a prefill step's at 0.86; links without a low-latency figure
+    fall back to their all-to-all fraction, then to their own."""
+    nic = H800X4.node.nic
+    assert nic.rate_efficiency("all_to_all_low_latency") == 0.76 < nic.rate_efficiency("all_to_all") == 0.86
+    plain = nic.model_copy(update={"low_latency_all_to_all_efficiency": None})
+    assert plain.rate_efficiency("all_to_all_low_latency") == 0.86
+    bare = plain.model_copy(update={"all_to_all_efficiency": None})
+    assert bare.rate_efficiency("all_to_all_low_latency") == bare.efficiency
+    plan = Plan(tp=1, dp=32, ep=32, quant="fp8-block")
+    h, k, el = DSV3.hidden_size, DSV3.moe.experts_per_token, 1 + 4 / 128
+    seqs = 128
+    d = _ops(plan, BatchShape.decode(seqs, 4096))["moe_dispatch"]
+    nic_bytes = seqs * k * 3 / 4 * h * el  # one copy per remote expert, straight over RDMA
+    assert d.t_comm >= nic_bytes / (50e9 * 0.76)
+    p = _ops(plan, BatchShape.prefill(4, 4096))["moe_dispatch"]
+    nic_copies, _ = M.scaleout_copies(k, 32, 8, low_latency=False)
+    assert p.t_comm < 4 * 4096 * nic_copies * h * el / (50e9 * 0.76)
