@@ -79,10 +79,17 @@ class Link(_Strict):
         default=None, gt=0, le=1, description="achievable fraction for expert-parallel all-to-all (dispatch / "
                                               "combine of prefill-sized batches) where it was measured apart; "
                                               "None: `efficiency`")
+    low_latency_all_to_all_efficiency: float | None = Field(
+        default=None, gt=0, le=1, description="achievable fraction for the decode-sized all-to-all of low-latency "
+                                              "kernels (DeepEP low_latency_dispatch / combine) where it was "
+                                              "measured apart; None: `all_to_all_efficiency`")
 
     def rate_efficiency(self, kind: str) -> float:
-        """The achievable fraction a collective of `kind` gets on this link."""
-        if kind == "all_to_all" and self.all_to_all_efficiency is not None:
+        """The achievable fraction a collective of `kind` gets on this link; `all_to_all_low_latency`
+        (decode) falls back to the all-to-all fraction, that to the link's own."""
+        if kind == "all_to_all_low_latency" and self.low_latency_all_to_all_efficiency is not None:
+            return self.low_latency_all_to_all_efficiency
+        if kind in ("all_to_all", "all_to_all_low_latency") and self.all_to_all_efficiency is not None:
             return self.all_to_all_efficiency
         return self.efficiency
 
@@ -118,6 +125,12 @@ class Device(Sourced):
     kernel_overhead_us: float = Field(ge=0, description="fixed cost per kernel: launch + prologue/tail")
     gemm_tile_m: int = Field(default=128, gt=0, description="largest tensor-core tile rows (wave model)")
     gemm_tile_n: int = Field(default=128, gt=0, description="largest tensor-core tile cols (wave model)")
+    # Block-scaled FP8 (1x128 activation, 128x128 weight scales) on tensor cores that cannot apply
+    # the scales themselves (Hopper: DeepGEMM promotes the FP8 partial sums on the CUDA cores once
+    # per 128-element K block). None: the device applies block scales in hardware or has no fit.
+    block_scale_tile_overhead_k: float | None = Field(
+        default=None, ge=0, le=65536,
+        description="fixed work per output tile of a block-scaled FP8 GEMM, in K elements of its main loop")
     # Attention kernels relative to the device's own GEMM/bandwidth roofs. Defaults from the
     # FlashAttention-2 paper (causal fwd 50-73% of A100 peak, ~0.55-0.8 of a tuned GEMM) and
     # FlashAttention-3 (causal hd128 ~600-660 of 989 TFLOPS on H100, ~0.7 of a tuned GEMM); 0.7 is

@@ -96,7 +96,8 @@ def chunked_overlap(*, dispatch_s, combine_s, chunk_compute_s, chunks: int) -> O
 # The MoE block's operators by role (perfmodel.step.moe_ops): what moves tokens, what computes on
 # them once they arrived; the norm, router and top-k run before the dispatch and stay serial.
 COMM_OPS = ("moe_dispatch", "moe_combine", "moe_all_reduce")
-EXPERT_OPS = ("expert_gate_up", "expert_silu_mul", "expert_down", "shared_gate_up", "shared_down")
+EXPERT_OPS = ("expert_permute", "expert_gate_up", "expert_silu_mul", "expert_down", "expert_unpermute", "shared_gate_up",
+              "shared_down")
 
 
 def _scaled_times(op: O.OpCost, f, *, work: bool) -> O.OpCost:

@@ -217,6 +217,11 @@ def gemm(name: str, m, n, k, dev: Device, q: Quant, *, groups=1, weight_groups=N
     util = gemm_utilization(m, n, k, dev, groups)
     rate = dev.peak_flops(dtype) * dev.gemm_fraction(dtype) * util
     t_c = flops / vmax(rate, 1.0)
+    k0 = dev.block_scale_tile_overhead_k
+    if weight_quantized and k0 and q.block_scaled:
+        # Block-scaled FP8 without hardware block scaling (Hopper, DeepGEMM): every output tile
+        # also does k0 K-elements' worth of fixed work (fill, CUDA-core promotion, epilogue)
+        t_c = t_c * (k + k0) / k
     if dequant_ops:
         # Each M-tile pass dequantizes the weight tile again on the vector cores.
         passes = ceil_div(m, dev.gemm_tile_m)

@@ -64,6 +64,11 @@ class Quant:
         return 4.0 if self.act_bits == 32 else 2.0
 
     @property
+    def block_scaled(self) -> bool:
+        """FP8 with fine-grained (1x128 / 128x128) scales applied inside the GEMM (fp8-block)."""
+        return self.gemm_dtype == "fp8" and self.act_bits == FP8_BLOCK_ACT_BITS
+
+    @property
     def base_dtype(self) -> str:
         return "fp32" if self.act_bits == 32 else "bf16"
 

@@ -287,24 +287,45 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     domain = M.scaleup_devices(system)
     nic_copies, nodes = M.scaleout_copies(e.experts_per_token, par.ep, domain, low_latency=low_latency)
 
-    def all_to_all(name: str, el):
-        flat = collective(name, "all_to_all", sent * el, par.ep, system)
+    def kernels(name: str, el, rate: str):
+        flat = collective(name, "all_to_all", sent * el, par.ep, system, rate_of=rate)
         if domain is None or not _any(nodes > 1):
             return flat
         # at the measured internode all-to-all rate of the NIC where the catalog has one (DeepEP)
-        nic = collective(name, "p2p", T / tp * nic_copies * h * local * el, par.ep, system, rate_of="all_to_all")
-        fwd = collective(name, "all_to_all", sent * el, O.vmin(par.ep, domain), system)
+        nic = collective(name, "p2p", T / tp * nic_copies * h * local * el, par.ep, system, rate_of=rate)
+        fwd = collective(name, "all_to_all", sent * el, O.vmin(par.ep, domain), system, rate_of=rate)
         hier = O.OpCost(name, "comm", comm_bytes=nic.comm_bytes + fwd.comm_bytes, t_comm=O.vmax(nic.t_comm, fwd.t_comm))
         return _pick(nodes > 1, hier, flat)
+
+    def all_to_all(name: str, el):
+        """Normal kernels' rate when the step prefills, low-latency kernels' in decode-only steps."""
+        if isinstance(low_latency, (bool, np.bool_)):
+            return kernels(name, el, "all_to_all_low_latency" if low_latency else "all_to_all")
+        return _pick(low_latency, kernels(name, el, "all_to_all_low_latency"), kernels(name, el, "all_to_all"))
 
     # Bytes per element the experts' GEMM reads; fp8-block / nvfp4 / mxfp4 bits count their scales
     # already (perfmodel.quant), fp8 / w8a8 / w4a8 get DeepEP's 1x128 scales added.
     a_el = qe.gemm_path(dev)[1]
     scaled = a_el < q.base_bytes and float(a_el * 8).is_integer()
     dispatch_el = a_el + (M.FP8_SCALE_BYTES_PER_ELEMENT if scaled else 0.0)
+    # Normal kernels hand each rank its received tokens once, with their top-k ids: the grouped
+    # GEMM's contiguous layout needs one row per (token, local expert), so engines copy them in
+    # (ep_scatter) and sum the experts' outputs back per token with the routing weights (ep_gather;
+    # vLLM deep_gemm_utils, SGLang ep_moe kernels, from lightllm). Low-latency kernels deliver the
+    # per-expert layout themselves.
+    permuted = np.logical_and(spans, np.logical_not(low_latency))
+    received = T / tp * copies * local  # tokens arriving per rank (by symmetry, those it sent)
     if _any(spans):
         out.append(_masked(all_to_all("moe_dispatch", dispatch_el), spans))
+    if _any(permuted):
+        # each received row read once, each (token, expert) row written once: [rows, h] fp8 + scales
+        out.append(_masked(O.elementwise("expert_permute", (received + load) * h, dev, reads=1, writes=0,
+                                         bytes_per_el=dispatch_el, flops_per_el=0.0), permuted))
     out += expert_ops(model, system, q, par, tokens=T, rows=load, per_expert=per_expert, touched=touched)
+    if _any(permuted):
+        # each expert output row read once and multiply-added into its token's row, written once
+        out.append(_masked(O.elementwise("expert_unpermute", (received + load) * h, dev, reads=1, writes=0,
+                                         bytes_per_el=q.base_bytes), permuted))
     if _any(spans):
         out.append(_masked(all_to_all("moe_combine", q.base_bytes), spans))
     out.append(collective("moe_all_reduce", "all_reduce", T * h * q.base_bytes, tp, system))

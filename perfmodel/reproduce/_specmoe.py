@@ -29,8 +29,9 @@ PROMPT_TOKENS = 1024          # the paper's Table 2: inputs 256, 512, 1024
 LAR_GAIN = 0.37               # s4.5: "increase LAR by 37% ... for DeepSeek-V2-Lite"
 PUBLISHED_LATENCY_CUT = 0.418  # s4.5: "41.8% ... latency reduction of the belonging expert layer"
 PUBLISHED_COMM_SHARE = 0.592   # s1 / Figure 1: EP communication up to 59.2% of the MoE layers' latency
-MOE_LAYER_OPS = frozenset({"post_norm", "router", "topk", "moe_dispatch", "expert_gate_up", "expert_silu_mul",
-                           "expert_down", "shared_gate_up", "shared_down", "moe_combine", "moe_all_reduce"})
+MOE_LAYER_OPS = frozenset({"post_norm", "router", "topk", "moe_dispatch", "expert_permute", "expert_gate_up",
+                           "expert_silu_mul", "expert_down", "expert_unpermute", "shared_gate_up", "shared_down",
+                           "moe_combine", "moe_all_reduce"})
 COMM_OPS = frozenset({"moe_dispatch", "moe_combine"})
 
 

@@ -153,7 +153,8 @@ def test_nic_copies_never_exceed_the_flat_all_to_all(ep, k, ll):
 def test_speculative_moe_locality_only_trims_the_all_to_all(lo, hi, batch, phase):
     """Speculative MoE (Plan.expert_locality): more activations on their own rank never slow the
     step; the uniform share 1/ep (or less) is the placement-agnostic step; only the dispatch and
-    combine change, in proportion to the non-local share."""
+    combine change, in proportion to the non-local share (and, in prefill, the copy of the tokens
+    a rank receives into the experts' layout and back)."""
     lo, hi = sorted((max(lo, 1e-3), max(hi, 1e-3)))
     plan = Plan(tp=1, dp=8, ep=8, quant="fp8")
     b = BatchShape.prefill(batch, 512) if phase == "prefill" else BatchShape.decode(batch, 2048)
@@ -161,7 +162,8 @@ def test_speculative_moe_locality_only_trims_the_all_to_all(lo, hi, batch, phase
     assert _step(DSV3, at(hi), b) <= _step(DSV3, at(lo), b) * (1 + 1e-12)
     assert _step(DSV3, at(min(lo, 1 / 8)), b) == pytest.approx(_step(DSV3, plan, b), rel=1e-12)
     base, local = _moe_ms(DSV3, plan, b), _moe_ms(DSV3, at(hi), b)
-    assert {n for n in base if base[n].total_s != local[n].total_s} <= {"moe_dispatch", "moe_combine"}
+    assert {n for n in base if base[n].total_s != local[n].total_s} <= {"moe_dispatch", "moe_combine",
+                                                                         "expert_permute", "expert_unpermute"}
     assert M.remote_share(hi, 8) == pytest.approx((1 - max(hi, 1 / 8)) / (7 / 8))
     np.testing.assert_allclose(M.remote_share(hi, np.array([1, 8])), [0.0, M.remote_share(hi, 8)])
 
