@@ -63,7 +63,7 @@ class Skip:
 # ---- column parsers ----------------------------------------------------------------------------
 _DEVICES = [  # (pattern, catalog id), first match wins
     (r"a100.*40\s*gb", "a100-sxm-40gb"), (r"a100.*pcie", "a100-pcie-80gb"), (r"a100", "a100-sxm-80gb"),
-    (r"h100.*pcie", "h100-pcie"), (r"h100", "h100-sxm"), (r"h200", "h200-sxm"), (r"b200", "b200"),
+    (r"h100.*pcie", "h100-pcie"), (r"h100", "h100-sxm"), (r"h200", "h200-sxm"), (r"gb200", "gb200"), (r"b200", "b200"),
     (r"l40s", "l40s"), (r"\bl4\b", "l4"), (r"a10g", "a10g"), (r"mi300x", "mi300x"),
     (r"910c", "ascend-910c"), (r"910b", "ascend-910b"),
 ]
@@ -79,7 +79,14 @@ def parse_hardware(text: str) -> tuple[str, int] | None:
 
 
 def parse_quant(text: str) -> str | None:
+    """A `--quant` id from a precision column: 'NVFP4 (...), FP8 KV cache' is `nvfp4+kv=fp8`, gpt-oss's
+    'MXFP4 experts, BF16 elsewhere' is `bf16+experts=mxfp4`, DeepSeek's 'FP8 block-scaled' is
+    `fp8-block` (perfmodel.quant grammar)."""
     low = text.lower()
+    kv = "+kv=fp8" if re.search(r"fp8 kv", low) else ""
+    for pat, q in ((r"nvfp4", "nvfp4"), (r"mxfp4 experts", "bf16+experts=mxfp4"), (r"fp8 block", "fp8-block")):
+        if re.search(pat, low):
+            return q + kv
     for pat, q in ((r"w4a8kv4", "w4a8kv4"), (r"w4a4kv4", "w4a4kv4"), (r"w4a16", "w4a16"), (r"w8a8|int8", "w8a8"),
                    (r"fp8", "fp8"), (r"bf16", "bf16"), (r"fp16|16-bit", "fp16")):
         if re.search(pat, low):
@@ -107,6 +114,9 @@ def parse_parallelism(text: str, devices: int) -> dict:
             out[name] = int(m.group(1))
     if "single gpu" in low:
         out["tp"] = 1
+    dep = re.search(r"\bdep(\d+)", low)  # TRT-LLM's DEP<n>: attention data parallel n x expert parallel n
+    if dep:
+        out.update(tp=1, dp=int(dep.group(1)), ep=int(dep.group(1)))
     out.setdefault("tp", devices)
     return out
 
@@ -121,6 +131,8 @@ def parse_engine(system: str, versions: dict[str, str]) -> tuple[str | None, str
     if "swiftkv" in low:
         return None, "SwiftKV skips layers for prompt tokens (a modified model): `perfmodel reproduce SwiftKV`"
     if "tensorrt-llm" in low or "trt-llm" in low:
+        if "pytorch" in low:  # the 1.x PyTorch backend (trtllm-bench --backend pytorch)
+            return "trtllm-pytorch", ""
         m = re.search(r"v?(\d+)\.(\d+)", low)
         if m and (int(m.group(1)), int(m.group(2))) < (0, 12):
             return "trtllm-0.8", ""
@@ -186,6 +198,9 @@ def parse_workload(text: str) -> tuple[dict | None, str]:
         kw["rate"] = float(rate.group(1))
     else:
         return None, "neither offline nor a request rate"
+    n = re.search(r"\b(\d+) requests\b", low)  # the run's request count where the source states it
+    if n:
+        kw["num_requests"] = int(n.group(1))
     b = re.search(r"batch\s*=\s*(\d+)", low)
     if b:
         kw["max_batch"] = int(b.group(1))
@@ -272,7 +287,9 @@ def _case(key, rid, r, engine, base, wl, metric, value) -> Case:
     kw = {**base, **wl, "engine": engine}
     if engine == "nanoflow" and kw["model"] in NANOFLOW_DENSE_BATCH:
         kw["token_budget"] = NANOFLOW_DENSE_BATCH[kw["model"]]
-    if kw.get("scheduler") == "static":
+    if "num_requests" in wl:
+        pass
+    elif kw.get("scheduler") == "static":
         kw["num_requests"] = kw.get("max_batch") or OFFLINE_REQUESTS
     elif kw.get("offline"):
         kw["num_requests"] = OFFLINE_REQUESTS if kw["workload"].startswith("fixed:") else OFFLINE_TRACE_REQUESTS
