@@ -51,6 +51,8 @@ class Case:
     metric: str
     kwargs: dict = field(default_factory=dict)
     steady_window: bool = False  # measured between ramp-up and drain (STEADY_WINDOW_ENGINES)
+    trtllm_bench: bool = False   # trtllm-bench (PyTorch backend) sizes its own batch limits (serving.trtllm_bench)
+    cuda_graph_max_batch: int | None = None  # the run's largest CUDA-graph batch (cuda_graph_config batch_sizes)
 
 
 @dataclass
@@ -302,8 +304,12 @@ def _case(key, rid, r, engine, base, wl, metric, value) -> Case:
                 else "")
              + (f", dense batch {kw['token_budget']}" if "token_budget" in kw else ""))
     steady = engine in STEADY_WINDOW_ENGINES and bool(kw.get("offline"))
-    return Case(key=key, row=rid, label=label + (", steady window" if steady else ""), published=value,
-                unit=r["unit"], metric=metric, kwargs=kw, steady_window=steady)
+    bench = engine == "trtllm-pytorch" and "trtllm-bench" in r["workload"].lower() and bool(kw.get("offline"))
+    graphs = re.search(r"batch_sizes 1\.\.(\d+)", r["notes"])
+    return Case(key=key, row=rid, label=label + (", steady window" if steady else "")
+                + (", trtllm-bench batch limits" if bench else ""), published=value,
+                unit=r["unit"], metric=metric, kwargs=kw, steady_window=steady, trtllm_bench=bench,
+                cuda_graph_max_batch=int(graphs.group(1)) if graphs else None)
 
 
 def _note_cases(r, base, metric, versions, skips) -> list[Case]:
@@ -349,7 +355,7 @@ def run_case(case: Case) -> Outcome:
     from perfmodel.serving.metrics import steady_window_tok_s
 
     try:
-        r = serve(**case.kwargs, goodput_search=False)
+        r = serve(**_bench_kwargs(case), goodput_search=False)
     except PerfModelError as exc:
         return Outcome(case, None, None, None, f"not expressible: {exc}")
     d = r.to_dict()
@@ -367,6 +373,31 @@ def run_case(case: Case) -> Outcome:
     if not case.kwargs.get("offline"):
         analytic = None
     return Outcome(case, pred, analytic, (pred - case.published) / case.published)
+
+
+def _bench_kwargs(case: Case) -> dict:
+    """serve() arguments with the benchmark's own settings: trtllm-bench's max batch size and max
+    num tokens (perfmodel.serving.trtllm_bench) and the CUDA-graph batch sizes the run captured."""
+    from perfmodel.quant import get_quant
+    from perfmodel.resolve import resolve_model, resolve_system
+    from perfmodel.serving.engine_profiles import get_engine
+    from perfmodel.serving.trtllm_bench import DEFAULT_KV_FRACTION, engine_settings
+
+    kw = dict(case.kwargs)
+    if case.cuda_graph_max_batch is not None:
+        kw["engine"] = get_engine(kw["engine"]).model_copy(update={"cuda_graph_max_batch": case.cuda_graph_max_batch})
+    if case.trtllm_bench:
+        model = resolve_model(kw["model"])
+        _, isl, osl = kw["workload"].split(":")
+        attention_dp = kw.get("dp", 1) > 1 and kw.get("ep", 1) > 1  # DEP<n>: attention DP with EP
+        ranks = kw["dp"] if attention_dp else kw.get("tp", 1)
+        fraction = kw.setdefault("kv_fraction", DEFAULT_KV_FRACTION)
+        s = engine_settings(model=model, device_memory_gb=resolve_system(kw["hardware"]).device.memory_gb,
+                            quant=get_quant(kw["quant"]), ranks=ranks, pp=kw.get("pp", 1), attention_dp=attention_dp,
+                            isl=int(isl), osl=int(osl), kv_fraction=fraction)
+        kw.setdefault("max_batch", s.max_batch)
+        kw.setdefault("token_budget", s.max_num_tokens)
+    return kw
 
 
 def default_csv() -> Path | None:
