@@ -1,5 +1,5 @@
 """TensorRT-LLM's perf-overview tables (MoE and new models, trtllm-bench max throughput on B200,
-GB200, H200, H100): published vs predicted per row, the median |error| by model family and by GPU,
+GB200, H200, H100): published vs predicted per row, the median |error| by model family, by GPU and by ISL/OSL,
 and on the development and held-out halves.
 
 Rows: benchmarks/data/trtllm_perf_overview.csv (transcribed from NVIDIA/TensorRT-LLM
@@ -46,11 +46,16 @@ def median_abs(rows: list[dict]) -> float | None:
     return statistics.median(errs) if errs else None
 
 
+def lengths_of(run: str) -> str:
+    return run.split("; fixed:", 1)[1].split(" ", 1)[0].replace(":", "/")
+
+
 def groups(rows: list[dict]) -> dict:
-    by: dict[str, dict[str, list[dict]]] = {"model": {}, "gpu": {}}
+    by: dict[str, dict[str, list[dict]]] = {"model": {}, "gpu": {}, "isl/osl": {}}
     for r in rows:
         by["model"].setdefault(model_of(r["run"]), []).append(r)
         by["gpu"].setdefault(gpu_of(r["run"]), []).append(r)
+        by["isl/osl"].setdefault(lengths_of(r["run"]), []).append(r)
     out = {k: {name: {"rows": len(rs), "median_abs_error_pct": median_abs(rs),
                       "mean_signed_error_pct": statistics.fmean(r["error_pct"] for r in rs)}
                for name, rs in sorted(v.items())} for k, v in by.items()}
@@ -82,7 +87,7 @@ def main() -> None:
     for s in rep["not_expressible"]:
         print(f"{s['key']:>5}  not expressed: {s['reason']}")
     g = groups(rows)
-    for kind in ("model", "gpu"):
+    for kind in ("model", "gpu", "isl/osl"):
         print(f"\nmedian |error| by {kind} (mean signed error)")
         for name, v in g[kind].items():
             print(f"  {name:<17} {v['rows']:>3} rows  {v['median_abs_error_pct']:5.1f}%  ({v['mean_signed_error_pct']:+.1f}%)")
