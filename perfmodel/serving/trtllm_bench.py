@@ -56,23 +56,23 @@ def _tuned(q: Quant) -> bool:
     return schemes <= TUNED_SCHEMES
 
 
+# finetune_setting's rounding: below each bound, up to a multiple of its step (and at least the floor).
+BATCH_STEPS = ((256, 32), (1024, 128), (math.inf, 256))
+MIN_BATCH = 64
+TOKEN_STEPS = ((4096, 256), (8192, 512), (math.inf, 1024))
+MIN_TOKENS = 2048  # "to ensure Ctx/Gen overlap efficiency"
+
+
+def _round_up(x: float, steps: tuple, floor: int) -> int:
+    step = next(s for bound, s in steps if x < bound)
+    return max(floor, step * math.ceil(x / step))
+
+
 def finetune(kv_requests: float, *, isl: int, osl: int, pp: int = 1) -> tuple[int, int]:
     """heuristics.py `finetune_setting` (optimistic tuning): (max_batch, max_num_tokens)."""
     raw_bs = min(kv_requests, MAX_BATCH_CAP) / pp
     raw_tokens = min(raw_bs * (1 + isl / osl), MAX_TOKENS_CAP)
-    if raw_bs < 256:
-        max_bs = max(64, 32 * math.ceil(raw_bs / 32))
-    elif raw_bs < 1024:
-        max_bs = 128 * math.ceil(raw_bs / 128)
-    else:
-        max_bs = 256 * math.ceil(raw_bs / 256)
-    if raw_tokens < 4096:
-        max_tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
-    elif raw_tokens < 8192:
-        max_tokens = 512 * math.ceil(raw_tokens / 512)
-    else:
-        max_tokens = 1024 * math.ceil(raw_tokens / 1024)
-    return max_bs, max_tokens
+    return _round_up(raw_bs, BATCH_STEPS, MIN_BATCH), _round_up(raw_tokens, TOKEN_STEPS, MIN_TOKENS)
 
 
 def engine_settings(*, model: ModelSpec, device_memory_gb: float, quant: Quant, ranks: int, pp: int = 1,
