@@ -35,7 +35,8 @@ MAX_BATCH_CAP = 4096
 MAX_TOKENS_CAP = 32768
 # heuristics.py BYTES_PER_ELEM keys: the weight quantizations trtllm-bench tunes for.
 TUNED_SCHEMES = frozenset({"nvfp4", "fp8", "fp8-block", "bf16", "fp16"})
-# trtllm-bench --kv_cache_free_gpu_mem_fraction default (tensorrt_llm/bench/benchmark/throughput.py).
+# calc_engine_setting's default fraction, and the one the perf-overview runs pass ("In many cases, we also
+# use ... --kv_cache_free_gpu_mem_fraction 0.95"; trtllm-bench's own CLI default is 0.90).
 DEFAULT_KV_FRACTION = 0.95
 
 
