@@ -51,6 +51,8 @@ class Case:
     metric: str
     kwargs: dict = field(default_factory=dict)
     steady_window: bool = False  # measured between ramp-up and drain (STEADY_WINDOW_ENGINES)
+    trtllm_bench: bool = False   # trtllm-bench (PyTorch backend) sizes its own batch limits (serving.trtllm_bench)
+    cuda_graph_max_batch: int | None = None  # the run's largest CUDA-graph batch (cuda_graph_config batch_sizes)
 
 
 @dataclass
@@ -63,7 +65,7 @@ class Skip:
 # ---- column parsers ----------------------------------------------------------------------------
 _DEVICES = [  # (pattern, catalog id), first match wins
     (r"a100.*40\s*gb", "a100-sxm-40gb"), (r"a100.*pcie", "a100-pcie-80gb"), (r"a100", "a100-sxm-80gb"),
-    (r"h100.*pcie", "h100-pcie"), (r"h100", "h100-sxm"), (r"h200", "h200-sxm"), (r"b200", "b200"),
+    (r"h100.*pcie", "h100-pcie"), (r"h100", "h100-sxm"), (r"h200", "h200-sxm"), (r"gb200", "gb200"), (r"b200", "b200"),
     (r"l40s", "l40s"), (r"\bl4\b", "l4"), (r"a10g", "a10g"), (r"mi300x", "mi300x"),
     (r"910c", "ascend-910c"), (r"910b", "ascend-910b"),
 ]
@@ -79,7 +81,14 @@ def parse_hardware(text: str) -> tuple[str, int] | None:
 
 
 def parse_quant(text: str) -> str | None:
+    """A `--quant` id from a precision column: 'NVFP4 (...), FP8 KV cache' is `nvfp4+kv=fp8`, gpt-oss's
+    'MXFP4 experts, BF16 elsewhere' is `bf16+experts=mxfp4`, DeepSeek's 'FP8 block-scaled' is
+    `fp8-block` (perfmodel.quant grammar)."""
     low = text.lower()
+    kv = "+kv=fp8" if re.search(r"fp8 kv", low) else ""
+    for pat, q in ((r"nvfp4", "nvfp4"), (r"mxfp4 experts", "bf16+experts=mxfp4"), (r"fp8 block", "fp8-block")):
+        if re.search(pat, low):
+            return q + kv
     for pat, q in ((r"w4a8kv4", "w4a8kv4"), (r"w4a4kv4", "w4a4kv4"), (r"w4a16", "w4a16"), (r"w8a8|int8", "w8a8"),
                    (r"fp8", "fp8"), (r"bf16", "bf16"), (r"fp16|16-bit", "fp16")):
         if re.search(pat, low):
@@ -107,6 +116,9 @@ def parse_parallelism(text: str, devices: int) -> dict:
             out[name] = int(m.group(1))
     if "single gpu" in low:
         out["tp"] = 1
+    dep = re.search(r"\bdep(\d+)", low)  # TRT-LLM's DEP<n>: attention data parallel n x expert parallel n
+    if dep:
+        out.update(tp=1, dp=int(dep.group(1)), ep=int(dep.group(1)))
     out.setdefault("tp", devices)
     return out
 
@@ -121,6 +133,8 @@ def parse_engine(system: str, versions: dict[str, str]) -> tuple[str | None, str
     if "swiftkv" in low:
         return None, "SwiftKV skips layers for prompt tokens (a modified model): `perfmodel reproduce SwiftKV`"
     if "tensorrt-llm" in low or "trt-llm" in low:
+        if "pytorch" in low:  # the 1.x PyTorch backend (trtllm-bench --backend pytorch)
+            return "trtllm-pytorch", ""
         m = re.search(r"v?(\d+)\.(\d+)", low)
         if m and (int(m.group(1)), int(m.group(2))) < (0, 12):
             return "trtllm-0.8", ""
@@ -186,6 +200,9 @@ def parse_workload(text: str) -> tuple[dict | None, str]:
         kw["rate"] = float(rate.group(1))
     else:
         return None, "neither offline nor a request rate"
+    n = re.search(r"\b(\d+) requests\b", low)  # the run's request count where the source states it
+    if n:
+        kw["num_requests"] = int(n.group(1))
     b = re.search(r"batch\s*=\s*(\d+)", low)
     if b:
         kw["max_batch"] = int(b.group(1))
@@ -272,7 +289,9 @@ def _case(key, rid, r, engine, base, wl, metric, value) -> Case:
     kw = {**base, **wl, "engine": engine}
     if engine == "nanoflow" and kw["model"] in NANOFLOW_DENSE_BATCH:
         kw["token_budget"] = NANOFLOW_DENSE_BATCH[kw["model"]]
-    if kw.get("scheduler") == "static":
+    if "num_requests" in wl:
+        pass
+    elif kw.get("scheduler") == "static":
         kw["num_requests"] = kw.get("max_batch") or OFFLINE_REQUESTS
     elif kw.get("offline"):
         kw["num_requests"] = OFFLINE_REQUESTS if kw["workload"].startswith("fixed:") else OFFLINE_TRACE_REQUESTS
@@ -285,8 +304,12 @@ def _case(key, rid, r, engine, base, wl, metric, value) -> Case:
                 else "")
              + (f", dense batch {kw['token_budget']}" if "token_budget" in kw else ""))
     steady = engine in STEADY_WINDOW_ENGINES and bool(kw.get("offline"))
-    return Case(key=key, row=rid, label=label + (", steady window" if steady else ""), published=value,
-                unit=r["unit"], metric=metric, kwargs=kw, steady_window=steady)
+    bench = engine == "trtllm-pytorch" and "trtllm-bench" in r["workload"].lower() and bool(kw.get("offline"))
+    graphs = re.search(r"batch_sizes 1\.\.(\d+)", r["notes"])
+    return Case(key=key, row=rid, label=label + (", steady window" if steady else "")
+                + (", trtllm-bench batch limits" if bench else ""), published=value,
+                unit=r["unit"], metric=metric, kwargs=kw, steady_window=steady, trtllm_bench=bench,
+                cuda_graph_max_batch=int(graphs.group(1)) if graphs else None)
 
 
 def _note_cases(r, base, metric, versions, skips) -> list[Case]:
@@ -332,7 +355,7 @@ def run_case(case: Case) -> Outcome:
     from perfmodel.serving.metrics import steady_window_tok_s
 
     try:
-        r = serve(**case.kwargs, goodput_search=False)
+        r = serve(**_bench_kwargs(case), goodput_search=False)
     except PerfModelError as exc:
         return Outcome(case, None, None, None, f"not expressible: {exc}")
     d = r.to_dict()
@@ -350,6 +373,31 @@ def run_case(case: Case) -> Outcome:
     if not case.kwargs.get("offline"):
         analytic = None
     return Outcome(case, pred, analytic, (pred - case.published) / case.published)
+
+
+def _bench_kwargs(case: Case) -> dict:
+    """serve() arguments with the benchmark's own settings: trtllm-bench's max batch size and max
+    num tokens (perfmodel.serving.trtllm_bench) and the CUDA-graph batch sizes the run captured."""
+    from perfmodel.quant import get_quant
+    from perfmodel.resolve import resolve_model, resolve_system
+    from perfmodel.serving.engine_profiles import get_engine
+    from perfmodel.serving.trtllm_bench import DEFAULT_KV_FRACTION, engine_settings
+
+    kw = dict(case.kwargs)
+    if case.cuda_graph_max_batch is not None:
+        kw["engine"] = get_engine(kw["engine"]).model_copy(update={"cuda_graph_max_batch": case.cuda_graph_max_batch})
+    if case.trtllm_bench:
+        model = resolve_model(kw["model"])
+        _, isl, osl = kw["workload"].split(":")
+        attention_dp = kw.get("dp", 1) > 1 and kw.get("ep", 1) > 1  # DEP<n>: attention DP with EP
+        ranks = kw["dp"] if attention_dp else kw.get("tp", 1)
+        fraction = kw.setdefault("kv_fraction", DEFAULT_KV_FRACTION)
+        s = engine_settings(model=model, device_memory_gb=resolve_system(kw["hardware"]).device.memory_gb,
+                            quant=get_quant(kw["quant"]), ranks=ranks, pp=kw.get("pp", 1), attention_dp=attention_dp,
+                            isl=int(isl), osl=int(osl), kv_fraction=fraction)
+        kw.setdefault("max_batch", s.max_batch)
+        kw.setdefault("token_budget", s.max_num_tokens)
+    return kw
 
 
 def default_csv() -> Path | None:
