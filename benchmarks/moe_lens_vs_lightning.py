@@ -16,11 +16,12 @@ def rows():
 
 def main() -> None:
     out = list(rows())
-    print("| KV (GB) | p | g | MoE-Lens bound (gen tok/s) | regime | MoE-Lightning (gen tok/s) | ratio (range) | "
-          "Lightning decode bound | Lightning GPU util |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| KV (GB) | p | g | Lightning CPU memory use | MoE-Lens bound (gen tok/s) | regime | MoE-Lightning (gen tok/s) | "
+          "ratio (range) | Lightning decode bound | Lightning GPU util |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in out:
-        print(f"| {r['kv_gb']} | {r['p']} | {r['g']} | {r['lens']:.0f} | {r['lens_regime']} | {r['lightning']:.0f} | "
+        print(f"| {r['kv_gb']} | {r['p']} | {r['g']} | {r['lightning_memory_used']:.1%} | {r['lens']:.0f} | "
+              f"{r['lens_regime']} | {r['lightning']:.0f} | "
               f"{r['ratio']:.1f}x ({r['ratio_range'][0]:.1f}-{r['ratio_range'][1]:.1f}) | {r['lightning_bound']} | "
               f"{r['lightning_gpu_util']:.1%} |")
     mean = sum(r["ratio"] for r in out) / len(out)
