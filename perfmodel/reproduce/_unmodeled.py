@@ -8,9 +8,11 @@ from perfmodel.reproduce._entry import Entry, not_modeled
 ISSUE_14 = "another issue (14) covers it"
 
 
-def _seed(seed: str, claim: str, reason: str, source: str, published: float | None = None, unit: str = ""):
+def _seed(seed: str, claim: str, reason: str, source: str, published: float | None = None, unit: str = "",
+          setup: dict | None = None):
     def entry(ctx) -> Entry:  # noqa: ARG001 (same signature as the computed entries)
-        return not_modeled(seed=seed, claim=claim, reason=reason, source=source, published=published, unit=unit)
+        return not_modeled(seed=seed, claim=claim, reason=reason, source=source, published=published, unit=unit,
+                           setup=setup)
 
     entry.__name__ = seed
     return entry
@@ -35,15 +37,34 @@ NOT_MODELED = {
     "MoETuner": _seed("MoETuner", "ILP expert placement and routing: 9.3% end-to-end speedup for Mixtral-8x7B "
                       "(4EP x 2TP on 8x H100), 17.5% on 2x8 H200", "the gain comes from the profiled routing of the "
                       "target task: per-layer token-to-expert counts (P) and layer-to-layer expert transitions (R); "
-                      "neither is published for any model or task we read, and a synthetic skew or transition matrix would set the answer; the ILP "
-                      "itself exists in perfmodel.search (above this core package, so a computed entry would be "
-                      "registered from the search layer; `tune --expert-placement balanced --routing FILE` runs it on a "
-                      "profile one supplies)", "methods.md s6", 1.093, "x end-to-end"),
+                      "neither is published for MoETuner's task, and a synthetic skew or transition matrix would set "
+                      "the answer. The one public routing record of Mixtral-8x7B we found, MoE-Lightning's artifact "
+                      "(caoshiyi/artifacts traces/MTBench_Mixtral/*.txt), prints the top-2 expert ids of each prompt "
+                      "token per layer for single MTBench requests: another task, and about 90 tokens a file, some 6 "
+                      "per cell of an 8x8 transition matrix, so a profile means converting many such files (not "
+                      "done); the ILP exists in perfmodel.search (above "
+                      "this core package, so a computed entry would be registered from the search layer; "
+                      "`tune --expert-placement balanced --routing FILE` runs it on a profile one supplies)",
+                      "MoETuner arXiv:2502.06643 (methods.md s6); caoshiyi/artifacts traces/MTBench_Mixtral", 1.093,
+                      "x end-to-end"),
     "FastSwitch": _seed("FastSwitch", "fairness-aware preemption with cheaper KV context switches: 1.4-11.2x lower tail "
-                        "TTFT and TBT than vLLM", "swap preemption with a per-block copy cost exists (serve --preemption "
-                        "swap), but the speedups are tail latencies under FastSwitch's own priority-update policy "
-                        "(how often requests are preempted) on its multi-turn traces, neither of which is in what we "
-                        "read; the tail would follow the preemption rate we chose", "FastSwitch arXiv:2411.18424 abstract"),
+                        "TTFT and TBT than vLLM", "the published range spans P95 / P99 / P99.9 TTFT and P99.9 TBT on "
+                        "two models and two priority patterns, and the per-metric values are in figures we did not "
+                        "read, so a computed tail has no figure to meet; the simulator also lacks the policy: swap "
+                        "preemption with a per-block copy cost exists (serve --preemption swap), but not preemption "
+                        "driven by priority updates (the Random and Markov patterns follow Yin et al. 2024, not read) "
+                        "nor multi-turn conversations whose KV stays on the host between turns",
+                        "FastSwitch arXiv:2411.18424 abstract; setup: a survey's summary of the paper (secondary, "
+                        "public index file 69451959288)",
+                        setup={"model": "LLaMA-8B on 1x A10 24GB; Qwen-32B on 1x A100 80GB",
+                               "hardware": "60 GB of CPU swap space per GPU, PCIe 4.0 x16 (32 GB/s per direction)",
+                               "workload": "1,000 Multi-Round ShareGPT conversations (5.5 turns on average), Poisson "
+                                           "arrivals at 1 req/s; priorities precomputed offline (Random and Markov "
+                                           "patterns), priority-update frequency 0.04 (8B) and 0.02 (32B)",
+                               "baseline": "vLLM 0.3.3 (16-token KV blocks swapped block by block)",
+                               "sources": {"all": "survey summary of FastSwitch (secondary, public index file "
+                                                  "69451959288); vLLM's 16-token blocks: FastSwitch abstract and "
+                                                  "press summaries"}}),
     "Prepacking": _seed("Prepacking", "up to 6x faster prefill (TTFT) than padding every prompt to the batch's "
                         "longest", "both schedules exist (serve --scheduler static: padded, prepack: packed), but the "
                         "gain is set by each batch's longest prompt over its mean, i.e. the tail of each dataset's "

@@ -135,6 +135,19 @@ def test_moe_lens_beats_moe_lightning_by_several_x(a40, kv_gb):
     assert all(0.03 < u < 0.4 for u in utils)           # same order as 16.5%
 
 
+@settings(max_examples=examples(30), derandomize=True)
+@given(kv_gb=st.sampled_from([70, 210]), p=st.sampled_from([98, 512, 926]), g=st.sampled_from([32, 64, 128, 256]),
+       used=st.floats(0.2, 0.9), more=st.floats(1.0, 2.0))
+def test_moe_lightning_never_slower_with_more_cpu_memory(a40, kv_gb, p, g, used, more):
+    """Its policy picks the best N among the sequences that fit: more memory for KV never lowers throughput."""
+    model = specs.load_model("mixtral-8x7b")
+    s = OF.HybridSetup.from_devices("a40", model, a40.device, a40.host_cpu, gpu_memory_gb=24, kv_host_gb=kv_gb,
+                                    b_io_gb_s=19.5)
+    small = OF.moe_lightning(s, p, g, cpu_memory_used=used)["output_tok_s"]
+    large = OF.moe_lightning(s, p, g, cpu_memory_used=min(1.0, used * more))["output_tok_s"]
+    assert large >= small * (1 - 1e-9)
+
+
 def test_moe_lens_bound_matches_the_plan_bound(a40):
     """The tool's host-link bound for a CPU-attention plan is MoE-Lens's stage-1 bound."""
     model = specs.load_model("mixtral-8x7b")

@@ -129,3 +129,21 @@ def test_cacheblend_runs_the_papers_three_models_and_a_slower_ssd_binds():
     moved = reproduce(["CacheBlend"], systems={CACHEBLEND_HARDWARE: slow})[0]
     # a 10x slower SSD: every model's blend waits on its KV load, so the best gain falls
     assert moved.predicted < 0.7 * e.predicted
+
+
+def test_moe_lens_runs_table_1_workloads_at_the_baselines_own_memory_use():
+    """MoE-Lens Table 1: MoE-Lightning's plans used 52.0 / 56.2 / 35.0% of CPU memory on (98, 32), (98, 64),
+    (926, 128); s3.2: its GPU was busy 16.5% of the decode on (98, 32)."""
+    from perfmodel.reproduce._offload import moe_lens_rows
+    rows = moe_lens_rows(Context())
+    assert {(r["p"], r["g"], r["lightning_memory_used"]) for r in rows} == \
+        {(98, 32, 0.520), (98, 64, 0.562), (926, 128, 0.350)}
+    r70 = next(r for r in rows if (r["kv_gb"], r["p"], r["g"]) == (70, 98, 32))
+    assert r70["lightning_bound"] == "cpu->gpu link" and r70["lightning_gpu_util"] == pytest.approx(0.165, rel=0.25)
+    # the plan's own memory use sits inside Table 1's range, so the ratio sits inside its bracket
+    for r in rows:
+        lo, hi = r["ratio_range"]
+        assert min(lo, hi) - 1e-9 <= r["ratio"] <= max(lo, hi) + 1e-9
+    e = reproduce(["MoE-Lens"])[0]
+    assert e.predicted == pytest.approx(sum(r["ratio"] for r in rows) / len(rows))
+    assert "(926, 128, 35.0%)" in e.setup["workload"] and "16.5%" in e.note
