@@ -133,3 +133,15 @@ def test_an_ep_size_that_does_not_divide_the_experts_gets_the_fewest_redundant_s
     assert redundant_slots("qwen3-8b", [3]) == 0                   # dense: nothing to place
     c = case_from_row("w", ROWS["nvl72-wide-ep48"])
     assert c.kwargs["redundant_experts"] == 32 and "redundant" in c.label
+
+
+def test_a_model_that_does_not_fit_is_refused_saying_where_the_memory_went():
+    """DeepSeek-R1 FP8 on 8x H100 (671 B one-byte weights over 640 GB) is physically refused, in
+    one line that names the weights per device against the usable capacity."""
+    case = case_from_row("m", _row(model="deepseek-ai/DeepSeek-R1-0528", system="h100_sxm", tp=8, moe_tp=1,
+                                   moe_ep=8, concurrency=4, **FP8))
+    case.kwargs["num_requests"] = 8
+    out = run_case(case)
+    assert out.ttft_ms is None and "no memory left for the KV cache" in out.note
+    # TRT-LLM sizes its KV from the memory left after the weights: all 80 GB are usable, 85.1 do not fit
+    assert "weights 85.1 GB" in out.note and "of 80.0 GB usable" in out.note and "\n" not in out.note
