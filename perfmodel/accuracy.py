@@ -22,6 +22,7 @@ from pathlib import Path
 
 from perfmodel.common.textfile import read_text
 from perfmodel.errors import PerfModelError
+from perfmodel.quant import mxfp4_experts_as_run
 
 # benchmark_serving.py runs of the InferenceMAX recipe send 10 requests per client
 # (InferenceMAX README: `--num-prompts $(( $CONC * 10 )) --max-concurrency $CONC`).
@@ -73,11 +74,6 @@ _PRECISION = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "bf
 # the checkpoint's own scheme (InferenceMAX names gpt-oss 'fp4': its MXFP4 experts, BF16 elsewhere,
 # as its quantization_config leaves attention and the router unquantized).
 _WIDTH_FAMILY = {"fp4": ("nvfp4", "mxfp4"), "mxfp4": ("mxfp4",), "fp8": ("fp8", "fp8-block")}
-# MXFP4 experts as each engine runs them by default (perfmodel.quant "mxfp4-mxfp8"): MXFP8 activations
-# on Blackwell in TRT-LLM and SGLang, BF16 activations in vLLM (SM100_FI_MXFP4_BF16); every engine
-# runs BF16 activations on Hopper, which gemm_path applies. None of them runs W4A4 MXFP4 experts.
-_MXFP4_EXPERTS = {"trtllm-pytorch": "mxfp4-mxfp8", "sglang-0.5": "mxfp4-mxfp8", "vllm-v1": "w4.25a16"}
-
 
 @dataclass
 class Case:
@@ -193,7 +189,7 @@ def case_from_row(key: str, r: dict, *, documented_clients: bool = False) -> Cas
     if quant is None:
         return Skip(key, fields, why)
     model = model_name(r["model"])
-    quant = _engine_mxfp4(_checkpoint_scheme(r, model) or quant, engine)
+    quant = mxfp4_experts_as_run(_checkpoint_scheme(r, model) or quant, engine)
     ratio = length_ratio(r) if documented_clients else LENGTH_RATIO
     kw = {"model": model, "hardware": hardware, "quant": quant, "engine": engine,
           "workload": f"random:{isl}:{osl}:{ratio:g}", "concurrency": c, "num_requests": max(PROMPTS_PER_CLIENT * c, MIN_PROMPTS)}
@@ -263,17 +259,6 @@ def _checkpoint_scheme(r: dict, model: str) -> str | None:
         return None
     schemes = [part.partition("=")[2] or part for part in (own or "").split("+") if not part.startswith("kv=")]
     return own if any(s in family for s in schemes[1:] or schemes) else None
-
-
-def _engine_mxfp4(quant: str, engine: str) -> str:
-    """`quant` with MXFP4 experts as `engine` runs them (`_MXFP4_EXPERTS`)."""
-    own = _MXFP4_EXPERTS.get(engine)
-    head, *parts = quant.split("+")
-    if own is None or "mxfp4" not in (head, *(p.partition("=")[2] for p in parts if p.startswith("experts="))):
-        return quant
-    if not any(p.startswith("experts=") for p in parts):
-        return "+".join([head, f"experts={own}", *parts])
-    return "+".join([head, *(f"experts={own}" if p == "experts=mxfp4" else p for p in parts)])
 
 
 def redundant_slots(model: str, eps: list[int]) -> int:

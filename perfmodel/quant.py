@@ -68,8 +68,10 @@ class Quant:
 
     @property
     def block_scaled(self) -> bool:
-        """FP8 with fine-grained (1x128 / 128x128) scales applied inside the GEMM (fp8-block)."""
-        return self.gemm_dtype == "fp8" and self.act_bits == FP8_BLOCK_ACT_BITS
+        """FP8 with fine-grained (1x128 / 128x128) scales applied inside the GEMM (fp8-block); not
+        MXFP4 x MXFP8 (the same 8.25 activation bits), whose E8M0 scales Blackwell's block-scaled MMA
+        applies in hardware and which runs weight-only BF16 elsewhere."""
+        return self.gemm_dtype == "fp8" and self.act_bits == FP8_BLOCK_ACT_BITS and self.native_dtype is None
 
     @property
     def base_dtype(self) -> str:
@@ -195,6 +197,24 @@ def _scheme(qid: str, whole: str) -> Quant:
     gemm = {16: "bf16", 8: "int8", 4: "int4"}[abits]
     deq = 0.0 if wbits >= abits else (W4A16_DEQUANT_OPS if abits == 16 else QSERVE_DEQUANT_OPS)
     return Quant(key, wbits, abits, kv, gemm, "bf16", deq, KV4_DEQUANT_OPS if kv < 8 else 0.0)
+
+
+# MXFP4 experts as each engine profile runs them by default ("mxfp4-mxfp8" above): MXFP8 activations
+# on Blackwell in TRT-LLM and SGLang, BF16 activations in vLLM V1 (SM100_FI_MXFP4_BF16); every engine
+# runs BF16 activations on Hopper, which gemm_path applies. None of them runs W4A4 MXFP4 experts.
+ENGINE_MXFP4_EXPERTS = {"trtllm-pytorch": "mxfp4-mxfp8", "sglang-0.5": "mxfp4-mxfp8", "vllm-v1": "w4.25a16"}
+
+
+def mxfp4_experts_as_run(qid: str, engine: str) -> str:
+    """`qid` with its MXFP4 experts (`experts=mxfp4`, or an all-`mxfp4` scheme's experts) as `engine`
+    runs them (ENGINE_MXFP4_EXPERTS); unchanged for other schemes and engines."""
+    own = ENGINE_MXFP4_EXPERTS.get(engine)
+    head, *parts = qid.split("+")
+    if own is None or "mxfp4" not in (head, *(p.partition("=")[2] for p in parts if p.startswith("experts="))):
+        return qid
+    if not any(p.startswith("experts=") for p in parts):
+        return "+".join([head, f"experts={own}", *parts])
+    return "+".join([head, *(f"experts={own}" if p == "experts=mxfp4" else p for p in parts)])
 
 
 def get_quant(qid: str) -> Quant:

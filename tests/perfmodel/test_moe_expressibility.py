@@ -9,6 +9,7 @@ import pytest
 from perfmodel import bounds as B
 from perfmodel.accuracy import Case, case_from_row, redundant_slots, run_case
 from perfmodel.plan import Plan
+from perfmodel.ops import gemm
 from perfmodel.quant import get_quant
 from perfmodel.hardware.catalog import resolve
 
@@ -116,6 +117,11 @@ def test_mxfp4_experts_run_at_the_fp8_rate_on_blackwell_and_weight_only_on_hoppe
     assert q.gemm_path(b200)[0] == "fp8" and q.gemm_path(b200)[1] == pytest.approx(8.25 / 8)
     assert q.gemm_path(h100)[0] == "bf16"            # no FP4 cores: MXFP4 x BF16 (Triton / Marlin)
     assert get_quant("mxfp4").gemm_path(b200)[0] == "fp4"   # W4A4 MXFP4 keeps the FP4 rate
+    # MXFP8's 8.25 activation bits are not DeepGEMM's 1x128 FP8 blocks: no Hopper block-scale overhead,
+    # the same grouped GEMM as every MXFP4 x BF16 path there
+    assert not q.block_scaled and get_quant("fp8-block").block_scaled
+    cost = lambda qid: gemm("e", 64, 5760, 2880, h100, get_quant(qid), groups=32).t_compute  # noqa: E731
+    assert cost("mxfp4-mxfp8") == cost("mxfp4") == cost("w4.25a16")
 
 
 @pytest.mark.parametrize("precision,scheme", [("int4", "w4a16"), ("fp8_dynamic", "fp8"),
