@@ -22,6 +22,7 @@ from pathlib import Path
 
 from perfmodel.common.textfile import read_text
 from perfmodel.errors import PerfModelError
+from perfmodel.quant import mxfp4_experts_as_run
 
 # benchmark_serving.py runs of the InferenceMAX recipe send 10 requests per client
 # (InferenceMAX README: `--num-prompts $(( $CONC * 10 )) --max-concurrency $CONC`).
@@ -56,13 +57,23 @@ _ENGINES = (("trtllm", (1, 0), "trtllm-pytorch"), ("trtllm", (0, 12), "trtllm"),
             ("sglang", (0, 4), "sglang-0.5"), ("vllm", (0, 8), "vllm-v1"), ("vllm", (0, 5), "vllm-0.5"))
 _SYSTEMS = {"h100_sxm": "h100-sxm", "h200_sxm": "h200-sxm", "b200_sxm": "b200", "b300_sxm": "b300",
             "gb200": "gb200", "gb300": "gb300"}
-# precision / gemm_quant / moe_quant names (the CSV's, and AIConfigurator's quant modes the same
-# columns use elsewhere: float16, int8_wo, int4_wo, sq, w4afp8, w4a16_mxfp4) -> quantization scheme
+# precision / gemm_quant / moe_quant names (the CSV's, and AIConfigurator's GEMMQuantMode / MoEQuantMode
+# names the same columns use elsewhere, aiconfigurator src/aiconfigurator/sdk/common.py: float16,
+# bfloat16, int8_wo, int4_wo, fp8_static, fp8_ootb, sq, w4afp8, nvfp4_wo, w4a16_nvfp4, w4a16_mxfp4,
+# w4a8_mxfp4_mxfp8; RedHatAI's fp8_dynamic; 'int4' as Kimi-K2-Thinking's card names its INT4
+# weight-only QAT experts) -> quantization scheme (perfmodel.quant)
 _PRECISION = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "bf16", "fp8": "fp8",
-              "fp8_block": "fp8-block", "nvfp4": "nvfp4", "fp4": "nvfp4", "mxfp4": "mxfp4", "w4a16_mxfp4": "mxfp4",
-              "int8_wo": "w8a16", "int4_wo": "w4a16", "w4a16": "w4a16", "sq": "w8a8", "int8": "w8a8", "w8a8": "w8a8",
-              "w4afp8": "w4a8", "w4a8": "w4a8"}
-
+              "fp8_static": "fp8", "fp8_dynamic": "fp8", "fp8_ootb": "fp8", "fp8_block": "fp8-block",
+              "nvfp4": "nvfp4", "fp4": "nvfp4", "nvfp4_wo": "w4.5a16", "w4a16_nvfp4": "w4.5a16",
+              "mxfp4": "mxfp4", "w4a16_mxfp4": "w4.25a16", "w4a8_mxfp4_mxfp8": "mxfp4-mxfp8",
+              "w4a8_mxfp4_mxfp8_trtllm": "mxfp4-mxfp8",
+              "int8_wo": "w8a16", "int4_wo": "w4a16", "int4": "w4a16", "w4a16": "w4a16", "sq": "w8a8", "int8": "w8a8",
+              "w8a8": "w8a8", "w8a8_dynamic": "w8a8", "w4afp8": "w4a8", "w4a8": "w4a8"}
+# A row that names one width for the whole model ('fp4', 'fp8'; no GEMM / MoE split), on a checkpoint
+# released in a format of that width: the engines load the checkpoint as released, so the row runs
+# the checkpoint's own scheme (InferenceMAX names gpt-oss 'fp4': its MXFP4 experts, BF16 elsewhere,
+# as its quantization_config leaves attention and the router unquantized).
+_WIDTH_FAMILY = {"fp4": ("nvfp4", "mxfp4"), "mxfp4": ("mxfp4",), "fp8": ("fp8", "fp8-block")}
 
 @dataclass
 class Case:
@@ -177,8 +188,10 @@ def case_from_row(key: str, r: dict, *, documented_clients: bool = False) -> Cas
     quant, why = quant_of(r)
     if quant is None:
         return Skip(key, fields, why)
+    model = model_name(r["model"])
+    quant = mxfp4_experts_as_run(_checkpoint_scheme(r, model) or quant, engine)
     ratio = length_ratio(r) if documented_clients else LENGTH_RATIO
-    kw = {"model": model_name(r["model"]), "hardware": hardware, "quant": quant, "engine": engine,
+    kw = {"model": model, "hardware": hardware, "quant": quant, "engine": engine,
           "workload": f"random:{isl}:{osl}:{ratio:g}", "concurrency": c, "num_requests": max(PROMPTS_PER_CLIENT * c, MIN_PROMPTS)}
     if r["mode"] == "disagg":
         p_tp, d_tp = _int(r.get("prefill_tp")), _int(r.get("decode_tp"))
@@ -197,15 +210,72 @@ def case_from_row(key: str, r: dict, *, documented_clients: bool = False) -> Cas
         tp = _int(r["tp"])
         if not tp:
             return Skip(key, fields, "tensor parallelism not given")
+        tp, dp = _attention_split(tp, _size(r.get("attention_dp")), _size(r.get("moe_tp")), _size(r.get("moe_ep")))
         kw["tp"] = tp
-        for column, name in (("pp", "pp"), ("attention_dp", "dp"), ("moe_ep", "ep")):
+        if dp > 1:
+            kw["dp"] = dp
+        for column, name in (("pp", "pp"), ("moe_ep", "ep")):
             if (v := _size(r.get(column))) > 1 and (name != "ep" or _has_experts(kw["model"])):
                 kw[name] = v
         devices = tp * kw.get("pp", 1) * kw.get("dp", 1)
         par = _par(tp, kw.get("dp", 1), kw.get("ep")) + (f" PP{kw['pp']}" if "pp" in kw else "")
+    eps = [v for k, v in kw.items() if k in ("ep", "prefill_ep", "decode_ep")]
+    if redundant := redundant_slots(kw["model"], eps):
+        kw["redundant_experts"] = redundant
+        par += f" +{redundant} redundant experts"
     kw["hardware"] = hardware_for(hardware, devices)
     label = f"{engine}: {kw['model']} {par} {quant} on {kw['hardware']}; {isl}/{osl} C={c}"
     return Case(key, fields, kw, ttft, tpot, label)
+
+
+def _attention_split(tp: int, dp: int, moe_tp: int, moe_ep: int) -> tuple[int, int]:
+    """(attention TP, attention-DP ranks) of an aggregated worker. The CSV's convention
+    (AIConfigurator's) is tp x attention_dp = moe_tp x moe_ep GPUs. SGLang's own flags count the
+    worker's GPUs in `--tp` and split them into `--dp` attention ranks of tp / dp GPUs each
+    (`--tp 8 --dp 8 --enable-dp-attention` is 8 GPUs, attention TP 1; SGLang server_args: attention
+    TP size = tp_size // dp_size): a row written that way (tp = moe_tp x moe_ep, dp dividing it)
+    is read as that worker rather than tp x dp GPUs."""
+    experts = moe_tp * moe_ep
+    if dp > 1 and tp * dp != experts and experts == tp and tp % dp == 0:
+        return tp // dp, dp
+    return tp, dp
+
+
+def _checkpoint_scheme(r: dict, model: str) -> str | None:
+    """The checkpoint's own scheme (`_WIDTH_FAMILY`) when the row names one width for the whole model
+    (precision alone, or gemm_quant and moe_quant naming the same scheme as it), else None."""
+    precision = (r.get("precision") or "").strip().lower()
+    named = {(r.get(c) or "").strip().lower() for c in ("gemm_quant", "moe_quant")} - {""}
+    if any(_PRECISION.get(n, n) != _PRECISION.get(precision, precision) for n in named):
+        return None
+    family = _WIDTH_FAMILY.get(precision)
+    if family is None:
+        return None
+    from perfmodel.specs.registry import load_model
+
+    try:
+        own = load_model(model).quant
+    except PerfModelError:
+        return None
+    schemes = [part.partition("=")[2] or part for part in (own or "").split("+") if not part.startswith("kv=")]
+    return own if any(s in family for s in schemes[1:] or schemes) else None
+
+
+def redundant_slots(model: str, eps: list[int]) -> int:
+    """Redundant expert slots a run with these EP sizes must have had: none when every EP size
+    divides the experts, else the fewest that give every rank as many slots. Engines refuse an EP
+    size that does not divide the slots (EPLB: experts + redundant), and wide-EP recipes add them:
+    SGLang `--ep-num-redundant-experts 32` (DeepSeek's 256 -> 288 slots: 6 per rank at EP48, 4 at
+    EP72; lmsys.org/blog/2025-05-05-large-scale-ep), TRT-LLM wide-EP `num_slots` 288."""
+    from perfmodel.specs.registry import load_model
+
+    try:
+        moe = load_model(model).moe
+    except PerfModelError:
+        return 0
+    if moe is None or not eps or all(moe.num_experts % ep == 0 for ep in eps):
+        return 0
+    return next((r for r in range(1, moe.num_experts + 1) if all((moe.num_experts + r) % ep == 0 for ep in eps)), 0)
 
 
 def _size(text) -> int:

@@ -2,7 +2,7 @@
 in, and the dequantization work that runs on the vector (CUDA) cores.
 
 Ids: bf16, fp16, fp32, fp8 (per-tensor), fp8-block (128x128 block-scaled, DeepSeek-V3), nvfp4,
-mxfp4, mxfp6, w8a8, w4a16, w4a8kv4 (QServe QoQ), w4a4kv4 (COMET/Atom), any weight-only width
+mxfp4, mxfp4-mxfp8 (MXFP4 weights x MXFP8 activations), mxfp6, w8a8, w4a16, w4a8kv4 (QServe QoQ), w4a4kv4 (COMET/Atom), any weight-only width
 `w{N}a16` (Tilus: arbitrary 1-8 bit weights) optionally with `kv{4,8}` and an AWQ/GPTQ group size
 `-g{G}` (w4a16-g128: its scales and zero points are counted).
 
@@ -44,6 +44,9 @@ class Quant:
     dequant_ops_per_weight: float  # vector-core ops per weight element per M-tile pass
     dequant_ops_per_kv: float      # vector-core ops per KV element read
     parts: tuple[tuple[str, "Quant"], ...] = ()  # per-component overrides (component, scheme)
+    # tensor-core dtype the device must have for this main loop, when not gemm_dtype itself (a
+    # mixed-input MMA such as MXFP4 x MXFP8 exists only with the FP4 cores: Blackwell kind::f8f6f4)
+    native_dtype: str | None = None
 
     @property
     def weight_bytes(self) -> float:
@@ -65,8 +68,10 @@ class Quant:
 
     @property
     def block_scaled(self) -> bool:
-        """FP8 with fine-grained (1x128 / 128x128) scales applied inside the GEMM (fp8-block)."""
-        return self.gemm_dtype == "fp8" and self.act_bits == FP8_BLOCK_ACT_BITS
+        """FP8 with fine-grained (1x128 / 128x128) scales applied inside the GEMM (fp8-block); not
+        MXFP4 x MXFP8 (the same 8.25 activation bits), whose E8M0 scales Blackwell's block-scaled MMA
+        applies in hardware and which runs weight-only BF16 elsewhere."""
+        return self.gemm_dtype == "fp8" and self.act_bits == FP8_BLOCK_ACT_BITS and self.native_dtype is None
 
     @property
     def base_dtype(self) -> str:
@@ -86,9 +91,14 @@ class Quant:
     def gemm_path(self, dev) -> tuple[str, float, float]:
         """(tensor-core dtype, activation bytes per element, dequant ops per weight) of a GEMM with
         these weights on `dev`: weight-only through BF16 when the device lacks the FP4/FP6 cores."""
-        if self.gemm_dtype in NEEDS_OWN_CORES and not dev.has_dtype(self.gemm_dtype):
+        if not self.native_on(dev):
             return self.base_dtype, self.base_bytes, W4A16_DEQUANT_OPS
         return self.gemm_dtype, self.act_bytes, self.dequant_ops_per_weight
+
+    def native_on(self, dev) -> bool:
+        """Whether `dev` has the tensor cores this scheme's main loop needs."""
+        needs = self.native_dtype or self.gemm_dtype
+        return needs not in NEEDS_OWN_CORES or dev.has_dtype(needs)
 
     def with_kv(self, kv_dtype: str | None) -> "Quant":
         if kv_dtype is None:
@@ -118,6 +128,7 @@ KV4_DEQUANT_OPS = 2.0
 NVFP4_BITS = 4 + 8 / 16       # NVIDIA NVFP4: E2M1 + E4M3 scale per 16 (+ per-tensor FP32)
 MXFP4_BITS = 4 + 8 / 32       # OCP MX v1.0: E2M1 + E8M0 scale per 32
 MXFP6_BITS = 6 + 8 / 32       # OCP MX v1.0: E3M2/E2M3 + E8M0 scale per 32
+MXFP8_BITS = 8 + 8 / 32       # OCP MX v1.0: E4M3 + E8M0 scale per 32
 FP8_BLOCK_WEIGHT_BITS = 8 + 32 / (128 * 128)  # DeepSeek-V3 s3.3.2: FP32 scale per 128x128 block
 FP8_BLOCK_ACT_BITS = 8 + 32 / 128             # DeepSeek-V3 s3.3.2: FP32 scale per 1x128 tile
 INT_ZERO_BITS_AWQ = 16        # AWQ/GPTQ: an FP16 scale per group (+ a packed zero of the weight width)
@@ -143,6 +154,13 @@ _FIXED = {
     "nvfp4": Quant("nvfp4", NVFP4_BITS, NVFP4_BITS, 8, "fp4", "bf16", 0.0, 0.0),
     # MXFP4 W4A4 on FP4 tensor cores (Blackwell, MI355X); weight-only elsewhere (gemm_path).
     "mxfp4": Quant("mxfp4", MXFP4_BITS, MXFP4_BITS, 16, "fp4", "bf16", 0.0, 0.0),
+    # MXFP4 weights x MXFP8 activations at the FP8 rate, the mixed-input MMA of Blackwell's FP4 cores;
+    # weight-only BF16 elsewhere. How the engines run gpt-oss's MXFP4 experts on Blackwell: TRT-LLM
+    # (examples/models/core/gpt_oss/README.md: "Blackwell | mxfp8 | mxfp4", Hopper bf16) and SGLang
+    # (server_args --flashinfer-mxfp4-moe-precision default, 'bf16' the opt-out); vLLM's default
+    # (mxfp4.py get_mxfp4_backend: SM100_FI_MXFP4_BF16, Triton on Hopper) is w4.25a16, MXFP4 x BF16.
+    # AIConfigurator names these w4a8_mxfp4_mxfp8 and w4a16_mxfp4 (sdk/common.py MoEQuantMode).
+    "mxfp4-mxfp8": Quant("mxfp4-mxfp8", MXFP4_BITS, MXFP8_BITS, 16, "fp8", "bf16", 0.0, 0.0, native_dtype="fp4"),
     "mxfp6": Quant("mxfp6", MXFP6_BITS, MXFP6_BITS, 16, "fp6", "bf16", 0.0, 0.0),
     "w8a8": Quant("w8a8", 8, 8, 16, "int8", "bf16", 0.0, 0.0),
     "w4a16": Quant("w4a16", 4, 16, 16, "bf16", "bf16", W4A16_DEQUANT_OPS, 0.0),
@@ -181,6 +199,24 @@ def _scheme(qid: str, whole: str) -> Quant:
     return Quant(key, wbits, abits, kv, gemm, "bf16", deq, KV4_DEQUANT_OPS if kv < 8 else 0.0)
 
 
+# MXFP4 experts as each engine profile runs them by default ("mxfp4-mxfp8" above): MXFP8 activations
+# on Blackwell in TRT-LLM and SGLang, BF16 activations in vLLM V1 (SM100_FI_MXFP4_BF16); every engine
+# runs BF16 activations on Hopper, which gemm_path applies. None of them runs W4A4 MXFP4 experts.
+ENGINE_MXFP4_EXPERTS = {"trtllm-pytorch": "mxfp4-mxfp8", "sglang-0.5": "mxfp4-mxfp8", "vllm-v1": "w4.25a16"}
+
+
+def mxfp4_experts_as_run(qid: str, engine: str) -> str:
+    """`qid` with its MXFP4 experts (`experts=mxfp4`, or an all-`mxfp4` scheme's experts) as `engine`
+    runs them (ENGINE_MXFP4_EXPERTS); unchanged for other schemes and engines."""
+    own = ENGINE_MXFP4_EXPERTS.get(engine)
+    head, *parts = qid.split("+")
+    if own is None or "mxfp4" not in (head, *(p.partition("=")[2] for p in parts if p.startswith("experts="))):
+        return qid
+    if not any(p.startswith("experts=") for p in parts):
+        return "+".join([head, f"experts={own}", *parts])
+    return "+".join([head, *(f"experts={own}" if p == "experts=mxfp4" else p for p in parts)])
+
+
 def get_quant(qid: str) -> Quant:
     """A scheme id, optionally with per-component overrides and a KV dtype (module docstring)."""
     if not isinstance(qid, str) or not qid.strip():
@@ -209,8 +245,9 @@ def device_notes(q: Quant, dev) -> list[str]:
     """What the estimate assumes about this scheme on this device, in words (empty: native)."""
     notes = []
     for label, scheme in [("", q)] + [(f"{c} ", s) for c, s in q.parts]:
-        if scheme.gemm_dtype in NEEDS_OWN_CORES and not dev.has_dtype(scheme.gemm_dtype):
-            notes.append(f"{label}{scheme.id} on {dev.id}: no {scheme.gemm_dtype.upper()} tensor cores, modeled "
+        if not scheme.native_on(dev):
+            notes.append(f"{label}{scheme.id} on {dev.id}: no {(scheme.native_dtype or scheme.gemm_dtype).upper()} "
+                         "tensor cores, modeled "
                          f"weight-only ({scheme.weight_bits:g}-bit weights dequantized to BF16 in the GEMM, BF16 "
                          "activations at the BF16 peak)")
     return notes

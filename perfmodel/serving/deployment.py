@@ -52,6 +52,15 @@ class Pool:
         return self.plan.devices_per_replica * self.replicas
 
 
+def _memory_note(step) -> str:
+    """Where a device's memory went (weights, activations, runtime reserve of the usable capacity)."""
+    mem = getattr(step, "memory", None)
+    if mem is None:
+        return ""
+    return (f": weights {mem.weights_gb:.1f} GB + activations {mem.activations_gb:.1f} GB + reserved "
+            f"{mem.reserved_gb:.1f} GB per device of {mem.capacity_gb:.1f} GB usable")
+
+
 def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan: Plan, scheduler: str | None,
                kv_fraction: float | None = None, kv_layout: str | None = None, block_size: int | None = None,
                preemption: str | None = None, prefix_caching: bool | None = None, prefix_hit_rate: float = 1.0,
@@ -87,7 +96,7 @@ def build_pool(*, model: ModelSpec, system: System, engine: EngineProfile, plan:
     host_bw = link.bw_per_direction_gb_s * 1e9 * link.efficiency if link else FALLBACK_HOST_BW_B_S
     kv = build_kv(engine=engine, kv_capacity_tokens=int(capacity), kv_bytes_per_token=step.kv_bytes_per_token,
                   devices=step.devices, num_layers=model.num_layers, host_bw_bytes_s=host_bw, layout=kv_layout,
-                  block_tokens=block_size)
+                  block_tokens=block_size, memory_note=_memory_note(step))
     if kv_layout == "contiguous":  # no block tables in the attention kernel
         engine = engine.model_copy(update={"paged_attention_overhead": 0.0})
     elif engine.per_query_head_kv_reads:

@@ -94,9 +94,10 @@ def ratio_after_retract(*, decoded_tokens: int, running: int, max_new_tokens: in
 
 def build_kv(*, engine: EngineProfile, kv_capacity_tokens: int, kv_bytes_per_token: float, devices: int,
              num_layers: int, host_bw_bytes_s: float, layout: str | None = None, block_tokens: int | None = None,
-             page_bytes: int = VMM_PAGE_BYTES) -> KVConfig:
+             page_bytes: int = VMM_PAGE_BYTES, memory_note: str = "") -> KVConfig:
     """`kv_capacity_tokens` is what the step model leaves for KV at the engine's memory fraction;
-    `kv_bytes_per_token` is the whole replica's (all layers, all devices)."""
+    `kv_bytes_per_token` is the whole replica's (all layers, all devices); `memory_note` says where
+    the device's memory went, for the error when no KV fits."""
     layout = layout or engine.kv_layout
     if layout == "paged":
         unit = block_tokens or engine.block_tokens
@@ -109,7 +110,7 @@ def build_kv(*, engine: EngineProfile, kv_capacity_tokens: int, kv_bytes_per_tok
         raise PerfModelError(f"--kv-layout must be paged or contiguous, got {layout!r}")
     if kv_capacity_tokens < unit:
         raise PerfModelError(f"no memory left for the KV cache: {kv_capacity_tokens} tokens fit, "
-                             f"less than one allocation unit ({unit})")
+                             f"less than one allocation unit ({unit}){memory_note}")
     return KVConfig(capacity_tokens=int(kv_capacity_tokens), unit_tokens=unit, admission=engine.admission,
                     reserve_output_fraction=engine.reserve_output_fraction, preemption=engine.preemption,
                     swap_s_per_token=kv_bytes_per_token / max(devices, 1) / host_bw_bytes_s,

@@ -35,6 +35,10 @@ def _offline(monkeypatch, tmp_path):
     ("Qwen/Qwen3-235B-A22B-Instruct-2507-FP8", "qwen3-235b-a22b", "fp8"),
     ("Qwen/Qwen3-235B-A22B-Thinking-2507", "qwen3-235b-a22b", None),
     ("moonshotai/Kimi-K2-Thinking", "kimi-k2", None),
+    # aliased re-releases with their predecessor's config.json shapes (presets/aliases.yaml)
+    ("zai-org/GLM-4.7-FP8", "glm-4.6", "fp8"),
+    ("Qwen/Qwen3-Coder-30B-A3B-Instruct", "qwen3-30b-a3b", None),
+    ("deepseek-ai/DeepSeek-V3.2-Speciale", "deepseek-v3.2", None),
     ("nvidia/Llama-4-Maverick-17B-128E-Instruct-FP8", "llama-4-maverick", "fp8"),
     # Llama-Nemotron NAS re-uploads reach their own per-layer presets, never Llama-3.3-70B
     ("nvidia/Llama-3_3-Nemotron-Super-49B-v1_5", "llama-3.3-nemotron-super-49b", None),
@@ -80,6 +84,7 @@ def test_quant_hint_becomes_the_specs_checkpoint_quant():
     "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",  # a distilled Qwen2.5, never DeepSeek-R1
     "nvidia/Llama-3_3-Nemotron-Super-70B-v1",  # no such NAS model: never Llama-3.3-70B or Super-49B
     "meta-llama/Llama-3.3-8B-Instruct",      # no such size: not Llama-3.3-70B
+    "zai-org/GLM-4.7-Flash",                 # MLA and 64 experts: not GLM-4.7's (GLM-4.6's) shapes
 ])
 def test_names_no_rule_reaches_are_refused_in_one_line(name):
     with pytest.raises(PerfModelError) as exc:
