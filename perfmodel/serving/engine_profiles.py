@@ -54,6 +54,10 @@ class EngineProfile(BaseModel):
     cpu_base_ms: float = Field(ge=0)
     cpu_per_seq_us: float = Field(ge=0)
     cpu_overlapped: bool = False
+    cpu_hidden_per_seq_us: float = Field(
+        default=0.0, ge=0, description="host time per running sequence per iteration that an overlap scheduler runs "
+                                       "behind the previous step's device work: a step takes at least this x its "
+                                       "sequences (binding only when the device step is shorter)")
     nano_batches: int = Field(default=1, ge=1, description="nano-batches overlapped in a step (perfmodel.overlap); "
                                                            "used when the plan leaves Plan.nano_batches at 1")
     device_time_scale: float = Field(default=1.0, gt=0, description="the engine's kernels' time relative to the "
@@ -143,7 +147,8 @@ TODAY = [
        scheduler="inflight", max_num_seqs=2048, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="free",
        block_tokens=32, paged_attention_overhead=0.0, admission="reserve_max", preemption="recompute",
        prefix_caching=True, cuda_graphs="decode", cuda_graph_max_batch=128, launch_us_per_kernel=10.0,
-       cpu_base_ms=0.952, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.044, frontend_ms=81.494,
+       cpu_base_ms=0.952, cpu_per_seq_us=0.0, cpu_overlapped=False, cpu_hidden_per_seq_us=20.0,
+       device_time_scale=1.044, frontend_ms=81.494,
        sources={"scheduler": "TRT-LLM docs: context and generation requests share an iteration up to "
                              "max_num_tokens; enable_chunked_prefill False by default",
                 "max_num_seqs": "TRT-LLM llm_args: max_batch_size default 2048",
@@ -159,6 +164,11 @@ TODAY = [
                 "cpu_overlapped": "overlap scheduler on by default (disable_overlap_scheduler False); the exposed "
                                   "per-step rest is fitted",
                 "cpu_base_ms": _FIT, "cpu_per_seq_us": "folded into cpu_base_ms (assumption)",
+                "cpu_hidden_per_seq_us": "fitted by `PYTHONPATH=. python benchmarks/fit_trtllm_host.py` on the "
+                                         "development half of the TRT-LLM 1.x perf-overview rows (the executor's "
+                                         "Python work per running request, behind the device step; it binds "
+                                         "only for small-active MoE models at trtllm-bench's thousands of "
+                                         "sequences)",
                 "device_time_scale": _FIT, "frontend_ms": _FIT}),
 ]
 

@@ -130,16 +130,17 @@ class StepTimer:
             return False
         return prefill_tokens + decode_seqs <= self.engine.cuda_graph_max_batch
 
-    def _combine(self, device: float, host: float, graphed: bool) -> float:
+    def _combine(self, device: float, host: float, graphed: bool, seqs: int = 0) -> float:
         if not graphed:
             device = max(device, self.launch_floor_s)
+        device = max(device, self.engine.cpu_hidden_per_seq_us * seqs * 1e-6)
         return max(device, host) if self.engine.cpu_overlapped else device + host
 
     def step(self, prefill_tokens: int, pairs: float, kv_read: float, prefill_seqs: int, decode_seqs: int,
              decode_context: int) -> float:
         a, b = self.affine(prefill_tokens, pairs, kv_read, prefill_seqs, decode_seqs, decode_context)
         return self._combine(a + b * decode_context, self._host(prefill_seqs + decode_seqs),
-                             self._graphed(prefill_tokens, decode_seqs))
+                             self._graphed(prefill_tokens, decode_seqs), prefill_seqs + decode_seqs)
 
     def shape(self, batch: BatchShape) -> float:
         return self.step(batch.prefill_tokens, batch.prefill_attn_pairs, batch.prefill_kv_read,
@@ -154,6 +155,7 @@ class StepTimer:
         host = self._host(n)
         graphed = self._graphed(0, n)
         floor = 0.0 if graphed else self.launch_floor_s
+        floor = max(floor, self.engine.cpu_hidden_per_seq_us * n * 1e-6)
         if self.engine.cpu_overlapped:
             floor = max(floor, host)
             host = 0.0

@@ -38,3 +38,23 @@ def test_decode_runs_match_the_sum_of_steps(placement):
     n, ctx0, k = 8, 8 * 1_500, 300            # contexts 1,500 -> 1,800 per sequence: across ShadowKV's budget
     exact = sum(sm.iteration_time_s(BatchShape.decode(n, ctx0 / n + j)) for j in range(k))
     assert timer.decode_run(n, ctx0, k) == pytest.approx(exact, rel=0.02)
+
+
+def test_hidden_host_time_binds_only_past_the_device_step():
+    """EngineProfile.cpu_hidden_per_seq_us (TRT-LLM's overlap scheduler): a step takes
+    max(device, hidden host x sequences); zero leaves every step as it was, a small batch hides
+    it, a large decode batch of a small model is host-bound, and decode runs agree with steps."""
+    sm = StepModel.build(model=MODEL, system=SYSTEM, plan=Plan())
+    plain = StepTimer(sm, IDEAL)
+    hidden = StepTimer(sm, IDEAL.model_copy(update={"cpu_hidden_per_seq_us": 40.0}))
+    zero = StepTimer(sm, IDEAL.model_copy(update={"cpu_hidden_per_seq_us": 0.0}))
+    small, large = BatchShape.decode(4, 1_000), BatchShape.decode(1_024, 200)
+    assert zero.shape(large) == plain.shape(large)
+    assert hidden.shape(small) == plain.shape(small)                  # 0.16 ms of host behind a longer step
+    assert plain.shape(large) < 1_024 * 40e-6                          # the device step is shorter than the host's
+    assert hidden.shape(large) == pytest.approx(1_024 * 40e-6)
+    for n, ctx in ((4, 1_000), (1_024, 200), (256, 3_000)):
+        shape = BatchShape.decode(n, ctx)
+        assert hidden.shape(shape) >= plain.shape(shape)
+        steps = sum(hidden.shape(BatchShape.decode(n, ctx + j)) for j in range(50))
+        assert hidden.decode_run(n, n * ctx, 50) == pytest.approx(steps, rel=0.02)
