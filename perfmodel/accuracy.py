@@ -23,6 +23,7 @@ from pathlib import Path
 from perfmodel.common.textfile import read_text
 from perfmodel.errors import PerfModelError
 from perfmodel.quant import mxfp4_experts_as_run
+from perfmodel.serving.engine_profiles import ENGINES
 
 # benchmark_serving.py runs of the InferenceMAX recipe send 10 requests per client
 # (InferenceMAX README: `--num-prompts $(( $CONC * 10 )) --max-concurrency $CONC`).
@@ -189,7 +190,7 @@ def case_from_row(key: str, r: dict, *, documented_clients: bool = False) -> Cas
     if quant is None:
         return Skip(key, fields, why)
     model = model_name(r["model"])
-    quant = mxfp4_experts_as_run(_checkpoint_scheme(r, model) or quant, engine)
+    quant = mxfp4_experts_as_run(_checkpoint_scheme(r, model) or quant, ENGINES[engine].mxfp4_experts)
     ratio = length_ratio(r) if documented_clients else LENGTH_RATIO
     kw = {"model": model, "hardware": hardware, "quant": quant, "engine": engine,
           "workload": f"random:{isl}:{osl}:{ratio:g}", "concurrency": c, "num_requests": max(PROMPTS_PER_CLIENT * c, MIN_PROMPTS)}

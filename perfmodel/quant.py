@@ -199,16 +199,10 @@ def _scheme(qid: str, whole: str) -> Quant:
     return Quant(key, wbits, abits, kv, gemm, "bf16", deq, KV4_DEQUANT_OPS if kv < 8 else 0.0)
 
 
-# MXFP4 experts as each engine profile runs them by default ("mxfp4-mxfp8" above): MXFP8 activations
-# on Blackwell in TRT-LLM and SGLang, BF16 activations in vLLM V1 (SM100_FI_MXFP4_BF16); every engine
-# runs BF16 activations on Hopper, which gemm_path applies. None of them runs W4A4 MXFP4 experts.
-ENGINE_MXFP4_EXPERTS = {"trtllm-pytorch": "mxfp4-mxfp8", "sglang-0.5": "mxfp4-mxfp8", "vllm-v1": "w4.25a16"}
-
-
-def mxfp4_experts_as_run(qid: str, engine: str) -> str:
-    """`qid` with its MXFP4 experts (`experts=mxfp4`, or an all-`mxfp4` scheme's experts) as `engine`
-    runs them (ENGINE_MXFP4_EXPERTS); unchanged for other schemes and engines."""
-    own = ENGINE_MXFP4_EXPERTS.get(engine)
+def mxfp4_experts_as_run(qid: str, own: str | None) -> str:
+    """`qid` with its MXFP4 experts (`experts=mxfp4`, or an all-`mxfp4` scheme's experts) run as the
+    scheme `own` (an engine profile's `mxfp4_experts`: how that engine feeds MXFP4 experts); unchanged
+    for other schemes and when `own` is None."""
     head, *parts = qid.split("+")
     if own is None or "mxfp4" not in (head, *(p.partition("=")[2] for p in parts if p.startswith("experts="))):
         return qid

@@ -21,6 +21,7 @@ from pathlib import Path
 from perfmodel.common.textfile import read_text
 from perfmodel.errors import PerfModelError
 from perfmodel.quant import mxfp4_experts_as_run
+from perfmodel.serving.engine_profiles import ENGINES
 
 # Requests per simulated run. trtllm-bench perf-overview runs use 3000 requests of fixed length;
 # trace runs (NanoFlow: 19k-50k requests) need more for the long-output tail not to dominate the
@@ -288,9 +289,9 @@ def _base_kwargs(r: dict) -> dict | str:
 
 def _case(key, rid, r, engine, base, wl, metric, value) -> Case:
     kw = {**base, **wl, "engine": engine}
-    # MXFP4 experts with the activations the engine feeds them (perfmodel.quant ENGINE_MXFP4_EXPERTS:
-    # TRT-LLM's CUTLASS / TRTLLM MoE backends take MXFP8 activations on Blackwell, BF16 on Hopper)
-    kw["quant"] = mxfp4_experts_as_run(kw["quant"], engine)
+    # MXFP4 experts with the activations the engine feeds them (EngineProfile.mxfp4_experts)
+    profile = ENGINES.get(engine)
+    kw["quant"] = mxfp4_experts_as_run(kw["quant"], profile.mxfp4_experts if profile else None)
     if engine == "nanoflow" and kw["model"] in NANOFLOW_DENSE_BATCH:
         kw["token_budget"] = NANOFLOW_DENSE_BATCH[kw["model"]]
     if "num_requests" in wl:

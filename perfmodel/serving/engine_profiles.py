@@ -54,6 +54,10 @@ class EngineProfile(BaseModel):
     cpu_base_ms: float = Field(ge=0)
     cpu_per_seq_us: float = Field(ge=0)
     cpu_overlapped: bool = False
+    mxfp4_experts: str | None = Field(
+        default=None, description="the quantization scheme MXFP4 experts run as (perfmodel.quant "
+                                  "mxfp4_experts_as_run): the activations the engine's MoE kernels take; "
+                                  "None: as the checkpoint names them")
     cpu_hidden_per_seq_us: float = Field(
         default=0.0, ge=0, description="host time per running sequence per iteration that an overlap scheduler runs "
                                        "behind the previous step's device work: a step takes at least this x its "
@@ -95,7 +99,10 @@ TODAY = [
        block_tokens=16, paged_attention_overhead=0.0, admission="on_demand", preemption="recompute",
        prefix_caching=True, cuda_graphs="all", cuda_graph_max_batch=512, launch_us_per_kernel=10.0,
        cpu_base_ms=0.328, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.151, frontend_ms=19.543,
-       sources={"scheduler": "vLLM V1 scheduler: decodes first, prompt chunks fill max_num_batched_tokens",
+       mxfp4_experts="w4.25a16",
+       sources={"mxfp4_experts": "vLLM mxfp4.py get_mxfp4_backend: SM100_FI_MXFP4_BF16 on Blackwell, Triton on "
+                                 "Hopper: MXFP4 weights x BF16 activations",
+                "scheduler": "vLLM V1 scheduler: decodes first, prompt chunks fill max_num_batched_tokens",
                 "max_num_seqs": _V1_ARGS + ": EngineArgs.get_batch_defaults gives 1024 running sequences "
                                 "(OPENAI_API_SERVER) on GPUs with >= 70 GiB other than A100 (256 and 2048 "
                                 "batched tokens below that and on A100, not modelled: the profile is the "
@@ -120,7 +127,10 @@ TODAY = [
        admission="new_token_ratio", reserve_output_fraction=0.7 * 0.14, preemption="recompute",
        prefix_caching=True, cuda_graphs="decode", cuda_graph_max_batch=256, launch_us_per_kernel=10.0,
        cpu_base_ms=0.0, cpu_per_seq_us=47.837, cpu_overlapped=True, device_time_scale=1.0, frontend_ms=90.805,
-       sources={"scheduler": "SGLang scheduler: a prefill batch whenever new requests fit, else a decode batch",
+       mxfp4_experts="mxfp4-mxfp8",
+       sources={"mxfp4_experts": "SGLang server_args --flashinfer-mxfp4-moe-precision default (MXFP8 activations "
+                                 "on Blackwell; 'bf16' the opt-out); BF16 on Hopper (quant.gemm_path)",
+                "scheduler": "SGLang scheduler: a prefill batch whenever new requests fit, else a decode batch",
                 "max_num_seqs": "SGLang model_runner / scheduler: max_running_requests = min(KV tokens // 2, "
                                 "req_to_token_pool size = KV tokens / context_len x 512 clamped to [2048, 4096])",
                 "token_budget": "SGLang server_args: chunked_prefill_size 8192 on >= 80 GB GPUs",
@@ -148,8 +158,10 @@ TODAY = [
        block_tokens=32, paged_attention_overhead=0.0, admission="reserve_max", preemption="recompute",
        prefix_caching=True, cuda_graphs="decode", cuda_graph_max_batch=128, launch_us_per_kernel=10.0,
        cpu_base_ms=0.952, cpu_per_seq_us=0.0, cpu_overlapped=False, cpu_hidden_per_seq_us=20.0,
-       device_time_scale=1.044, frontend_ms=81.494,
-       sources={"scheduler": "TRT-LLM docs: context and generation requests share an iteration up to "
+       device_time_scale=1.044, frontend_ms=81.494, mxfp4_experts="mxfp4-mxfp8",
+       sources={"mxfp4_experts": "TRT-LLM examples/models/core/gpt_oss/README.md: Blackwell mxfp8 activations x "
+                                 "mxfp4 weights, Hopper bf16 (quant.gemm_path)",
+                "scheduler": "TRT-LLM docs: context and generation requests share an iteration up to "
                              "max_num_tokens; enable_chunked_prefill False by default",
                 "max_num_seqs": "TRT-LLM llm_args: max_batch_size default 2048",
                 "token_budget": "TRT-LLM llm_args: max_num_tokens default 8192",

@@ -130,7 +130,7 @@ class StepTimer:
             return False
         return prefill_tokens + decode_seqs <= self.engine.cuda_graph_max_batch
 
-    def _combine(self, device: float, host: float, graphed: bool, seqs: int = 0) -> float:
+    def _combine(self, device: float, host: float, graphed: bool, seqs: int) -> float:
         if not graphed:
             device = max(device, self.launch_floor_s)
         device = max(device, self.engine.cpu_hidden_per_seq_us * seqs * 1e-6)

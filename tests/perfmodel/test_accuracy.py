@@ -93,7 +93,7 @@ def test_moe_columns_become_attention_dp_and_expert_parallelism():
     tep = case_from_row("r5", _row(tp="8", attention_dp="1", moe_tp="1", moe_ep="8", model="Qwen/Qwen3-235B-A22B"))
     assert (tep.kwargs["tp"], tep.kwargs["ep"]) == (8, 8) and "dp" not in tep.kwargs
     oss = case_from_row("r6", _row(model="openai/gpt-oss-120b", precision="mxfp4", gemm_quant="bf16", moe_quant="mxfp4"))
-    assert oss.kwargs["quant"] == "bf16+experts=w4.25a16"   # vLLM's MXFP4 x BF16 experts (quant.ENGINE_MXFP4_EXPERTS)
+    assert oss.kwargs["quant"] == "bf16+experts=w4.25a16"   # vLLM's MXFP4 x BF16 experts (EngineProfile.mxfp4_experts)
     # a dense model has no expert layers to split: an expert-parallel column is ignored, not refused
     dense = case_from_row("r7", _row(model="Qwen/Qwen3-8B", tp="8", moe_tp="1", moe_ep="8"))
     assert dense.kwargs["tp"] == 8 and "ep" not in dense.kwargs
