@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from perfmodel import hardware
@@ -28,18 +27,8 @@ def _device(name: str) -> Device:
     return hardware.get_device(name)
 
 
-def _h100_entry() -> dict:
-    """A complete, valid device entry as plain YAML data (a copy of the bundled h100-sxm)."""
-    data = _device("h100-sxm").model_dump(exclude_unset=True)
-    data["id"] = "my-h100"
-    data["aliases"] = []
-    return data
 
 
-def _write(tmp_path: Path, data: dict, name: str = "mine.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 # ------------------------------------------------------------------ required ids and kinds
@@ -190,18 +179,18 @@ def test_source_keys_are_documented_in_sources_md():
     assert not missing, f"source keys used in the catalog but not expanded in SOURCES.md: {sorted(missing)}"
 
 
-def test_entry_missing_one_source_is_rejected_naming_the_field():
-    data = _h100_entry()
+def test_entry_missing_one_source_is_rejected_naming_the_field(h100_entry):
+    data = h100_entry
     del data["sources"]["memory_bw_gb_s"]
     with pytest.raises(ValidationError) as err:
         Device.model_validate(data)
     assert "memory_bw_gb_s" in str(err.value)
 
 
-def test_entry_missing_a_nested_link_source_is_rejected(tmp_path):
-    data = _h100_entry()
+def test_entry_missing_a_nested_link_source_is_rejected(h100_entry, write_yaml):
+    data = h100_entry
     del data["sources"]["scaleup_link.latency_us"]
-    path = _write(tmp_path, {"devices": [data]})
+    path = write_yaml({"devices": [data]})
     with pytest.raises(PerfModelError) as err:
         load_file(path)
     msg = str(err.value)
@@ -209,16 +198,16 @@ def test_entry_missing_a_nested_link_source_is_rejected(tmp_path):
     assert "\n" not in msg
 
 
-def test_a_parent_key_covers_every_number_below_it():
-    data = _h100_entry()
+def test_a_parent_key_covers_every_number_below_it(h100_entry):
+    data = h100_entry
     for key in [k for k in data["sources"] if k.startswith("scaleup_link.")]:
         del data["sources"][key]
     data["sources"]["scaleup_link"] = "one source for the whole link"
     assert Device.model_validate(data).scaleup_link.latency_us == 15.5
 
 
-def test_schema_defaults_need_no_source():
-    data = _h100_entry()
+def test_schema_defaults_need_no_source(h100_entry):
+    data = h100_entry
     for key in ("gemm_tile_m", "gemm_tile_n"):
         del data[key]
         del data["sources"][key]
@@ -232,100 +221,6 @@ def test_sourced_subclasses_reject_unsourced_nodes():
                                       "topology": "nvswitch", "scaleup_domain_devices": 8,
                                       "sources": {"scaleup_domain_devices": "x"}})
     assert issubclass(hardware.Node, Sourced)
-
-
-# ------------------------------------------------------------------ users' YAML files
-
-def _user_file(tmp_path: Path) -> Path:
-    dev = _h100_entry()
-    dev["memory_gb"] = 96
-    node = {"id": "my-box", "name": "two of mine", "device": "my-h100", "devices_per_node": 2,
-            "topology": "nvswitch", "scaleup_domain_devices": 2, "host_cpu": "xeon-8480",
-            "sources": {"devices_per_node": "my lab", "scaleup_domain_devices": "my lab"}}
-    return _write(tmp_path, {"devices": [dev], "nodes": [node]})
-
-
-def test_user_yaml_loads_via_load_file(tmp_path):
-    cat = load_file(_user_file(tmp_path))
-    assert [d.id for d in cat.devices] == ["my-h100"]
-    assert [n.id for n in cat.nodes] == ["my-box"]
-
-
-def test_user_yaml_resolves_by_path(tmp_path):
-    system = resolve(str(_user_file(tmp_path)))
-    assert system.node.id == "my-box"
-    assert system.device.id == "my-h100" and system.device.memory_gb == 96
-    assert system.host_cpu is not None and system.host_cpu.id == "xeon-8480"
-    assert system.link_for_group(2)[1] == "nvswitch"
-    with pytest.raises(PerfModelError):
-        system.link_for_group(3)
-
-
-def test_a_file_with_several_setups_resolves_the_entry_named(tmp_path):
-    data = yaml.safe_load(_user_file(tmp_path).read_text())
-    second = dict(data["nodes"][0], id="my-pair", name="two of them", devices_per_node=2)
-    data["nodes"].append(second)
-    path = str(_write(tmp_path, data))
-    assert resolve(path).node.id == "my-box"  # the first entry by default
-    pair = resolve(path, entry="my-pair")
-    assert pair.node.id == "my-pair" and pair.node.devices_per_node == 2 and pair.device.id == "my-h100"
-    with pytest.raises(PerfModelError, match="my-trio"):
-        resolve(path, entry="my-trio")
-
-
-def test_user_entry_overrides_a_bundled_entry_with_the_same_id(tmp_path):
-    dev = _h100_entry()
-    dev["id"] = "h100-sxm"
-    dev["memory_gb"] = 94
-    system = resolve(str(_write(tmp_path, {"devices": [dev]})))
-    assert system.device.memory_gb == 94
-    assert system.node.id == "dgx-h100"  # the bundled default node of that device id
-
-
-def test_user_node_with_unknown_host_cpu_is_rejected(tmp_path):
-    path = _user_file(tmp_path)
-    data = yaml.safe_load(path.read_text())
-    data["nodes"][0]["host_cpu"] = "pentium-4"
-    with pytest.raises(PerfModelError, match="pentium-4"):
-        resolve(str(_write(tmp_path, data)))
-
-
-def test_user_node_whose_host_cpu_is_a_gpu_is_rejected(tmp_path):
-    data = yaml.safe_load(_user_file(tmp_path).read_text())
-    data["nodes"][0]["host_cpu"] = "h100-sxm"
-    with pytest.raises(PerfModelError, match="not a cpu"):
-        resolve(str(_write(tmp_path, data)))
-
-
-def test_user_file_with_a_name_used_twice_is_rejected(tmp_path):
-    data = yaml.safe_load(_user_file(tmp_path).read_text())
-    data["nodes"][0]["aliases"] = ["my-h100"]
-    with pytest.raises(PerfModelError, match="my-h100"):
-        resolve(str(_write(tmp_path, data)))
-
-
-def test_malformed_yaml_gives_a_one_line_error_with_the_line(tmp_path):
-    path = tmp_path / "bad.yaml"
-    path.write_text("devices:\n  - id: x\n    name: [unclosed\n    vendor: y\n")
-    with pytest.raises(PerfModelError) as err:
-        load_file(path)
-    msg = str(err.value)
-    assert "malformed YAML" in msg and re.search(r"line \d+", msg)
-    assert "\n" not in msg
-
-
-def test_unknown_key_gives_a_one_line_error_naming_the_key(tmp_path):
-    data = _h100_entry()
-    data["hbm_stacks"] = 5
-    with pytest.raises(PerfModelError) as err:
-        resolve(str(_write(tmp_path, {"devices": [data]})))
-    msg = str(err.value)
-    assert "hbm_stacks" in msg and "\n" not in msg
-
-
-def test_missing_file_is_a_perfmodel_error(tmp_path):
-    with pytest.raises(PerfModelError, match="no such file"):
-        resolve(str(tmp_path / "nope.yaml"))
 
 
 # ------------------------------------------------------------------ names
