@@ -12,8 +12,10 @@ QKV/O + experts on the GPU, weights paged over PCIe; per layer T = max(comm_cpu-
 T_gpu) (eq. 12-14). Its request batching (App. A.2, Alg. 2) reserves each request's full
 p + g tokens of KV, prefill runs on the GPU before decode (no overlap of the two), and MoE-Lens
 measured that its policies use only 35-56% of CPU memory (MoE-Lens Table 1): that measured share
-is an input here (`cpu_memory_used`), not derived. The policy search picks the number of
-sequences N that maximises generated tokens per second (methods.md s3.3 [R]: normalise by N).
+is an input here (`cpu_memory_used`), not derived: of the KV host memory, or with `cpu_memory_gb` of
+the whole CPU memory with the weights counted as its solver counts them (`lightning_max_requests`).
+The policy search picks the number of sequences N that maximises generated tokens per second
+(methods.md s3.3 [R]: normalise by N).
 """
 
 from __future__ import annotations
