@@ -9,8 +9,8 @@
   decode, stand-alone and as the plan option `sparse_kv`.
 """
 
-from perfmodel.offload._hybrid import (HybridSetup, attainable_performance, moe_lens_stage1, moe_lightning,
-                                       turning_points)
+from perfmodel.offload._hybrid import (HybridSetup, attainable_performance, lightning_max_requests, moe_lens_stage1,
+                                       moe_lightning, turning_points)
 from perfmodel.offload._placement import (Host, effective_sizes, host_bounds, host_of, iteration_time,
                                           kv_bytes_per_token, kv_capacity_tokens, max_concurrency, placed_sizes,
                                           sequences_that_fit, staging_bytes, step_parts)
@@ -19,7 +19,7 @@ from perfmodel.offload._sparse import (SparseDecode, a2ats_decode, full_attentio
 
 __all__ = [
     "Host", "HybridSetup", "SparseDecode", "a2ats_decode", "attainable_performance", "effective_sizes", "full_attention_decode",
-    "host_bounds", "host_of", "iteration_time", "kv_bytes_per_token", "kv_capacity_tokens", "max_concurrency",
-    "moe_lens_stage1", "moe_lightning", "placed_sizes", "sequences_that_fit", "shadowkv_decode", "staging_bytes", "step_parts", "topk_retrieval_decode",
+    "host_bounds", "host_of", "iteration_time", "kv_bytes_per_token", "kv_capacity_tokens", "lightning_max_requests",
+    "max_concurrency", "moe_lens_stage1", "moe_lightning", "placed_sizes", "sequences_that_fit", "shadowkv_decode", "staging_bytes", "step_parts", "topk_retrieval_decode",
     "turning_points",
 ]

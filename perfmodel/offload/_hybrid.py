@@ -12,8 +12,10 @@ QKV/O + experts on the GPU, weights paged over PCIe; per layer T = max(comm_cpu-
 T_gpu) (eq. 12-14). Its request batching (App. A.2, Alg. 2) reserves each request's full
 p + g tokens of KV, prefill runs on the GPU before decode (no overlap of the two), and MoE-Lens
 measured that its policies use only 35-56% of CPU memory (MoE-Lens Table 1): that measured share
-is an input here (`cpu_memory_used`), not derived. The policy search picks the number of
-sequences N that maximises generated tokens per second (methods.md s3.3 [R]: normalise by N).
+is an input here (`cpu_memory_used`), not derived: of the KV host memory, or with `cpu_memory_gb` of
+the whole CPU memory with the weights counted as its solver counts them (`lightning_max_requests`).
+The policy search picks the number of sequences N that maximises generated tokens per second
+(methods.md s3.3 [R]: normalise by N).
 """
 
 from __future__ import annotations
@@ -132,13 +134,36 @@ def _lightning_times(s: HybridSetup, p: int, g: int, n: np.ndarray) -> dict[str,
             "output_tok_s": n * g / total}
 
 
-def moe_lightning(s: HybridSetup, p: int, g: int, *, cpu_memory_used: float = float(np.mean(LIGHTNING_CPU_MEMORY_USED))
-                  ) -> dict:
-    """MoE-Lightning's throughput: CGOPipe per-layer time (eq. 12) at the N its policy picks, with
-    each request reserving p + g tokens of KV in the share of CPU memory its policies use."""
+def lightning_max_requests(s: HybridSetup, p: int, g: int, *, cpu_memory_used: float,
+                           cpu_memory_gb: float | None = None) -> float:
+    """Requests MoE-Lightning's plan holds at once.
+
+    Without `cpu_memory_gb`, `cpu_memory_used` is the share of the KV host memory (s.kv_host) its
+    plan fills, each request reserving p + g tokens of KV (App. A.2, Alg. 2). With it, the share is
+    of that whole CPU memory, counted as its policy solver counts it (caoshiyi/artifacts
+    fastmoe/backend/optimizer.py, solve_lp: cpu_home = host-resident weights + each request's
+    (s + n) tokens of KV + its s prompt tokens of hidden states; cpu_w = two layers of pinned
+    staging for the streamed weights); MoE-Lens Table 1 gives that share of 265 GB."""
     if not 0 < cpu_memory_used <= 1:
         raise PerfModelError(f"cpu_memory_used must be in (0, 1], got {cpu_memory_used}")
-    n_max = cpu_memory_used * s.kv_capacity_tokens / (p + g)
+    if cpu_memory_gb is None:
+        return cpu_memory_used * s.kv_capacity_tokens / (p + g)
+    weights = s.streamed * (1 + 2 / s.model.num_layers)        # resident + two layers of pinned staging
+    per_request = (p + g) * s.kv_per_token + p * s.model.hidden_size * s.weight_bytes  # KV + prompt hidden states
+    free = cpu_memory_used * cpu_memory_gb * 1e9 - weights
+    if free < per_request:
+        raise PerfModelError(f"{s.name}: cpu_memory_used={cpu_memory_used:g} of cpu_memory_gb={cpu_memory_gb:g} "
+                             f"leaves {free / 1e9:.1f} GB beside {weights / 1e9:.1f} GB of host weights and staging; "
+                             f"one request of {p}+{g} tokens needs {per_request / 1e9:.3f} GB")
+    return free / per_request
+
+
+def moe_lightning(s: HybridSetup, p: int, g: int, *, cpu_memory_used: float = float(np.mean(LIGHTNING_CPU_MEMORY_USED)),
+                  cpu_memory_gb: float | None = None) -> dict:
+    """MoE-Lightning's throughput: CGOPipe per-layer time (eq. 12) at the N its policy picks, with
+    each request reserving p + g tokens of KV in the share of CPU memory its policies use (of the KV
+    host memory, or of `cpu_memory_gb` with the weights counted: lightning_max_requests)."""
+    n_max = lightning_max_requests(s, p, g, cpu_memory_used=cpu_memory_used, cpu_memory_gb=cpu_memory_gb)
     if n_max < 1:
         raise PerfModelError(f"{s.name}: not one request of {p}+{g} tokens fits in the KV share")
     n = np.unique(np.concatenate([np.geomspace(1, n_max, 200), [n_max]]))

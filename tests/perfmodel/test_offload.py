@@ -148,6 +148,39 @@ def test_moe_lightning_never_slower_with_more_cpu_memory(a40, kv_gb, p, g, used,
     assert large >= small * (1 - 1e-9)
 
 
+def test_moe_lightning_plan_share_of_cpu_memory_counts_its_weights(a40):
+    """Hand-checked: MoE-Lens Table 1's 35.0% of 265 GB on (926, 128), counted as MoE-Lightning's solver counts
+    it (optimizer.py solve_lp). Mixtral-8x7B: 93.406 GB of bf16 weights, 24 GB pinned beside two 2.919 GB
+    layers: (24 - 5.838) / 93.406 = 0.1944 pinned, 75.244 GB streamed + 2 x 2.351 GB staging = 79.946 GB; the
+    92.75 GB share leaves 12.804 GB; a request holds 1054 x 131,072 B of KV + 926 x 4096 x 2 B of hidden
+    states = 145.74 MB: 87.85 requests."""
+    model = specs.load_model("mixtral-8x7b")
+    s = OF.HybridSetup.from_devices("a40", model, a40.device, a40.host_cpu, gpu_memory_gb=24, kv_host_gb=70,
+                                    b_io_gb_s=19.5)
+    assert s.kv_per_token == 131_072 and s.weights == pytest.approx(93.406e9, rel=1e-4)
+    n = OF.lightning_max_requests(s, 926, 128, cpu_memory_used=0.35, cpu_memory_gb=265)
+    assert n == pytest.approx(87.85, rel=2e-3)
+    # link-bound decode: its policy runs every request that fits
+    assert OF.moe_lightning(s, 926, 128, cpu_memory_used=0.35, cpu_memory_gb=265)["n_seqs"] == pytest.approx(n)
+    # the KV budget given to MoE-Lens does not enter the baseline's plan
+    s210 = dataclasses.replace(s, kv_host=210e9)
+    assert OF.lightning_max_requests(s210, 926, 128, cpu_memory_used=0.35, cpu_memory_gb=265) == pytest.approx(n)
+    with pytest.raises(PerfModelError, match="cpu_memory_used=0.3 of cpu_memory_gb=265 leaves .* 79.9 GB"):
+        OF.lightning_max_requests(s, 926, 128, cpu_memory_used=0.3, cpu_memory_gb=265)
+
+
+@settings(max_examples=examples(20), derandomize=True)
+@given(p=st.sampled_from([98, 512, 926]), g=st.sampled_from([32, 64, 128, 256]), used=st.floats(0.4, 0.9),
+       more=st.floats(1.0, 1.5))
+def test_moe_lightning_never_slower_with_a_larger_plan_share_of_cpu_memory(a40, p, g, used, more):
+    model = specs.load_model("mixtral-8x7b")
+    s = OF.HybridSetup.from_devices("a40", model, a40.device, a40.host_cpu, gpu_memory_gb=24, kv_host_gb=70,
+                                    b_io_gb_s=19.5)
+    small = OF.moe_lightning(s, p, g, cpu_memory_used=used, cpu_memory_gb=265)["output_tok_s"]
+    large = OF.moe_lightning(s, p, g, cpu_memory_used=min(1.0, used * more), cpu_memory_gb=265)["output_tok_s"]
+    assert large >= small * (1 - 1e-9)
+
+
 def test_moe_lens_bound_matches_the_plan_bound(a40):
     """The tool's host-link bound for a CPU-attention plan is MoE-Lens's stage-1 bound."""
     model = specs.load_model("mixtral-8x7b")
