@@ -29,6 +29,11 @@ Decode (tok/s/GPU = sequences per GPU / TPOT; TPOT per output token, MTP rounds 
                  blog's table for this deployment, from DeepSeek's profile). MTP with one draft token at
                  the model's default 0.85 acceptance (DeepSeek-V3 report s5.4.3: 85-90% for the second
                  token): DeepSeek's production serves V3/R1 with MTP; the post gives no rate.
+  deepseek-profile  deepseek-ai/profile-data README, decoding: "EP128, TP1, and a prompt length of 4K
+                 ... batch size of 128 requests per GPU", two micro-batches, balanced routing; 18,598
+                 output tok/s per node (2,325 per GPU) is the SGLang blog's reading of that profile
+                 (its decode table, "DeepSeek Profile"; 16 nodes). MTP as in the day-6 row (the SGLang
+                 blog simulates MTP to compare with it).
   sglang-h100    the SGLang blog's decode: 9 nodes of 8x H100, EP72 (256 + 32 redundant = 288 slots, 4 per
                  GPU, the blog's EPLB section), DeepEP low-latency kernels, TBO, 256 sequences per GPU at
                  2,000-token inputs, no MTP: 22,282 per node = 2,785 per GPU. Its TBO ablation: 25.5%
@@ -70,6 +75,9 @@ DECODE = (
     ("deepseek-day6", "deepseek-r1", "hgx-h800x18", 144, 128, 4989,
      dict(quant="fp8-block", redundant_experts=32, spec_method="mtp", spec_tokens=1), True, 14_800 / 8,
      "DeepSeek day-6 overview, ~14.8k output tok/s per H800 node"),
+    ("deepseek-profile", "deepseek-r1", "hgx-h800x16", 128, 128, 4096,
+     dict(quant="fp8-block", spec_method="mtp", spec_tokens=1), True, 18_598 / 8,
+     f"deepseek-ai/profile-data decode as read by {SGLANG} (18,598 per node)"),
     ("sglang-h100", "deepseek-v3", "dgx-h100x9", 72, 256, 2000,
      dict(quant="fp8-block", redundant_experts=32), True, 22_282 / 8,
      f"{SGLANG}, 22,282 output tok/s per node"),
@@ -129,7 +137,7 @@ def tbo_rows() -> list[dict]:
             _, model, hw, ep, _, isl, quant, _, _ = PREFILL[0]
             plain, tbo = (_prefill(model, hw, ep, size, isl, quant, t) for t in (False, True))
         else:
-            _, model, hw, ep, _, kv, fields, _, _, _ = DECODE[1]
+            _, model, hw, ep, _, kv, fields, _, _, _ = DECODE[2]
             plain, tbo = (_decode(model, hw, ep, size, kv, fields, t) for t in (False, True))
         out.append({"ablation": what, "measured": measured, "predicted": tbo / plain})
     return out
