@@ -21,8 +21,21 @@ is therefore a sum of per-slot maxima (att_B with d_A, e_A with d_B, e_B with cb
 with cb_B, plus the waits the chain forces), never below max(2C, 2N) (each stream's own work) and
 never above the two halves back to back, 2 (C + N). A dense layer (no dispatch) maps its MLP to
 `e` and its all-reduces to `d` / `cb`. The LM head and sampling run once over the whole batch.
-Decode steps take the same order (SGLang's decode strategy splits attention in two and lags B by
-two stages; not modeled apart).
+`att` is split at the attention kernel: `ap` the projections before it, `ac` the kernel, o_proj,
+post-norm, router and top-k (prefill runs them together).
+
+Decode-only steps run SGLang's decode strategy (`_compute_moe_deepseek_blog_decode`,
+`tbo_delta_stages=2`), five stages per half-layer with B two stages behind A:
+
+  S0 ap        S1 ac        S2 dispatch sent, sh        S3 wait d, e, combine sent        S4 wait cb
+
+in the compute order A_S0, B_S3, A_S1, B_S4, A_S2, B_S0, A_S3, B_S1, A_S4, B_S2 (`decode_schedule_s`).
+A dispatch has only sh_X and B's S0 (ap) to hide behind before X's experts wait for it, and a
+combine only B's S1 (ac) before X's S4 waits: the low-latency kernels' receive hooks hold the
+compute stream until the data is in (DeepEP README, `return_recv_hook`), so whatever of a
+transfer outlasts the stages between its send and its receive stands exposed, however idle the
+network is later. The same bounds hold (each stream's work is a floor, the halves back to back a
+ceiling: at every instant one stream is busy).
 
 Communication kernels that run on SMs slow the computation they overlap: DeepEP's normal
 kernels (prefill) take `DEEPEP_NORMAL_SM_FRACTION` of the device (DeepEP README: `Buffer.set_num_sms(24)`
@@ -51,10 +64,12 @@ _SETTLE_LAYERS = 8
 
 
 def phases(mixer_ops: list[O.OpCost], ffn_ops: list[O.OpCost]) -> dict:
-    """One half-layer's att / d / e / cb / sh times (seconds; see the module doc)."""
-    p = {"att": 0.0, "d": 0.0, "e": 0.0, "cb": 0.0, "sh": 0.0}
+    """One half-layer's ap / ac / d / e / cb / sh times, and att = ap + ac (seconds; module doc)."""
+    p = {"ap": 0.0, "ac": 0.0, "d": 0.0, "e": 0.0, "cb": 0.0, "sh": 0.0}
+    core = False  # projections up to the attention kernel are `ap`, the kernel and after `ac`
     for op in mixer_ops:
-        key = "d" if op.kind == "comm" else "att"
+        core = core or op.name.startswith("attn_")
+        key = "d" if op.kind == "comm" else "ac" if core else "ap"
         p[key] = p[key] + op.time_s
     # a MoE block's post-norm, router and top-k run before its dispatch, on the attention side;
     # a dense MLP is all `e` (the same split whether or not this plan's dispatch is empty)
@@ -67,8 +82,9 @@ def phases(mixer_ops: list[O.OpCost], ffn_ops: list[O.OpCost]) -> dict:
         elif op.name.startswith("shared_"):
             key = "sh"
         else:
-            key = "att" if stage == "before" else "e"
+            key = "ac" if stage == "before" else "e"
         p[key] = p[key] + op.time_s
+    p["att"] = p["ap"] + p["ac"]
     return p
 
 
@@ -91,10 +107,50 @@ def schedule_s(p: dict, layers: int):
     return O.vmax(tc, tm)
 
 
-def overlap_period_s(p: dict):
-    """Steady time per layer of the two-half schedule, and the exposed fill of a run of layers."""
+def decode_schedule_s(p: dict, layers: int):
+    """Makespan of `layers` identical layers of two halves in SGLang's decode order (module doc):
+    B two stages behind A, each receive holding the compute stream until its transfer is in."""
+    tc = tm = 0.0  # when the compute stream and the network are next free
+    d_done = {"A": 0.0, "B": 0.0}
+    cb_done = {"A": 0.0, "B": 0.0}
+
+    def stage(x: str, s: int):
+        nonlocal tc, tm
+        if s == 0:
+            tc = tc + p["ap"]
+        elif s == 1:  # the dispatch is sent when the router is done
+            tc = tc + p["ac"]
+            tm = d_done[x] = O.vmax(tm, tc) + p["d"]
+        elif s == 2:
+            tc = tc + p["sh"]
+        elif s == 3:  # wait for the dispatch, run the experts, send the combine
+            tc = O.vmax(tc, d_done[x]) + p["e"]
+            tm = cb_done[x] = O.vmax(tm, tc) + p["cb"]
+        else:  # wait for the combine
+            tc = O.vmax(tc, cb_done[x])
+
+    # A runs two stages ahead, then the halves alternate; B finishes its last two stages alone
+    stages = 5 * layers
+    stage("A", 0)
+    stage("A", 1)
+    for k in range(2, stages):
+        stage("A", k % 5)
+        stage("B", (k - 2) % 5)
+    stage("B", (stages - 2) % 5)
+    stage("B", (stages - 1) % 5)
+    return O.vmax(tc, tm)
+
+
+def overlap_period_s(p: dict, *, decode=False):
+    """Steady time per layer of the two-half schedule, and the exposed fill of a run of layers.
+    `decode` (bool or array): SGLang's decode order rather than its prefill order."""
     half = _SETTLE_LAYERS // 2
-    t_half, t_all = schedule_s(p, half), schedule_s(p, _SETTLE_LAYERS)
+    if isinstance(decode, (bool, np.bool_)):
+        run = decode_schedule_s if decode else schedule_s
+        t_half, t_all = run(p, half), run(p, _SETTLE_LAYERS)
+    else:
+        t_half = np.where(decode, decode_schedule_s(p, half), schedule_s(p, half))
+        t_all = np.where(decode, decode_schedule_s(p, _SETTLE_LAYERS), schedule_s(p, _SETTLE_LAYERS))
     period = (t_all - t_half) / (_SETTLE_LAYERS - half)
     return period, O.vmax(t_half - half * period, 0.0)
 
@@ -108,6 +164,9 @@ def stage_parts(model, system, q, par, batch: BatchShape) -> dict[str, float]:
     if np.ndim(sm_share) == 0:
         sm_share = float(sm_share)
     slow = 1 / (1 - sm_share)
+    decode = np.asarray(batch.prefill_tokens) == 0  # decode-only steps run SGLang's decode order
+    if np.ndim(decode) == 0:
+        decode = bool(decode)
     # each layer kind (token mixer x MLP, ModelSpec.layer_kinds), the most numerous first
     # (NAS models: of each group of one layer shape, ModelSpec.layer_groups)
     kinds = sorted(((group, mixer, mlp, n) for group in model.layer_groups for mixer, mlp, n in group.layer_kinds),
@@ -117,8 +176,8 @@ def stage_parts(model, system, q, par, batch: BatchShape) -> dict[str, float]:
     fill = None
     for group, mixer, mlp, count in kinds:
         p = phases(S.mixer_ops(group, system, q, par, half, mixer), S.ffn_ops(group, system, q, par, half, mlp))
-        p.update({k: p[k] * slow for k in ("att", "e", "sh")})
-        period, start = overlap_period_s(p)
+        p.update({k: p[k] * slow for k in ("ap", "ac", "att", "e", "sh")})
+        period, start = overlap_period_s(p, decode=decode)
         overlapped = overlapped + count * share * period
         sequential = sequential + count * share * 2 * (p["att"] + p["e"] + p["sh"] + p["d"] + p["cb"])
         if fill is None:  # the first (most numerous) layer kind starts the pipeline

@@ -145,3 +145,26 @@ def test_decode_all_to_all_runs_at_the_low_latency_kernels_rate():
     p = _ops(plan, BatchShape.prefill(4, 4096))["moe_dispatch"]
     nic_copies, _ = M.scaleout_copies(k, 32, 8, low_latency=False)
     assert p.t_comm < 4 * 4096 * nic_copies * h * el / (50e9 * 0.76)
+
+
+def _large_ep_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "large_ep.py"
+    spec = importlib.util.spec_from_file_location("large_ep_benchmark", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_published_large_ep_decode_deployments_within_20_percent():
+    """benchmarks/large_ep.py's decode rows measured at load (DeepSeek's EP128 profile, SGLang's EP72 on
+    H100, SGLang's GB200 NVL72): within the issue's 20%. DeepSeek's day-6 figure is a 24-hour production
+    average (its own profile of the deployment is 1.26x it) and is printed, not held."""
+    rows = [r for r in _large_ep_benchmark().decode_rows() if r["published"] and "day6" not in r["setup"]]
+    assert len(rows) == 3
+    for r in rows:
+        delta = (r["predicted"] - r["published"]) / r["published"]
+        assert abs(delta) <= 0.20, (f"{r['setup']}: published {r['published']:,.0f}, predicted "
+                                    f"{r['predicted']:,.0f}, delta {delta:+.1%}, tolerance 20%")
