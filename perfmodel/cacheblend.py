@@ -29,7 +29,7 @@ weighs far more in the short blend step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from perfmodel import ops as O
 from perfmodel.errors import PerfModelError
@@ -144,22 +144,22 @@ def _load_bw_b_s(step: StepModel, storage_read_gb_s: float | None) -> float:
 def _layer_ops(step: StepModel, batch: BatchShape, dequant_min_tokens: int | None) -> tuple[list[OpCost], float]:
     """(the step's operators, seconds of one layer's whole-weight dequantization) of a forward over
     `batch`: the step's own GEMM path, or at `dequant_min_tokens` and above (a weight-only quantized
-    model) FP16 GEMMs after a memory pass that reads each quantized weight and writes it in FP16."""
+    model, one scheme for every weight) FP16 GEMMs after a memory pass that reads each quantized
+    weight and writes it in FP16."""
     q = step.quant
     weight_only = q.weight_bits < 16 and q.act_bits >= 16 and not q.parts
     if dequant_min_tokens is None or not weight_only or batch.tokens < dequant_min_tokens:
         return step.ops(batch), 0.0
-    fp16 = get_quant("fp16").with_kv(step.plan.kv_dtype)
+    fp16 = replace(get_quant("fp16"), kv_bits=q.kv_bits, dequant_ops_per_kv=q.dequant_ops_per_kv)  # same KV
     ops = step_ops(step.model, step.system, fp16, step.plan, batch)
     L = step.model.num_layers
-    linears = [o for o in ops if o.kind == "gemm" and o.count >= L]   # per-layer GEMMs (not the LM head)
+    linears = [o for o in ops if o.kind == "gemm" and not (o.count == 1 and L > 1)]  # per layer (as _split)
     elements = sum(o.weight_bytes * o.count / L for o in linears) / fp16.weight_bytes
     kernels = sum(o.count / L for o in linears)
     # read the quantized weight (scales included), write FP16: one kernel per linear
     dq = O.elementwise("dequant_fp16", elements, step.system.device, reads=q.weight_bytes, writes=fp16.weight_bytes,
                        bytes_per_el=1.0, flops_per_el=2.0, kernels=kernels)
     return ops, dq.time_s
-
 
 
 def blend_ttft(step: StepModel, engine: EngineProfile, *, prompt_tokens: int,
@@ -192,4 +192,5 @@ def blend_ttft(step: StepModel, engine: EngineProfile, *, prompt_tokens: int,
     return BlendTTFT(full_prefill_s=full_s, recompute_s=sum(layer_s) + sel_once * scale,
                      kv_load_s=(L - check_layer) * load_layer_s,
                      pipeline_s=_pipeline_s(layer_s, load_layer_s, check_layer) + sel_once * scale,
-                     host_s=engine.host_s(1), recomputed_tokens=k, dequant_s=L * sel_dq * scale)
+                     host_s=engine.host_s(1), recomputed_tokens=k,
+                     dequant_s=scale * (check_layer * full_dq + (L - check_layer) * sel_dq))
