@@ -16,16 +16,28 @@ compares the new K/V of every token with the loaded ones; CacheBlend s5.1 footno
 of the whole context), for the layers from the check layer on (the earlier ones recompute every
 token). Both steps are one engine iteration of a single sequence: each pays the engine's host cost
 once (`EngineProfile.host_s`), which at a short blend step is a visible share of its TTFT.
+
+Weight-only quantized models on the vLLM CacheBlend forks (0.4-era) do not run a fused low-bit GEMM at
+prefill sizes: AWQ dequantizes the whole weight to FP16 and calls torch.matmul from 256 tokens on
+(vllm/model_executor/layers/quantization/awq.py FP16_MATMUL_HEURISTIC_CONDITION), GPTQ reconstructs
+the FP16 matrix and calls cuBLAS above 24 rows at 8 bits, 50 at 4 (csrc/quantization/gptq/q_gemm.cu
+MAX_Q_GEMM_ROWS_8BIT / MAX_Q_GEMM_ROWS). `dequant_min_tokens` prices that path: each forward of at
+least that many tokens pays one memory pass per layer over its quantized weights (read them, write
+FP16) and runs its GEMMs in FP16. The pass costs the same in the full prefill and in the blend, so it
+weighs far more in the short blend step.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from perfmodel import ops as O
 from perfmodel.errors import PerfModelError
 from perfmodel.iteration import BatchShape
 from perfmodel.ops import OpCost
+from perfmodel.quant import get_quant
 from perfmodel.serving.engine_profiles import EngineProfile
+from perfmodel.step import step_ops
 from perfmodel.stepmodel import StepModel
 
 RECOMPUTE_FRACTION = 0.15  # CacheBlend (Yao et al., EuroSys'25): ~15% of the reused tokens recomputed
@@ -44,6 +56,7 @@ class BlendTTFT:
     pipeline_s: float          # recompute and load pipelined one layer ahead (CacheBlend s6)
     host_s: float              # the engine's host cost of one iteration (paid by both)
     recomputed_tokens: int
+    dequant_s: float = 0.0     # the blend's whole-weight FP16 dequantization (dequant_min_tokens), in pipeline_s
 
     @property
     def full_ttft_s(self) -> float:
@@ -128,19 +141,48 @@ def _load_bw_b_s(step: StepModel, storage_read_gb_s: float | None) -> float:
     return link.bw_per_direction_gb_s * 1e9 * link.efficiency * step.devices
 
 
+def _layer_ops(step: StepModel, batch: BatchShape, dequant_min_tokens: int | None) -> tuple[list[OpCost], float]:
+    """(the step's operators, seconds of one layer's whole-weight dequantization) of a forward over
+    `batch`: the step's own GEMM path, or at `dequant_min_tokens` and above (a weight-only quantized
+    model, one scheme for every weight) FP16 GEMMs after a memory pass that reads each quantized
+    weight and writes it in FP16."""
+    q = step.quant
+    weight_only = q.weight_bits < 16 and q.act_bits >= 16 and not q.parts
+    if dequant_min_tokens is None or not weight_only or batch.tokens < dequant_min_tokens:
+        return step.ops(batch), 0.0
+    fp16 = replace(get_quant("fp16"), kv_bits=q.kv_bits, dequant_ops_per_kv=q.dequant_ops_per_kv)  # same KV
+    ops = step_ops(step.model, step.system, fp16, step.plan, batch)
+    L = step.model.num_layers
+    linears = [o for o in ops if o.kind == "gemm" and not (o.count == 1 and L > 1)]  # per layer (as _split)
+    elements = sum(o.weight_bytes * o.count / L for o in linears) / fp16.weight_bytes
+    kernels = sum(o.count / L for o in linears)
+    # read the quantized weight (scales included), write FP16: one kernel per linear
+    dq = O.elementwise("dequant_fp16", elements, step.system.device, reads=q.weight_bytes, writes=fp16.weight_bytes,
+                       bytes_per_el=1.0, flops_per_el=2.0, kernels=kernels)
+    return ops, dq.time_s
+
+
 def blend_ttft(step: StepModel, engine: EngineProfile, *, prompt_tokens: int,
                recompute_fraction: float = RECOMPUTE_FRACTION, check_layer: int = CHECK_LAYER,
-               storage_read_gb_s: float | None = None) -> BlendTTFT:
+               storage_read_gb_s: float | None = None, dequant_min_tokens: int | None = None) -> BlendTTFT:
     """TTFT parts of one `prompt_tokens` prompt on one replica: full prefill against CacheBlend with
     every chunk's KV stored, in CPU RAM (None) or on a store the replica's GPUs share that reads
-    `storage_read_gb_s` GB/s (CacheBlend s7.1: an NVMe SSD measured at 4.8 GB/s)."""
+    `storage_read_gb_s` GB/s (CacheBlend s7.1: an NVMe SSD measured at 4.8 GB/s). `dequant_min_tokens`:
+    the engine dequantizes weight-only quantized weights to FP16 before each GEMM of a forward with
+    at least that many tokens (module docstring); None: the step's fused low-bit GEMMs."""
     L = step.model.num_layers
     _check(L, recompute_fraction, check_layer)
     if prompt_tokens < 1:
         raise PerfModelError(f"prompt_tokens must be >= 1, got {prompt_tokens}")
+    if dequant_min_tokens is not None and dequant_min_tokens < 1:
+        raise PerfModelError(f"CacheBlend dequant_min_tokens must be >= 1 or None, got {dequant_min_tokens}")
     k = max(1, round(recompute_fraction * prompt_tokens))
-    full_layer, full_proj, full_once = _split(step.ops(BatchShape.prefill(1, prompt_tokens)), L)
-    sel_layer, sel_proj, sel_once = _split(step.ops(BatchShape.prefill(1, k, cached=prompt_tokens - k)), L)
+    full_ops, full_dq = _layer_ops(step, BatchShape.prefill(1, prompt_tokens), dequant_min_tokens)
+    sel_ops, sel_dq = _layer_ops(step, BatchShape.prefill(1, k, cached=prompt_tokens - k), dequant_min_tokens)
+    full_layer, full_proj, full_once = _split(full_ops, L)
+    sel_layer, sel_proj, sel_once = _split(sel_ops, L)
+    full_layer += full_dq
+    sel_layer += sel_dq  # the blend's forward has the selected tokens' size: its own GEMM path
     scale = engine.device_time_scale
     full_s = (L * full_layer + full_once) * scale
     layer_s = [scale * (full_layer if i < check_layer                               # every token
@@ -150,4 +192,5 @@ def blend_ttft(step: StepModel, engine: EngineProfile, *, prompt_tokens: int,
     return BlendTTFT(full_prefill_s=full_s, recompute_s=sum(layer_s) + sel_once * scale,
                      kv_load_s=(L - check_layer) * load_layer_s,
                      pipeline_s=_pipeline_s(layer_s, load_layer_s, check_layer) + sel_once * scale,
-                     host_s=engine.host_s(1), recomputed_tokens=k)
+                     host_s=engine.host_s(1), recomputed_tokens=k,
+                     dequant_s=scale * (check_layer * full_dq + (L - check_layer) * sel_dq))

@@ -66,16 +66,17 @@ NOT_MODELED = {
                                                   "69451959288); vLLM's 16-token blocks: FastSwitch abstract and "
                                                   "press summaries"}}),
     "Prepacking": _seed("Prepacking", "up to 6x faster prefill (TTFT) than padding every prompt to the batch's "
-                        "longest", "both schedules exist (serve --scheduler static: padded, prepack: packed), but the "
-                        "gain is set by each batch's longest prompt over its mean, i.e. the tail of each dataset's "
-                        "prompt lengths, which no source we read gives: the artifact samples 1,000 prompts per dataset "
-                        "(MMLU questions only, Alpaca, SamSum, HH-RLHF, WikiText) through the model's tokenizer and "
-                        "only prints their mean, max and min; the paper's body (its tables and the 6x setup) was not "
-                        "readable beyond its abstract, its Llama-2 path is a placeholder in the code, and the dataset "
-                        "cards give bytes per subject, not length histograms. The one measured example (README: MMLU, "
-                        "batch 64, Sheared-LLaMA-1.3B in 4-bit bitsandbytes on an A6000: 2.299 vs 0.441 s, 5.2x; peak "
-                        "memory 34.6 vs 4.6 GB) runs the Hugging Face model forward, which computes the logits of every "
-                        "padded position where the step model, as serving engines do, computes the last token's",
-                        "Prepacking arXiv:2404.09529 abstract; siyan-zhao/prepacking README, dataset_utils.py, "
-                        "profiling_time_and_memory.py, utils.py", 6.0, "x TTFT"),
+                        "longest", "both schedules exist (serve --scheduler static: padded, prepack: packed), and the "
+                        "artifact fixes the rest of one run (README: MMLU questions, batch 64, Sheared-LLaMA-1.3B "
+                        "4-bit through bitsandbytes 0.41 on one A6000, transformers 4.38, whose LlamaForCausalLM "
+                        "computes FP32 logits at every padded position: 2.299 vs 0.441 s, 5.2x), but the gain is set by "
+                        "each batch's longest prompt over its mean, the tail of the prompt lengths, which no source we "
+                        "read gives: the artifact samples 1,000 questions (question text only, no choices) through the "
+                        "tokenizer and prints only their mean, max and min; the dataset cards give bytes per subject, "
+                        "evalscope's MMLU statistics are 5-shot prompts with choices, in characters; the paper's body "
+                        "(its tables, the 6x setup) was not readable beyond its abstract, and its Llama-2 path is a "
+                        "placeholder in the code",
+                        "Prepacking arXiv:2404.09529 abstract; siyan-zhao/prepacking README, environment.yml, "
+                        "dataset_utils.py, profiling_time_and_memory.py, utils.py; evalscope MMLU benchmark page",
+                        6.0, "x TTFT"),
 }

@@ -112,7 +112,48 @@ def test_blend_ttft_is_monotone(knob, lo_hi, slower_with, u, v, n):
     assert fast <= slow * (1 + 1e-9)
 
 
+W8 = StepModel.build(model=STEP.model, system=SYSTEM, plan=Plan(tp=1, quant="w8a16"), max_tokens=N)
+
+
+def test_dequantize_then_gemm_by_hand():
+    """vLLM 0.4's GPTQ / AWQ at prefill sizes: each forward dequantizes every layer's weights to FP16
+    (read 1 byte, write 2 per weight at 8 bits), then runs FP16 GEMMs."""
+    dev = SYSTEM.device
+    # Mistral-7B's linears per layer: QKV 4096 x 6144, O 4096 x 4096, gate+up 4096 x 28672, down 14336 x 4096
+    weights = 4096 * 6144 + 4096 * 4096 + 4096 * 28672 + 14336 * 4096   # 218.1M
+    pass_s = weights * 3 / (dev.memory_bw_gb_s * 1e9 * dev.mem_bw_efficiency)  # ~0.33 ms on an A100
+    overhead_s = 4 * dev.kernel_overhead_us * 1e-6                       # one kernel per linear
+    plain, dq = (blend_ttft(W8, IDEAL, prompt_tokens=N, dequant_min_tokens=t) for t in (None, 25))
+    per_layer = dq.dequant_s / L
+    assert pass_s + overhead_s <= per_layer <= 1.02 * pass_s + overhead_s
+    # the full prefill is the FP16 model's plus one pass per layer, the same pass the blend pays
+    fp16 = blend_ttft(STEP, IDEAL, prompt_tokens=N)
+    assert dq.full_prefill_s == pytest.approx(fp16.full_prefill_s + L * per_layer)
+    assert dq.recompute_s == pytest.approx(fp16.recompute_s + L * per_layer)
+    # a fixed cost in both steps weighs more on the short blend step; the fused path has no such pass
+    assert plain.dequant_s == 0.0 and dq.speedup < plain.speedup
+
+
+def test_dequantization_only_at_its_token_threshold_and_only_for_quantized_weights():
+    k = round(0.15 * N)   # 614 recomputed tokens
+    dq = blend_ttft(W8, IDEAL, prompt_tokens=N, dequant_min_tokens=25)
+    only_full = blend_ttft(W8, IDEAL, prompt_tokens=N, dequant_min_tokens=k + 1)   # the blend stays fused
+    plain = blend_ttft(W8, IDEAL, prompt_tokens=N)
+    # only layer 0, which runs on every token, takes the full forward's FP16 path in the blend
+    assert only_full.dequant_s == pytest.approx(dq.dequant_s / L)
+    assert only_full.full_prefill_s == pytest.approx(dq.full_prefill_s)
+    # the blend's layers after the check layer take the fused path, as without the option: only the
+    # every-token work (layer 0, the check layer's Q/K/V) differs from it, by at most a full layer's change
+    per_layer = dq.dequant_s / L
+    full_change = abs(dq.full_prefill_s - plain.full_prefill_s) / L
+    assert abs(only_full.recompute_s - plain.recompute_s) <= 2 * full_change
+    assert dq.recompute_s - only_full.recompute_s > (L - 2) * 0.5 * per_layer
+    # 16-bit weights: nothing to dequantize
+    assert blend_ttft(STEP, IDEAL, prompt_tokens=N, dequant_min_tokens=25) == blend_ttft(STEP, IDEAL, prompt_tokens=N)
+
+
 @pytest.mark.parametrize("kw,match", [({"recompute_fraction": 0.0}, "recompute_fraction must be in"),
+                                      ({"dequant_min_tokens": 0}, "dequant_min_tokens must be >= 1"),
                                       ({"check_layer": 32}, "check_layer must be in"),
                                       ({"prompt_tokens": 0}, "prompt_tokens must be"),
                                       ({"storage_read_gb_s": 0.0}, "storage_read_gb_s must be > 0")])

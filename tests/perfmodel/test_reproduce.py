@@ -132,6 +132,19 @@ def test_cacheblend_runs_the_papers_three_models_and_a_slower_ssd_binds():
     assert moved.predicted < 0.7 * e.predicted
 
 
+def test_cacheblend_8bit_models_pay_vllms_fp16_dequantization_every_forward():
+    """vLLM 0.4 runs 8-bit GPTQ above 24 rows as dequantize-to-FP16 then cuBLAS: a memory pass per
+    layer per forward that the short blend step feels most, so slower memory lowers those models' gain."""
+    e = reproduce(["CacheBlend"])[0]
+    assert "dequantization" not in e.note.split("mistral-7b ")[1].split(")")[0]   # FP16 weights
+    for m in ("yi-34b", "llama-2-70b"):
+        assert "FP16 dequantization" in e.note.split(f"{m} ")[1].split(")")[0]
+    system = Context().system(CACHEBLEND_HARDWARE, file=moe_lens_file())
+    slow = reproduce(["CacheBlend"], systems={CACHEBLEND_HARDWARE: _scaled(system, memory_bw_gb_s=0.5)})[0]
+    gain = {n: float(x.note.split("llama-2-70b ")[1].split("x")[0]) for n, x in (("base", e), ("slow", slow))}
+    assert gain["slow"] < 0.9 * gain["base"]
+
+
 def test_moe_lens_runs_table_1_workloads_at_the_baselines_own_memory_use():
     """MoE-Lens Table 1: MoE-Lightning's plans used 52.0 / 56.2 / 35.0% of CPU memory on (98, 32), (98, 64),
     (926, 128); s3.2: its GPU was busy 16.5% of the decode on (98, 32)."""
