@@ -16,7 +16,7 @@ It also counts the rows whose measured TTFT is below the profile's fitted front-
 (frontend_ms is a lower bound of every predicted TTFT).
 
 Run: PYTHONPATH=. python benchmarks/ttft_waves.py [--campaign trtllm:1.0.0rc3] [--max-clients 16]
-(all rows: about 1 min on a 2-core machine; each distinct plan and prompt length runs once)
+(all aggregated rows: about 15 s on a 2-core machine; each distinct plan and prompt length runs once)
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main() -> None:
                 f"{r['model'].split('/')[-1]} {r['system']}")
         ratios[(camp, c)].append((case.ttft_ms / one, full_wave(c, k), isl))
     print("measured mean TTFT / the model's one-request prefill (median, min-max over ISL, OSL and TP);"
-          " full wave: (C + k) / 2-type mean of a lockstep wave")
+          " full wave: the mean prefills a lockstep wave of C prompts waits, k per iteration (full_wave)")
     print(f"{'campaign':58s} {'C':>4s} {'rows':>4s}  {'measured':>8s} {'range':>13s}  {'full wave':>9s}")
     for (camp, c), xs in sorted(ratios.items()):
         m = [x[0] for x in xs]
