@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from perfmodel.accuracy import (Case, Skip, case_from_row, cases, engine_for, length_ratio, model_name, read_rows,
-                                report, run_case)
+                                report, run_case, simulated_length_ratio)
 from perfmodel.errors import PerfModelError
 
 RATCHET = json.loads((Path(__file__).parent / "data" / "accuracy_ratchet.json").read_text())
@@ -76,6 +76,11 @@ def test_documented_clients_send_equal_lengths_on_the_aiconfigurator_grid_only()
     assert length_ratio(_row(backend="sglang", backend_version="0.5.6.post2")) == 0.8
     assert case_from_row("r2", grid, documented_clients=True).kwargs["workload"] == "random:1024:128:1"
     assert case_from_row("r2", grid).kwargs["workload"] == "random:1024:128:0.8"   # the report's default
+    # the report keeps equal lengths where the client holds the lockstep (SGLang's bench_serving)
+    sglang_grid = _row(backend="sglang", backend_version="0.5.1.post1")
+    assert simulated_length_ratio(sglang_grid) == 1.0 and simulated_length_ratio(grid) == 0.8
+    assert case_from_row("r2", sglang_grid).kwargs["workload"] == "random:1024:128:1"
+    assert simulated_length_ratio(_row(backend="sglang", backend_version="0.5.6.post2")) == 0.8
     counts = {}
     for r in read_rows(None):
         if length_ratio(r) == 1.0:
