@@ -97,8 +97,8 @@ def beyond_inference(ctx: Context) -> Entry:
              "sources": {"claims": SRC, "GPU": "themoonlight.io review: RTX 4090 (in some experiments), Triton, "
                                                "TensorRT, dynamic batching; device numbers: hardware/catalog "
                                                "rtx4090 (WAREDB-4090, FPSR-4090, NVBW-15)",
-                         "image sizes, batch, host CPU, baseline, prior work": "our choice: the stored copies of the "
-                                                                              "paper hold its abstract and reviews only",
+                         "image sizes, batch, host CPU, baseline, prior work":
+                             "our choice: the stored copies of the paper hold its abstract and reviews only",
                          "2.25x": "sciencestack.ai TL;DR: optimized serving and in-memory brokers like Redis",
                          "stage costs": "perfmodel/pipeline/constants.py"}}
     return computed(seed="Beyond Inference", claim="up to 56% of end-to-end latency outside the DNN for a medium "
