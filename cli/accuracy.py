@@ -1,6 +1,8 @@
 """`perfmodel accuracy`: predicted vs measured mean TTFT and TPOT on every measured serving run the
 model can express, with the median |error| overall and by engine, system, model, concurrency band
-and aggregated / disaggregated. A report, not a test: it exits 0 when it could run."""
+and aggregated / disaggregated; rows measured faster than their hardware allows are listed apart and
+left out of the medians (perfmodel.closed_loop_bounds). A report, not a test: it exits 0 when it
+could run."""
 
 from __future__ import annotations
 
@@ -61,6 +63,9 @@ def _render(rep: dict, *, rows: bool) -> None:
     console.print(table(f"median |error| of the means ({rep['csv']})", ["by", "group", "rows", "TPOT", "TTFT"],
                         _group_rows(rep)))
     console.print(f"{rep['expressible']} of {rep['rows_total']} rows expressed")
+    if rep["inconsistent"]:
+        console.print(table(_inconsistent_title(rep), ["row", "run", "bound"],
+                            [[r["key"], r["run"], r["why"]] for r in rep["inconsistent"]]))
     console.print(table("not expressible", ["rows", "why"], [[n, why] for why, n in rep["reasons"].items()]))
 
 
@@ -68,7 +73,17 @@ def to_markdown(rep: dict) -> str:
     lines = ["| by | group | rows | median \\|error\\| TPOT | median \\|error\\| TTFT |", "|---|---|---:|---:|---:|"]
     for by, group, n, tpot, ttft in _group_rows(rep):
         lines.append(f"| {by} | {group} | {n} | {tpot} | {ttft} |")
-    lines += ["", f"{rep['expressible']} of {rep['rows_total']} rows expressed.", "",
-              "| rows not expressed | why |", "|---:|---|"]
+    lines += ["", f"{rep['expressible']} of {rep['rows_total']} rows expressed."]
+    if rep["inconsistent"]:
+        lines += ["", f"{_inconsistent_title(rep)}:", "", "| row | run | bound |", "|---|---|---|"]
+        lines += [f"| {r['key']} | {r['run']} | {r['why']} |" for r in rep["inconsistent"]]
+    lines += ["", "| rows not expressed | why |", "|---:|---|"]
     lines += [f"| {n} | {why.replace('|', '/')} |" for why, n in rep["reasons"].items()]
     return "\n".join(lines)
+
+
+def _inconsistent_title(rep: dict) -> str:
+    every = rep["overall_all_rows"]
+    return (f"{len(rep['inconsistent'])} rows inconsistent with the hardware bound, left out of the medians "
+            f"(all {every['rows']} rows: TPOT {_pct(every['tpot_median_abs_error_pct'])}, "
+            f"TTFT {_pct(every['ttft_median_abs_error_pct'])})")

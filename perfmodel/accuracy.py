@@ -7,6 +7,12 @@ becomes one closed-loop `serve()` run as the benchmark client ran it (InferenceM
 `benchmark_serving.py --max-concurrency C --num-prompts 10C --request-rate inf`: no warm-up, the
 first C requests sent at once); a row the model cannot express is listed with the reason. Nothing
 here is fitted: the engine fits live in `perfmodel.serving.fit`.
+
+A row measured faster than its devices allow (`perfmodel.closed_loop_bounds`: the KV its decoding
+sequences hold by Little's law, the bytes a decode step must read, the FLOPs its throughput needs,
+each at the most favourable hardware figures) is "inconsistent with the hardware bound": it stays in
+the row list, marked, is counted and listed with its bound's figures, and is left out of the medians.
+The rule is the same for every aggregated row; disaggregated rows are not checked.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from perfmodel.closed_loop_bounds import LoopBounds, loop_bounds
 from perfmodel.common.textfile import read_text
 from perfmodel.errors import PerfModelError
 from perfmodel.quant import mxfp4_experts_as_run
@@ -97,6 +104,7 @@ class Case:
     ttft_ms: float
     tpot_ms: float
     label: str = ""
+    mean_lengths: tuple[float, float] = (0.0, 0.0)   # mean prompt / output tokens the row's client sent
 
 
 @dataclass
@@ -113,6 +121,11 @@ class Outcome:
     tpot_ms: float | None = None
     note: str = ""
     errors: dict = field(default_factory=dict)   # metric -> (predicted - measured) / measured
+    bounds: LoopBounds | None = None             # None: not checked (disaggregated)
+
+    @property
+    def consistent(self) -> bool:
+        return self.bounds is None or self.bounds.consistent
 
 
 # ---- rows -> cases -----------------------------------------------------------------------------
@@ -246,7 +259,8 @@ def case_from_row(key: str, r: dict, *, documented_clients: bool = False) -> Cas
         par += f" +{redundant} redundant experts"
     kw["hardware"] = hardware_for(hardware, devices)
     label = f"{engine}: {kw['model']} {par} {quant} on {kw['hardware']}; {isl}/{osl} C={c}"
-    return Case(key, fields, kw, ttft, tpot, label)
+    spread = (1 + length_ratio(r)) / 2          # mean of uniform [ratio, 1] x length
+    return Case(key, fields, kw, ttft, tpot, label, mean_lengths=(isl * spread, osl * spread))
 
 
 def _attention_split(tp: int, dp: int, moe_tp: int, moe_ep: int) -> tuple[int, int]:
@@ -376,9 +390,20 @@ def run_case(case: Case) -> Outcome:
         d = serve(**case.kwargs, goodput_search=False).to_dict()
     except PerfModelError as exc:
         return Outcome(case, note=f"not expressible: {exc}")
-    out = Outcome(case, d["ttft_ms"]["mean"], d["tpot_ms"]["mean"])
+    out = Outcome(case, d["ttft_ms"]["mean"], d["tpot_ms"]["mean"], bounds=case_bounds(case))
     out.errors = {"ttft": (out.ttft_ms - case.ttft_ms) / case.ttft_ms, "tpot": (out.tpot_ms - case.tpot_ms) / case.tpot_ms}
     return out
+
+
+def case_bounds(case: Case) -> LoopBounds | None:
+    """The hardware bounds of an aggregated row at its measured means (perfmodel.closed_loop_bounds)."""
+    kw = case.kwargs
+    if kw.get("scheduler") == "disagg":
+        return None
+    isl, osl = case.mean_lengths
+    return loop_bounds(model=kw["model"], hardware=kw["hardware"], quant=kw["quant"], tp=kw["tp"],
+                       pp=kw.get("pp", 1), dp=kw.get("dp", 1), ep=kw.get("ep", 1), isl=isl, osl=osl,
+                       concurrency=kw["concurrency"], ttft_ms=case.ttft_ms, tpot_ms=case.tpot_ms)
 
 
 def _median_pct(xs: list[float]) -> float | None:
@@ -386,8 +411,9 @@ def _median_pct(xs: list[float]) -> float | None:
 
 
 def summarize(outcomes: list[Outcome]) -> dict:
-    """Median |error| of mean TPOT and mean TTFT overall and per group value."""
-    done = [o for o in outcomes if o.errors]
+    """Median |error| of mean TPOT and mean TTFT overall and per group value, over the rows consistent
+    with the hardware bound; `overall_all_rows`: over every expressed row."""
+    done = [o for o in outcomes if o.errors and o.consistent]
 
     def stats(sel: list[Outcome]) -> dict:
         return {"rows": len(sel), "tpot_median_abs_error_pct": _median_pct([o.errors["tpot"] for o in sel]),
@@ -396,7 +422,7 @@ def summarize(outcomes: list[Outcome]) -> dict:
     for g in GROUP_KEYS:
         values = sorted({o.case.fields[g] for o in done}, key=lambda v: (_band_start(v), v) if g == "band" else (0, v))
         groups[g] = {v: stats([o for o in done if o.case.fields[g] == v]) for v in values}
-    return {"overall": stats(done), "groups": groups}
+    return {"overall": stats(done), "overall_all_rows": stats([o for o in outcomes if o.errors]), "groups": groups}
 
 
 def report(path: str | Path | None = None, *, only: list[str] | None = None) -> dict:
@@ -416,8 +442,11 @@ def report(path: str | Path | None = None, *, only: list[str] | None = None) -> 
                   "ttft_ms": {"predicted": o.ttft_ms, "measured": o.case.ttft_ms,
                               "error_pct": _pct(o.errors.get("ttft"))},
                   "tpot_ms": {"predicted": o.tpot_ms, "measured": o.case.tpot_ms,
-                              "error_pct": _pct(o.errors.get("tpot"))}}
+                              "error_pct": _pct(o.errors.get("tpot"))},
+                  "consistent": o.consistent, "bounds": o.bounds.to_dict() if o.bounds else None}
                  for o in outcomes if o.errors],
+        "inconsistent": [{"key": o.case.key, "run": o.case.label, "violations": list(o.bounds.violations),
+                          "why": o.bounds.describe()} for o in outcomes if o.errors and not o.consistent],
         "not_expressible": not_expr,
         "reasons": _count_reasons(not_expr),
         **summarize(outcomes),
