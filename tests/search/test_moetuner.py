@@ -43,18 +43,15 @@ def test_profile_file_is_what_the_script_builds_from_the_transcription():
     assert np.array_equal(built.counts, p.counts) and np.array_equal(built.transitions, p.transitions)
 
 
-def test_script_reads_the_raw_trace_format():
+def test_script_reads_the_raw_trace_format(tmp_path):
     b = _builder()
     rows = "".join(f"input_ids: tensor([[1, 2]], device='cuda:0') \nLayer {layer} topk_ids: tensor([[5, 1],\n"
                    f"        [{layer % 8}, {(layer + 1) % 8}]], device='cuda:0', dtype=torch.int32)\n"
                    f"input_ids: tensor([[9]], device='cuda:0') \nLayer {layer} topk_ids: tensor([[3, 4]], "
                    "device='cuda:0', dtype=torch.int32)\n" for layer in range(32))
-    path = ROOT / "tests" / "search" / "_trace_tmp.txt"
-    try:
-        path.write_text(rows)
-        choice = b.read_trace(path)
-    finally:
-        path.unlink(missing_ok=True)
+    path = tmp_path / "trace.txt"
+    path.write_text(rows)
+    choice = b.read_trace(path)
     assert choice.shape == (32, 2, 2)                          # the prompt blocks only, not the decode step
     assert choice[3].tolist() == [[5, 1], [3, 4]]
 
