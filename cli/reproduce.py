@@ -20,6 +20,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Every seed system's headline: published vs predicted on the paper's own setup."""
         from perfmodel.reproduce import reproduce as run
+        from perfmodel.search.moetuner import register_search_seeds
+
+        register_search_seeds()  # MoETuner runs the search layer's ILP
 
         entries = [e.to_dict() for e in run(names or None)]
         if json_out:

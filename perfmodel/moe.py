@@ -15,6 +15,9 @@ load, not the mean. The load has two parts:
                 balance ranks from the measured load). Packing removes the static skew down to
                 the indivisible pieces: the heaviest replica left, max(p_{N+1}, p_1 / 2) with
                 the N hottest experts replicated once, so S_max = max(1 / ep, p_{N+1}, p_1 / 2).
+  measured      `Plan.expert_load_share` = S_max read from a routing profile under an expert
+                placement (MoETuner's balanced clustering; `perfmodel.search.moetuner`) replaces the
+                Zipf estimate; batch noise is still added (the profile's batch is not the served one).
   batch noise   which experts a batch's R routed tokens pick is random: load ~ binomial(R, S), so
                 L_max = R S_max + sqrt(R S_max (1 - S_max) 2 ln ep). EPLB balances measured
                 averages and cannot remove it. With s = 0 this is the uniform-routing maximum.
@@ -66,9 +69,13 @@ def zipf_popularity(num_experts: int, skew: float) -> np.ndarray:
     return w / w.sum()
 
 
-def busiest_share(num_experts: int, ep, *, skew: float = 0.0, redundant: int = 0):
+def busiest_share(num_experts: int, ep, *, skew: float = 0.0, redundant: int = 0, measured: float | None = None):
     """Static share of all routed tokens that the busiest of `ep` ranks carries (see module doc).
-    `ep` may be an int or a numpy array; 1 / ep when skew is 0 or with EPLB packing."""
+    `ep` may be an int or a numpy array; 1 / ep when skew is 0 or with EPLB packing. `measured`
+    (Plan.expert_load_share: a placement's busiest-rank share under a routing profile) replaces the
+    Zipf estimate, never below the mean 1 / ep."""
+    if measured is not None:
+        return O.vmax(1.0 / ep, float(measured))
     p = zipf_popularity(num_experts, float(skew))
     hottest = float(p[0])
     if redundant > 0:  # EPLB packing: only the largest remaining replica stays indivisible
@@ -89,9 +96,10 @@ def _gumbel_z(n):
     return np.sqrt(2 * np.log(np.maximum(n, 1)))
 
 
-def busiest_load(routed_tokens, num_experts: int, ep, *, skew: float = 0.0, redundant: int = 0):
+def busiest_load(routed_tokens, num_experts: int, ep, *, skew: float = 0.0, redundant: int = 0,
+                 measured: float | None = None):
     """Expected routed token-expert pairs on the busiest EP rank: static share plus batch noise."""
-    s = busiest_share(num_experts, ep, skew=skew, redundant=redundant)
+    s = busiest_share(num_experts, ep, skew=skew, redundant=redundant, measured=measured)
     noise = O.vmax(routed_tokens * s * (1 - s), 0.0) ** 0.5 * _gumbel_z(ep)
     return routed_tokens * s + noise
 

@@ -88,6 +88,10 @@ class Plan(BaseModel):
         default=None, gt=0, le=1, description="Speculative MoE (Sem-MoE) token shuffling and expert grouping: "
                                                "share of token-expert activations served on the token's own EP rank "
                                                "(None: placement-agnostic routing, 1/ep)")
+    expert_load_share: float | None = Field(
+        default=None, gt=0, le=1, description="measured static share of the routed token-expert pairs on the busiest "
+                                               "EP rank, e.g. an expert placement under a routing profile (MoETuner); "
+                                               "replaces routing_skew's Zipf estimate (None: from routing_skew)")
 
     # --- issue 13 (perfmodel.moe_overlap) --------------------------------------------------
     moe_overlap: MoeOverlap = Field(default="none", description="MoE layer communication-computation overlap: none "
@@ -106,6 +110,9 @@ class Plan(BaseModel):
 
     @model_validator(mode="after")
     def _issue12_fields(self):
+        if self.expert_load_share is not None and (self.routing_skew or self.redundant_experts):
+            raise ValueError(f"expert_load_share={self.expert_load_share:g} is a measured load; it cannot be combined "
+                             f"with routing_skew={self.routing_skew:g} or redundant_experts={self.redundant_experts}")
         if self.two_batch_overlap and (self.nano_batches > 1 or self.offloaded):
             raise ValueError(f"two_batch_overlap is its own two-way overlap; it cannot be combined with "
                              f"nano_batches={self.nano_batches} or host offload")
@@ -184,6 +191,8 @@ class Plan(BaseModel):
             parts.append(f"eplb+{self.redundant_experts}")
         if self.routing_skew:
             parts.append(f"skew{self.routing_skew:g}")
+        if self.expert_load_share is not None:
+            parts.append(f"load{self.expert_load_share:.3g}")
         if self.two_batch_overlap:
             parts.append("tbo")
         if self.moe_overlap != "none":

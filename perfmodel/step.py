@@ -271,7 +271,8 @@ def moe_ops(model: ModelSpec, system: System, q: Quant, par, b: BatchShape) -> l
     t_group = T * par.moe_group / tp
     routed = t_group * e.experts_per_token
     load = M.busiest_load(routed, e.num_experts, par.ep, skew=M.plan_option(par, "routing_skew", 0.0),
-                          redundant=M.plan_option(par, "redundant_experts", 0))
+                          redundant=M.plan_option(par, "redundant_experts", 0),
+                          measured=M.plan_option(par, "expert_load_share", None))
     touched = M.touched_experts(load, e.num_experts / par.ep)
     per_expert = load / O.vmax(touched, 1e-9)
     spans = par.ep > par.tp  # attention-DP + EP: tokens travel to their experts' devices and back

@@ -2,6 +2,7 @@
 setup next to the published figure, with a status (reproduced / missed / not modeled)."""
 
 from perfmodel.reproduce._entry import ABSOLUTE_TOLERANCE, RATIO_TOLERANCE, Context, Entry, judge
-from perfmodel.reproduce._run import SEEDS, reproduce, seed_names
+from perfmodel.reproduce._run import SEEDS, register, reproduce, seed_names
 
-__all__ = ["ABSOLUTE_TOLERANCE", "RATIO_TOLERANCE", "SEEDS", "Context", "Entry", "judge", "reproduce", "seed_names"]
+__all__ = ["ABSOLUTE_TOLERANCE", "RATIO_TOLERANCE", "SEEDS", "Context", "Entry", "judge", "register", "reproduce",
+           "seed_names"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence
 
-from perfmodel.errors import UnknownNameError
+from perfmodel.errors import PerfModelError, UnknownNameError
 from perfmodel.hardware.catalog import System
 from perfmodel.reproduce import (_diffusion, _engines, _fabric, _finetune, _lora, _moe, _offload, _prefill, _specmoe,
                                  _swiftkv, _vision)
@@ -33,6 +33,19 @@ ORDER = ("NanoFlow", "Sarathi-Serve", "SwiftDiffusion", "QServe", "A2ATS", "vAtt
          "S-LoRA", "D2MoE", "FastSwitch", "CacheBlend", "COMET", "FlexLLM", "Prepacking", "SwiftKV",
          "Speculative MoE", "DistServe", "packet spraying")
 SEEDS: dict[str, Callable[[Context], Entry]] = {name: _COMPUTED.get(name) or NOT_MODELED[name] for name in ORDER}
+
+
+def register(name: str, entry: Callable[[Context], Entry]) -> None:
+    """Replace seed `name`'s entry by one computed in a layer above this package (the search layer's
+    MoETuner runs its ILP; `perfmodel.search.moetuner.register_search_seeds`). The seed must be one of
+    ORDER; registering the same function again is a no-op, a different one for a computed seed an error."""
+    if name not in SEEDS:
+        raise UnknownNameError("seed", name, sorted(SEEDS))
+    current = SEEDS[name]
+    if current is not entry and name in _COMPUTED:
+        raise PerfModelError(f"seed {name!r} is already computed by {current.__module__}.{current.__name__}; "
+                             f"cannot register {entry.__module__}.{entry.__name__}")
+    SEEDS[name] = entry
 
 
 def _key(name: str) -> str:

@@ -35,18 +35,11 @@ NOT_MODELED = {
                    "differs is code quality; the paper's GPUs, shapes and per-width latencies were not readable (its "
                    "abstract and the NVIDIA/tilus README only)", "Tilus arXiv:2504.12984 abstract; NVIDIA/tilus README"),
     "MoETuner": _seed("MoETuner", "ILP expert placement and routing: 9.3% end-to-end speedup for Mixtral-8x7B "
-                      "(4EP x 2TP on 8x H100), 17.5% on 2x8 H200", "the gain comes from the profiled routing of the "
-                      "target task: per-layer token-to-expert counts (P) and layer-to-layer expert transitions (R); "
-                      "neither is published for MoETuner's task, and a synthetic skew or transition matrix would set "
-                      "the answer. The one public routing record of Mixtral-8x7B we found, MoE-Lightning's artifact "
-                      "(caoshiyi/artifacts traces/MTBench_Mixtral/*.txt), prints the top-2 expert ids of each prompt "
-                      "token per layer for single MTBench requests: another task, and about 90 tokens a file, some 6 "
-                      "per cell of an 8x8 transition matrix, so a profile means converting many such files (not "
-                      "done); the ILP exists in perfmodel.search (above "
-                      "this core package, so a computed entry would be registered from the search layer; "
-                      "`tune --expert-placement balanced --routing FILE` runs it on a profile one supplies)",
-                      "MoETuner arXiv:2502.06643 (methods.md s6); caoshiyi/artifacts traces/MTBench_Mixtral", 1.093,
-                      "x end-to-end"),
+                      "(4EP x 2TP on 8x H100), 17.5% on 2x8 H200", "computed in the search layer, where the "
+                      "placement ILP lives (perfmodel.search.moetuner, on MTBench routing from MoE-Lightning's "
+                      "trace): `perfmodel reproduce` registers it; from Python call "
+                      "perfmodel.search.moetuner.register_search_seeds() first",
+                      "MoETuner arXiv:2502.06643 (methods.md s6)", 1.093, "x end-to-end"),
     "FastSwitch": _seed("FastSwitch", "fairness-aware preemption with cheaper KV context switches: 1.4-11.2x lower tail "
                         "TTFT and TBT than vLLM", "the published range spans P95 / P99 / P99.9 TTFT and P99.9 TBT on "
                         "two models and two priority patterns, and the per-metric values are in figures we did not "
