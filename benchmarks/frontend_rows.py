@@ -51,17 +51,20 @@ def main() -> None:
     reports = [json.loads(Path(p).read_text()) for p in paths]
     for p, rep in zip(paths, reports):
         o = rep["overall"]
-        within = sum(1 for r in rep["rows"] if r.get("consistent", True) and abs(r["ttft_ms"]["error_pct"]) <= WITHIN_PCT)
+        within = sum(1 for r in rep["rows"]
+                     if r.get("consistent", True) and abs(r["ttft_ms"]["error_pct"]) <= WITHIN_PCT)
         print(f"{p}: {o['rows']} rows, median |error| TTFT {o['ttft_median_abs_error_pct']:.1f}%, "
               f"TPOT {o['tpot_median_abs_error_pct']:.1f}%, {within} rows within {WITHIN_PCT:g}% (TTFT)")
     parts = [groups(rep, rows) for rep in reports]
-    print(f"\nper campaign: rows, median |error| TTFT / TPOT, rows within {WITHIN_PCT:g}% (TTFT); one column per report")
+    print(f"\nper campaign: rows, median |error| TTFT / TPOT, rows within {WITHIN_PCT:g}% (TTFT); "
+          "one column per report")
     for name in sorted(parts[0][0]):
         cells = []
         for camp, _ in parts:
             xs = camp.get(name, [])
             n20 = sum(1 for t, _ in xs if abs(t) <= WITHIN_PCT)
-            cells.append(f"{_med([t for t, _ in xs]):6.1f}% / {_med([u for _, u in xs]):5.1f}%  {n20:3d}" if xs else "-")
+            cells.append(f"{_med([t for t, _ in xs]):6.1f}% / {_med([u for _, u in xs]):5.1f}%  {n20:3d}"
+                         if xs else "-")
         print(f"  {name:42s} {len(parts[0][0][name]):4d}  " + "  |  ".join(cells))
     print(f"\nTTFT at 1-{LOW_CLIENTS} clients: rows, median |error|, median signed error; one column per report")
     for name in sorted(parts[0][1]):

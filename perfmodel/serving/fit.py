@@ -102,8 +102,9 @@ def one_prefill_ms(case: Case, profile: EngineProfile, cache: dict) -> float | N
 
 def frontend_bound(profile: EngineProfile, rows: list[Case], cache: dict | None = None) -> dict:
     """The largest front end the rows allow: min over rows with <= BOUND_MAX_CLIENTS clients and
-    prompts of <= BOUND_MAX_ISL tokens of measured mean TTFT - the profile's one-request prefill (a per-request latency cannot exceed
-    what the measured TTFT leaves after the prefill). `ms` None: no such row."""
+    prompts of <= BOUND_MAX_ISL tokens of measured mean TTFT - the profile's one-request prefill (a
+    per-request latency cannot exceed what the measured TTFT leaves after the prefill). `ms` None:
+    no such row."""
     cache = {} if cache is None else cache
     slack = []
     for c in rows:
@@ -235,8 +236,9 @@ def main(argv: list[str] | None = None) -> None:
         f = r["fitted"]
         print(f"{name}: " + ", ".join(f"{k}={v:g}" for k, v in f.items()))
         b = r["frontend_bound"]
-        print(f"  front end <= {b['ms']:g} ms ({b['source']}" + (f", binding row {b['row']} of {b['rows']}" if b["row"] else "")
-              + f"); {r['rows_modeled']} rows modelled, {r['rows_left_out']} left out (client drift not modelled)")
+        where = f", binding row {b['row']} of {b['rows']}" if b["row"] else ""
+        print(f"  front end <= {b['ms']:g} ms ({b['source']}{where}); {r['rows_modeled']} rows modelled, "
+              f"{r['rows_left_out']} left out (client drift not modelled)")
         for part in ("train", "held_out"):
             s = r[part]
             if s["rows"]:
