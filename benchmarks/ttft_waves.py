@@ -26,11 +26,8 @@ import collections
 import statistics
 
 import perfmodel.accuracy as A
-from perfmodel.serve_api import serve
 from perfmodel.serving.engine_profiles import ENGINES
-
-SINGLE_OSL = 16   # output tokens of the one-request run (only its TTFT is read)
-
+from perfmodel.serving.fit import one_prefill_ms
 
 def prompts_per_iteration(engine: str, isl: int, clients: int, *, grid: bool) -> int:
     """Prompts of ISL tokens one iteration takes when a whole wave waits (k of `full_wave`)."""
@@ -51,19 +48,8 @@ def full_wave(clients: int, k: int) -> float:
 
 
 def single_ttft_ms(case: A.Case, cache: dict) -> float | None:
-    kw = dict(case.kwargs)
-    isl = int(kw["workload"].split(":")[1])
-    engine = kw["engine"]
-    key = (engine, isl) + tuple(sorted((k, str(v)) for k, v in kw.items()
-                                       if k not in ("workload", "concurrency", "num_requests", "engine")))
-    if key not in cache:
-        kw.update(workload=f"random:{isl}:{SINGLE_OSL}:1", concurrency=1, num_requests=2,
-                  engine=ENGINES[engine].model_copy(update={"frontend_ms": 0.0}))
-        try:
-            cache[key] = serve(**kw, goodput_search=False).to_dict()["ttft_ms"]["mean"]
-        except A.PerfModelError:
-            cache[key] = None
-    return cache[key]
+    """One prefill on an idle engine with the row's shipped profile (perfmodel.serving.fit.one_prefill_ms)."""
+    return one_prefill_ms(case, ENGINES[case.kwargs["engine"]], cache)
 
 
 def main() -> None:

@@ -201,6 +201,14 @@ def simulated_length_ratio(r: dict) -> float:
     return ratio if r["backend"].lower() in LOCKSTEP_CLIENTS else LENGTH_RATIO
 
 
+def clients_modeled(r: dict) -> bool:
+    """Whether the report simulates the row's clients as its benchmark ran them: its documented
+    lengths (`length_ratio`) are the simulated ones. False for the genai-perf grid rows (equal
+    lengths, clients that drift apart by a mechanism not modelled: LOCKSTEP_CLIENTS), whose waiting
+    a fitted engine number must not absorb (perfmodel.serving.fit)."""
+    return length_ratio(r) == simulated_length_ratio(r)
+
+
 def case_from_row(key: str, r: dict, *, documented_clients: bool = False) -> Case | Skip:
     """The serve() run of a measured row, with the lengths `simulated_length_ratio` gives;
     `documented_clients`: with the lengths every campaign's client sent (`length_ratio`)."""

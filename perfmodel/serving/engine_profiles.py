@@ -85,8 +85,11 @@ _PT_LAUNCH = ("assumption: ~10 us host time per eagerly launched op (PyTorch dis
               "cudaLaunchKernel); the reason engines capture CUDA graphs for decode")
 _V1_ARGS = "vLLM V1 engine/arg_utils.py defaults for H100-class GPUs (OpenAI server)"
 
-_FIT = ("fitted on shared/reference/measured_serving.csv (train: Llama-3.1 rows; held out: Qwen3-32B rows) by "
+_FIT = ("fitted on shared/reference/measured_serving.csv (rows whose clients the simulator models, "
+        "accuracy.clients_modeled; train: Llama-3.1 rows; held out: Qwen3-32B rows) by "
         "`python -m perfmodel.serving.fit`; see docs/serving.md, Engines as run today")
+_FRONTEND = (_FIT + "; at most the measured mean TTFT minus the one-request prefill on the train rows with <= 4 "
+             "clients and <= 2048-token prompts (fit.frontend_bound)")
 _INFERENCEMAX = "InferenceMAX README server launch commands (vllm serve ... --max-num-batched-tokens 8192 --async-scheduling)"
 
 # Today's engines (issue 11). Structural values from the engines' docs and source; the three
@@ -98,7 +101,7 @@ TODAY = [
        scheduler="chunked", max_num_seqs=1024, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="total",
        block_tokens=16, paged_attention_overhead=0.0, admission="on_demand", preemption="recompute",
        prefix_caching=True, cuda_graphs="all", cuda_graph_max_batch=512, launch_us_per_kernel=10.0,
-       cpu_base_ms=0.328, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.151, frontend_ms=19.543,
+       cpu_base_ms=0.001, cpu_per_seq_us=0.0, cpu_overlapped=False, device_time_scale=1.245, frontend_ms=22.2,
        mxfp4_experts="w4.25a16",
        sources={"mxfp4_experts": "vLLM mxfp4.py get_mxfp4_backend: SM100_FI_MXFP4_BF16 on Blackwell, Triton on "
                                  "Hopper: MXFP4 weights x BF16 activations",
@@ -120,13 +123,14 @@ TODAY = [
                 "cpu_overlapped": "async scheduling (--async-scheduling) hides the scheduler; what is left exposed "
                                   "per step is fitted as cpu_base_ms",
                 "cpu_base_ms": _FIT, "cpu_per_seq_us": "folded into cpu_base_ms (assumption)",
-                "device_time_scale": _FIT, "frontend_ms": _FIT}),
+                "device_time_scale": _FIT, "frontend_ms": _FRONTEND + ": bound 22.2 ms by InferenceMAX r840 "
+                                                                   "(Llama-3.1-70B fp8 TP4 H100, 4 clients)"}),
     _p(name="sglang-0.5", describes="SGLang 0.5.x: prefill-first with chunked prefill, overlap scheduler, radix cache",
        scheduler="prefill_first_chunked", max_num_seqs=4096, token_budget=8192, kv_memory_fraction=0.88,
        kv_fraction_of="total", block_tokens=1, paged_attention_overhead=0.0,
        admission="new_token_ratio", reserve_output_fraction=0.7 * 0.14, preemption="recompute",
        prefix_caching=True, cuda_graphs="decode", cuda_graph_max_batch=256, launch_us_per_kernel=10.0,
-       cpu_base_ms=0.0, cpu_per_seq_us=47.837, cpu_overlapped=True, device_time_scale=1.0, frontend_ms=90.805,
+       cpu_base_ms=0.0, cpu_per_seq_us=38.009, cpu_overlapped=True, device_time_scale=1.0, frontend_ms=20.0,
        mxfp4_experts="mxfp4-mxfp8",
        sources={"mxfp4_experts": "SGLang server_args --flashinfer-mxfp4-moe-precision default (MXFP8 activations "
                                  "on Blackwell; 'bf16' the opt-out); BF16 on Hopper (quant.gemm_path)",
@@ -151,14 +155,15 @@ TODAY = [
                                   "the overlap scheduler hides it behind the device step until it outgrows it "
                                   "(step = max(device, host)): " + _FIT,
                 "device_time_scale": "the step model's kernels (not fitted: see perfmodel.serving.fit FREE)",
-                "frontend_ms": _FIT}),
+                "frontend_ms": _FIT + "; at its bound from the sources, 20 ms (fit.SOURCE_FRONTEND_MS: HTTP and "
+                               "tokenization of a few thousand tokens; no train row has <= 4 clients)"}),
     _p(name="trtllm-pytorch", describes="TensorRT-LLM 1.x PyTorch backend (trtllm-serve): in-flight batching, "
                                         "overlap scheduler, decode CUDA graphs",
        scheduler="inflight", max_num_seqs=2048, token_budget=8192, kv_memory_fraction=0.9, kv_fraction_of="free",
        block_tokens=32, paged_attention_overhead=0.0, admission="reserve_max", preemption="recompute",
        prefix_caching=True, cuda_graphs="decode", cuda_graph_max_batch=128, launch_us_per_kernel=10.0,
-       cpu_base_ms=0.952, cpu_per_seq_us=0.0, cpu_overlapped=False, cpu_hidden_per_seq_us=20.0,
-       device_time_scale=1.044, frontend_ms=81.494, mxfp4_experts="mxfp4-mxfp8",
+       cpu_base_ms=0.0, cpu_per_seq_us=0.0, cpu_overlapped=False, cpu_hidden_per_seq_us=20.0,
+       device_time_scale=1.059, frontend_ms=23.1, mxfp4_experts="mxfp4-mxfp8",
        sources={"mxfp4_experts": "TRT-LLM examples/models/core/gpt_oss/README.md: Blackwell mxfp8 activations x "
                                  "mxfp4 weights, Hopper bf16 (quant.gemm_path)",
                 "scheduler": "TRT-LLM docs: context and generation requests share an iteration up to "
@@ -181,7 +186,8 @@ TODAY = [
                                          "Python work per running request, behind the device step; it binds "
                                          "only for small-active MoE models at trtllm-bench's thousands of "
                                          "sequences)",
-                "device_time_scale": _FIT, "frontend_ms": _FIT}),
+                "device_time_scale": _FIT, "frontend_ms": _FRONTEND + ": bound 23.1 ms by InferenceMAX r748 "
+                                                                   "(Llama-3.1-70B nvfp4 TP2 B200, 4 clients)"}),
 ]
 
 ENGINES: dict[str, EngineProfile] = {p.name: p for p in TODAY + [

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from perfmodel.accuracy import (Case, Skip, case_from_row, cases, engine_for, length_ratio, model_name, read_rows,
-                                report, run_case, simulated_length_ratio)
+from perfmodel.accuracy import (Case, Skip, case_from_row, cases, clients_modeled, engine_for, length_ratio, model_name,
+                                read_rows, report, run_case, simulated_length_ratio)
 from perfmodel.errors import PerfModelError
 
 RATCHET = json.loads((Path(__file__).parent / "data" / "accuracy_ratchet.json").read_text())
@@ -86,6 +86,21 @@ def test_documented_clients_send_equal_lengths_on_the_aiconfigurator_grid_only()
         if length_ratio(r) == 1.0:
             counts[r["backend"]] = counts.get(r["backend"], 0) + 1
     assert counts == {"trtllm": 353, "vllm": 111, "sglang": 78}   # the three campaigns of the grid
+
+
+def test_clients_modeled_leaves_out_the_genai_perf_grid_only():
+    """The simulated clients are the documented ones everywhere but on genai-perf's grid rows (equal
+    lengths sent, the 0.8 spread simulated): TRT-LLM 1.0.0rc3 and vLLM 0.12.0 without an image."""
+    assert not clients_modeled(_row())                                          # vllm 0.12.0 grid
+    assert not clients_modeled(_row(backend="trtllm", backend_version="1.0.0rc3"))
+    assert clients_modeled(_row(backend="sglang", backend_version="0.5.1.post1"))   # bench_serving lockstep
+    assert clients_modeled(_row(measured="2026-01-23", image="nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.8.0"))
+    assert clients_modeled(_row(backend="trtllm", backend_version=""))         # InferenceMAX
+    left = {}
+    for r in read_rows(None):
+        if not clients_modeled(r):
+            left[(r["backend"], r["backend_version"])] = left.get((r["backend"], r["backend_version"]), 0) + 1
+    assert left == {("trtllm", "1.0.0rc3"): 353, ("vllm", "0.12.0"): 111}
 
 
 def test_moe_columns_become_attention_dp_and_expert_parallelism():
