@@ -65,7 +65,7 @@ BOUND_MAX_ISL = 2048
 # An engine with no such row: HTTP, chat template and tokenization of a few thousand tokens. Source:
 # tenstorrent/tt-inference-server issue #2173 measures tokenizer encode at 10-21 us/token (131-token
 # chat prompts, 1.3-2.8 ms), i.e. 10-20 ms for a 1,000-token prompt; the data bounds of the engines
-# that have such rows are of that size (vLLM V1 and TRT-LLM 1.x: ~12 ms, `frontend_bound`).
+# that have such rows are of that size (vLLM V1 22.2 ms, TRT-LLM 1.x 23.6 ms: `frontend_bound`).
 SOURCE_FRONTEND_MS = 20.0
 SINGLE_OSL = 16                       # output tokens of the one-request prefill run (only its TTFT is read)
 NOT_FREE = ("cpu_per_seq_us",)        # engines not in FREE fit every PARAMS but these
